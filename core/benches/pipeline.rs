@@ -1,0 +1,96 @@
+//! Hot paths of the pipeline: `track` of a typical event, and `ingest` of a 500-message batch.
+//! `cargo bench -p sonde-core --bench pipeline`
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use serde_json::{json, Value};
+use sonde_core::event::parse_message;
+use sonde_core::{props, Config, DeliveryMode, Properties, Sonde, Validator};
+
+fn client() -> Sonde {
+    // Manual delivery and a large buffer: measures validate + enqueue, not a sink.
+    Sonde::new(
+        Config::default()
+            .delivery(DeliveryMode::Manual)
+            .max_queue_events(1_000_000)
+            .max_queue_bytes(1 << 30)
+            .flush_interval(Duration::from_secs(3600)),
+    )
+    .expect("config")
+}
+
+fn six_properties() -> Properties {
+    props(json!({
+        "plan": "pro",
+        "revenue": 42.5,
+        "currency": "EUR",
+        "items": 3,
+        "coupon": null,
+        "first_order": true
+    }))
+}
+
+fn batch_json(n: usize) -> Vec<u8> {
+    let items: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({
+                "type": "track",
+                "event": "Order Completed",
+                "userId": format!("user-{i}"),
+                "messageId": format!("msg-{i}"),
+                "timestamp": "2026-11-26T10:00:00.000Z",
+                "properties": {"plan": "pro", "revenue": 42.5, "currency": "EUR", "items": i, "coupon": null, "first_order": true},
+                "context": {"ip": "10.0.0.1", "userAgent": "Mozilla/5.0 (X11; Linux x86_64)", "page": {"path": "/checkout"}}
+            })
+        })
+        .collect();
+    serde_json::to_vec(&json!({"batch": items, "sentAt": "2026-11-26T10:00:01.000Z"}))
+        .expect("json")
+}
+
+fn bench_track(c: &mut Criterion) {
+    let sonde = client();
+    let mut group = c.benchmark_group("track");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("track_6_properties", |b| {
+        b.iter_batched(
+            six_properties,
+            |p| black_box(sonde.track("Order Completed", p)),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+fn bench_ingest(c: &mut Criterion) {
+    let bytes = batch_json(500);
+    let mut group = c.benchmark_group("ingest");
+    group.throughput(Throughput::Bytes(bytes.len() as u64));
+    let sonde = client();
+    group.bench_function("ingest_batch_500", |b| {
+        b.iter(|| black_box(sonde.ingest(&bytes)))
+    });
+    let validator = Validator::new(Default::default(), None);
+    group.bench_function("parse_validate_batch_500", |b| {
+        b.iter(|| {
+            let mut doc: Value = serde_json::from_slice(&bytes).expect("json");
+            let items = doc["batch"].take();
+            let mut violations = 0;
+            if let Value::Array(items) = items {
+                for item in items {
+                    let mut errs = Vec::new();
+                    if let Some(m) = parse_message(item, None, &mut errs) {
+                        violations += validator.check(&m, 1_800_000_000_000).errors.len();
+                    }
+                }
+            }
+            black_box(violations)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_track, bench_ingest);
+criterion_main!(benches);

@@ -1,0 +1,423 @@
+//! The bounded buffer and its delivery state machine.
+//!
+//! Pure state, no threads and no clock: callers pass the time in. The native worker and the
+//! wasm host drive the same machine, so batching, retry and accounting behave the same
+//! everywhere. Every event that enters is in exactly one place at any time (queued, in
+//! flight, delivered, or dropped with a reason), and the counters say so in the same
+//! critical section that moves it.
+
+use std::collections::VecDeque;
+
+use crate::config::{Config, OverflowPolicy};
+use crate::sink::BufferedEvent;
+use crate::stats::{Counters, DropReason};
+
+/// Batches the host may hold unacknowledged at once in manual delivery.
+pub const MAX_IN_FLIGHT: usize = 8;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BufferLimits {
+    pub max_events: usize,
+    pub max_bytes: usize,
+    pub batch_size: usize,
+    pub batch_bytes: usize,
+    pub flush_interval_ms: u64,
+    pub max_retries: u32,
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+    pub evict_oldest: bool,
+}
+
+impl BufferLimits {
+    pub fn from_config(c: &Config) -> Self {
+        let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        Self {
+            max_events: c.max_queue_events,
+            max_bytes: c.max_queue_bytes,
+            batch_size: c.batch_size,
+            batch_bytes: c.batch_bytes,
+            flush_interval_ms: ms(c.flush_interval),
+            max_retries: c.max_retries,
+            backoff_initial_ms: ms(c.retry_initial_backoff),
+            backoff_max_ms: ms(c.retry_max_backoff),
+            evict_oldest: c.overflow == OverflowPolicy::DropOldest,
+        }
+    }
+}
+
+/// A batch taken for delivery. Its events stay accounted as in flight until
+/// [`Buffer::complete`] receives it back.
+#[derive(Debug)]
+pub(crate) struct PendingBatch {
+    pub id: u64,
+    pub events: Vec<BufferedEvent>,
+    /// Attempts made so far (0 before the first).
+    pub attempts: u32,
+    /// Sinks (bit per sink) that still have to accept this batch.
+    pub pending_sinks: u64,
+    not_before_ms: u64,
+}
+
+impl PendingBatch {
+    fn first_seq(&self) -> u64 {
+        self.events.first().map_or(u64::MAX, |e| e.seq)
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.events.iter().map(|e| e.json.len()).sum()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    id: u64,
+    len: u64,
+    first_seq: u64,
+}
+
+/// Result of offering an event to a full buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PushError {
+    /// No room and the policy does not evict; the caller may wait or drop.
+    Full,
+    /// Larger than the whole buffer: can never fit.
+    Oversize,
+    /// The buffer is closed (shut down).
+    Closed,
+}
+
+/// What a delivery attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Completion {
+    Delivered,
+    Retrying { delay_ms: u64 },
+    Dropped(DropReason),
+}
+
+#[derive(Debug)]
+pub(crate) struct Buffer {
+    limits: BufferLimits,
+    all_sinks: u64,
+    queue: VecDeque<BufferedEvent>,
+    queued_bytes: usize,
+    next_seq: u64,
+    next_batch_id: u64,
+    /// Failed batches waiting for their backoff, oldest events first; nothing newer goes
+    /// out before them (order).
+    retrying: VecDeque<PendingBatch>,
+    /// Batches out for delivery (worker or host holds the events).
+    in_flight: Vec<InFlight>,
+    /// Manual delivery: batches handed to the host as JSON, kept here until ack/nack.
+    parked: Vec<PendingBatch>,
+    flush_target: u64,
+    closed: bool,
+    abandoned: bool,
+    counters: Counters,
+}
+
+impl Buffer {
+    pub fn new(limits: BufferLimits, sink_count: usize) -> Self {
+        let all_sinks = match sink_count {
+            0 => 0,
+            n if n >= 64 => u64::MAX,
+            n => (1u64 << n) - 1,
+        };
+        Self {
+            limits,
+            all_sinks,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            next_seq: 1,
+            next_batch_id: 1,
+            retrying: VecDeque::new(),
+            in_flight: Vec::new(),
+            parked: Vec::new(),
+            flush_target: 0,
+            closed: false,
+            abandoned: false,
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Counts an event that never reached the buffer.
+    pub fn record_drop(&mut self, reason: DropReason) {
+        self.counters.received += 1;
+        self.counters.dropped.add(reason, 1);
+    }
+
+    pub fn record_plan_violations(&mut self, n: u64) {
+        self.counters.plan_violations += n;
+    }
+
+    pub fn has_room_for(&self, bytes: usize) -> bool {
+        self.has_room(bytes) || bytes > self.limits.max_bytes
+    }
+
+    fn has_room(&self, bytes: usize) -> bool {
+        self.queue.len() < self.limits.max_events
+            && self.queued_bytes + bytes <= self.limits.max_bytes
+    }
+
+    /// Offers one serialized event. On `Err` nothing is counted yet: the caller either waits
+    /// and offers again, or calls [`Buffer::reject`].
+    pub fn push(&mut self, json: Box<str>, now_ms: u64) -> Result<u64, PushError> {
+        if self.closed {
+            return Err(PushError::Closed);
+        }
+        let bytes = json.len();
+        if bytes > self.limits.max_bytes {
+            return Err(PushError::Oversize);
+        }
+        while !self.has_room(bytes) {
+            if !self.limits.evict_oldest {
+                return Err(PushError::Full);
+            }
+            match self.queue.pop_front() {
+                Some(old) => {
+                    self.queued_bytes -= old.json.len();
+                    self.counters.dropped.add(DropReason::QueueFull, 1);
+                }
+                None => return Err(PushError::Oversize),
+            }
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.queued_bytes += bytes;
+        self.counters.received += 1;
+        self.counters.accepted += 1;
+        self.queue.push_back(BufferedEvent {
+            seq,
+            enqueued_ms: now_ms,
+            json,
+        });
+        Ok(seq)
+    }
+
+    /// Counts an offered event that was not taken after all.
+    pub fn reject(&mut self, why: PushError) {
+        let reason = match why {
+            PushError::Full => DropReason::QueueFull,
+            PushError::Oversize => DropReason::Oversize,
+            // Refused at the door: the caller gets `shut_down` and the event never counts.
+            PushError::Closed => return,
+        };
+        self.record_drop(reason);
+    }
+
+    /// True when a batch should go out now.
+    pub fn is_ready(&self, now_ms: u64) -> bool {
+        if let Some(b) = self.retrying.front() {
+            return b.not_before_ms <= now_ms;
+        }
+        let Some(front) = self.queue.front() else {
+            return false;
+        };
+        self.closed
+            || front.seq <= self.flush_target
+            || self.queue.len() >= self.limits.batch_size
+            || self.queued_bytes >= self.limits.batch_bytes
+            || now_ms.saturating_sub(front.enqueued_ms) >= self.limits.flush_interval_ms
+    }
+
+    /// When the next batch becomes ready if nothing else happens.
+    pub fn next_deadline(&self) -> Option<u64> {
+        if let Some(b) = self.retrying.front() {
+            return Some(b.not_before_ms);
+        }
+        self.queue
+            .front()
+            .map(|f| f.enqueued_ms.saturating_add(self.limits.flush_interval_ms))
+    }
+
+    /// Takes the next batch if one is ready.
+    pub fn take(&mut self, now_ms: u64) -> Option<PendingBatch> {
+        if !self.is_ready(now_ms) || self.in_flight.len() + self.parked.len() >= MAX_IN_FLIGHT {
+            return None;
+        }
+        let batch = match self.retrying.pop_front() {
+            Some(b) => b,
+            None => {
+                let mut events = Vec::with_capacity(self.limits.batch_size.min(self.queue.len()));
+                // Two brackets plus a comma per event: the size of the JSON array sent.
+                let mut size = 2;
+                while let Some(front) = self.queue.front() {
+                    let next = front.json.len() + 1;
+                    if !events.is_empty()
+                        && (events.len() >= self.limits.batch_size
+                            || size + next > self.limits.batch_bytes)
+                    {
+                        break;
+                    }
+                    let Some(e) = self.queue.pop_front() else {
+                        break;
+                    };
+                    self.queued_bytes -= e.json.len();
+                    size += next;
+                    events.push(e);
+                }
+                let id = self.next_batch_id;
+                self.next_batch_id += 1;
+                PendingBatch {
+                    id,
+                    events,
+                    attempts: 0,
+                    pending_sinks: self.all_sinks,
+                    not_before_ms: 0,
+                }
+            }
+        };
+        self.in_flight.push(InFlight {
+            id: batch.id,
+            len: batch.events.len() as u64,
+            first_seq: batch.first_seq(),
+        });
+        Some(batch)
+    }
+
+    /// Records the outcome of an attempt. `failed` is `None` on success, or whether the
+    /// failure may be retried. `jitter` in [0, 1) spreads retries.
+    pub fn complete(
+        &mut self,
+        mut batch: PendingBatch,
+        failed: Option<bool>,
+        now_ms: u64,
+        jitter: f64,
+    ) -> Completion {
+        self.in_flight.retain(|f| f.id != batch.id);
+        let n = batch.events.len() as u64;
+        batch.attempts += 1;
+        let outcome = match failed {
+            None => {
+                self.counters.delivered += n;
+                self.counters.batches_delivered += 1;
+                Completion::Delivered
+            }
+            Some(_) if self.abandoned => {
+                self.counters.dropped.add(DropReason::ShutdownTimeout, n);
+                Completion::Dropped(DropReason::ShutdownTimeout)
+            }
+            Some(retryable) if !retryable || batch.attempts > self.limits.max_retries => {
+                self.counters.dropped.add(DropReason::RetryExhausted, n);
+                self.counters.batches_failed += 1;
+                Completion::Dropped(DropReason::RetryExhausted)
+            }
+            Some(_) => {
+                let exp = batch.attempts.saturating_sub(1).min(30);
+                let base = self
+                    .limits
+                    .backoff_initial_ms
+                    .saturating_mul(1u64 << exp)
+                    .min(self.limits.backoff_max_ms);
+                // "Equal jitter": half fixed, half random, so retries never bunch at zero.
+                let delay_ms = base / 2 + (base as f64 / 2.0 * jitter.clamp(0.0, 1.0)) as u64;
+                batch.not_before_ms = now_ms.saturating_add(delay_ms);
+                self.counters.retries += 1;
+                let first = batch.first_seq();
+                let at = self.retrying.partition_point(|b| b.first_seq() < first);
+                self.retrying.insert(at, batch);
+                return Completion::Retrying { delay_ms };
+            }
+        };
+        outcome
+    }
+
+    /// Manual delivery: takes a ready batch and keeps it until [`Buffer::settle`].
+    pub fn take_parked(&mut self, now_ms: u64) -> Option<&PendingBatch> {
+        let batch = self.take(now_ms)?;
+        self.parked.push(batch);
+        self.parked.last()
+    }
+
+    /// Manual delivery: acknowledges (`failed = None`) or rejects a parked batch.
+    pub fn settle(
+        &mut self,
+        id: u64,
+        failed: Option<bool>,
+        now_ms: u64,
+        jitter: f64,
+    ) -> Option<Completion> {
+        let pos = self.parked.iter().position(|b| b.id == id)?;
+        let batch = self.parked.swap_remove(pos);
+        Some(self.complete(batch, failed, now_ms, jitter))
+    }
+
+    /// Marks every event accepted so far as due now; returns the last such sequence number.
+    pub fn request_flush(&mut self) -> u64 {
+        let target = self.next_seq - 1;
+        self.flush_target = self.flush_target.max(target);
+        target
+    }
+
+    /// The oldest sequence number not yet delivered or dropped.
+    pub fn oldest_unresolved(&self) -> u64 {
+        let mut oldest = self.queue.front().map_or(self.next_seq, |e| e.seq);
+        for f in &self.in_flight {
+            oldest = oldest.min(f.first_seq);
+        }
+        if let Some(b) = self.retrying.front() {
+            oldest = oldest.min(b.first_seq());
+        }
+        oldest
+    }
+
+    /// True when nothing is queued, waiting or in flight.
+    pub fn is_idle(&self) -> bool {
+        self.queue.is_empty() && self.retrying.is_empty() && self.in_flight.is_empty()
+    }
+
+    /// Stops accepting; queued events become due at once.
+    pub fn close(&mut self) {
+        self.closed = true;
+        self.request_flush();
+    }
+
+    /// Gives up on everything not yet delivered (shutdown deadline passed). Batches out with
+    /// a sink right now are settled when they come back.
+    pub fn abandon(&mut self) {
+        self.closed = true;
+        self.abandoned = true;
+        let mut dropped = self.queue.len() as u64;
+        self.queue.clear();
+        self.queued_bytes = 0;
+        for b in self.retrying.drain(..) {
+            dropped += b.events.len() as u64;
+        }
+        for b in self.parked.drain(..) {
+            self.in_flight.retain(|f| f.id != b.id);
+            dropped += b.events.len() as u64;
+        }
+        self.counters
+            .dropped
+            .add(DropReason::ShutdownTimeout, dropped);
+    }
+
+    /// The counters, with the queue and in-flight figures filled in.
+    pub fn counters(&self) -> Counters {
+        let mut c = self.counters.clone();
+        c.queued = self.queue.len() as u64;
+        c.queued_bytes = self.queued_bytes as u64;
+        c.in_flight = self.in_flight.iter().map(|f| f.len).sum::<u64>()
+            + self
+                .retrying
+                .iter()
+                .map(|b| b.events.len() as u64)
+                .sum::<u64>();
+        c
+    }
+
+    pub fn queued_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    #[cfg(test)]
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes
+    }
+}
+
+#[cfg(test)]
+mod tests;

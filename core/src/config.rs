@@ -1,0 +1,435 @@
+//! Client configuration: an options struct with defaults and consuming setters.
+//! Bindings map their native options onto it in one place; [`Config::check`] rejects
+//! out-of-range values with every problem listed.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::SharedClock;
+use crate::error::{Error, ErrorKind, Violation};
+use crate::event::{Library, Message};
+use crate::platform::MaybeSendSync;
+use crate::sink::Sink;
+use crate::validate::{codes, Limits, TrackingPlan};
+
+/// What the buffer does when it is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverflowPolicy {
+    /// Evict the oldest buffered event (counted as `queue_full`) to make room.
+    DropOldest,
+    /// Refuse the new event (counted as `queue_full`).
+    DropNewest,
+    /// Wait up to the timeout for room, then refuse (native only).
+    Block(Duration),
+}
+
+/// Who moves batches from the buffer to the sinks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryMode {
+    /// A named worker thread owned by the client (native default).
+    Worker,
+    /// The host calls `take_batch` / `ack` / `nack` (wasm32, or hosts with their own loop).
+    Manual,
+}
+
+/// What happens to IP addresses in `context.ip` and the `client.address` property.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpPolicy {
+    Keep,
+    /// Zero the last octet of IPv4 and the last 80 bits of IPv6.
+    Anonymize,
+    Drop,
+}
+
+/// A `before_send` hook: returns the (possibly changed) message, or `None` to drop it
+/// (counted as `before_send`).
+pub trait BeforeSendFn: Fn(Message) -> Option<Message> + MaybeSendSync {}
+impl<F: Fn(Message) -> Option<Message> + MaybeSendSync> BeforeSendFn for F {}
+
+/// A shared `before_send` hook.
+pub type BeforeSend = Arc<dyn BeforeSendFn>;
+
+/// Property keys whose values are replaced by `[REDACTED]` unless configured otherwise.
+pub const DEFAULT_REDACT_KEYS: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "client_secret",
+    "token",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "authorization",
+    "auth",
+    "cookie",
+    "set_cookie",
+    "session_token",
+    "api_key",
+    "apikey",
+    "private_key",
+    "credit_card",
+    "card_number",
+    "cvv",
+    "ssn",
+];
+
+/// Everything a [`crate::Sonde`] client can be told.
+#[derive(Clone)]
+pub struct Config {
+    /// `context.library` stamped on every message.
+    pub library: Library,
+    pub limits: Limits,
+    pub tracking_plan: Option<TrackingPlan>,
+    /// Fraction of events kept, decided deterministically from `messageId` (1.0 keeps all).
+    pub sample_rate: f64,
+    /// Per event name (or message type for non-track messages) sample rates.
+    pub sample_rates: HashMap<String, f64>,
+    /// Property keys to redact (matched case-insensitively, `-` equal to `_`, also as a
+    /// `_suffix`: `user_password` matches `password`).
+    pub redact_keys: Vec<String>,
+    pub ip_policy: IpPolicy,
+    /// Buffer capacity in events.
+    pub max_queue_events: usize,
+    /// Buffer capacity in serialized bytes.
+    pub max_queue_bytes: usize,
+    pub overflow: OverflowPolicy,
+    /// A batch is sent when it reaches this many events...
+    pub batch_size: usize,
+    /// ...or this many bytes...
+    pub batch_bytes: usize,
+    /// ...or when its oldest event has waited this long.
+    pub flush_interval: Duration,
+    /// Retries after the first failed attempt before a batch is dropped as `retry_exhausted`.
+    pub max_retries: u32,
+    pub retry_initial_backoff: Duration,
+    pub retry_max_backoff: Duration,
+    pub delivery: DeliveryMode,
+    /// How long dropping the last client handle waits for delivery.
+    pub drop_timeout: Duration,
+    /// Distinct event names tracked in statistics; the rest count under `__other__`.
+    pub max_event_names: usize,
+    /// Distinct routes and operations tracked in statistics; the rest go to `__other__`.
+    pub max_routes: usize,
+    /// The anonymous id used when an event has neither `userId` nor `anonymousId`.
+    /// Generated once per client when not set.
+    pub anonymous_id: Option<String>,
+    /// Time source; the platform clock when `None` (wasm32 hosts must set one).
+    pub clock: Option<SharedClock>,
+    /// Seed for generated ids; OS entropy when `None` (wasm32 hosts should pass one).
+    pub random_seed: Option<u64>,
+    pub sinks: Vec<Arc<dyn Sink>>,
+    pub before_send: Option<BeforeSend>,
+    /// Super properties added to every `track`, `page` and `screen` (explicit ones win).
+    pub super_properties: crate::event::Properties,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            library: Library::default(),
+            limits: Limits::default(),
+            tracking_plan: None,
+            sample_rate: 1.0,
+            sample_rates: HashMap::new(),
+            redact_keys: DEFAULT_REDACT_KEYS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            ip_policy: IpPolicy::Keep,
+            max_queue_events: 10_000,
+            max_queue_bytes: 16 * 1024 * 1024,
+            overflow: OverflowPolicy::DropOldest,
+            batch_size: 100,
+            batch_bytes: 500 * 1024,
+            flush_interval: Duration::from_secs(1),
+            max_retries: 5,
+            retry_initial_backoff: Duration::from_millis(100),
+            retry_max_backoff: Duration::from_secs(30),
+            delivery: if crate::platform::HAS_THREADS {
+                DeliveryMode::Worker
+            } else {
+                DeliveryMode::Manual
+            },
+            drop_timeout: Duration::from_secs(2),
+            max_event_names: 1000,
+            max_routes: 500,
+            anonymous_id: None,
+            clock: None,
+            random_seed: None,
+            sinks: Vec::new(),
+            before_send: None,
+            super_properties: crate::event::Properties::new(),
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("library", &self.library)
+            .field("limits", &self.limits)
+            .field(
+                "tracking_plan",
+                &self.tracking_plan.as_ref().map(|p| p.len()),
+            )
+            .field("sample_rate", &self.sample_rate)
+            .field("max_queue_events", &self.max_queue_events)
+            .field("max_queue_bytes", &self.max_queue_bytes)
+            .field("overflow", &self.overflow)
+            .field("batch_size", &self.batch_size)
+            .field("flush_interval", &self.flush_interval)
+            .field("delivery", &self.delivery)
+            .field(
+                "sinks",
+                &self
+                    .sinks
+                    .iter()
+                    .map(|s| s.name().to_owned())
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    pub fn library(mut self, name: impl Into<String>, version: impl Into<String>) -> Self {
+        self.library = Library {
+            name: name.into(),
+            version: version.into(),
+        };
+        self
+    }
+
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub fn tracking_plan(mut self, plan: TrackingPlan) -> Self {
+        self.tracking_plan = Some(plan);
+        self
+    }
+
+    pub fn sample_rate(mut self, rate: f64) -> Self {
+        self.sample_rate = rate;
+        self
+    }
+
+    pub fn sample_rate_for(mut self, event: impl Into<String>, rate: f64) -> Self {
+        self.sample_rates.insert(event.into(), rate);
+        self
+    }
+
+    pub fn redact_keys<I: IntoIterator<Item = S>, S: Into<String>>(mut self, keys: I) -> Self {
+        self.redact_keys = keys.into_iter().map(Into::into).collect();
+        self
+    }
+
+    pub fn ip_policy(mut self, policy: IpPolicy) -> Self {
+        self.ip_policy = policy;
+        self
+    }
+
+    pub fn max_queue_events(mut self, n: usize) -> Self {
+        self.max_queue_events = n;
+        self
+    }
+
+    pub fn max_queue_bytes(mut self, n: usize) -> Self {
+        self.max_queue_bytes = n;
+        self
+    }
+
+    pub fn overflow(mut self, policy: OverflowPolicy) -> Self {
+        self.overflow = policy;
+        self
+    }
+
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n;
+        self
+    }
+
+    pub fn batch_bytes(mut self, n: usize) -> Self {
+        self.batch_bytes = n;
+        self
+    }
+
+    pub fn flush_interval(mut self, d: Duration) -> Self {
+        self.flush_interval = d;
+        self
+    }
+
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.max_retries = n;
+        self
+    }
+
+    pub fn retry_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.retry_initial_backoff = initial;
+        self.retry_max_backoff = max;
+        self
+    }
+
+    pub fn delivery(mut self, mode: DeliveryMode) -> Self {
+        self.delivery = mode;
+        self
+    }
+
+    pub fn drop_timeout(mut self, d: Duration) -> Self {
+        self.drop_timeout = d;
+        self
+    }
+
+    pub fn anonymous_id(mut self, id: impl Into<String>) -> Self {
+        self.anonymous_id = Some(id.into());
+        self
+    }
+
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    pub fn random_seed(mut self, seed: u64) -> Self {
+        self.random_seed = Some(seed);
+        self
+    }
+
+    pub fn sink(mut self, sink: impl Sink + 'static) -> Self {
+        self.sinks.push(Arc::new(sink));
+        self
+    }
+
+    pub fn shared_sink(mut self, sink: Arc<dyn Sink>) -> Self {
+        self.sinks.push(sink);
+        self
+    }
+
+    pub fn before_send<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(Message) -> Option<Message> + MaybeSendSync + 'static,
+    {
+        self.before_send = Some(Arc::new(hook));
+        self
+    }
+
+    pub fn max_event_names(mut self, n: usize) -> Self {
+        self.max_event_names = n;
+        self
+    }
+
+    pub fn max_routes(mut self, n: usize) -> Self {
+        self.max_routes = n;
+        self
+    }
+
+    /// Checks every option; all problems are reported together.
+    pub fn check(&self) -> Result<(), Error> {
+        let mut problems = Vec::new();
+        let mut bad = |path: &str, message: String| {
+            problems.push(Violation::new(path, codes::INVALID_OPTION, message));
+        };
+        let rate_ok = |r: f64| (0.0..=1.0).contains(&r);
+        if !rate_ok(self.sample_rate) {
+            bad(
+                "/sample_rate",
+                format!("sample_rate must be within 0..=1, got {}", self.sample_rate),
+            );
+        }
+        for (name, rate) in &self.sample_rates {
+            if !rate_ok(*rate) {
+                bad(
+                    "/sample_rates",
+                    format!("sample rate for {name:?} must be within 0..=1, got {rate}"),
+                );
+            }
+        }
+        if self.max_queue_events == 0 {
+            bad(
+                "/max_queue_events",
+                "max_queue_events must be at least 1".into(),
+            );
+        }
+        if self.max_queue_bytes < 1024 {
+            bad(
+                "/max_queue_bytes",
+                format!(
+                    "max_queue_bytes must be at least 1024, got {}",
+                    self.max_queue_bytes
+                ),
+            );
+        }
+        if self.batch_size == 0 || self.batch_size > self.limits.max_batch_messages {
+            bad(
+                "/batch_size",
+                format!(
+                    "batch_size must be within 1..={}, got {}",
+                    self.limits.max_batch_messages, self.batch_size
+                ),
+            );
+        }
+        if self.batch_bytes < self.limits.max_message_bytes {
+            bad(
+                "/batch_bytes",
+                format!(
+                    "batch_bytes must be at least max_message_bytes ({}), got {}",
+                    self.limits.max_message_bytes, self.batch_bytes
+                ),
+            );
+        }
+        if self.flush_interval.is_zero() {
+            bad(
+                "/flush_interval",
+                "flush_interval must be greater than zero".into(),
+            );
+        }
+        if self.retry_initial_backoff > self.retry_max_backoff {
+            bad(
+                "/retry_initial_backoff",
+                "retry_initial_backoff must not exceed retry_max_backoff".into(),
+            );
+        }
+        if self.sinks.len() > 64 {
+            bad(
+                "/sinks",
+                format!("at most 64 sinks, got {}", self.sinks.len()),
+            );
+        }
+        let l = &self.limits;
+        if l.max_message_bytes == 0 || l.max_depth == 0 || l.max_key_length == 0 {
+            bad("/limits", "limits must be greater than zero".into());
+        }
+        if l.max_message_bytes > l.max_batch_bytes {
+            bad(
+                "/limits/max_message_bytes",
+                "max_message_bytes must not exceed max_batch_bytes".into(),
+            );
+        }
+        if !crate::platform::HAS_THREADS {
+            if self.delivery == DeliveryMode::Worker {
+                bad("/delivery", "worker delivery needs threads, which wasm32 does not have; use manual delivery".into());
+            }
+            if matches!(self.overflow, OverflowPolicy::Block(_)) {
+                bad(
+                    "/overflow",
+                    "the block overflow policy needs threads, which wasm32 does not have".into(),
+                );
+            }
+            if self.clock.is_none() {
+                bad(
+                    "/clock",
+                    "wasm32 has no system clock: the host must provide one".into(),
+                );
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::with_violations(ErrorKind::InvalidConfig, problems))
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! The event: Segment Spec message shape, camelCase on the wire.
+
+mod parse;
+pub mod reserved;
+mod timestamp;
+
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+pub use parse::parse_message;
+pub(crate) use parse::type_name as parse_type_name;
+pub use timestamp::Timestamp;
+
+/// JSON object type used for properties, traits and context.
+pub type Properties = Map<String, Value>;
+
+/// The six Segment message types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MessageType {
+    Track,
+    Page,
+    Screen,
+    Identify,
+    Group,
+    Alias,
+}
+
+impl MessageType {
+    pub const ALL: [MessageType; 6] = [
+        MessageType::Track,
+        MessageType::Page,
+        MessageType::Screen,
+        MessageType::Identify,
+        MessageType::Group,
+        MessageType::Alias,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MessageType::Track => "track",
+            MessageType::Page => "page",
+            MessageType::Screen => "screen",
+            MessageType::Identify => "identify",
+            MessageType::Group => "group",
+            MessageType::Alias => "alias",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == text)
+    }
+}
+
+/// `context.library`: which SDK produced the event. Added when the message is serialized.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Library {
+    pub name: String,
+    pub version: String,
+}
+
+impl Default for Library {
+    fn default() -> Self {
+        Self {
+            name: "sonde-rust".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+}
+
+/// One message. Fields that a type does not use stay `None` / empty.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub kind: MessageType,
+    /// `track`: the event name.
+    pub event: Option<String>,
+    /// `page` / `screen`: the page or screen name.
+    pub name: Option<String>,
+    pub message_id: Option<String>,
+    pub user_id: Option<String>,
+    pub anonymous_id: Option<String>,
+    /// Sonde extension: the session the event belongs to.
+    pub session_id: Option<String>,
+    /// `group`: the group (account, company) id.
+    pub group_id: Option<String>,
+    /// `alias`: the id being merged into `user_id`.
+    pub previous_id: Option<String>,
+    pub timestamp: Option<Timestamp>,
+    pub sent_at: Option<Timestamp>,
+    pub received_at: Option<Timestamp>,
+    pub properties: Properties,
+    pub traits: Properties,
+    pub context: Properties,
+    /// Other top-level fields (for example `integrations`), passed through untouched.
+    pub extra: Properties,
+}
+
+impl Message {
+    pub fn new(kind: MessageType) -> Self {
+        Self {
+            kind,
+            event: None,
+            name: None,
+            message_id: None,
+            user_id: None,
+            anonymous_id: None,
+            session_id: None,
+            group_id: None,
+            previous_id: None,
+            timestamp: None,
+            sent_at: None,
+            received_at: None,
+            properties: Properties::new(),
+            traits: Properties::new(),
+            context: Properties::new(),
+            extra: Properties::new(),
+        }
+    }
+
+    /// A `track` event: something a user or system did.
+    pub fn track(event: impl Into<String>, properties: Properties) -> Self {
+        let mut m = Self::new(MessageType::Track);
+        m.event = Some(event.into());
+        m.properties = properties;
+        m
+    }
+
+    /// A `page` view (web).
+    pub fn page(name: Option<String>, properties: Properties) -> Self {
+        let mut m = Self::new(MessageType::Page);
+        m.name = name;
+        m.properties = properties;
+        m
+    }
+
+    /// A `screen` view (apps).
+    pub fn screen(name: Option<String>, properties: Properties) -> Self {
+        let mut m = Self::new(MessageType::Screen);
+        m.name = name;
+        m.properties = properties;
+        m
+    }
+
+    /// Ties a user id to traits.
+    pub fn identify(user_id: impl Into<String>, traits: Properties) -> Self {
+        let mut m = Self::new(MessageType::Identify);
+        m.user_id = Some(user_id.into());
+        m.traits = traits;
+        m
+    }
+
+    /// Ties the user to a group.
+    pub fn group(group_id: impl Into<String>, traits: Properties) -> Self {
+        let mut m = Self::new(MessageType::Group);
+        m.group_id = Some(group_id.into());
+        m.traits = traits;
+        m
+    }
+
+    /// Merges `previous_id` into `user_id`.
+    pub fn alias(user_id: impl Into<String>, previous_id: impl Into<String>) -> Self {
+        let mut m = Self::new(MessageType::Alias);
+        m.user_id = Some(user_id.into());
+        m.previous_id = Some(previous_id.into());
+        m
+    }
+
+    pub fn with_user_id(mut self, id: impl Into<String>) -> Self {
+        self.user_id = Some(id.into());
+        self
+    }
+
+    pub fn with_anonymous_id(mut self, id: impl Into<String>) -> Self {
+        self.anonymous_id = Some(id.into());
+        self
+    }
+
+    pub fn with_session_id(mut self, id: impl Into<String>) -> Self {
+        self.session_id = Some(id.into());
+        self
+    }
+
+    pub fn with_message_id(mut self, id: impl Into<String>) -> Self {
+        self.message_id = Some(id.into());
+        self
+    }
+
+    pub fn with_timestamp(mut self, t: Timestamp) -> Self {
+        self.timestamp = Some(t);
+        self
+    }
+
+    pub fn with_context(mut self, context: Properties) -> Self {
+        self.context = context;
+        self
+    }
+
+    /// The name statistics group this message under: the event name for `track`, else the type.
+    pub fn stats_name(&self) -> &str {
+        match (self.kind, &self.event) {
+            (MessageType::Track, Some(e)) => e,
+            _ => self.kind.as_str(),
+        }
+    }
+
+    /// Serializes to compact JSON, adding `context.library` when the context has none.
+    pub fn write_json(
+        &self,
+        library: Option<&Library>,
+        out: &mut Vec<u8>,
+    ) -> serde_json::Result<()> {
+        serde_json::to_writer(out, &WireMessage { msg: self, library })
+    }
+
+    /// Compact JSON without library injection.
+    pub fn to_json_string(&self) -> String {
+        let mut out = Vec::with_capacity(256);
+        // Writing a Message into a Vec cannot fail: every key is a string, every number finite.
+        let _ = self.write_json(None, &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// The message as a JSON value (with `library` added when given).
+    pub fn to_value(&self, library: Option<&Library>) -> Value {
+        serde_json::to_value(WireMessage { msg: self, library }).unwrap_or(Value::Null)
+    }
+}
+
+impl Serialize for Message {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        WireMessage {
+            msg: self,
+            library: None,
+        }
+        .serialize(serializer)
+    }
+}
+
+struct WireMessage<'a> {
+    msg: &'a Message,
+    library: Option<&'a Library>,
+}
+
+impl Serialize for WireMessage<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let m = self.msg;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("type", m.kind.as_str())?;
+        let opt_fields: [(&str, &Option<String>); 8] = [
+            ("event", &m.event),
+            ("name", &m.name),
+            ("messageId", &m.message_id),
+            ("userId", &m.user_id),
+            ("anonymousId", &m.anonymous_id),
+            ("sessionId", &m.session_id),
+            ("groupId", &m.group_id),
+            ("previousId", &m.previous_id),
+        ];
+        for (key, value) in opt_fields {
+            if let Some(v) = value {
+                map.serialize_entry(key, v)?;
+            }
+        }
+        for (key, value) in [
+            ("timestamp", m.timestamp),
+            ("sentAt", m.sent_at),
+            ("receivedAt", m.received_at),
+        ] {
+            if let Some(v) = value {
+                map.serialize_entry(key, &v)?;
+            }
+        }
+        match m.kind {
+            MessageType::Track | MessageType::Page | MessageType::Screen => {
+                map.serialize_entry("properties", &m.properties)?;
+            }
+            _ if !m.properties.is_empty() => map.serialize_entry("properties", &m.properties)?,
+            _ => {}
+        }
+        match m.kind {
+            MessageType::Identify | MessageType::Group => {
+                map.serialize_entry("traits", &m.traits)?;
+            }
+            _ if !m.traits.is_empty() => map.serialize_entry("traits", &m.traits)?,
+            _ => {}
+        }
+        map.serialize_entry(
+            "context",
+            &ContextWithLibrary {
+                context: &m.context,
+                library: self.library.filter(|_| !m.context.contains_key("library")),
+            },
+        )?;
+        for (key, value) in &m.extra {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
+struct ContextWithLibrary<'a> {
+    context: &'a Properties,
+    library: Option<&'a Library>,
+}
+
+impl Serialize for ContextWithLibrary<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        let mut pending = self.library;
+        for (key, value) in self.context {
+            // Keep keys sorted like the rest of the map so output is stable.
+            if let Some(lib) = pending {
+                if key.as_str() > "library" {
+                    map.serialize_entry("library", lib)?;
+                    pending = None;
+                }
+            }
+            map.serialize_entry(key, value)?;
+        }
+        if let Some(lib) = pending {
+            map.serialize_entry("library", lib)?;
+        }
+        map.end()
+    }
+}

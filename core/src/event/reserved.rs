@@ -1,0 +1,269 @@
+//! Reserved `track` events with built-in schemas, and typed builders for them.
+//! HTTP fields use OpenTelemetry semantic-convention names.
+
+use serde_json::{json, Value};
+
+use super::{Message, Properties};
+
+pub const API_REQUEST: &str = "$api_request";
+pub const PERFORMANCE: &str = "$performance";
+pub const INTERACTION: &str = "$interaction";
+pub const ERROR: &str = "$error";
+pub const ALERT: &str = "$alert";
+
+/// Property names shared by every runtime.
+pub mod keys {
+    pub const HTTP_METHOD: &str = "http.request.method";
+    pub const HTTP_ROUTE: &str = "http.route";
+    pub const HTTP_STATUS: &str = "http.response.status_code";
+    pub const DURATION_MS: &str = "duration_ms";
+    pub const URL_PATH: &str = "url.path";
+    pub const CLIENT_ADDRESS: &str = "client.address";
+    pub const USER_AGENT: &str = "user_agent.original";
+    pub const REQUEST_BODY_SIZE: &str = "http.request.body.size";
+    pub const RESPONSE_BODY_SIZE: &str = "http.response.body.size";
+    pub const ERROR_TYPE: &str = "error.type";
+    pub const ERROR_MESSAGE: &str = "error.message";
+    pub const ERROR_STACK: &str = "error.stack";
+    pub const TTFB_MS: &str = "ttfb_ms";
+    pub const OPERATION: &str = "operation";
+    pub const SUCCESS: &str = "success";
+    pub const ACTION: &str = "action";
+    pub const TARGET: &str = "target";
+    pub const VALUE: &str = "value";
+}
+
+fn put(props: &mut Properties, key: &str, value: impl Into<Value>) {
+    props.insert(key.to_owned(), value.into());
+}
+
+fn put_opt<T: Into<Value>>(props: &mut Properties, key: &str, value: Option<T>) {
+    if let Some(v) = value {
+        props.insert(key.to_owned(), v.into());
+    }
+}
+
+/// One served HTTP request (`$api_request`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ApiRequest {
+    pub method: String,
+    /// The route template (`/items/{id}`), never the raw path.
+    pub route: String,
+    pub status_code: u16,
+    pub duration_ms: f64,
+    pub path: Option<String>,
+    pub client_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_body_size: Option<u64>,
+    pub response_body_size: Option<u64>,
+    pub error_type: Option<String>,
+    pub ttfb_ms: Option<f64>,
+}
+
+impl ApiRequest {
+    pub fn new(
+        method: impl Into<String>,
+        route: impl Into<String>,
+        status_code: u16,
+        duration_ms: f64,
+    ) -> Self {
+        Self {
+            method: method.into(),
+            route: route.into(),
+            status_code,
+            duration_ms,
+            ..Self::default()
+        }
+    }
+
+    pub fn into_message(self) -> Message {
+        let mut p = Properties::new();
+        put(&mut p, keys::HTTP_METHOD, self.method);
+        put(&mut p, keys::HTTP_ROUTE, self.route);
+        put(&mut p, keys::HTTP_STATUS, self.status_code);
+        put(&mut p, keys::DURATION_MS, finite(self.duration_ms));
+        put_opt(&mut p, keys::URL_PATH, self.path);
+        put_opt(&mut p, keys::CLIENT_ADDRESS, self.client_address);
+        put_opt(&mut p, keys::USER_AGENT, self.user_agent);
+        put_opt(&mut p, keys::REQUEST_BODY_SIZE, self.request_body_size);
+        put_opt(&mut p, keys::RESPONSE_BODY_SIZE, self.response_body_size);
+        put_opt(&mut p, keys::ERROR_TYPE, self.error_type);
+        put_opt(&mut p, keys::TTFB_MS, self.ttfb_ms.map(finite));
+        Message::track(API_REQUEST, p)
+    }
+}
+
+/// A timed operation (`$performance`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Performance {
+    pub operation: String,
+    pub duration_ms: f64,
+    pub success: bool,
+    pub error_type: Option<String>,
+    /// Any further properties.
+    pub metadata: Properties,
+}
+
+impl Performance {
+    pub fn new(operation: impl Into<String>, duration_ms: f64, success: bool) -> Self {
+        Self {
+            operation: operation.into(),
+            duration_ms,
+            success,
+            ..Self::default()
+        }
+    }
+
+    pub fn into_message(self) -> Message {
+        let mut p = self.metadata;
+        put(&mut p, keys::OPERATION, self.operation);
+        put(&mut p, keys::DURATION_MS, finite(self.duration_ms));
+        put(&mut p, keys::SUCCESS, self.success);
+        put_opt(&mut p, keys::ERROR_TYPE, self.error_type);
+        Message::track(PERFORMANCE, p)
+    }
+}
+
+/// A user interaction (`$interaction`): click, submit, input, scroll, ...
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Interaction {
+    pub action: String,
+    pub target: String,
+    pub path: Option<String>,
+    pub value: Option<Value>,
+}
+
+impl Interaction {
+    pub fn new(action: impl Into<String>, target: impl Into<String>) -> Self {
+        Self {
+            action: action.into(),
+            target: target.into(),
+            ..Self::default()
+        }
+    }
+
+    pub fn into_message(self) -> Message {
+        let mut p = Properties::new();
+        put(&mut p, keys::ACTION, self.action);
+        put(&mut p, keys::TARGET, self.target);
+        put_opt(&mut p, keys::URL_PATH, self.path);
+        put_opt(&mut p, keys::VALUE, self.value);
+        Message::track(INTERACTION, p)
+    }
+}
+
+/// An application error (`$error`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ErrorEvent {
+    pub error_type: String,
+    pub message: String,
+    pub stack: Option<String>,
+    pub route: Option<String>,
+}
+
+impl ErrorEvent {
+    pub fn new(error_type: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            error_type: error_type.into(),
+            message: message.into(),
+            ..Self::default()
+        }
+    }
+
+    pub fn into_message(self) -> Message {
+        let mut p = Properties::new();
+        put(&mut p, keys::ERROR_TYPE, self.error_type);
+        put(&mut p, keys::ERROR_MESSAGE, self.message);
+        put_opt(&mut p, keys::ERROR_STACK, self.stack);
+        put_opt(&mut p, keys::HTTP_ROUTE, self.route);
+        Message::track(ERROR, p)
+    }
+}
+
+/// JSON cannot carry NaN or infinity; such durations become `null` and fail validation
+/// with a clear type error instead of vanishing.
+fn finite(x: f64) -> Value {
+    if x.is_finite() {
+        json!(x)
+    } else {
+        Value::Null
+    }
+}
+
+/// Built-in schemas for the reserved events, in the tracking-plan schema language.
+pub(crate) fn builtin_schemas() -> [(&'static str, Value); 5] {
+    [
+        (
+            API_REQUEST,
+            json!({
+                "type": "object",
+                "required": [keys::HTTP_METHOD, keys::HTTP_ROUTE, keys::HTTP_STATUS, keys::DURATION_MS],
+                "properties": {
+                    keys::HTTP_METHOD: {"type": "string", "minLength": 1, "maxLength": 32},
+                    keys::HTTP_ROUTE: {"type": "string", "minLength": 1, "maxLength": 1024},
+                    keys::HTTP_STATUS: {"type": "integer", "minimum": 100, "maximum": 599},
+                    keys::DURATION_MS: {"type": "number", "minimum": 0},
+                    keys::TTFB_MS: {"type": "number", "minimum": 0},
+                    keys::URL_PATH: {"type": "string"},
+                    keys::CLIENT_ADDRESS: {"type": "string"},
+                    keys::USER_AGENT: {"type": "string"},
+                    keys::REQUEST_BODY_SIZE: {"type": "integer", "minimum": 0},
+                    keys::RESPONSE_BODY_SIZE: {"type": "integer", "minimum": 0},
+                    keys::ERROR_TYPE: {"type": "string"}
+                }
+            }),
+        ),
+        (
+            PERFORMANCE,
+            json!({
+                "type": "object",
+                "required": [keys::OPERATION, keys::DURATION_MS, keys::SUCCESS],
+                "properties": {
+                    keys::OPERATION: {"type": "string", "minLength": 1, "maxLength": 200},
+                    keys::DURATION_MS: {"type": "number", "minimum": 0},
+                    keys::SUCCESS: {"type": "boolean"},
+                    keys::ERROR_TYPE: {"type": "string"}
+                }
+            }),
+        ),
+        (
+            INTERACTION,
+            json!({
+                "type": "object",
+                "required": [keys::ACTION, keys::TARGET],
+                "properties": {
+                    keys::ACTION: {"type": "string", "minLength": 1, "maxLength": 64},
+                    keys::TARGET: {"type": "string", "maxLength": 1024},
+                    keys::URL_PATH: {"type": "string"}
+                }
+            }),
+        ),
+        (
+            ERROR,
+            json!({
+                "type": "object",
+                "required": [keys::ERROR_TYPE, keys::ERROR_MESSAGE],
+                "properties": {
+                    keys::ERROR_TYPE: {"type": "string", "minLength": 1},
+                    keys::ERROR_MESSAGE: {"type": "string"},
+                    keys::ERROR_STACK: {"type": "string"},
+                    keys::HTTP_ROUTE: {"type": "string"}
+                }
+            }),
+        ),
+        (
+            ALERT,
+            json!({
+                "type": "object",
+                "required": ["rule", "state", "metric", "value", "threshold"],
+                "properties": {
+                    "rule": {"type": "string", "minLength": 1},
+                    "state": {"enum": ["fired", "resolved"]},
+                    "metric": {"type": "string", "minLength": 1},
+                    "value": {"type": "number"},
+                    "threshold": {"type": "number"}
+                }
+            }),
+        ),
+    ]
+}

@@ -1,0 +1,54 @@
+//! # sonde-core
+//!
+//! One engine for product analytics and performance monitoring, embedded in-process in
+//! Python, Node and browser runtimes. It validates events (Segment Spec shape), buffers them
+//! with a bounded queue, delivers them in batches to sinks, and keeps mergeable statistics.
+//!
+//! ```
+//! use std::time::Duration;
+//! use serde_json::json;
+//! use sonde_core::{props, Config, Sonde, sink::MemorySink};
+//!
+//! let sink = MemorySink::new();
+//! let sonde = Sonde::new(Config::default().sink(sink.clone())).unwrap();
+//! sonde.track("Signed Up", props(json!({"plan": "pro"}))).unwrap();
+//! sonde.flush(Duration::from_secs(5)).unwrap();
+//! assert_eq!(sink.len(), 1);
+//! assert_eq!(sonde.stats().counters.delivered, 1);
+//! ```
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+#![forbid(unsafe_code)]
+
+mod buffer;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod ids;
+mod pipeline;
+pub mod platform;
+pub mod sink;
+pub mod stats;
+pub mod validate;
+
+pub use buffer::MAX_IN_FLIGHT;
+pub use clock::{Clock, ManualClock, SharedClock};
+pub use config::{Config, DeliveryMode, IpPolicy, OverflowPolicy};
+pub use error::{Error, ErrorKind, Result, Violation};
+pub use event::reserved::{ApiRequest, ErrorEvent, Interaction, Performance};
+pub use event::{Library, Message, MessageType, Properties, Timestamp};
+pub use pipeline::{
+    props, Disposition, IngestItem, IngestReport, ItemStatus, OutgoingBatch, Receipt, Sonde, Timer,
+    REDACTED,
+};
+pub use stats::{DropReason, StatsSnapshot};
+pub use validate::{Checked, Limits, PlanMode, TrackingPlan, Validator};

@@ -1,0 +1,295 @@
+//! Moving batches from the buffer to the sinks: a named worker thread on native targets;
+//! on wasm32 (no threads) the host drives the same buffer through take/ack/nack.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{lock, Shared};
+use crate::buffer::{Buffer, PushError};
+use crate::config::DeliveryMode;
+use crate::error::{Error, ErrorKind, Result};
+
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) use native::*;
+#[cfg(target_arch = "wasm32")]
+pub(crate) use wasm::*;
+
+fn timeout_error(what: &str, buf: &Buffer) -> Error {
+    let c = buf.counters();
+    Error::new(
+        ErrorKind::Timeout,
+        format!(
+            "{what} timed out with {} events queued and {} in flight",
+            c.queued, c.in_flight
+        ),
+    )
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod native {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::sync::{Condvar, Mutex, MutexGuard};
+    use std::thread::JoinHandle;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::buffer::PendingBatch;
+    use crate::sink::SinkBatch;
+
+    /// Longest sleep of an idle worker; it wakes earlier when notified.
+    const IDLE_WAIT: Duration = Duration::from_secs(3600);
+
+    pub(crate) struct Delivery {
+        /// Wakes the worker: new work, flush, shutdown.
+        wake: Condvar,
+        /// Wakes flush/shutdown waiters and blocked producers: a batch finished, room freed.
+        progress: Condvar,
+        worker: Mutex<Option<JoinHandle<()>>>,
+    }
+
+    impl Delivery {
+        pub fn new() -> Self {
+            Self {
+                wake: Condvar::new(),
+                progress: Condvar::new(),
+                worker: Mutex::new(None),
+            }
+        }
+
+        pub fn wake_worker(&self) {
+            self.wake.notify_one();
+        }
+    }
+
+    pub(crate) fn start_worker(shared: &Arc<Shared>) -> Result<()> {
+        let for_worker = Arc::clone(shared);
+        let handle = std::thread::Builder::new()
+            .name("sonde-worker".to_owned())
+            .spawn(move || run_worker(&for_worker))
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Io,
+                    format!("cannot start the delivery worker: {e}"),
+                )
+            })?;
+        *lock(&shared.delivery.worker) = Some(handle);
+        Ok(())
+    }
+
+    fn run_worker(shared: &Shared) {
+        loop {
+            let Some(mut batch) = next_batch(shared) else {
+                return;
+            };
+            // Room was freed in the buffer: blocked producers may go on.
+            shared.delivery.progress.notify_all();
+            let failed = deliver(shared, &mut batch);
+            let now = shared.mono_ms();
+            let jitter = shared.jitter.next_f64();
+            shared.buffer().complete(batch, failed, now, jitter);
+            shared.delivery.progress.notify_all();
+        }
+    }
+
+    /// Waits for a due batch; `None` once the buffer is closed and drained.
+    fn next_batch(shared: &Shared) -> Option<PendingBatch> {
+        let mut buf = shared.buffer();
+        loop {
+            let now = shared.mono_ms();
+            if let Some(batch) = buf.take(now) {
+                return Some(batch);
+            }
+            if buf.is_closed() && buf.is_idle() {
+                return None;
+            }
+            let wait = buf.next_deadline().map_or(IDLE_WAIT, |d| {
+                Duration::from_millis(d.saturating_sub(now).max(1))
+            });
+            buf = match shared.delivery.wake.wait_timeout(buf, wait) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+
+    /// Offers the batch to every sink that has not taken it yet. `None` when all have;
+    /// otherwise whether every failure may be retried. A panicking sink counts as a
+    /// permanent failure and never takes the worker down.
+    fn deliver(shared: &Shared, batch: &mut PendingBatch) -> Option<bool> {
+        let mut retryable = true;
+        let view = SinkBatch {
+            id: batch.id,
+            attempt: batch.attempts + 1,
+            events: &batch.events,
+        };
+        for (i, sink) in shared.sinks.iter().enumerate() {
+            let bit = 1u64 << i.min(63);
+            if batch.pending_sinks & bit == 0 {
+                continue;
+            }
+            match catch_unwind(AssertUnwindSafe(|| sink.deliver(&view))) {
+                Ok(Ok(())) => batch.pending_sinks &= !bit,
+                Ok(Err(e)) => retryable &= e.retryable,
+                Err(_) => retryable = false,
+            }
+        }
+        (batch.pending_sinks != 0).then_some(retryable)
+    }
+
+    fn wait_until<'a>(
+        shared: &'a Shared,
+        mut buf: MutexGuard<'a, Buffer>,
+        deadline: Instant,
+        done: impl Fn(&Buffer) -> bool,
+    ) -> (MutexGuard<'a, Buffer>, bool) {
+        loop {
+            if done(&buf) {
+                return (buf, true);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return (buf, false);
+            }
+            buf = match shared.delivery.progress.wait_timeout(buf, deadline - now) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+
+    pub(crate) fn flush(shared: &Shared, mode: DeliveryMode, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut buf = shared.buffer();
+        let target = buf.request_flush();
+        if mode == DeliveryMode::Manual {
+            return Ok(());
+        }
+        shared.delivery.wake_worker();
+        let (buf, done) = wait_until(shared, buf, deadline, |b| b.oldest_unresolved() > target);
+        if !done {
+            return Err(timeout_error("flush", &buf));
+        }
+        drop(buf);
+        for sink in &shared.sinks {
+            let _ = sink.flush();
+        }
+        Ok(())
+    }
+
+    pub(crate) fn shutdown(shared: &Shared, mode: DeliveryMode, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut buf = shared.buffer();
+        buf.close();
+        shared.delivery.wake.notify_all();
+        shared.delivery.progress.notify_all();
+        let result = if mode == DeliveryMode::Manual {
+            if buf.is_idle() {
+                Ok(())
+            } else {
+                let err = timeout_error("shutdown (manual delivery, not drained)", &buf);
+                buf.abandon();
+                Err(err)
+            }
+        } else {
+            let (mut buf2, done) = wait_until(shared, buf, deadline, Buffer::is_idle);
+            if done {
+                Ok(())
+            } else {
+                let err = timeout_error("shutdown", &buf2);
+                buf2.abandon();
+                shared.delivery.wake.notify_all();
+                Err(err)
+            }
+        };
+        // Join the worker only if it already finished; one stuck in a sink call is left
+        // to end on its own rather than blocking past the timeout.
+        let mut slot = lock(&shared.delivery.worker);
+        if slot.as_ref().is_some_and(JoinHandle::is_finished) {
+            if let Some(handle) = slot.take() {
+                let _ = handle.join();
+            }
+        }
+        result
+    }
+
+    /// The `block` overflow policy: wait for room up to `timeout`, then refuse.
+    pub(crate) fn push_blocking(
+        shared: &Shared,
+        buf: MutexGuard<'_, Buffer>,
+        json: Box<str>,
+        now: u64,
+        timeout: Duration,
+    ) -> std::result::Result<u64, PushError> {
+        let deadline = Instant::now() + timeout;
+        let bytes = json.len();
+        let (mut buf, _) = wait_until(shared, buf, deadline, |b| {
+            b.is_closed() || b.has_room_for(bytes)
+        });
+        let r = buf.push(json, now);
+        if let Err(e) = r {
+            buf.reject(e);
+        }
+        let wake = r.is_ok() && (buf.queued_len() == 1 || buf.is_ready(now));
+        drop(buf);
+        if wake {
+            shared.delivery.wake_worker();
+        }
+        r
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+mod wasm {
+    use std::sync::MutexGuard;
+
+    use super::*;
+
+    /// No threads: the host drives delivery, so there is nothing to wake.
+    pub(crate) struct Delivery;
+
+    impl Delivery {
+        pub fn new() -> Self {
+            Self
+        }
+
+        pub fn wake_worker(&self) {}
+    }
+
+    pub(crate) fn start_worker(_shared: &Arc<Shared>) -> Result<()> {
+        Err(Error::new(
+            ErrorKind::Unsupported,
+            "wasm32 has no threads for a worker",
+        ))
+    }
+
+    pub(crate) fn flush(shared: &Shared, _mode: DeliveryMode, _timeout: Duration) -> Result<()> {
+        shared.buffer().request_flush();
+        Ok(())
+    }
+
+    pub(crate) fn shutdown(shared: &Shared, _mode: DeliveryMode, _timeout: Duration) -> Result<()> {
+        let mut buf = shared.buffer();
+        buf.close();
+        if buf.is_idle() {
+            return Ok(());
+        }
+        let err = timeout_error("shutdown (manual delivery, not drained)", &buf);
+        buf.abandon();
+        Err(err)
+    }
+
+    /// Config rejects `block` on wasm32; this only keeps the code path total.
+    pub(crate) fn push_blocking(
+        _shared: &Shared,
+        mut buf: MutexGuard<'_, Buffer>,
+        json: Box<str>,
+        now: u64,
+        _timeout: Duration,
+    ) -> std::result::Result<u64, PushError> {
+        let r = buf.push(json, now);
+        if let Err(e) = r {
+            buf.reject(e);
+        }
+        r
+    }
+}

@@ -1,0 +1,602 @@
+//! The `Sonde` client: normalize → sample → before_send → validate → redact → serialize →
+//! statistics → bounded buffer → delivery.
+
+mod delivery;
+mod ingest;
+mod redact;
+mod timer;
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+pub use ingest::{IngestItem, IngestReport, ItemStatus};
+pub use redact::REDACTED;
+pub use timer::Timer;
+
+use crate::buffer::{Buffer, BufferLimits, PushError};
+use crate::clock::{platform_clock, SharedClock};
+use crate::config::{BeforeSend, Config, DeliveryMode, OverflowPolicy};
+use crate::error::{Error, ErrorKind, Result, Violation};
+use crate::event::reserved::{ApiRequest, ErrorEvent, Interaction, Performance};
+use crate::event::{Library, Message, MessageType, Properties, Timestamp};
+use crate::ids::{stable_hash, IdGenerator};
+use crate::sink::Sink;
+use crate::stats::{DropReason, StatsCollector, StatsSnapshot};
+use crate::validate::{codes, Checked, Validator};
+use delivery::Delivery;
+use redact::Redactor;
+
+/// What happened to an event the pipeline took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Disposition {
+    /// In the buffer, on its way to the sinks.
+    Queued,
+    /// Not kept by sampling (counted as `sampled`).
+    Sampled,
+    /// Dropped by the `before_send` hook (counted as `before_send`).
+    Filtered,
+    /// The buffer was full and the overflow policy refused it (counted as `queue_full`).
+    QueueFull,
+}
+
+/// The answer to `track` and friends.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Receipt {
+    pub message_id: String,
+    pub disposition: Disposition,
+    /// Tracking-plan violations in `warn` mode: reported, not rejected.
+    pub warnings: Vec<Violation>,
+}
+
+/// Where a message came from: the local API fills identity and super properties; ingested
+/// messages get `receivedAt` and clock-skew correction instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Local,
+    Ingest { batch_sent_at: Option<Timestamp> },
+}
+
+/// One batch handed to a host-driven transport (manual delivery).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutgoingBatch {
+    pub id: u64,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    pub events: usize,
+    /// `{"batch":[...],"sentAt":"..."}`: the Segment batch format, which `ingest` accepts.
+    pub payload: String,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// State shared by the client handles and the delivery worker.
+pub(crate) struct Shared {
+    pub buffer: Mutex<Buffer>,
+    pub stats: Mutex<StatsCollector>,
+    pub clock: SharedClock,
+    pub sinks: Vec<Arc<dyn Sink>>,
+    pub jitter: IdGenerator,
+    pub delivery: Delivery,
+}
+
+impl Shared {
+    pub fn mono_ms(&self) -> u64 {
+        self.clock.monotonic_ns() / 1_000_000
+    }
+
+    pub fn buffer(&self) -> MutexGuard<'_, Buffer> {
+        lock(&self.buffer)
+    }
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    validator: Validator,
+    before_send: Option<BeforeSend>,
+    redactor: Redactor,
+    sample_rate: f64,
+    sample_rates: std::collections::HashMap<String, f64>,
+    library: Library,
+    anonymous_id: String,
+    super_properties: RwLock<Properties>,
+    ids: IdGenerator,
+    overflow: OverflowPolicy,
+    mode: DeliveryMode,
+    drop_timeout: Duration,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last handle is gone: deliver what we can within the bounded timeout.
+        let _ = self.shutdown(self.drop_timeout);
+    }
+}
+
+/// The client. Cheap to clone; clones share one buffer, worker and statistics. Dropping the
+/// last clone shuts down with `Config::drop_timeout`.
+#[derive(Clone)]
+pub struct Sonde {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Sonde {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sonde")
+            .field("library", &self.inner.library)
+            .field("mode", &self.inner.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sonde {
+    /// Builds a client; every configuration problem is reported at once.
+    pub fn new(config: Config) -> Result<Self> {
+        config.check()?;
+        if config.delivery == DeliveryMode::Worker && config.sinks.is_empty() {
+            return Err(Error::with_violations(
+                ErrorKind::InvalidConfig,
+                vec![Violation::new(
+                    "/sinks",
+                    codes::INVALID_OPTION,
+                    "worker delivery needs at least one sink",
+                )],
+            ));
+        }
+        let clock = match config.clock.clone().or_else(platform_clock) {
+            Some(c) => c,
+            None => return Err(Error::invalid_config("no clock available on this platform")),
+        };
+        let seed = config.random_seed.unwrap_or_else(|| {
+            IdGenerator::from_entropy(clock.now_ms() as u64 ^ clock.monotonic_ns()).next_u64()
+        });
+        let ids = IdGenerator::new(seed);
+        let jitter = IdGenerator::new(ids.next_u64());
+        let anonymous_id = config.anonymous_id.clone().unwrap_or_else(|| ids.uuid_v4());
+        let shared = Arc::new(Shared {
+            buffer: Mutex::new(Buffer::new(
+                BufferLimits::from_config(&config),
+                config.sinks.len(),
+            )),
+            stats: Mutex::new(StatsCollector::new(
+                config.max_event_names,
+                config.max_routes,
+            )),
+            clock,
+            sinks: config.sinks.clone(),
+            jitter,
+            delivery: Delivery::new(),
+        });
+        if config.delivery == DeliveryMode::Worker {
+            delivery::start_worker(&shared)?;
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                shared,
+                validator: Validator::new(config.limits.clone(), config.tracking_plan.clone()),
+                before_send: config.before_send.clone(),
+                redactor: Redactor::new(&config.redact_keys, config.ip_policy),
+                sample_rate: config.sample_rate,
+                sample_rates: config.sample_rates.clone(),
+                library: config.library.clone(),
+                anonymous_id,
+                super_properties: RwLock::new(config.super_properties.clone()),
+                ids,
+                overflow: config.overflow,
+                mode: config.delivery,
+                drop_timeout: config.drop_timeout,
+            }),
+        })
+    }
+
+    /// Sends any message through the pipeline.
+    pub fn send(&self, message: Message) -> Result<Receipt> {
+        self.inner.process(message, Origin::Local, Vec::new())
+    }
+
+    /// Records a `track` event with the client's anonymous id (use [`Sonde::send`] with
+    /// [`Message::track`] to set a user id).
+    pub fn track(&self, event: impl Into<String>, properties: Properties) -> Result<Receipt> {
+        self.send(Message::track(event, properties))
+    }
+
+    pub fn page(&self, name: Option<String>, properties: Properties) -> Result<Receipt> {
+        self.send(Message::page(name, properties))
+    }
+
+    pub fn screen(&self, name: Option<String>, properties: Properties) -> Result<Receipt> {
+        self.send(Message::screen(name, properties))
+    }
+
+    pub fn identify(&self, user_id: impl Into<String>, traits: Properties) -> Result<Receipt> {
+        self.send(Message::identify(user_id, traits))
+    }
+
+    pub fn group(&self, group_id: impl Into<String>, traits: Properties) -> Result<Receipt> {
+        self.send(Message::group(group_id, traits))
+    }
+
+    pub fn alias(
+        &self,
+        user_id: impl Into<String>,
+        previous_id: impl Into<String>,
+    ) -> Result<Receipt> {
+        self.send(Message::alias(user_id, previous_id))
+    }
+
+    pub fn track_api_request(&self, request: ApiRequest) -> Result<Receipt> {
+        self.send(request.into_message())
+    }
+
+    pub fn track_performance(&self, perf: Performance) -> Result<Receipt> {
+        self.send(perf.into_message())
+    }
+
+    pub fn track_interaction(&self, interaction: Interaction) -> Result<Receipt> {
+        self.send(interaction.into_message())
+    }
+
+    pub fn track_error(&self, error: ErrorEvent) -> Result<Receipt> {
+        self.send(error.into_message())
+    }
+
+    /// A guard that records a `$performance` event when stopped or dropped.
+    pub fn timer(&self, operation: impl Into<String>) -> Timer {
+        Timer::start(self.clone(), operation.into())
+    }
+
+    /// Ingests a JSON message, a JSON array of messages, or a Segment batch
+    /// (`{"batch": [...], "sentAt": ...}`). Valid items are accepted, invalid ones reported by
+    /// index. Batch-level problems (not JSON, too large, too many messages) reject the whole
+    /// request.
+    pub fn ingest(&self, bytes: &[u8]) -> Result<IngestReport> {
+        ingest::ingest(&self.inner, bytes, None)
+    }
+
+    /// Like [`Sonde::ingest`], with the message type to assume where `type` is absent (for
+    /// endpoints such as `/v1/track`).
+    pub fn ingest_as(&self, bytes: &[u8], default_type: MessageType) -> Result<IngestReport> {
+        ingest::ingest(&self.inner, bytes, Some(default_type))
+    }
+
+    /// Dry run: every check the pipeline would make, nothing recorded.
+    pub fn validate(&self, message: &Message) -> Checked {
+        let now = self.inner.shared.clock.now_ms();
+        let mut m = message.clone();
+        self.inner.normalize(&mut m, Origin::Local, now);
+        self.inner
+            .validator
+            .validate(&m, now, Some(&self.inner.library))
+    }
+
+    /// Adds super properties to every later `track`, `page` and `screen`.
+    pub fn register(&self, properties: Properties) {
+        let mut sp = self
+            .inner
+            .super_properties
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        sp.extend(properties);
+    }
+
+    pub fn unregister(&self, key: &str) {
+        let mut sp = self
+            .inner
+            .super_properties
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        sp.remove(key);
+    }
+
+    pub fn super_properties(&self) -> Properties {
+        self.inner
+            .super_properties
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The anonymous id used for events without a user or anonymous id.
+    pub fn anonymous_id(&self) -> &str {
+        &self.inner.anonymous_id
+    }
+
+    /// Delivers everything accepted so far, waiting at most `timeout` (worker delivery).
+    /// In manual delivery, marks everything as due and returns at once: the host drains
+    /// with [`Sonde::take_batch`].
+    pub fn flush(&self, timeout: Duration) -> Result<()> {
+        delivery::flush(&self.inner.shared, self.inner.mode, timeout)
+    }
+
+    /// Stops accepting events and delivers what is buffered within `timeout`; whatever is
+    /// left then is dropped as `shutdown_timeout` and the call returns a `timeout` error.
+    /// Later calls return at once.
+    pub fn shutdown(&self, timeout: Duration) -> Result<()> {
+        self.inner.shutdown(timeout)
+    }
+
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.shared.buffer().is_closed()
+    }
+
+    /// A consistent snapshot of every statistic.
+    pub fn stats(&self) -> StatsSnapshot {
+        let shared = &self.inner.shared;
+        let counters = shared.buffer().counters();
+        let now = shared.clock.now_ms();
+        lock(&shared.stats).snapshot(counters, now)
+    }
+
+    /// Manual delivery: the next due batch, if any.
+    pub fn take_batch(&self) -> Result<Option<OutgoingBatch>> {
+        self.inner.require_manual()?;
+        let shared = &self.inner.shared;
+        let now_ms = shared.mono_ms();
+        let sent_at = Timestamp::from_millis(shared.clock.now_ms());
+        let mut buf = shared.buffer();
+        let Some(batch) = buf.take_parked(now_ms) else {
+            return Ok(None);
+        };
+        let mut payload = String::with_capacity(batch.bytes() + batch.events.len() + 48);
+        payload.push_str("{\"batch\":[");
+        for (i, e) in batch.events.iter().enumerate() {
+            if i > 0 {
+                payload.push(',');
+            }
+            payload.push_str(&e.json);
+        }
+        payload.push_str("],\"sentAt\":\"");
+        payload.push_str(&sent_at.to_string());
+        payload.push_str("\"}");
+        Ok(Some(OutgoingBatch {
+            id: batch.id,
+            attempt: batch.attempts + 1,
+            events: batch.events.len(),
+            payload,
+        }))
+    }
+
+    /// Manual delivery: the batch arrived. Returns false for an unknown id.
+    pub fn ack(&self, batch_id: u64) -> Result<bool> {
+        self.inner.require_manual()?;
+        Ok(self.inner.settle(batch_id, None).is_some())
+    }
+
+    /// Manual delivery: the batch failed. Retryable failures come back from
+    /// [`Sonde::take_batch`] after a backoff; the others are dropped as `retry_exhausted`.
+    /// Returns the retry delay, or `None` when the batch was dropped or unknown.
+    pub fn nack(&self, batch_id: u64, retryable: bool) -> Result<Option<Duration>> {
+        self.inner.require_manual()?;
+        Ok(match self.inner.settle(batch_id, Some(retryable)) {
+            Some(crate::buffer::Completion::Retrying { delay_ms }) => {
+                Some(Duration::from_millis(delay_ms))
+            }
+            _ => None,
+        })
+    }
+
+    /// Manual delivery: how long until a batch is due (zero when one is due now, `None` when
+    /// nothing is buffered). Hosts set their timer with it.
+    pub fn next_batch_in(&self) -> Option<Duration> {
+        let shared = &self.inner.shared;
+        let now = shared.mono_ms();
+        let buf = shared.buffer();
+        if buf.is_ready(now) {
+            return Some(Duration::ZERO);
+        }
+        buf.next_deadline()
+            .map(|d| Duration::from_millis(d.saturating_sub(now)))
+    }
+}
+
+impl Inner {
+    fn require_manual(&self) -> Result<()> {
+        if self.mode == DeliveryMode::Manual {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::Unsupported,
+                "take_batch/ack/nack need manual delivery; this client has a worker",
+            ))
+        }
+    }
+
+    fn settle(&self, id: u64, failed: Option<bool>) -> Option<crate::buffer::Completion> {
+        let shared = &self.shared;
+        let now = shared.mono_ms();
+        let jitter = shared.jitter.next_f64();
+        shared.buffer().settle(id, failed, now, jitter)
+    }
+
+    fn normalize(&self, m: &mut Message, origin: Origin, now_ms: i64) {
+        if m.message_id.is_none() {
+            m.message_id = Some(self.ids.uuid_v7(now_ms));
+        }
+        match origin {
+            Origin::Local => {
+                if m.timestamp.is_none() {
+                    m.timestamp = Some(Timestamp::from_millis(now_ms));
+                }
+                let empty = |v: &Option<String>| v.as_deref().is_none_or(str::is_empty);
+                if empty(&m.user_id) && empty(&m.anonymous_id) {
+                    m.anonymous_id = Some(self.anonymous_id.clone());
+                }
+                if matches!(
+                    m.kind,
+                    MessageType::Track | MessageType::Page | MessageType::Screen
+                ) {
+                    let sp = self
+                        .super_properties
+                        .read()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    for (k, v) in sp.iter() {
+                        if !m.properties.contains_key(k) {
+                            m.properties.insert(k.clone(), v.clone());
+                        }
+                    }
+                }
+            }
+            Origin::Ingest { batch_sent_at } => {
+                let received = Timestamp::from_millis(now_ms);
+                m.received_at = Some(received);
+                let sent_at = m.sent_at.or(batch_sent_at);
+                m.timestamp = Some(match (m.timestamp, sent_at) {
+                    // The client's clock may be off: shift its event time by the difference
+                    // between when it says it sent and when we received.
+                    (Some(ts), Some(sent)) => Timestamp::from_millis(
+                        ts.as_millis() + (received.as_millis() - sent.as_millis()),
+                    ),
+                    (Some(ts), None) => ts,
+                    (None, _) => received,
+                });
+            }
+        }
+    }
+
+    fn sampled_out(&self, m: &Message) -> bool {
+        let rate = self
+            .sample_rates
+            .get(m.stats_name())
+            .copied()
+            .unwrap_or(self.sample_rate);
+        if rate >= 1.0 {
+            return false;
+        }
+        let id = m.message_id.as_deref().unwrap_or("");
+        let position = stable_hash(id.as_bytes()) as f64 / 18_446_744_073_709_551_616.0;
+        position >= rate
+    }
+
+    /// The pipeline. `pre_errors` are problems found while parsing an ingested message.
+    fn process(
+        &self,
+        mut m: Message,
+        origin: Origin,
+        pre_errors: Vec<Violation>,
+    ) -> Result<Receipt> {
+        let shared = &self.shared;
+        if shared.buffer().is_closed() {
+            return Err(Error::new(ErrorKind::ShutDown, "the client was shut down"));
+        }
+        let now = shared.clock.now_ms();
+        self.normalize(&mut m, origin, now);
+        let message_id = m.message_id.clone().unwrap_or_default();
+        if pre_errors.is_empty() && self.sampled_out(&m) {
+            shared.buffer().record_drop(DropReason::Sampled);
+            return Ok(Receipt {
+                message_id,
+                disposition: Disposition::Sampled,
+                warnings: Vec::new(),
+            });
+        }
+        if pre_errors.is_empty() {
+            if let Some(hook) = &self.before_send {
+                match hook(m) {
+                    Some(changed) => m = changed,
+                    None => {
+                        shared.buffer().record_drop(DropReason::BeforeSend);
+                        return Ok(Receipt {
+                            message_id,
+                            disposition: Disposition::Filtered,
+                            warnings: Vec::new(),
+                        });
+                    }
+                }
+            }
+        }
+        let checked = self.validator.check(&m, now);
+        if !pre_errors.is_empty() || !checked.errors.is_empty() {
+            let mut errors = pre_errors;
+            errors.extend(checked.errors);
+            shared.buffer().record_drop(DropReason::Invalid);
+            return Err(Error::with_violations(ErrorKind::InvalidEvent, errors));
+        }
+        self.redactor.apply(&mut m);
+        let mut bytes = Vec::with_capacity(384);
+        if let Err(e) = m.write_json(Some(&self.library), &mut bytes) {
+            shared.buffer().record_drop(DropReason::Invalid);
+            return Err(Error::new(
+                ErrorKind::InvalidEvent,
+                format!("cannot serialize: {e}"),
+            ));
+        }
+        if let Some(v) = self.validator.check_size(bytes.len()) {
+            shared.buffer().record_drop(DropReason::Oversize);
+            return Err(Error::with_violations(ErrorKind::PayloadTooLarge, vec![v]));
+        }
+        let json = match String::from_utf8(bytes) {
+            Ok(s) => s.into_boxed_str(),
+            Err(_) => {
+                shared.buffer().record_drop(DropReason::Invalid);
+                return Err(Error::new(
+                    ErrorKind::InvalidEvent,
+                    "serialized event is not UTF-8",
+                ));
+            }
+        };
+        lock(&shared.stats).record(&m, now);
+        let warnings = checked.warnings;
+        let disposition = self.enqueue(json, warnings.len() as u64)?;
+        Ok(Receipt {
+            message_id: m.message_id.take().unwrap_or(message_id),
+            disposition,
+            warnings,
+        })
+    }
+
+    fn enqueue(&self, json: Box<str>, plan_violations: u64) -> Result<Disposition> {
+        let shared = &self.shared;
+        let now = shared.mono_ms();
+        let mut buf = shared.buffer();
+        buf.record_plan_violations(plan_violations);
+        let outcome = match self.overflow {
+            OverflowPolicy::Block(timeout) => {
+                delivery::push_blocking(shared, buf, json, now, timeout)
+            }
+            _ => {
+                let r = buf.push(json, now);
+                if let Err(e) = r {
+                    buf.reject(e);
+                }
+                let wake = r.is_ok() && (buf.queued_len() == 1 || buf.is_ready(now));
+                drop(buf);
+                if wake {
+                    shared.delivery.wake_worker();
+                }
+                r
+            }
+        };
+        match outcome {
+            Ok(_) => Ok(Disposition::Queued),
+            Err(PushError::Full) => Ok(Disposition::QueueFull),
+            Err(PushError::Oversize) => Err(Error::new(
+                ErrorKind::PayloadTooLarge,
+                "event is larger than the whole buffer",
+            )),
+            Err(PushError::Closed) => {
+                Err(Error::new(ErrorKind::ShutDown, "the client was shut down"))
+            }
+        }
+    }
+
+    fn shutdown(&self, timeout: Duration) -> Result<()> {
+        let result = delivery::shutdown(&self.shared, self.mode, timeout);
+        for sink in &self.shared.sinks {
+            let _ = sink.flush();
+        }
+        result
+    }
+}
+
+/// Properties from JSON, for examples and tests: `props(json!({...}))`.
+pub fn props(value: Value) -> Properties {
+    match value {
+        Value::Object(m) => m,
+        _ => Properties::new(),
+    }
+}

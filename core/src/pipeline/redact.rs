@@ -1,0 +1,165 @@
+//! Redaction: sensitive property values and IP addresses never reach the buffer.
+
+use std::net::IpAddr;
+
+use serde_json::Value;
+
+use crate::config::IpPolicy;
+use crate::event::reserved::keys;
+use crate::event::{Message, Properties};
+
+pub const REDACTED: &str = "[REDACTED]";
+
+#[derive(Debug, Clone)]
+pub(crate) struct Redactor {
+    /// Lower case, `-` written as `_`.
+    keys: Vec<String>,
+    ip: IpPolicy,
+}
+
+impl Redactor {
+    pub fn new(keys: &[String], ip: IpPolicy) -> Self {
+        Self {
+            keys: keys
+                .iter()
+                .map(|k| k.to_ascii_lowercase().replace('-', "_"))
+                .filter(|k| !k.is_empty())
+                .collect(),
+            ip,
+        }
+    }
+
+    pub fn apply(&self, m: &mut Message) {
+        if !self.keys.is_empty() {
+            self.redact_map(&mut m.properties);
+            self.redact_map(&mut m.traits);
+            self.redact_map(&mut m.context);
+        }
+        if self.ip != IpPolicy::Keep {
+            self.apply_ip(&mut m.context, "ip");
+            self.apply_ip(&mut m.properties, keys::CLIENT_ADDRESS);
+        }
+    }
+
+    fn apply_ip(&self, map: &mut Properties, key: &str) {
+        match self.ip {
+            IpPolicy::Keep => {}
+            IpPolicy::Drop => {
+                map.remove(key);
+            }
+            IpPolicy::Anonymize => {
+                if let Some(v) = map.get_mut(key) {
+                    if let Some(text) = v.as_str() {
+                        *v = match text.parse::<IpAddr>() {
+                            Ok(ip) => Value::String(anonymize(ip).to_string()),
+                            // Not an address we can truncate: remove rather than leak it.
+                            Err(_) => Value::Null,
+                        };
+                    }
+                }
+            }
+        }
+    }
+
+    fn redact_map(&self, map: &mut Properties) {
+        for (key, value) in map.iter_mut() {
+            if self.matches(key) {
+                *value = Value::String(REDACTED.to_owned());
+            } else {
+                self.redact_value(value);
+            }
+        }
+    }
+
+    fn redact_value(&self, value: &mut Value) {
+        match value {
+            Value::Object(m) => self.redact_map(m),
+            Value::Array(items) => items.iter_mut().for_each(|v| self.redact_value(v)),
+            _ => {}
+        }
+    }
+
+    /// `password`, `user_password`, `user-password`, `userPassword`, `PASSWORD` all match
+    /// `password`; `passwordless_login` does not.
+    pub fn matches(&self, key: &str) -> bool {
+        let kb = key.as_bytes();
+        self.keys.iter().any(|entry| {
+            let eb = entry.as_bytes();
+            if kb.len() < eb.len() {
+                return false;
+            }
+            let start = kb.len() - eb.len();
+            let suffix = &kb[start..];
+            let same = suffix.iter().zip(eb).all(|(&k, &e)| {
+                let k = if k == b'-' {
+                    b'_'
+                } else {
+                    k.to_ascii_lowercase()
+                };
+                k == e
+            });
+            if !same {
+                return false;
+            }
+            if start == 0 {
+                return true;
+            }
+            let before = kb[start - 1];
+            matches!(before, b'_' | b'-' | b'.')
+                || (before.is_ascii_lowercase() && suffix[0].is_ascii_uppercase())
+        })
+    }
+}
+
+fn anonymize(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            IpAddr::from([a, b, c, 0])
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::from([s[0], s[1], s[2], 0, 0, 0, 0, 0])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn key_matching() {
+        let r = Redactor::new(&["password".into(), "api_key".into()], IpPolicy::Keep);
+        for yes in [
+            "password",
+            "PASSWORD",
+            "user_password",
+            "user-password",
+            "userPassword",
+            "x.api-key",
+            "API_KEY",
+        ] {
+            assert!(r.matches(yes), "{yes}");
+        }
+        for no in ["passwordless", "mypassword", "apikeys", "plan"] {
+            assert!(!r.matches(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn nested_values_and_ips() {
+        let r = Redactor::new(&["token".into()], IpPolicy::Anonymize);
+        let mut m = Message::track("x", json!({"a": {"token": "s3cr3t", "list": [{"auth_token": 1}]}, "client.address": "10.1.2.3"}).as_object().cloned().unwrap());
+        m.context = json!({"ip": "2001:db8:1:2:3:4:5:6"})
+            .as_object()
+            .cloned()
+            .unwrap();
+        r.apply(&mut m);
+        assert_eq!(m.properties["a"]["token"], REDACTED);
+        assert_eq!(m.properties["a"]["list"][0]["auth_token"], REDACTED);
+        assert_eq!(m.properties["client.address"], "10.1.2.0");
+        assert_eq!(m.context["ip"], "2001:db8:1::");
+    }
+}

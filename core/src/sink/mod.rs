@@ -1,0 +1,132 @@
+//! Where delivered batches go. A [`Sink`] receives batches of serialized events from the
+//! delivery loop; several sinks fan out, each retried on its own so a failing sink never
+//! makes a healthy one receive duplicates.
+
+mod callback;
+mod console;
+#[cfg(not(target_arch = "wasm32"))]
+mod jsonl;
+#[cfg(any(test, feature = "test-utils"))]
+mod memory;
+
+use std::fmt;
+
+use serde_json::Value;
+
+pub use callback::CallbackSink;
+pub use console::{ConsoleFormat, ConsoleSink, ConsoleTarget};
+#[cfg(not(target_arch = "wasm32"))]
+pub use jsonl::JsonLinesSink;
+#[cfg(any(test, feature = "test-utils"))]
+pub use memory::MemorySink;
+
+use crate::platform::MaybeSendSync;
+
+/// One buffered event: its serialized JSON and bookkeeping for ordering and flushing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BufferedEvent {
+    /// Position in the client's accept order (1-based, gap-free).
+    pub seq: u64,
+    /// Monotonic time of enqueue, for interval flushing.
+    pub(crate) enqueued_ms: u64,
+    /// The event as compact JSON.
+    pub json: Box<str>,
+}
+
+/// The events of one delivery attempt, in accept order.
+#[derive(Debug, Clone, Copy)]
+pub struct SinkBatch<'a> {
+    /// Stable across retries of the same batch.
+    pub id: u64,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    pub events: &'a [BufferedEvent],
+}
+
+impl SinkBatch<'_> {
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// Each event as a JSON string.
+    pub fn json_lines(&self) -> impl Iterator<Item = &str> {
+        self.events.iter().map(|e| &*e.json)
+    }
+
+    /// The batch as one JSON array.
+    pub fn to_json_array(&self) -> String {
+        let size: usize = self.events.iter().map(|e| e.json.len() + 1).sum();
+        let mut out = String::with_capacity(size + 2);
+        out.push('[');
+        for (i, e) in self.events.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&e.json);
+        }
+        out.push(']');
+        out
+    }
+
+    /// The events parsed back into JSON values.
+    pub fn to_values(&self) -> Vec<Value> {
+        self.json_lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
+}
+
+/// Why a sink could not take a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkError {
+    /// Whether trying again later may succeed (network down, disk full) or not (rejected).
+    pub retryable: bool,
+    pub message: String,
+}
+
+impl SinkError {
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self {
+            retryable: true,
+            message: message.into(),
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            retryable: false,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for SinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = if self.retryable {
+            "retryable"
+        } else {
+            "permanent"
+        };
+        write!(f, "{kind} sink failure: {}", self.message)
+    }
+}
+
+impl std::error::Error for SinkError {}
+
+/// A destination for batches. Called from the delivery worker, never on the caller's thread.
+pub trait Sink: MaybeSendSync {
+    /// A short name for statistics and logs.
+    fn name(&self) -> &str;
+
+    /// Delivers every event of the batch, or fails as a whole.
+    fn deliver(&self, batch: &SinkBatch<'_>) -> Result<(), SinkError>;
+
+    /// Makes delivered data durable (called on flush and shutdown).
+    fn flush(&self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}

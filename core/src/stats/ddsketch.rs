@@ -1,0 +1,332 @@
+//! DDSketch (Masson, Rim, Lee, VLDB 2019): quantiles with a relative-error guarantee, a
+//! bounded number of bins, and exact merging of sketches with the same accuracy.
+//!
+//! Values are latencies, so only non-negative values are kept; values below
+//! [`MIN_INDEXABLE`] (and zero) are counted in a zero bucket. Negative and non-finite
+//! values are ignored and counted in `rejected`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind};
+
+/// Smallest value given its own bin; anything below counts as zero.
+pub const MIN_INDEXABLE: f64 = 1e-9;
+
+/// A mergeable quantile sketch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", try_from = "SketchWire", into = "SketchWire")]
+pub struct DDSketch {
+    relative_accuracy: f64,
+    gamma_ln: f64,
+    max_bins: usize,
+    /// Index of `bins[0]`.
+    offset: i32,
+    bins: Vec<u64>,
+    zero_count: u64,
+    count: u64,
+    sum: f64,
+    min: f64,
+    max: f64,
+    rejected: u64,
+}
+
+impl Default for DDSketch {
+    fn default() -> Self {
+        Self::new(0.01, 2048)
+    }
+}
+
+impl DDSketch {
+    /// `relative_accuracy` in (0, 1); `max_bins` bounds memory (lowest bins collapse first,
+    /// which keeps the upper quantiles exact to the accuracy).
+    pub fn new(relative_accuracy: f64, max_bins: usize) -> Self {
+        let alpha = relative_accuracy.clamp(1e-6, 0.5);
+        let gamma = (1.0 + alpha) / (1.0 - alpha);
+        Self {
+            relative_accuracy: alpha,
+            gamma_ln: gamma.ln(),
+            max_bins: max_bins.max(16),
+            offset: 0,
+            bins: Vec::new(),
+            zero_count: 0,
+            count: 0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            rejected: 0,
+        }
+    }
+
+    pub fn relative_accuracy(&self) -> f64 {
+        self.relative_accuracy
+    }
+
+    #[inline]
+    fn index_of(&self, value: f64) -> i32 {
+        (value.ln() / self.gamma_ln).ceil() as i32
+    }
+
+    #[inline]
+    fn value_of(&self, index: i32) -> f64 {
+        // The midpoint (in relative terms) of bin `index`: 2γ^i / (γ + 1).
+        let gamma = self.gamma_ln.exp();
+        2.0 * (f64::from(index) * self.gamma_ln).exp() / (gamma + 1.0)
+    }
+
+    /// Adds one value.
+    #[inline]
+    pub fn add(&mut self, value: f64) {
+        self.add_n(value, 1);
+    }
+
+    pub fn add_n(&mut self, value: f64, n: u64) {
+        if n == 0 {
+            return;
+        }
+        if !value.is_finite() || value < 0.0 {
+            self.rejected += n;
+            return;
+        }
+        self.count += n;
+        self.sum += value * n as f64;
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+        if value < MIN_INDEXABLE {
+            self.zero_count += n;
+            return;
+        }
+        let index = self.index_of(value);
+        self.add_to_bin(index, n);
+    }
+
+    #[inline]
+    fn add_to_bin(&mut self, index: i32, n: u64) {
+        if self.bins.is_empty() {
+            self.offset = index;
+            self.bins.push(n);
+            return;
+        }
+        let end = self.offset + self.bins.len() as i32;
+        if index >= self.offset && index < end {
+            self.bins[(index - self.offset) as usize] += n;
+        } else if index >= end {
+            let new_len = (index - self.offset + 1) as usize;
+            if new_len > self.max_bins {
+                // Keep the top `max_bins` indexes; everything lower folds into the lowest.
+                self.rebase(index - self.max_bins as i32 + 1);
+            } else {
+                self.bins.resize(new_len, 0);
+            }
+            let i = (index - self.offset) as usize;
+            self.bins[i] += n;
+        } else if self.bins.len() >= self.max_bins {
+            // Below a full range: the lowest bin already stands for everything below it.
+            self.bins[0] += n;
+        } else {
+            let room = self.max_bins - self.bins.len();
+            let grow = ((self.offset - index) as usize).min(room);
+            let mut fresh = vec![0u64; grow];
+            fresh[0] = n;
+            fresh.extend_from_slice(&self.bins);
+            self.bins = fresh;
+            self.offset -= grow as i32;
+        }
+    }
+
+    /// Moves the lowest kept index up to `new_offset`, folding lower bins into it.
+    fn rebase(&mut self, new_offset: i32) {
+        let mut bins = vec![0u64; self.max_bins];
+        for (i, &c) in self.bins.iter().enumerate() {
+            let index = self.offset + i as i32;
+            let j = (index.max(new_offset) - new_offset) as usize;
+            if let Some(slot) = bins.get_mut(j) {
+                *slot += c;
+            }
+        }
+        self.bins = bins;
+        self.offset = new_offset;
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    pub fn sum(&self) -> f64 {
+        self.sum
+    }
+
+    pub fn min(&self) -> Option<f64> {
+        (self.count > 0).then_some(self.min)
+    }
+
+    pub fn max(&self) -> Option<f64> {
+        (self.count > 0).then_some(self.max)
+    }
+
+    pub fn mean(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.sum / self.count as f64)
+    }
+
+    /// The value at quantile `q` in [0, 1], within the relative accuracy.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        if self.count == 0 || !(0.0..=1.0).contains(&q) {
+            return None;
+        }
+        let rank = q * (self.count - 1) as f64;
+        let mut seen = self.zero_count as f64;
+        if rank < seen {
+            return Some(self.min.max(0.0).min(MIN_INDEXABLE));
+        }
+        for (i, &c) in self.bins.iter().enumerate() {
+            seen += c as f64;
+            if rank < seen {
+                let v = self.value_of(self.offset + i as i32);
+                return Some(v.clamp(self.min, self.max));
+            }
+        }
+        Some(self.max)
+    }
+
+    /// Adds every value of `other`. Both must have the same accuracy.
+    pub fn merge(&mut self, other: &DDSketch) -> Result<(), Error> {
+        if (self.relative_accuracy - other.relative_accuracy).abs() > 1e-12 {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                format!(
+                    "cannot merge sketches of accuracy {} and {}",
+                    self.relative_accuracy, other.relative_accuracy
+                ),
+            ));
+        }
+        self.count += other.count;
+        self.zero_count += other.zero_count;
+        self.sum += other.sum;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        self.rejected += other.rejected;
+        for (i, &c) in other.bins.iter().enumerate() {
+            if c > 0 {
+                self.add_to_bin(other.offset + i as i32, c);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Serialized form: sparse bins as `[index, count]` pairs.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SketchWire {
+    relative_accuracy: f64,
+    max_bins: usize,
+    count: u64,
+    zero_count: u64,
+    sum: f64,
+    min: Option<f64>,
+    max: Option<f64>,
+    #[serde(default)]
+    rejected: u64,
+    bins: Vec<(i32, u64)>,
+}
+
+impl From<DDSketch> for SketchWire {
+    fn from(s: DDSketch) -> Self {
+        let bins = s
+            .bins
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| c > 0)
+            .map(|(i, &c)| (s.offset + i as i32, c))
+            .collect();
+        SketchWire {
+            relative_accuracy: s.relative_accuracy,
+            max_bins: s.max_bins,
+            count: s.count,
+            zero_count: s.zero_count,
+            sum: s.sum,
+            min: s.min(),
+            max: s.max(),
+            rejected: s.rejected,
+            bins,
+        }
+    }
+}
+
+impl TryFrom<SketchWire> for DDSketch {
+    type Error = String;
+
+    fn try_from(w: SketchWire) -> Result<Self, String> {
+        if !(w.relative_accuracy > 0.0 && w.relative_accuracy < 1.0) {
+            return Err(format!(
+                "relativeAccuracy {} is not in (0, 1)",
+                w.relative_accuracy
+            ));
+        }
+        let mut s = DDSketch::new(w.relative_accuracy, w.max_bins);
+        let binned: u64 = w.bins.iter().map(|&(_, c)| c).sum();
+        if binned + w.zero_count != w.count {
+            return Err(format!(
+                "sketch count {} does not match its bins ({binned}) and zero count ({})",
+                w.count, w.zero_count
+            ));
+        }
+        for (index, c) in w.bins {
+            s.add_to_bin(index, c);
+        }
+        s.count = w.count;
+        s.zero_count = w.zero_count;
+        s.sum = w.sum;
+        s.min = w.min.unwrap_or(f64::INFINITY);
+        s.max = w.max.unwrap_or(f64::NEG_INFINITY);
+        s.rejected = w.rejected;
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_and_single() {
+        let mut s = DDSketch::default();
+        assert_eq!(s.quantile(0.5), None);
+        s.add(42.0);
+        let q = s.quantile(0.5).unwrap();
+        assert!((q - 42.0).abs() / 42.0 <= 0.01, "{q}");
+        assert_eq!(s.min(), Some(42.0));
+        s.add(-1.0);
+        s.add(f64::NAN);
+        assert_eq!(s.count(), 1);
+    }
+
+    #[test]
+    fn zero_values_and_round_trip() {
+        let mut s = DDSketch::default();
+        for v in [0.0, 0.0, 1.0, 2.0, 1000.0] {
+            s.add(v);
+        }
+        assert_eq!(s.quantile(0.0), Some(0.0));
+        let json = serde_json::to_string(&s).unwrap();
+        let back: DDSketch = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.quantile(0.99), s.quantile(0.99));
+        assert_eq!(back.count(), 5);
+        let bad = json.replace("\"count\":5", "\"count\":6");
+        assert!(serde_json::from_str::<DDSketch>(&bad).is_err());
+    }
+
+    #[test]
+    fn bounded_bins_keep_high_quantiles() {
+        let mut s = DDSketch::new(0.01, 64);
+        for i in 0..100_000 {
+            s.add(1e-6 * 1.001f64.powi(i % 20_000));
+        }
+        assert!(s.bins.len() <= 64);
+        let exact_max = 1e-6 * 1.001f64.powi(19_999);
+        let p100 = s.quantile(1.0).unwrap();
+        assert!(
+            (p100 - exact_max).abs() / exact_max <= 0.01,
+            "{p100} vs {exact_max}"
+        );
+    }
+}

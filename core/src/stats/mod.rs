@@ -1,0 +1,520 @@
+//! Live statistics, bounded in memory: delivery counters, per event-name counts, per
+//! route+method and per operation latency sketches, and sliding-window rates.
+//! A [`StatsSnapshot`] serializes to JSON and merges exactly with another, so the snapshots
+//! of several workers or hosts add up to one correct view.
+
+mod ddsketch;
+mod window;
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use ddsketch::DDSketch;
+pub(crate) use window::RateWindow;
+
+use crate::error::Error;
+use crate::event::reserved::{self, keys};
+use crate::event::{Message, MessageType, Timestamp};
+
+/// The bucket that absorbs names, routes and operations past the configured caps.
+pub const OTHER: &str = "__other__";
+
+/// Why an event left the pipeline without being delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    Invalid,
+    Sampled,
+    BeforeSend,
+    QueueFull,
+    Oversize,
+    RetryExhausted,
+    ShutdownTimeout,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 7] = [
+        DropReason::Invalid,
+        DropReason::Sampled,
+        DropReason::BeforeSend,
+        DropReason::QueueFull,
+        DropReason::Oversize,
+        DropReason::RetryExhausted,
+        DropReason::ShutdownTimeout,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Invalid => "invalid",
+            DropReason::Sampled => "sampled",
+            DropReason::BeforeSend => "before_send",
+            DropReason::QueueFull => "queue_full",
+            DropReason::Oversize => "oversize",
+            DropReason::RetryExhausted => "retry_exhausted",
+            DropReason::ShutdownTimeout => "shutdown_timeout",
+        }
+    }
+}
+
+/// Dropped events per reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DropCounts {
+    pub invalid: u64,
+    pub sampled: u64,
+    pub before_send: u64,
+    pub queue_full: u64,
+    pub oversize: u64,
+    pub retry_exhausted: u64,
+    pub shutdown_timeout: u64,
+}
+
+impl DropCounts {
+    fn slot(&mut self, reason: DropReason) -> &mut u64 {
+        match reason {
+            DropReason::Invalid => &mut self.invalid,
+            DropReason::Sampled => &mut self.sampled,
+            DropReason::BeforeSend => &mut self.before_send,
+            DropReason::QueueFull => &mut self.queue_full,
+            DropReason::Oversize => &mut self.oversize,
+            DropReason::RetryExhausted => &mut self.retry_exhausted,
+            DropReason::ShutdownTimeout => &mut self.shutdown_timeout,
+        }
+    }
+
+    pub fn add(&mut self, reason: DropReason, n: u64) {
+        *self.slot(reason) += n;
+    }
+
+    pub fn get(&self, reason: DropReason) -> u64 {
+        let mut copy = *self;
+        *copy.slot(reason)
+    }
+
+    pub fn total(&self) -> u64 {
+        DropReason::ALL.iter().map(|r| self.get(*r)).sum()
+    }
+
+    fn merge(&mut self, other: &DropCounts) {
+        for r in DropReason::ALL {
+            self.add(r, other.get(r));
+        }
+    }
+}
+
+/// Where every event that entered the pipeline is now. Always
+/// `received == delivered + dropped.total() + queued + in_flight`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Events handed to the pipeline (track, ingest items, ...).
+    pub received: u64,
+    /// Events that entered the buffer.
+    pub accepted: u64,
+    /// Events every sink acknowledged.
+    pub delivered: u64,
+    /// Events waiting in the buffer.
+    pub queued: u64,
+    /// Serialized bytes waiting in the buffer.
+    pub queued_bytes: u64,
+    /// Events taken for delivery and not yet acknowledged (including batches awaiting retry).
+    pub in_flight: u64,
+    pub dropped: DropCounts,
+    /// Tracking-plan violations reported in `warn` mode.
+    pub plan_violations: u64,
+    pub batches_delivered: u64,
+    pub batches_failed: u64,
+    /// Delivery attempts that were retried.
+    pub retries: u64,
+}
+
+impl Counters {
+    /// The accounting identity every snapshot satisfies.
+    pub fn is_balanced(&self) -> bool {
+        self.received == self.delivered + self.dropped.total() + self.queued + self.in_flight
+    }
+
+    fn merge(&mut self, o: &Counters) {
+        self.received += o.received;
+        self.accepted += o.accepted;
+        self.delivered += o.delivered;
+        self.queued += o.queued;
+        self.queued_bytes += o.queued_bytes;
+        self.in_flight += o.in_flight;
+        self.dropped.merge(&o.dropped);
+        self.plan_violations += o.plan_violations;
+        self.batches_delivered += o.batches_delivered;
+        self.batches_failed += o.batches_failed;
+        self.retries += o.retries;
+    }
+}
+
+/// Latency summary in milliseconds, with the sketch it came from (for merging).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    pub count: u64,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub mean: Option<f64>,
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    pub sketch: DDSketch,
+}
+
+impl Latency {
+    pub fn from_sketch(sketch: DDSketch) -> Self {
+        Self {
+            count: sketch.count(),
+            min: sketch.min(),
+            max: sketch.max(),
+            mean: sketch.mean(),
+            p50: sketch.quantile(0.50),
+            p90: sketch.quantile(0.90),
+            p95: sketch.quantile(0.95),
+            p99: sketch.quantile(0.99),
+            sketch,
+        }
+    }
+
+    fn merge(&mut self, other: &Latency) -> Result<(), Error> {
+        let mut sketch = self.sketch.clone();
+        sketch.merge(&other.sketch)?;
+        *self = Latency::from_sketch(sketch);
+        Ok(())
+    }
+}
+
+/// Responses per status class.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusClasses {
+    #[serde(rename = "1xx")]
+    pub informational: u64,
+    #[serde(rename = "2xx")]
+    pub success: u64,
+    #[serde(rename = "3xx")]
+    pub redirect: u64,
+    #[serde(rename = "4xx")]
+    pub client_error: u64,
+    #[serde(rename = "5xx")]
+    pub server_error: u64,
+}
+
+impl StatusClasses {
+    fn record(&mut self, status: u64) {
+        match status {
+            100..=199 => self.informational += 1,
+            200..=299 => self.success += 1,
+            300..=399 => self.redirect += 1,
+            400..=499 => self.client_error += 1,
+            _ => self.server_error += 1,
+        }
+    }
+
+    fn merge(&mut self, o: &StatusClasses) {
+        self.informational += o.informational;
+        self.success += o.success;
+        self.redirect += o.redirect;
+        self.client_error += o.client_error;
+        self.server_error += o.server_error;
+    }
+}
+
+/// One route+method. `errors` counts 5xx responses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouteStats {
+    pub method: String,
+    pub route: String,
+    pub count: u64,
+    pub errors: u64,
+    pub status: StatusClasses,
+    pub latency: Latency,
+}
+
+/// One timed operation. `errors` counts `success: false`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperationStats {
+    pub operation: String,
+    pub count: u64,
+    pub errors: u64,
+    pub latency: Latency,
+}
+
+/// Accepted events over sliding windows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rates {
+    pub events_1m: u64,
+    pub events_5m: u64,
+    pub events_15m: u64,
+    pub per_second_1m: f64,
+    pub per_second_5m: f64,
+    pub per_second_15m: f64,
+}
+
+impl Rates {
+    fn from_counts(m1: u64, m5: u64, m15: u64) -> Self {
+        Self {
+            events_1m: m1,
+            events_5m: m5,
+            events_15m: m15,
+            per_second_1m: m1 as f64 / 60.0,
+            per_second_5m: m5 as f64 / 300.0,
+            per_second_15m: m15 as f64 / 900.0,
+        }
+    }
+}
+
+/// A point-in-time copy of every statistic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatsSnapshot {
+    pub taken_at: Timestamp,
+    pub counters: Counters,
+    /// Accepted events per name (track: event name; others: message type).
+    pub events: BTreeMap<String, u64>,
+    /// Keyed `"METHOD route"`.
+    pub routes: BTreeMap<String, RouteStats>,
+    pub operations: BTreeMap<String, OperationStats>,
+    pub rates: Rates,
+}
+
+impl StatsSnapshot {
+    /// Adds `other` into `self`: counts and sketches add, so the result equals the snapshot
+    /// of one client that saw both streams. `taken_at` becomes the later of the two.
+    pub fn merge(&mut self, other: &StatsSnapshot) -> Result<(), Error> {
+        self.taken_at = self.taken_at.max(other.taken_at);
+        self.counters.merge(&other.counters);
+        for (name, n) in &other.events {
+            *self.events.entry(name.clone()).or_insert(0) += n;
+        }
+        for (key, r) in &other.routes {
+            match self.routes.get_mut(key) {
+                Some(mine) => {
+                    mine.count += r.count;
+                    mine.errors += r.errors;
+                    mine.status.merge(&r.status);
+                    mine.latency.merge(&r.latency)?;
+                }
+                None => {
+                    self.routes.insert(key.clone(), r.clone());
+                }
+            }
+        }
+        for (key, o) in &other.operations {
+            match self.operations.get_mut(key) {
+                Some(mine) => {
+                    mine.count += o.count;
+                    mine.errors += o.errors;
+                    mine.latency.merge(&o.latency)?;
+                }
+                None => {
+                    self.operations.insert(key.clone(), o.clone());
+                }
+            }
+        }
+        self.rates = Rates::from_counts(
+            self.rates.events_1m + other.rates.events_1m,
+            self.rates.events_5m + other.rates.events_5m,
+            self.rates.events_15m + other.rates.events_15m,
+        );
+        Ok(())
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_json(text: &str) -> Result<Self, Error> {
+        serde_json::from_str(text).map_err(|e| {
+            Error::new(
+                crate::error::ErrorKind::InvalidConfig,
+                format!("not a stats snapshot: {e}"),
+            )
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+struct LiveEndpoint {
+    count: u64,
+    errors: u64,
+    status: StatusClasses,
+    sketch: DDSketch,
+}
+
+impl LiveEndpoint {
+    fn new() -> Self {
+        Self {
+            count: 0,
+            errors: 0,
+            status: StatusClasses::default(),
+            sketch: DDSketch::default(),
+        }
+    }
+}
+
+/// The mutable statistics a client updates for every accepted event.
+#[derive(Debug)]
+pub(crate) struct StatsCollector {
+    max_names: usize,
+    max_routes: usize,
+    events: HashMap<String, u64>,
+    /// route → [(method, stats)]: two-level so lookups need no allocation.
+    routes: HashMap<String, Vec<(String, LiveEndpoint)>>,
+    route_count: usize,
+    operations: HashMap<String, LiveEndpoint>,
+    rates: RateWindow,
+}
+
+impl StatsCollector {
+    pub fn new(max_names: usize, max_routes: usize) -> Self {
+        Self {
+            max_names,
+            max_routes,
+            events: HashMap::new(),
+            routes: HashMap::new(),
+            route_count: 0,
+            operations: HashMap::new(),
+            rates: RateWindow::default(),
+        }
+    }
+
+    pub fn record(&mut self, m: &Message, now_ms: i64) {
+        self.rates.record(now_ms, 1);
+        let name = m.stats_name();
+        let room = self.events.len() < self.max_names;
+        match self.events.get_mut(name) {
+            Some(n) => *n += 1,
+            None if room => {
+                self.events.insert(name.to_owned(), 1);
+            }
+            None => *self.events.entry(OTHER.to_owned()).or_insert(0) += 1,
+        }
+        if m.kind != MessageType::Track {
+            return;
+        }
+        let p = &m.properties;
+        match m.event.as_deref() {
+            Some(reserved::API_REQUEST) => {
+                let (Some(method), Some(route), Some(status), Some(ms)) = (
+                    p.get(keys::HTTP_METHOD).and_then(Value::as_str),
+                    p.get(keys::HTTP_ROUTE).and_then(Value::as_str),
+                    p.get(keys::HTTP_STATUS).and_then(Value::as_u64),
+                    p.get(keys::DURATION_MS).and_then(Value::as_f64),
+                ) else {
+                    return;
+                };
+                self.record_request(method, route, status, ms);
+            }
+            Some(reserved::PERFORMANCE) => {
+                let (Some(op), Some(ms), Some(ok)) = (
+                    p.get(keys::OPERATION).and_then(Value::as_str),
+                    p.get(keys::DURATION_MS).and_then(Value::as_f64),
+                    p.get(keys::SUCCESS).and_then(Value::as_bool),
+                ) else {
+                    return;
+                };
+                self.record_operation(op, ms, ok);
+            }
+            _ => {}
+        }
+    }
+
+    pub fn record_request(&mut self, method: &str, route: &str, status: u64, duration_ms: f64) {
+        let full = self.route_count >= self.max_routes;
+        let known = self
+            .routes
+            .get(route)
+            .is_some_and(|ms| ms.iter().any(|(m, _)| m == method));
+        let (route, method) = if known || !full {
+            (route, method)
+        } else {
+            (OTHER, "*")
+        };
+        let methods = self.routes.entry(route.to_owned()).or_default();
+        let idx = match methods.iter().position(|(m, _)| m == method) {
+            Some(i) => i,
+            None => {
+                methods.push((method.to_owned(), LiveEndpoint::new()));
+                self.route_count += 1;
+                methods.len() - 1
+            }
+        };
+        let e = &mut methods[idx].1;
+        e.count += 1;
+        e.status.record(status);
+        if status >= 500 {
+            e.errors += 1;
+        }
+        e.sketch.add(duration_ms);
+    }
+
+    pub fn record_operation(&mut self, operation: &str, duration_ms: f64, success: bool) {
+        let key =
+            if self.operations.contains_key(operation) || self.operations.len() < self.max_routes {
+                operation
+            } else {
+                OTHER
+            };
+        let e = match self.operations.get_mut(key) {
+            Some(e) => e,
+            None => self
+                .operations
+                .entry(key.to_owned())
+                .or_insert_with(LiveEndpoint::new),
+        };
+        e.count += 1;
+        if !success {
+            e.errors += 1;
+        }
+        e.sketch.add(duration_ms);
+    }
+
+    pub fn snapshot(&self, counters: Counters, now_ms: i64) -> StatsSnapshot {
+        let routes = self
+            .routes
+            .iter()
+            .flat_map(|(route, methods)| {
+                methods.iter().map(move |(method, e)| {
+                    (
+                        format!("{method} {route}"),
+                        RouteStats {
+                            method: method.clone(),
+                            route: route.clone(),
+                            count: e.count,
+                            errors: e.errors,
+                            status: e.status,
+                            latency: Latency::from_sketch(e.sketch.clone()),
+                        },
+                    )
+                })
+            })
+            .collect();
+        let operations = self
+            .operations
+            .iter()
+            .map(|(op, e)| {
+                (
+                    op.clone(),
+                    OperationStats {
+                        operation: op.clone(),
+                        count: e.count,
+                        errors: e.errors,
+                        latency: Latency::from_sketch(e.sketch.clone()),
+                    },
+                )
+            })
+            .collect();
+        StatsSnapshot {
+            taken_at: Timestamp::from_millis(now_ms),
+            counters,
+            events: self.events.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            routes,
+            operations,
+            rates: Rates::from_counts(
+                self.rates.count_last(now_ms, 1),
+                self.rates.count_last(now_ms, 5),
+                self.rates.count_last(now_ms, 15),
+            ),
+        }
+    }
+}

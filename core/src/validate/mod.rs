@@ -1,0 +1,347 @@
+//! Validation: limits, identity rules, built-in schemas for reserved events, and the user's
+//! tracking plan. Every violation is reported, each with a JSON pointer and a stable code.
+
+pub mod codes;
+mod plan;
+mod pointer;
+mod schema;
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+pub use plan::{PlanMode, TrackingPlan};
+pub use schema::Schema;
+
+use crate::error::Violation;
+use crate::event::{reserved, Library, Message, MessageType, Properties};
+use pointer::PointerBuf;
+
+/// Size and shape limits. Defaults follow the Segment tracking API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Serialized size of one message (32 KiB).
+    pub max_message_bytes: usize,
+    /// Size of one ingested batch request (500 KiB).
+    pub max_batch_bytes: usize,
+    /// Messages in one ingested batch request (2,500).
+    pub max_batch_messages: usize,
+    /// Nesting depth of properties, traits and context (10).
+    pub max_depth: usize,
+    /// Characters in one object key (255).
+    pub max_key_length: usize,
+    /// Characters in a `track` event name or a page/screen name (200).
+    pub max_event_name_length: usize,
+    /// Characters in an id field (`userId`, `messageId`, ...) (255).
+    pub max_id_length: usize,
+    /// How far in the future a timestamp may be, in milliseconds (24 h).
+    pub max_future_ms: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 32 * 1024,
+            max_batch_bytes: 500 * 1024,
+            max_batch_messages: 2500,
+            max_depth: 10,
+            max_key_length: 255,
+            max_event_name_length: 200,
+            max_id_length: 255,
+            max_future_ms: 24 * 3600 * 1000,
+        }
+    }
+}
+
+/// The result of checking one message: `errors` reject it, `warnings` (tracking plan in
+/// `warn` mode) do not.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Checked {
+    pub errors: Vec<Violation>,
+    pub warnings: Vec<Violation>,
+}
+
+impl Checked {
+    pub fn is_valid(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+/// Checks messages against limits, built-in schemas and an optional tracking plan.
+#[derive(Debug, Clone)]
+pub struct Validator {
+    limits: Limits,
+    builtin: HashMap<&'static str, Schema>,
+    plan: Option<TrackingPlan>,
+}
+
+impl Validator {
+    pub fn new(limits: Limits, plan: Option<TrackingPlan>) -> Self {
+        let mut builtin = HashMap::new();
+        for (name, doc) in reserved::builtin_schemas() {
+            // The built-in documents are fixed and known to compile; a test checks that.
+            let mut ignored = Vec::new();
+            builtin.insert(name, Schema::compile(&doc, "", &mut ignored));
+        }
+        Self {
+            limits,
+            builtin,
+            plan,
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn plan(&self) -> Option<&TrackingPlan> {
+        self.plan.as_ref()
+    }
+
+    /// Every check except the serialized size, which the pipeline measures on the bytes it
+    /// actually buffers (see [`Validator::check_size`]).
+    pub fn check(&self, m: &Message, now_ms: i64) -> Checked {
+        let mut out = Checked::default();
+        self.check_fields(m, now_ms, &mut out.errors);
+        self.check_tree("/properties", &m.properties, &mut out.errors);
+        self.check_tree("/traits", &m.traits, &mut out.errors);
+        self.check_tree("/context", &m.context, &mut out.errors);
+        self.check_tree("", &m.extra, &mut out.errors);
+        if m.kind == MessageType::Track {
+            if let Some(event) = m.event.as_deref() {
+                self.check_schemas(event, &m.properties, &mut out);
+            }
+        }
+        out
+    }
+
+    /// All checks, including the serialized size (with `context.library` added as it will be
+    /// when delivered).
+    pub fn validate(&self, m: &Message, now_ms: i64, library: Option<&Library>) -> Checked {
+        let mut out = self.check(m, now_ms);
+        let mut bytes = Vec::with_capacity(256);
+        if m.write_json(library, &mut bytes).is_ok() {
+            out.errors.extend(self.check_size(bytes.len()));
+        }
+        out
+    }
+
+    /// The size rule alone, for bytes already serialized.
+    pub fn check_size(&self, len: usize) -> Option<Violation> {
+        (len > self.limits.max_message_bytes).then(|| {
+            Violation::new(
+                "",
+                codes::PAYLOAD_TOO_LARGE,
+                format!(
+                    "message is {len} bytes, more than the limit of {} bytes",
+                    self.limits.max_message_bytes
+                ),
+            )
+        })
+    }
+
+    fn check_fields(&self, m: &Message, now_ms: i64, errors: &mut Vec<Violation>) {
+        let l = &self.limits;
+        let present = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
+        if !present(&m.user_id) && !present(&m.anonymous_id) {
+            errors.push(Violation::new(
+                "",
+                codes::MISSING_IDENTITY,
+                "either userId or anonymousId is required",
+            ));
+        }
+        for (path, id) in [
+            ("/messageId", &m.message_id),
+            ("/userId", &m.user_id),
+            ("/anonymousId", &m.anonymous_id),
+            ("/sessionId", &m.session_id),
+            ("/groupId", &m.group_id),
+            ("/previousId", &m.previous_id),
+        ] {
+            if let Some(id) = id {
+                if id.len() > l.max_id_length && id.chars().count() > l.max_id_length {
+                    errors.push(Violation::new(
+                        path,
+                        codes::ID_TOO_LONG,
+                        format!(
+                            "{} is longer than {} characters",
+                            &path[1..],
+                            l.max_id_length
+                        ),
+                    ));
+                }
+            }
+        }
+        match m.kind {
+            MessageType::Track => match m.event.as_deref() {
+                None => errors.push(Violation::new(
+                    "/event",
+                    codes::MISSING_FIELD,
+                    "event is required for track messages",
+                )),
+                Some(name) => self.check_name("/event", name, errors),
+            },
+            MessageType::Page | MessageType::Screen => {
+                if let Some(name) = m.name.as_deref() {
+                    if name.chars().count() > l.max_event_name_length {
+                        self.check_name("/name", name, errors);
+                    }
+                }
+            }
+            MessageType::Group if !present(&m.group_id) => errors.push(Violation::new(
+                "/groupId",
+                codes::MISSING_FIELD,
+                "groupId is required for group messages",
+            )),
+            MessageType::Alias => {
+                if !present(&m.previous_id) {
+                    errors.push(Violation::new(
+                        "/previousId",
+                        codes::MISSING_FIELD,
+                        "previousId is required for alias messages",
+                    ));
+                }
+                if !present(&m.user_id) {
+                    errors.push(Violation::new(
+                        "/userId",
+                        codes::MISSING_FIELD,
+                        "userId is required for alias messages",
+                    ));
+                }
+            }
+            _ => {}
+        }
+        if let Some(ts) = m.timestamp {
+            if ts.as_millis() > now_ms.saturating_add(l.max_future_ms) {
+                errors.push(Violation::new(
+                    "/timestamp",
+                    codes::TIMESTAMP_IN_FUTURE,
+                    format!(
+                        "timestamp {ts} is more than {} s in the future",
+                        l.max_future_ms / 1000
+                    ),
+                ));
+            }
+        }
+    }
+
+    fn check_name(&self, path: &str, name: &str, errors: &mut Vec<Violation>) {
+        let len = name.chars().count();
+        if len == 0 || len > self.limits.max_event_name_length {
+            errors.push(Violation::new(
+                path,
+                codes::EVENT_NAME_LENGTH,
+                format!(
+                    "name must be 1 to {} characters, got {len}",
+                    self.limits.max_event_name_length
+                ),
+            ));
+        }
+    }
+
+    fn check_tree(&self, root: &str, map: &Properties, errors: &mut Vec<Violation>) {
+        if map.is_empty() {
+            return;
+        }
+        let mut path = PointerBuf::new(root);
+        self.walk_object(map, 1, &mut path, errors);
+    }
+
+    fn walk_object(
+        &self,
+        map: &Properties,
+        depth: usize,
+        path: &mut PointerBuf,
+        errors: &mut Vec<Violation>,
+    ) {
+        for (key, value) in map {
+            let mark = path.push_key(key);
+            let max = self.limits.max_key_length;
+            if key.len() > max && key.chars().count() > max {
+                errors.push(Violation::new(
+                    path.as_str(),
+                    codes::KEY_TOO_LONG,
+                    format!("key is longer than {max} characters"),
+                ));
+            }
+            self.walk_value(value, depth, path, errors);
+            path.truncate(mark);
+        }
+    }
+
+    fn walk_value(
+        &self,
+        value: &Value,
+        depth: usize,
+        path: &mut PointerBuf,
+        errors: &mut Vec<Violation>,
+    ) {
+        let is_container = matches!(value, Value::Object(_) | Value::Array(_));
+        if is_container && depth >= self.limits.max_depth {
+            let nonempty = match value {
+                Value::Object(m) => !m.is_empty(),
+                Value::Array(a) => !a.is_empty(),
+                _ => false,
+            };
+            if nonempty {
+                errors.push(Violation::new(
+                    path.as_str(),
+                    codes::DEPTH_EXCEEDED,
+                    format!("nesting deeper than {} levels", self.limits.max_depth),
+                ));
+                return;
+            }
+        }
+        match value {
+            Value::Object(m) => self.walk_object(m, depth + 1, path, errors),
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let mark = path.push_index(i);
+                    self.walk_value(item, depth + 1, path, errors);
+                    path.truncate(mark);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn check_schemas(&self, event: &str, props: &Properties, out: &mut Checked) {
+        if let Some(schema) = self.builtin.get(event) {
+            let mut path = PointerBuf::new("/properties");
+            schema.check_properties(props, &mut path, &mut out.errors);
+        }
+        let Some(plan) = &self.plan else { return };
+        let target = match plan.mode {
+            PlanMode::Enforce => &mut out.errors,
+            PlanMode::Warn => &mut out.warnings,
+        };
+        match plan.schema_for(event) {
+            Some(schema) => {
+                let mut path = PointerBuf::new("/properties");
+                schema.check_properties(props, &mut path, target);
+            }
+            None if !plan.allow_unplanned && !event.starts_with('$') => {
+                target.push(Violation::new(
+                    "/event",
+                    codes::UNPLANNED_EVENT,
+                    format!("event {event:?} is not in the tracking plan"),
+                ));
+            }
+            None => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_schemas_compile_cleanly() {
+        for (name, doc) in reserved::builtin_schemas() {
+            let mut problems = Vec::new();
+            Schema::compile(&doc, "", &mut problems);
+            assert!(problems.is_empty(), "{name}: {problems:?}");
+        }
+    }
+}

@@ -1,0 +1,403 @@
+//! A JSON-Schema subset for tracking plans and built-in event schemas:
+//! `type`, `required`, `properties`, `enum`, `minimum`/`maximum`, `minLength`/`maxLength`,
+//! `pattern`, `additionalProperties`, `items`. Unknown assertion keywords are rejected when
+//! the schema is compiled, so a plan never silently checks less than its author meant.
+
+use regex_lite::Regex;
+use serde_json::{Map, Value};
+
+use super::codes;
+use super::pointer::PointerBuf;
+use crate::error::Violation;
+use crate::event::Properties;
+
+/// JSON types as JSON Schema names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JsonType {
+    Null,
+    Boolean,
+    Integer,
+    Number,
+    String,
+    Array,
+    Object,
+}
+
+impl JsonType {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "null" => Self::Null,
+            "boolean" => Self::Boolean,
+            "integer" => Self::Integer,
+            "number" => Self::Number,
+            "string" => Self::String,
+            "array" => Self::Array,
+            "object" => Self::Object,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Null => "null",
+            Self::Boolean => "boolean",
+            Self::Integer => "integer",
+            Self::Number => "number",
+            Self::String => "string",
+            Self::Array => "array",
+            Self::Object => "object",
+        }
+    }
+
+    fn matches(self, v: &Value) -> bool {
+        match (self, v) {
+            (Self::Null, Value::Null)
+            | (Self::Boolean, Value::Bool(_))
+            | (Self::Number, Value::Number(_))
+            | (Self::String, Value::String(_))
+            | (Self::Array, Value::Array(_))
+            | (Self::Object, Value::Object(_)) => true,
+            (Self::Integer, Value::Number(n)) => {
+                n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)
+            }
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Additional {
+    Allowed,
+    Forbidden,
+    Schema(Box<Schema>),
+}
+
+/// A compiled schema node.
+#[derive(Debug, Clone)]
+pub struct Schema {
+    types: Vec<JsonType>,
+    required: Vec<String>,
+    properties: Vec<(String, Schema)>,
+    enum_values: Option<Vec<Value>>,
+    minimum: Option<f64>,
+    maximum: Option<f64>,
+    min_length: Option<usize>,
+    max_length: Option<usize>,
+    pattern: Option<Regex>,
+    additional: Additional,
+    items: Option<Box<Schema>>,
+}
+
+/// Keywords that describe but do not assert: accepted and ignored.
+const ANNOTATIONS: &[&str] = &[
+    "$schema",
+    "$id",
+    "$comment",
+    "title",
+    "description",
+    "examples",
+    "default",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "format",
+];
+
+impl Schema {
+    /// Compiles a schema document; every problem is reported with its pointer inside `path`.
+    pub fn compile(doc: &Value, path: &str, problems: &mut Vec<Violation>) -> Schema {
+        let mut schema = Schema {
+            types: Vec::new(),
+            required: Vec::new(),
+            properties: Vec::new(),
+            enum_values: None,
+            minimum: None,
+            maximum: None,
+            min_length: None,
+            max_length: None,
+            pattern: None,
+            additional: Additional::Allowed,
+            items: None,
+        };
+        let Value::Object(obj) = doc else {
+            problems.push(Violation::new(
+                path,
+                codes::INVALID_SCHEMA,
+                "a schema must be a JSON object",
+            ));
+            return schema;
+        };
+        for (key, value) in obj {
+            let at = format!("{path}/{}", escape(key));
+            match key.as_str() {
+                "type" => schema.types = compile_types(value, &at, problems),
+                "required" => match value.as_array() {
+                    Some(items) if items.iter().all(Value::is_string) => {
+                        schema.required = items
+                            .iter()
+                            .filter_map(|v| v.as_str().map(str::to_owned))
+                            .collect();
+                    }
+                    _ => problems.push(bad(&at, "required must be an array of strings")),
+                },
+                "properties" => match value {
+                    Value::Object(props) => {
+                        for (name, sub) in props {
+                            let sub_at = format!("{at}/{}", escape(name));
+                            schema
+                                .properties
+                                .push((name.clone(), Schema::compile(sub, &sub_at, problems)));
+                        }
+                    }
+                    _ => problems.push(bad(&at, "properties must be an object of schemas")),
+                },
+                "enum" => match value {
+                    Value::Array(items) if !items.is_empty() => {
+                        schema.enum_values = Some(items.clone());
+                    }
+                    _ => problems.push(bad(&at, "enum must be a non-empty array")),
+                },
+                "minimum" => schema.minimum = number(value, &at, problems),
+                "maximum" => schema.maximum = number(value, &at, problems),
+                "minLength" => schema.min_length = count(value, &at, problems),
+                "maxLength" => schema.max_length = count(value, &at, problems),
+                "pattern" => match value.as_str().map(Regex::new) {
+                    Some(Ok(re)) => schema.pattern = Some(re),
+                    Some(Err(e)) => {
+                        problems.push(bad(&at, &format!("pattern does not compile: {e}")))
+                    }
+                    None => problems.push(bad(&at, "pattern must be a string")),
+                },
+                "additionalProperties" => {
+                    schema.additional = match value {
+                        Value::Bool(true) => Additional::Allowed,
+                        Value::Bool(false) => Additional::Forbidden,
+                        Value::Object(_) => {
+                            Additional::Schema(Box::new(Schema::compile(value, &at, problems)))
+                        }
+                        _ => {
+                            problems.push(bad(
+                                &at,
+                                "additionalProperties must be a boolean or a schema",
+                            ));
+                            Additional::Allowed
+                        }
+                    }
+                }
+                "items" => schema.items = Some(Box::new(Schema::compile(value, &at, problems))),
+                k if ANNOTATIONS.contains(&k) => {}
+                other => problems.push(Violation::new(
+                    at.clone(),
+                    codes::UNSUPPORTED_KEYWORD,
+                    format!("keyword {other:?} is not supported by Sonde's schema subset"),
+                )),
+            }
+        }
+        schema
+    }
+
+    /// Checks `value`, appending a violation for every failed assertion.
+    pub(crate) fn check(&self, value: &Value, path: &mut PointerBuf, out: &mut Vec<Violation>) {
+        if !self.types.is_empty() && !self.types.iter().any(|t| t.matches(value)) {
+            let expected: Vec<&str> = self.types.iter().map(|t| t.name()).collect();
+            out.push(Violation::new(
+                path.as_str(),
+                codes::TYPE_MISMATCH,
+                format!(
+                    "expected {}, got {}",
+                    expected.join(" or "),
+                    crate::event::parse_type_name(value)
+                ),
+            ));
+            // Other keywords would only repeat the same problem in other words.
+            return;
+        }
+        if let Some(allowed) = &self.enum_values {
+            if !allowed.iter().any(|a| json_equal(a, value)) {
+                out.push(Violation::new(
+                    path.as_str(),
+                    codes::ENUM,
+                    format!("{value} is not one of {}", Value::Array(allowed.clone())),
+                ));
+            }
+        }
+        match value {
+            Value::Number(n) => self.check_number(n.as_f64().unwrap_or(f64::NAN), path, out),
+            Value::String(s) => self.check_string(s, path, out),
+            Value::Array(items) => {
+                if let Some(item_schema) = &self.items {
+                    for (i, item) in items.iter().enumerate() {
+                        let mark = path.push_index(i);
+                        item_schema.check(item, path, out);
+                        path.truncate(mark);
+                    }
+                }
+            }
+            Value::Object(map) => self.check_object(map, path, out),
+            _ => {}
+        }
+    }
+
+    /// Checks a properties object (the usual root of an event schema).
+    pub(crate) fn check_properties(
+        &self,
+        props: &Properties,
+        path: &mut PointerBuf,
+        out: &mut Vec<Violation>,
+    ) {
+        self.check_object(props, path, out);
+    }
+
+    fn check_number(&self, x: f64, path: &PointerBuf, out: &mut Vec<Violation>) {
+        if let Some(min) = self.minimum {
+            if x < min {
+                out.push(Violation::new(
+                    path.as_str(),
+                    codes::MINIMUM,
+                    format!("{x} is less than the minimum {min}"),
+                ));
+            }
+        }
+        if let Some(max) = self.maximum {
+            if x > max {
+                out.push(Violation::new(
+                    path.as_str(),
+                    codes::MAXIMUM,
+                    format!("{x} is greater than the maximum {max}"),
+                ));
+            }
+        }
+    }
+
+    fn check_string(&self, s: &str, path: &PointerBuf, out: &mut Vec<Violation>) {
+        if self.min_length.is_some() || self.max_length.is_some() {
+            let len = s.chars().count();
+            if let Some(min) = self.min_length.filter(|&m| len < m) {
+                out.push(Violation::new(
+                    path.as_str(),
+                    codes::MIN_LENGTH,
+                    format!("length {len} is shorter than {min}"),
+                ));
+            }
+            if let Some(max) = self.max_length.filter(|&m| len > m) {
+                out.push(Violation::new(
+                    path.as_str(),
+                    codes::MAX_LENGTH,
+                    format!("length {len} is longer than {max}"),
+                ));
+            }
+        }
+        if let Some(re) = &self.pattern {
+            if !re.is_match(s) {
+                out.push(Violation::new(
+                    path.as_str(),
+                    codes::PATTERN,
+                    format!("{s:?} does not match /{}/", re.as_str()),
+                ));
+            }
+        }
+    }
+
+    fn check_object(
+        &self,
+        map: &Map<String, Value>,
+        path: &mut PointerBuf,
+        out: &mut Vec<Violation>,
+    ) {
+        for name in &self.required {
+            if !map.contains_key(name) {
+                let mark = path.push_key(name);
+                out.push(Violation::new(
+                    path.as_str(),
+                    codes::REQUIRED,
+                    format!("property {name:?} is required"),
+                ));
+                path.truncate(mark);
+            }
+        }
+        for (name, schema) in &self.properties {
+            if let Some(v) = map.get(name) {
+                let mark = path.push_key(name);
+                schema.check(v, path, out);
+                path.truncate(mark);
+            }
+        }
+        match &self.additional {
+            Additional::Allowed => {}
+            Additional::Forbidden => {
+                for key in map.keys() {
+                    if !self.properties.iter().any(|(n, _)| n == key) {
+                        let mark = path.push_key(key);
+                        out.push(Violation::new(
+                            path.as_str(),
+                            codes::ADDITIONAL_PROPERTY,
+                            format!("property {key:?} is not allowed by the schema"),
+                        ));
+                        path.truncate(mark);
+                    }
+                }
+            }
+            Additional::Schema(extra) => {
+                for (key, v) in map {
+                    if !self.properties.iter().any(|(n, _)| n == key) {
+                        let mark = path.push_key(key);
+                        extra.check(v, path, out);
+                        path.truncate(mark);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// JSON Schema equality: 1 and 1.0 are the same number.
+fn json_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x == y || x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
+fn compile_types(value: &Value, at: &str, problems: &mut Vec<Violation>) -> Vec<JsonType> {
+    let names: Vec<&Value> = match value {
+        Value::Array(items) => items.iter().collect(),
+        single => vec![single],
+    };
+    let mut types = Vec::new();
+    for n in names {
+        match n.as_str().and_then(JsonType::parse) {
+            Some(t) => types.push(t),
+            None => problems.push(bad(
+                at,
+                &format!(
+                    "type {n} is not one of null, boolean, integer, number, string, array, object"
+                ),
+            )),
+        }
+    }
+    types
+}
+
+fn number(value: &Value, at: &str, problems: &mut Vec<Violation>) -> Option<f64> {
+    let n = value.as_f64();
+    if n.is_none() {
+        problems.push(bad(at, "must be a number"));
+    }
+    n
+}
+
+fn count(value: &Value, at: &str, problems: &mut Vec<Violation>) -> Option<usize> {
+    let n = value.as_u64().and_then(|n| usize::try_from(n).ok());
+    if n.is_none() {
+        problems.push(bad(at, "must be a non-negative integer"));
+    }
+    n
+}
+
+fn bad(at: &str, message: &str) -> Violation {
+    Violation::new(at, codes::INVALID_SCHEMA, message)
+}
+
+pub(crate) fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
