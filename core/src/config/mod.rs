@@ -2,6 +2,8 @@
 //! Bindings map their native options onto it in one place; [`Config::check`] rejects
 //! out-of-range values with every problem listed.
 
+mod options;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -11,6 +13,8 @@ use crate::clock::SharedClock;
 use crate::error::{Error, ErrorKind, Violation};
 use crate::event::{Library, Message};
 use crate::platform::MaybeSendSync;
+pub use options::OPTION_NAMES;
+
 use crate::sink::Sink;
 use crate::validate::{codes, Limits, TrackingPlan};
 

@@ -1,0 +1,39 @@
+# Sonde: the two commands are `make demo` and `make test`; the rest are their steps.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+CARGO ?= cargo
+WASM_TARGET := wasm32-unknown-unknown
+
+.PHONY: help setup test test-rust check-wasm lint demo bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+setup: ## Install the pinned Rust toolchain and the wasm32 target (idempotent)
+	@command -v rustup >/dev/null || { echo "rustup is required: https://rustup.rs"; exit 1; }
+	rustup toolchain install
+	rustup target add $(WASM_TARGET)
+	rustup component add clippy rustfmt
+
+test: setup test-rust check-wasm ## Install what the tests need, then run every suite
+
+test-rust: ## Rust unit, property, vector and doc tests for the whole workspace
+	$(CARGO) test --workspace --all-features
+
+check-wasm: ## The core (and the browser binding) must keep building for wasm32
+	$(CARGO) check -p sonde-core --target $(WASM_TARGET) --no-default-features
+	$(CARGO) check -p sonde-core -p sonde-wasm --target $(WASM_TARGET)
+
+lint: ## rustfmt and clippy with warnings as errors
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
+
+demo: setup ## Run the Rust example end to end (tracks, flushes to JSON lines, prints stats)
+	$(CARGO) run --release -p sonde-example -- target/sonde-example/events.jsonl
+
+bench: setup ## Criterion benchmarks and the buffered-memory measurement (see BENCHMARKS.md)
+	$(CARGO) bench -p sonde-core --bench pipeline --bench stats
+	$(CARGO) run --release -p sonde-core --example buffer_memory --features test-utils
+
+clean: ## Remove build output
+	$(CARGO) clean

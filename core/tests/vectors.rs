@@ -1,0 +1,296 @@
+//! Runs every shared test vector in `tests/vectors/` (format: tests/vectors/README.md).
+//! The Python, Node and browser suites run the same files through their own bindings.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sonde_core::{Config, Error, IngestReport, ItemStatus, Message, Sonde, StatsSnapshot, Violation};
+
+fn vectors_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors")
+}
+
+fn vector_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for area in std::fs::read_dir(vectors_dir()).expect("tests/vectors exists") {
+        let area = area.expect("entry").path();
+        if area.is_dir() {
+            for f in std::fs::read_dir(&area).expect("area dir") {
+                let f = f.expect("entry").path();
+                if f.extension().is_some_and(|e| e == "json") {
+                    files.push(f);
+                }
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+fn client(config: &Value) -> Result<Sonde, Error> {
+    let mut options = config.as_object().cloned().unwrap_or_default();
+    options.insert("delivery".into(), json!("manual"));
+    options.insert("flush_interval_ms".into(), json!(3_600_000));
+    Sonde::new(Config::from_options(&Value::Object(options))?)
+}
+
+fn pairs(violations: &[Violation]) -> Vec<(String, String)> {
+    let mut v: Vec<_> = violations.iter().map(|v| (v.path.clone(), v.code.clone())).collect();
+    v.sort();
+    v
+}
+
+fn expected_pairs(expected: &Value) -> Vec<(String, String)> {
+    let mut v: Vec<_> = expected
+        .as_array()
+        .expect("list of {path, code}")
+        .iter()
+        .map(|e| (e["path"].as_str().expect("path").to_owned(), e["code"].as_str().expect("code").to_owned()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// `expected` is a subset of `actual`: objects by key, arrays element-wise, numbers by value.
+fn subset(expected: &Value, actual: &Value, at: &str) -> Result<(), String> {
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            for (k, ev) in e {
+                let av = a.get(k).ok_or_else(|| format!("{at}/{k} missing in {actual}"))?;
+                subset(ev, av, &format!("{at}/{k}"))?;
+            }
+            Ok(())
+        }
+        (Value::Array(e), Value::Array(a)) if e.len() == a.len() => {
+            e.iter().zip(a).enumerate().try_for_each(|(i, (x, y))| subset(x, y, &format!("{at}/{i}")))
+        }
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
+            if (x - y).abs() <= 1e-9 * x.abs().max(1.0) {
+                Ok(())
+            } else {
+                Err(format!("{at}: expected {x}, got {y}"))
+            }
+        }
+        _ if expected == actual => Ok(()),
+        _ => Err(format!("{at}: expected {expected}, got {actual}")),
+    }
+}
+
+fn status_name(s: ItemStatus) -> &'static str {
+    match s {
+        ItemStatus::Accepted => "accepted",
+        ItemStatus::Sampled => "sampled",
+        ItemStatus::Filtered => "filtered",
+        ItemStatus::QueueFull => "queue_full",
+        ItemStatus::Rejected => "rejected",
+    }
+}
+
+fn delivered_one(sonde: &Sonde) -> Value {
+    sonde.flush(Duration::from_secs(1)).expect("flush");
+    let batch = sonde.take_batch().expect("manual").expect("a due batch");
+    let payload: Value = serde_json::from_str(&batch.payload).expect("payload JSON");
+    assert!(sonde.ack(batch.id).expect("manual"));
+    payload["batch"][0].clone()
+}
+
+fn check_delivered(expected: &Value, message: &Value) -> Result<(), String> {
+    if let Some(d) = expected.get("delivered") {
+        subset(d, message, "")?;
+    }
+    for p in expected.get("present").and_then(Value::as_array).into_iter().flatten() {
+        let p = p.as_str().expect("pointer");
+        if message.pointer(p).is_none_or(Value::is_null) {
+            return Err(format!("{p} should be present in {message}"));
+        }
+    }
+    for p in expected.get("absent").and_then(Value::as_array).into_iter().flatten() {
+        let p = p.as_str().expect("pointer");
+        if message.pointer(p).is_some() {
+            return Err(format!("{p} should be absent from {message}"));
+        }
+    }
+    for p in expected.get("uuid_v7").and_then(Value::as_array).into_iter().flatten() {
+        let id = message.pointer(p.as_str().expect("pointer")).and_then(Value::as_str).unwrap_or("");
+        if id.len() != 36 || &id[14..15] != "7" {
+            return Err(format!("{p} is not a UUIDv7: {id:?}"));
+        }
+    }
+    Ok(())
+}
+
+fn input_bytes(case: &Value) -> Vec<u8> {
+    if case["raw"].as_bool() == Some(true) {
+        case["input"].as_str().expect("raw input is a string").as_bytes().to_vec()
+    } else {
+        serde_json::to_vec(&case["input"]).expect("json")
+    }
+}
+
+fn run_message(case: &Value) -> Result<(), String> {
+    let sonde = client(&case["config"]).map_err(|e| e.to_string())?;
+    let report = sonde.ingest(&input_bytes(case));
+    if let Some(errors) = case.get("expected_errors") {
+        let got = match report {
+            Err(e) => pairs(e.violations()),
+            Ok(r) => match r.items.as_slice() {
+                [one] if one.status == ItemStatus::Rejected => pairs(&one.errors),
+                _ => return Err(format!("expected a rejection, got {r:?}")),
+            },
+        };
+        let want = expected_pairs(errors);
+        return if got == want { Ok(()) } else { Err(format!("violations {got:?}, expected {want:?}")) };
+    }
+    let expected = &case["expected"];
+    let report = report.map_err(|e| format!("unexpected error {e}"))?;
+    let item = report.items.first().ok_or("no item in report")?;
+    let want_status = expected["status"].as_str().unwrap_or("accepted");
+    if status_name(item.status) != want_status {
+        return Err(format!("status {:?}, expected {want_status}: {item:?}", item.status));
+    }
+    let want_warnings = expected.get("warnings").map(expected_pairs).unwrap_or_default();
+    if pairs(&item.warnings) != want_warnings {
+        return Err(format!("warnings {:?}, expected {want_warnings:?}", pairs(&item.warnings)));
+    }
+    if item.status == ItemStatus::Accepted {
+        check_delivered(expected, &delivered_one(&sonde))?;
+    }
+    Ok(())
+}
+
+fn run_batch(case: &Value) -> Result<(), String> {
+    let sonde = client(&case["config"]).map_err(|e| e.to_string())?;
+    let report = sonde.ingest(&input_bytes(case));
+    if let Some(errors) = case.get("expected_errors") {
+        let e = report.err().ok_or("expected the request to be refused")?;
+        let (got, want) = (pairs(e.violations()), expected_pairs(errors));
+        return if got == want { Ok(()) } else { Err(format!("violations {got:?}, expected {want:?}")) };
+    }
+    let report: IngestReport = report.map_err(|e| e.to_string())?;
+    let mut actual = serde_json::to_value(&report).map_err(|e| e.to_string())?;
+    // Compare violations as (path, code) sets, like every other runtime does.
+    for item in actual["items"].as_array_mut().into_iter().flatten() {
+        let errs: Vec<Violation> = serde_json::from_value(item["errors"].take()).unwrap_or_default();
+        item["errors"] = json!(pairs(&errs).into_iter().map(|(p, c)| json!({"path": p, "code": c})).collect::<Vec<_>>());
+    }
+    let mut expected = case["expected"].clone();
+    for item in expected["items"].as_array_mut().into_iter().flatten() {
+        if let Some(errs) = item.get("errors") {
+            let sorted: Vec<Value> = expected_pairs(errs).into_iter().map(|(p, c)| json!({"path": p, "code": c})).collect();
+            item["errors"] = json!(sorted);
+        }
+    }
+    // Items are compared by their index field; an empty list means no items at all.
+    if let Some(Value::Array(items)) = expected.as_object_mut().and_then(|o| o.remove("items")) {
+        if items.is_empty() && actual["items"].as_array().is_some_and(|a| !a.is_empty()) {
+            return Err(format!("expected no items, got {}", actual["items"]));
+        }
+        for want in items {
+            let i = want["index"].as_u64().ok_or("item index")? as usize;
+            subset(&want, &actual["items"][i], &format!("/items/{i}"))?;
+        }
+    }
+    subset(&expected, &actual, "")
+}
+
+fn run_config(case: &Value) -> Result<(), String> {
+    match (Config::from_options(&case["input"]), case.get("expected_errors")) {
+        (Err(e), Some(errors)) => {
+            let (got, want) = (pairs(e.violations()), expected_pairs(errors));
+            if e.code() != "invalid_config" {
+                return Err(format!("code {}", e.code()));
+            }
+            if got == want { Ok(()) } else { Err(format!("violations {got:?}, expected {want:?}")) }
+        }
+        (Ok(_), None) => Ok(()),
+        (Ok(_), Some(_)) => Err("configuration was accepted".into()),
+        (Err(e), None) => Err(format!("configuration refused: {e}")),
+    }
+}
+
+fn run_track(case: &Value) -> Result<(), String> {
+    let sonde = client(&case["config"]).map_err(|e| e.to_string())?;
+    let input = &case["input"];
+    if let Some(Value::Object(sp)) = input.get("register") {
+        sonde.register(sp.clone());
+    }
+    let props = input.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
+    let mut m = Message::track(input["event"].as_str().unwrap_or_default(), props);
+    if let Some(u) = input.get("user_id").and_then(Value::as_str) {
+        m = m.with_user_id(u);
+    }
+    match (sonde.send(m), case.get("expected_errors")) {
+        (Err(e), Some(errors)) => {
+            let (got, want) = (pairs(e.violations()), expected_pairs(errors));
+            if got == want { Ok(()) } else { Err(format!("violations {got:?}, expected {want:?}")) }
+        }
+        (Ok(_), None) => check_delivered(&case["expected"], &delivered_one(&sonde)),
+        (Ok(r), Some(_)) => Err(format!("accepted: {r:?}")),
+        (Err(e), None) => Err(format!("refused: {e}")),
+    }
+}
+
+fn snapshot_of(config: &Value, messages: &[Value]) -> Result<StatsSnapshot, String> {
+    let sonde = client(config).map_err(|e| e.to_string())?;
+    sonde.ingest(&serde_json::to_vec(messages).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    Ok(sonde.stats())
+}
+
+fn comparable(s: &StatsSnapshot) -> Value {
+    let mut v = serde_json::to_value(s).unwrap_or_default();
+    v.as_object_mut().map(|o| {
+        o.remove("taken_at");
+        o.remove("rates")
+    });
+    v
+}
+
+fn run_stats_merge(case: &Value) -> Result<(), String> {
+    let a: Vec<Value> = serde_json::from_value(case["input"]["a"].clone()).map_err(|e| e.to_string())?;
+    let b: Vec<Value> = serde_json::from_value(case["input"]["b"].clone()).map_err(|e| e.to_string())?;
+    let mut merged = snapshot_of(&case["config"], &a)?;
+    let other = snapshot_of(&case["config"], &b)?;
+    // The merge also survives a JSON round trip, as it does between processes.
+    let other = StatsSnapshot::from_json(&other.to_json()).map_err(|e| e.to_string())?;
+    merged.merge(&other).map_err(|e| e.to_string())?;
+    if case["exact"].as_bool() != Some(false) {
+        let both: Vec<Value> = a.iter().chain(&b).cloned().collect();
+        let combined = snapshot_of(&case["config"], &both)?;
+        if comparable(&merged) != comparable(&combined) {
+            return Err(format!(
+                "merged snapshot differs from the combined one:\n{}\n{}",
+                comparable(&merged),
+                comparable(&combined)
+            ));
+        }
+    }
+    subset(&case["expected"], &serde_json::to_value(&merged).map_err(|e| e.to_string())?, "")
+}
+
+#[test]
+fn every_vector_passes() {
+    let mut failures = Vec::new();
+    let mut count = 0;
+    for file in vector_files() {
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).expect("read")).expect("vector JSON");
+        let kind = doc["kind"].as_str().expect("kind");
+        for case in doc["cases"].as_array().expect("cases") {
+            count += 1;
+            let result = match kind {
+                "message" => run_message(case),
+                "batch" => run_batch(case),
+                "config" => run_config(case),
+                "track" => run_track(case),
+                "stats_merge" => run_stats_merge(case),
+                other => Err(format!("unknown vector kind {other}")),
+            };
+            if let Err(why) = result {
+                failures.push(format!("{} / {}: {why}", file.display(), case["name"]));
+            }
+        }
+    }
+    assert!(count >= 80, "only {count} vectors");
+    assert!(failures.is_empty(), "{} of {count} vectors failed:\n{}", failures.len(), failures.join("\n"));
+}
