@@ -20,9 +20,9 @@ test: setup test-rust check-wasm ## Install what the tests need, then run every 
 test-rust: ## Rust unit, property, vector and doc tests for the whole workspace
 	$(CARGO) test --workspace --all-features
 
-check-wasm: ## The core (and the browser binding) must keep building for wasm32
-	$(CARGO) check -p sonde-core --target $(WASM_TARGET) --no-default-features
-	$(CARGO) check -p sonde-core -p sonde-wasm --target $(WASM_TARGET)
+check-wasm: ## The core (and the browser binding) must keep building for wasm32, warning-free
+	$(CARGO) clippy -p sonde-core --target $(WASM_TARGET) --no-default-features -- -D warnings
+	$(CARGO) clippy -p sonde-core -p sonde-wasm --target $(WASM_TARGET) -- -D warnings
 
 lint: ## rustfmt and clippy with warnings as errors
 	$(CARGO) fmt --all --check

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use sonde_core::{Config, Error, IngestReport, ItemStatus, Message, Sonde, StatsSnapshot, Violation};
+use sonde_core::{
+    Config, Error, IngestReport, ItemStatus, Message, Sonde, StatsSnapshot, Violation,
+};
 
 fn vectors_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors")
@@ -36,7 +38,10 @@ fn client(config: &Value) -> Result<Sonde, Error> {
 }
 
 fn pairs(violations: &[Violation]) -> Vec<(String, String)> {
-    let mut v: Vec<_> = violations.iter().map(|v| (v.path.clone(), v.code.clone())).collect();
+    let mut v: Vec<_> = violations
+        .iter()
+        .map(|v| (v.path.clone(), v.code.clone()))
+        .collect();
     v.sort();
     v
 }
@@ -46,7 +51,12 @@ fn expected_pairs(expected: &Value) -> Vec<(String, String)> {
         .as_array()
         .expect("list of {path, code}")
         .iter()
-        .map(|e| (e["path"].as_str().expect("path").to_owned(), e["code"].as_str().expect("code").to_owned()))
+        .map(|e| {
+            (
+                e["path"].as_str().expect("path").to_owned(),
+                e["code"].as_str().expect("code").to_owned(),
+            )
+        })
         .collect();
     v.sort();
     v
@@ -57,16 +67,23 @@ fn subset(expected: &Value, actual: &Value, at: &str) -> Result<(), String> {
     match (expected, actual) {
         (Value::Object(e), Value::Object(a)) => {
             for (k, ev) in e {
-                let av = a.get(k).ok_or_else(|| format!("{at}/{k} missing in {actual}"))?;
+                let av = a
+                    .get(k)
+                    .ok_or_else(|| format!("{at}/{k} missing in {actual}"))?;
                 subset(ev, av, &format!("{at}/{k}"))?;
             }
             Ok(())
         }
-        (Value::Array(e), Value::Array(a)) if e.len() == a.len() => {
-            e.iter().zip(a).enumerate().try_for_each(|(i, (x, y))| subset(x, y, &format!("{at}/{i}")))
-        }
+        (Value::Array(e), Value::Array(a)) if e.len() == a.len() => e
+            .iter()
+            .zip(a)
+            .enumerate()
+            .try_for_each(|(i, (x, y))| subset(x, y, &format!("{at}/{i}"))),
         (Value::Number(x), Value::Number(y)) => {
-            let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
+            let (x, y) = (
+                x.as_f64().unwrap_or(f64::NAN),
+                y.as_f64().unwrap_or(f64::NAN),
+            );
             if (x - y).abs() <= 1e-9 * x.abs().max(1.0) {
                 Ok(())
             } else {
@@ -100,20 +117,38 @@ fn check_delivered(expected: &Value, message: &Value) -> Result<(), String> {
     if let Some(d) = expected.get("delivered") {
         subset(d, message, "")?;
     }
-    for p in expected.get("present").and_then(Value::as_array).into_iter().flatten() {
+    for p in expected
+        .get("present")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let p = p.as_str().expect("pointer");
         if message.pointer(p).is_none_or(Value::is_null) {
             return Err(format!("{p} should be present in {message}"));
         }
     }
-    for p in expected.get("absent").and_then(Value::as_array).into_iter().flatten() {
+    for p in expected
+        .get("absent")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let p = p.as_str().expect("pointer");
         if message.pointer(p).is_some() {
             return Err(format!("{p} should be absent from {message}"));
         }
     }
-    for p in expected.get("uuid_v7").and_then(Value::as_array).into_iter().flatten() {
-        let id = message.pointer(p.as_str().expect("pointer")).and_then(Value::as_str).unwrap_or("");
+    for p in expected
+        .get("uuid_v7")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let id = message
+            .pointer(p.as_str().expect("pointer"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if id.len() != 36 || &id[14..15] != "7" {
             return Err(format!("{p} is not a UUIDv7: {id:?}"));
         }
@@ -123,7 +158,11 @@ fn check_delivered(expected: &Value, message: &Value) -> Result<(), String> {
 
 fn input_bytes(case: &Value) -> Vec<u8> {
     if case["raw"].as_bool() == Some(true) {
-        case["input"].as_str().expect("raw input is a string").as_bytes().to_vec()
+        case["input"]
+            .as_str()
+            .expect("raw input is a string")
+            .as_bytes()
+            .to_vec()
     } else {
         serde_json::to_vec(&case["input"]).expect("json")
     }
@@ -141,18 +180,31 @@ fn run_message(case: &Value) -> Result<(), String> {
             },
         };
         let want = expected_pairs(errors);
-        return if got == want { Ok(()) } else { Err(format!("violations {got:?}, expected {want:?}")) };
+        return if got == want {
+            Ok(())
+        } else {
+            Err(format!("violations {got:?}, expected {want:?}"))
+        };
     }
     let expected = &case["expected"];
     let report = report.map_err(|e| format!("unexpected error {e}"))?;
     let item = report.items.first().ok_or("no item in report")?;
     let want_status = expected["status"].as_str().unwrap_or("accepted");
     if status_name(item.status) != want_status {
-        return Err(format!("status {:?}, expected {want_status}: {item:?}", item.status));
+        return Err(format!(
+            "status {:?}, expected {want_status}: {item:?}",
+            item.status
+        ));
     }
-    let want_warnings = expected.get("warnings").map(expected_pairs).unwrap_or_default();
+    let want_warnings = expected
+        .get("warnings")
+        .map(expected_pairs)
+        .unwrap_or_default();
     if pairs(&item.warnings) != want_warnings {
-        return Err(format!("warnings {:?}, expected {want_warnings:?}", pairs(&item.warnings)));
+        return Err(format!(
+            "warnings {:?}, expected {want_warnings:?}",
+            pairs(&item.warnings)
+        ));
     }
     if item.status == ItemStatus::Accepted {
         check_delivered(expected, &delivered_one(&sonde))?;
@@ -166,19 +218,30 @@ fn run_batch(case: &Value) -> Result<(), String> {
     if let Some(errors) = case.get("expected_errors") {
         let e = report.err().ok_or("expected the request to be refused")?;
         let (got, want) = (pairs(e.violations()), expected_pairs(errors));
-        return if got == want { Ok(()) } else { Err(format!("violations {got:?}, expected {want:?}")) };
+        return if got == want {
+            Ok(())
+        } else {
+            Err(format!("violations {got:?}, expected {want:?}"))
+        };
     }
     let report: IngestReport = report.map_err(|e| e.to_string())?;
     let mut actual = serde_json::to_value(&report).map_err(|e| e.to_string())?;
     // Compare violations as (path, code) sets, like every other runtime does.
     for item in actual["items"].as_array_mut().into_iter().flatten() {
-        let errs: Vec<Violation> = serde_json::from_value(item["errors"].take()).unwrap_or_default();
-        item["errors"] = json!(pairs(&errs).into_iter().map(|(p, c)| json!({"path": p, "code": c})).collect::<Vec<_>>());
+        let errs: Vec<Violation> =
+            serde_json::from_value(item["errors"].take()).unwrap_or_default();
+        item["errors"] = json!(pairs(&errs)
+            .into_iter()
+            .map(|(p, c)| json!({"path": p, "code": c}))
+            .collect::<Vec<_>>());
     }
     let mut expected = case["expected"].clone();
     for item in expected["items"].as_array_mut().into_iter().flatten() {
         if let Some(errs) = item.get("errors") {
-            let sorted: Vec<Value> = expected_pairs(errs).into_iter().map(|(p, c)| json!({"path": p, "code": c})).collect();
+            let sorted: Vec<Value> = expected_pairs(errs)
+                .into_iter()
+                .map(|(p, c)| json!({"path": p, "code": c}))
+                .collect();
             item["errors"] = json!(sorted);
         }
     }
@@ -196,13 +259,20 @@ fn run_batch(case: &Value) -> Result<(), String> {
 }
 
 fn run_config(case: &Value) -> Result<(), String> {
-    match (Config::from_options(&case["input"]), case.get("expected_errors")) {
+    match (
+        Config::from_options(&case["input"]),
+        case.get("expected_errors"),
+    ) {
         (Err(e), Some(errors)) => {
             let (got, want) = (pairs(e.violations()), expected_pairs(errors));
             if e.code() != "invalid_config" {
                 return Err(format!("code {}", e.code()));
             }
-            if got == want { Ok(()) } else { Err(format!("violations {got:?}, expected {want:?}")) }
+            if got == want {
+                Ok(())
+            } else {
+                Err(format!("violations {got:?}, expected {want:?}"))
+            }
         }
         (Ok(_), None) => Ok(()),
         (Ok(_), Some(_)) => Err("configuration was accepted".into()),
@@ -216,7 +286,11 @@ fn run_track(case: &Value) -> Result<(), String> {
     if let Some(Value::Object(sp)) = input.get("register") {
         sonde.register(sp.clone());
     }
-    let props = input.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
+    let props = input
+        .get("properties")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     let mut m = Message::track(input["event"].as_str().unwrap_or_default(), props);
     if let Some(u) = input.get("user_id").and_then(Value::as_str) {
         m = m.with_user_id(u);
@@ -224,7 +298,11 @@ fn run_track(case: &Value) -> Result<(), String> {
     match (sonde.send(m), case.get("expected_errors")) {
         (Err(e), Some(errors)) => {
             let (got, want) = (pairs(e.violations()), expected_pairs(errors));
-            if got == want { Ok(()) } else { Err(format!("violations {got:?}, expected {want:?}")) }
+            if got == want {
+                Ok(())
+            } else {
+                Err(format!("violations {got:?}, expected {want:?}"))
+            }
         }
         (Ok(_), None) => check_delivered(&case["expected"], &delivered_one(&sonde)),
         (Ok(r), Some(_)) => Err(format!("accepted: {r:?}")),
@@ -234,7 +312,9 @@ fn run_track(case: &Value) -> Result<(), String> {
 
 fn snapshot_of(config: &Value, messages: &[Value]) -> Result<StatsSnapshot, String> {
     let sonde = client(config).map_err(|e| e.to_string())?;
-    sonde.ingest(&serde_json::to_vec(messages).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    sonde
+        .ingest(&serde_json::to_vec(messages).map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
     Ok(sonde.stats())
 }
 
@@ -248,8 +328,10 @@ fn comparable(s: &StatsSnapshot) -> Value {
 }
 
 fn run_stats_merge(case: &Value) -> Result<(), String> {
-    let a: Vec<Value> = serde_json::from_value(case["input"]["a"].clone()).map_err(|e| e.to_string())?;
-    let b: Vec<Value> = serde_json::from_value(case["input"]["b"].clone()).map_err(|e| e.to_string())?;
+    let a: Vec<Value> =
+        serde_json::from_value(case["input"]["a"].clone()).map_err(|e| e.to_string())?;
+    let b: Vec<Value> =
+        serde_json::from_value(case["input"]["b"].clone()).map_err(|e| e.to_string())?;
     let mut merged = snapshot_of(&case["config"], &a)?;
     let other = snapshot_of(&case["config"], &b)?;
     // The merge also survives a JSON round trip, as it does between processes.
@@ -266,7 +348,11 @@ fn run_stats_merge(case: &Value) -> Result<(), String> {
             ));
         }
     }
-    subset(&case["expected"], &serde_json::to_value(&merged).map_err(|e| e.to_string())?, "")
+    subset(
+        &case["expected"],
+        &serde_json::to_value(&merged).map_err(|e| e.to_string())?,
+        "",
+    )
 }
 
 #[test]
@@ -274,7 +360,8 @@ fn every_vector_passes() {
     let mut failures = Vec::new();
     let mut count = 0;
     for file in vector_files() {
-        let doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).expect("read")).expect("vector JSON");
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).expect("read"))
+            .expect("vector JSON");
         let kind = doc["kind"].as_str().expect("kind");
         for case in doc["cases"].as_array().expect("cases") {
             count += 1;
@@ -292,5 +379,10 @@ fn every_vector_passes() {
         }
     }
     assert!(count >= 80, "only {count} vectors");
-    assert!(failures.is_empty(), "{} of {count} vectors failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {count} vectors failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -54,6 +54,7 @@ pub(crate) struct PendingBatch {
     /// Attempts made so far (0 before the first).
     pub attempts: u32,
     /// Sinks (bit per sink) that still have to accept this batch.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))] // used by the native worker
     pub pending_sinks: u64,
     not_before_ms: u64,
 }
@@ -72,6 +73,7 @@ impl PendingBatch {
 struct InFlight {
     id: u64,
     len: u64,
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))] // used by the native worker
     first_seq: u64,
 }
 
@@ -153,6 +155,7 @@ impl Buffer {
         self.counters.plan_violations += n;
     }
 
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))] // used by the native worker
     pub fn has_room_for(&self, bytes: usize) -> bool {
         self.has_room(bytes) || bytes > self.limits.max_bytes
     }
@@ -290,7 +293,7 @@ impl Buffer {
         self.in_flight.retain(|f| f.id != batch.id);
         let n = batch.events.len() as u64;
         batch.attempts += 1;
-        let outcome = match failed {
+        match failed {
             None => {
                 self.counters.delivered += n;
                 self.counters.batches_delivered += 1;
@@ -319,10 +322,9 @@ impl Buffer {
                 let first = batch.first_seq();
                 let at = self.retrying.partition_point(|b| b.first_seq() < first);
                 self.retrying.insert(at, batch);
-                return Completion::Retrying { delay_ms };
+                Completion::Retrying { delay_ms }
             }
-        };
-        outcome
+        }
     }
 
     /// Manual delivery: takes a ready batch and keeps it until [`Buffer::settle`].
@@ -353,6 +355,7 @@ impl Buffer {
     }
 
     /// The oldest sequence number not yet delivered or dropped.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))] // used by the native worker
     pub fn oldest_unresolved(&self) -> u64 {
         let mut oldest = self.queue.front().map_or(self.next_seq, |e| e.seq);
         for f in &self.in_flight {

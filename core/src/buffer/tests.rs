@@ -111,7 +111,7 @@ proptest! {
             match b.take(now) {
                 Some(batch) => {
                     attempt += 1;
-                    if attempt % fail_every == 0 && batch.attempts == 0 {
+                    if attempt.is_multiple_of(fail_every) && batch.attempts == 0 {
                         b.complete(batch, Some(true), now, 0.0);
                     } else {
                         seqs.extend(batch.events.iter().map(|e| e.seq));

@@ -44,14 +44,20 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn bad(&mut self, key: &str, message: impl Into<String>) {
-        self.problems
-            .push(Violation::new(format!("/{key}"), codes::INVALID_OPTION, message));
+        self.problems.push(Violation::new(
+            format!("/{key}"),
+            codes::INVALID_OPTION,
+            message,
+        ));
     }
 
     fn uint(&mut self, key: &str, v: &Value) -> Option<u64> {
         let n = v.as_u64();
         if n.is_none() {
-            self.bad(key, format!("{key} must be a non-negative integer, got {v}"));
+            self.bad(
+                key,
+                format!("{key} must be a non-negative integer, got {v}"),
+            );
         }
         n
     }
@@ -96,10 +102,16 @@ impl Config {
         let Value::Object(map) = options else {
             return Err(Error::with_violations(
                 ErrorKind::InvalidConfig,
-                vec![Violation::new("", codes::INVALID_OPTION, "options must be an object")],
+                vec![Violation::new(
+                    "",
+                    codes::INVALID_OPTION,
+                    "options must be an object",
+                )],
             ));
         };
-        let mut r = Reader { problems: &mut problems };
+        let mut r = Reader {
+            problems: &mut problems,
+        };
         let mut block_timeout = None;
         for (key, v) in map {
             let k = key.as_str();
@@ -234,7 +246,10 @@ impl Config {
         if let Some(t) = block_timeout {
             match self.overflow {
                 OverflowPolicy::Block(_) => self.overflow = OverflowPolicy::Block(t),
-                _ => r.bad("block_timeout_ms", "block_timeout_ms needs overflow = \"block\""),
+                _ => r.bad(
+                    "block_timeout_ms",
+                    "block_timeout_ms needs overflow = \"block\"",
+                ),
             }
         }
         if problems.is_empty() {
@@ -258,7 +273,9 @@ fn read_limits(v: &Value, r: &mut Reader<'_>) -> Option<Limits> {
     let fields: &Map<String, Value> = map;
     for (key, value) in fields {
         let path = format!("limits/{key}");
-        let Some(n) = r.usize(&path, value) else { continue };
+        let Some(n) = r.usize(&path, value) else {
+            continue;
+        };
         match key.as_str() {
             "max_message_bytes" => l.max_message_bytes = n,
             "max_batch_bytes" => l.max_batch_bytes = n,
@@ -288,7 +305,10 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(c.sample_rate, 0.5);
-        assert_eq!(c.overflow, OverflowPolicy::Block(Duration::from_millis(250)));
+        assert_eq!(
+            c.overflow,
+            OverflowPolicy::Block(Duration::from_millis(250))
+        );
         assert_eq!(c.limits.max_depth, 4);
         assert!(c.tracking_plan.is_some());
 
@@ -310,7 +330,9 @@ mod tests {
             let e = Config::from_options(&json!({ *name: {"definitely": "wrong"} }));
             if let Err(e) = e {
                 assert!(
-                    !e.violations().iter().any(|v| v.message.contains("unknown option")),
+                    !e.violations()
+                        .iter()
+                        .any(|v| v.message.contains("unknown option")),
                     "{name} is listed but not handled"
                 );
             }

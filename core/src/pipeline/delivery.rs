@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{lock, Shared};
+use super::Shared;
 use crate::buffer::{Buffer, PushError};
 use crate::config::DeliveryMode;
 use crate::error::{Error, ErrorKind, Result};
@@ -34,6 +34,7 @@ mod native {
 
     use super::*;
     use crate::buffer::PendingBatch;
+    use crate::pipeline::lock;
     use crate::sink::SinkBatch;
 
     /// Longest sleep of an idle worker; it wakes earlier when notified.

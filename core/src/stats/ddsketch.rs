@@ -175,7 +175,8 @@ impl DDSketch {
         let rank = q * (self.count - 1) as f64;
         let mut seen = self.zero_count as f64;
         if rank < seen {
-            return Some(self.min.max(0.0).min(MIN_INDEXABLE));
+            // Every value in the zero bucket is below MIN_INDEXABLE; the smallest is exact.
+            return Some(self.min);
         }
         for (i, &c) in self.bins.iter().enumerate() {
             seen += c as f64;
