@@ -29,7 +29,7 @@ lint: ## rustfmt and clippy with warnings as errors
 	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
 
 demo: setup ## Run the Rust example end to end (tracks, flushes to JSON lines, prints stats)
-	$(CARGO) run --release -p sonde-example -- target/sonde-example/events.jsonl
+	$(CARGO) run -p sonde-example -- target/sonde-example/events.jsonl
 
 bench: setup ## Criterion benchmarks and the buffered-memory measurement (see BENCHMARKS.md)
 	$(CARGO) bench -p sonde-core --bench pipeline --bench stats

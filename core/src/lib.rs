@@ -42,6 +42,11 @@ pub mod sink;
 pub mod stats;
 pub mod validate;
 
+/// The README's Rust snippets run as doc tests, so the README stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 pub use buffer::MAX_IN_FLIGHT;
 pub use clock::{Clock, ManualClock, SharedClock};
 pub use config::{Config, DeliveryMode, IpPolicy, OverflowPolicy};
