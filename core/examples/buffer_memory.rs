@@ -28,7 +28,10 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -47,7 +50,9 @@ fn main() {
     )
     .expect("config");
     // One event first so lazily built state (stats maps, names) is not counted per event.
-    sonde.track("Order Completed", props(json!({"warm": true}))).expect("valid");
+    sonde
+        .track("Order Completed", props(json!({"warm": true})))
+        .expect("valid");
     let before = LIVE.load(Ordering::Relaxed);
     let queued_before = sonde.stats().counters.queued_bytes;
     for i in 1..N {
@@ -66,5 +71,8 @@ fn main() {
     println!("events buffered:          {}", N - 1);
     println!("JSON bytes per event:     {:.1}", json_bytes / n);
     println!("heap bytes per event:     {:.1}", heap / n);
-    println!("overhead beyond the JSON: {:.1} bytes per event", (heap - json_bytes) / n);
+    println!(
+        "overhead beyond the JSON: {:.1} bytes per event",
+        (heap - json_bytes) / n
+    );
 }
