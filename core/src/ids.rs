@@ -74,7 +74,8 @@ fn format_uuid(hi: u64, lo: u64) -> String {
         out[pos + 1] = HEX[usize::from(byte & 0xf)];
         pos += 2;
     }
-    out.iter().map(|&b| char::from(b)).collect()
+    // Only ASCII hex digits and dashes were written.
+    String::from_utf8(out.to_vec()).unwrap_or_default()
 }
 
 /// 64-bit FNV-1a followed by a finalizer: a stable hash shared by every runtime, used for

@@ -114,6 +114,9 @@ pub(crate) struct Buffer {
     flush_target: u64,
     closed: bool,
     abandoned: bool,
+    /// The worker is asleep waiting for work. Producers wake it only then: a condvar
+    /// notify is a syscall, too dear to pay on every event.
+    pub worker_waiting: bool,
     counters: Counters,
 }
 
@@ -137,6 +140,7 @@ impl Buffer {
             flush_target: 0,
             closed: false,
             abandoned: false,
+            worker_waiting: false,
             counters: Counters::default(),
         }
     }
@@ -198,6 +202,16 @@ impl Buffer {
             json,
         });
         Ok(seq)
+    }
+
+    /// Whether a producer that just queued an event should wake the worker, and if so marks
+    /// the worker as woken so later producers do not notify again.
+    pub fn should_wake_worker(&mut self, now_ms: u64) -> bool {
+        let wake = self.worker_waiting && (self.queue.len() == 1 || self.is_ready(now_ms));
+        if wake {
+            self.worker_waiting = false;
+        }
+        wake
     }
 
     /// Counts an offered event that was not taken after all.
@@ -412,6 +426,7 @@ impl Buffer {
         c
     }
 
+    #[cfg(test)]
     pub fn queued_len(&self) -> usize {
         self.queue.len()
     }

@@ -83,12 +83,42 @@ impl Timestamp {
         Some(Self(secs * 1000 + millis))
     }
 
-    fn write_to(self, out: &mut impl fmt::Write) -> fmt::Result {
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` for years 0..=9999 (every timestamp that passes
+    /// validation), written digit by digit: this runs for every event.
+    fn fixed_width(self) -> Option<[u8; 24]> {
         let ms = self.0.rem_euclid(1000);
         let secs = self.0.div_euclid(1000);
         let days = secs.div_euclid(86_400);
         let sod = secs.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
+        if !(0..=9999).contains(&y) {
+            return None;
+        }
+        let mut out = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, width: usize, mut v: i64| {
+            for i in (0..width).rev() {
+                out[at + i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, 4, y);
+        put(5, 2, m);
+        put(8, 2, d);
+        put(11, 2, sod / 3600);
+        put(14, 2, (sod / 60) % 60);
+        put(17, 2, sod % 60);
+        put(20, 3, ms);
+        Some(out)
+    }
+
+    fn write_to(self, out: &mut impl fmt::Write) -> fmt::Result {
+        if let Some(bytes) = self.fixed_width() {
+            return out.write_str(std::str::from_utf8(&bytes).map_err(|_| fmt::Error)?);
+        }
+        let ms = self.0.rem_euclid(1000);
+        let secs = self.0.div_euclid(1000);
+        let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+        let sod = secs.rem_euclid(86_400);
         write!(
             out,
             "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
@@ -107,9 +137,11 @@ impl fmt::Display for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut buf = StackString::default();
-        self.write_to(&mut buf).map_err(serde::ser::Error::custom)?;
-        serializer.serialize_str(buf.as_str())
+        if let Some(bytes) = self.fixed_width() {
+            let text = std::str::from_utf8(&bytes).map_err(serde::ser::Error::custom)?;
+            return serializer.serialize_str(text);
+        }
+        serializer.collect_str(self)
     }
 }
 
@@ -118,37 +150,6 @@ impl<'de> Deserialize<'de> for Timestamp {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
         Timestamp::parse(&text)
             .ok_or_else(|| serde::de::Error::custom(format!("not an RFC 3339 timestamp: {text}")))
-    }
-}
-
-/// Formats without a heap allocation (timestamps are written for every event).
-struct StackString {
-    buf: [u8; 40],
-    len: usize,
-}
-
-impl Default for StackString {
-    fn default() -> Self {
-        Self {
-            buf: [0; 40],
-            len: 0,
-        }
-    }
-}
-
-impl StackString {
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
-    }
-}
-
-impl fmt::Write for StackString {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len + s.len();
-        let slot = self.buf.get_mut(self.len..end).ok_or(fmt::Error)?;
-        slot.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
     }
 }
 

@@ -106,10 +106,12 @@ mod native {
             let wait = buf.next_deadline().map_or(IDLE_WAIT, |d| {
                 Duration::from_millis(d.saturating_sub(now).max(1))
             });
+            buf.worker_waiting = true;
             buf = match shared.delivery.wake.wait_timeout(buf, wait) {
                 Ok((guard, _)) => guard,
                 Err(poisoned) => poisoned.into_inner().0,
             };
+            buf.worker_waiting = false;
         }
     }
 
@@ -230,7 +232,7 @@ mod native {
         if let Err(e) = r {
             buf.reject(e);
         }
-        let wake = r.is_ok() && (buf.queued_len() == 1 || buf.is_ready(now));
+        let wake = r.is_ok() && buf.should_wake_worker(now);
         drop(buf);
         if wake {
             shared.delivery.wake_worker();

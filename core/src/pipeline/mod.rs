@@ -459,11 +459,14 @@ impl Inner {
     }
 
     fn sampled_out(&self, m: &Message) -> bool {
-        let rate = self
-            .sample_rates
-            .get(m.stats_name())
-            .copied()
-            .unwrap_or(self.sample_rate);
+        let rate = if self.sample_rates.is_empty() {
+            self.sample_rate
+        } else {
+            self.sample_rates
+                .get(m.stats_name())
+                .copied()
+                .unwrap_or(self.sample_rate)
+        };
         if rate >= 1.0 {
             return false;
         }
@@ -517,28 +520,17 @@ impl Inner {
             return Err(Error::with_violations(ErrorKind::InvalidEvent, errors));
         }
         self.redactor.apply(&mut m);
-        let mut bytes = Vec::with_capacity(384);
-        if let Err(e) = m.write_json(Some(&self.library), &mut bytes) {
-            shared.buffer().record_drop(DropReason::Invalid);
-            return Err(Error::new(
-                ErrorKind::InvalidEvent,
-                format!("cannot serialize: {e}"),
-            ));
-        }
-        if let Some(v) = self.validator.check_size(bytes.len()) {
+        let json = match serialize(&m, &self.library) {
+            Ok(json) => json,
+            Err(e) => {
+                shared.buffer().record_drop(DropReason::Invalid);
+                return Err(Error::new(ErrorKind::InvalidEvent, format!("cannot serialize: {e}")));
+            }
+        };
+        if let Some(v) = self.validator.check_size(json.len()) {
             shared.buffer().record_drop(DropReason::Oversize);
             return Err(Error::with_violations(ErrorKind::PayloadTooLarge, vec![v]));
         }
-        let json = match String::from_utf8(bytes) {
-            Ok(s) => s.into_boxed_str(),
-            Err(_) => {
-                shared.buffer().record_drop(DropReason::Invalid);
-                return Err(Error::new(
-                    ErrorKind::InvalidEvent,
-                    "serialized event is not UTF-8",
-                ));
-            }
-        };
         lock(&shared.stats).record(&m, now);
         let warnings = checked.warnings;
         let disposition = self.enqueue(json, warnings.len() as u64)?;
@@ -563,7 +555,7 @@ impl Inner {
                 if let Err(e) = r {
                     buf.reject(e);
                 }
-                let wake = r.is_ok() && (buf.queued_len() == 1 || buf.is_ready(now));
+                let wake = r.is_ok() && buf.should_wake_worker(now);
                 drop(buf);
                 if wake {
                     shared.delivery.wake_worker();
@@ -591,6 +583,32 @@ impl Inner {
         }
         result
     }
+}
+
+thread_local! {
+    /// Reused serialization buffer: each event then costs one exact-size allocation.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(1024));
+}
+
+/// Serializes a message (with `context.library`) into an exact-size string.
+fn serialize(m: &Message, library: &Library) -> std::result::Result<Box<str>, String> {
+    let write = |buf: &mut Vec<u8>| -> std::result::Result<Box<str>, String> {
+        buf.clear();
+        m.write_json(Some(library), buf).map_err(|e| e.to_string())?;
+        let text = std::str::from_utf8(buf).map_err(|e| e.to_string())?;
+        Ok(Box::from(text))
+    };
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            let out = write(&mut buf);
+            // Do not keep a huge buffer alive after one huge event.
+            if buf.capacity() > 64 * 1024 {
+                *buf = Vec::with_capacity(1024);
+            }
+            out
+        }
+        Err(_) => write(&mut Vec::with_capacity(512)),
+    })
 }
 
 /// Properties from JSON, for examples and tests: `props(json!({...}))`.

@@ -240,11 +240,35 @@ impl Validator {
     }
 
     fn check_tree(&self, root: &str, map: &Properties, errors: &mut Vec<Violation>) {
-        if map.is_empty() {
+        // Almost every event is clean: check without building paths first, and walk again
+        // with JSON pointers only when there is something to report.
+        if self.tree_is_clean(map, 1) {
             return;
         }
         let mut path = PointerBuf::new(root);
         self.walk_object(map, 1, &mut path, errors);
+    }
+
+    fn key_is_clean(&self, key: &str) -> bool {
+        let max = self.limits.max_key_length;
+        key.len() <= max || key.chars().count() <= max
+    }
+
+    fn tree_is_clean(&self, map: &Properties, depth: usize) -> bool {
+        map.iter()
+            .all(|(k, v)| self.key_is_clean(k) && self.value_is_clean(v, depth))
+    }
+
+    fn value_is_clean(&self, value: &Value, depth: usize) -> bool {
+        let deeper_ok = depth < self.limits.max_depth;
+        match value {
+            Value::Object(m) => m.is_empty() || (deeper_ok && self.tree_is_clean(m, depth + 1)),
+            Value::Array(items) => {
+                items.is_empty()
+                    || (deeper_ok && items.iter().all(|v| self.value_is_clean(v, depth + 1)))
+            }
+            _ => true,
+        }
     }
 
     fn walk_object(
@@ -256,12 +280,11 @@ impl Validator {
     ) {
         for (key, value) in map {
             let mark = path.push_key(key);
-            let max = self.limits.max_key_length;
-            if key.len() > max && key.chars().count() > max {
+            if !self.key_is_clean(key) {
                 errors.push(Violation::new(
                     path.as_str(),
                     codes::KEY_TOO_LONG,
-                    format!("key is longer than {max} characters"),
+                    format!("key is longer than {} characters", self.limits.max_key_length),
                 ));
             }
             self.walk_value(value, depth, path, errors);
@@ -306,7 +329,12 @@ impl Validator {
     }
 
     fn check_schemas(&self, event: &str, props: &Properties, out: &mut Checked) {
-        if let Some(schema) = self.builtin.get(event) {
+        let builtin = if event.starts_with('$') {
+            self.builtin.get(event)
+        } else {
+            None
+        };
+        if let Some(schema) = builtin {
             let mut path = PointerBuf::new("/properties");
             schema.check_properties(props, &mut path, &mut out.errors);
         }
