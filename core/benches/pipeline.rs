@@ -56,7 +56,9 @@ fn bench_track(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     // Building the properties is the caller's cost; it is measured alone so the figure
     // for `track` is the difference of the two (see BENCHMARKS.md).
-    group.bench_function("build_6_properties", |b| b.iter(|| black_box(six_properties())));
+    group.bench_function("build_6_properties", |b| {
+        b.iter(|| black_box(six_properties()))
+    });
     group.bench_function("build_and_track_6_properties", |b| {
         b.iter(|| black_box(sonde.track("Order Completed", six_properties())))
     });

@@ -1,5 +1,6 @@
 //! The event: Segment Spec message shape, camelCase on the wire.
 
+pub(crate) mod json;
 mod parse;
 pub mod reserved;
 mod timestamp;
@@ -204,19 +205,26 @@ impl Message {
     }
 
     /// Serializes to compact JSON, adding `context.library` when the context has none.
-    pub fn write_json(
-        &self,
-        library: Option<&Library>,
-        out: &mut Vec<u8>,
-    ) -> serde_json::Result<()> {
-        serde_json::to_writer(out, &WireMessage { msg: self, library })
+    pub fn write_json(&self, library: Option<&Library>, out: &mut Vec<u8>) {
+        let fragment = library.map(json::library_fragment);
+        json::write_message(self, fragment.as_deref(), out);
+    }
+
+    /// [`Message::write_json`] with the library already serialized (the client does it once).
+    pub(crate) fn write_json_with(&self, library_fragment: &[u8], out: &mut Vec<u8>) {
+        json::write_message(self, Some(library_fragment), out);
+    }
+
+    /// The same bytes through serde (the reference the fast writer is tested against).
+    #[cfg(test)]
+    pub(crate) fn serde_json_bytes(&self, library: Option<&Library>) -> Vec<u8> {
+        serde_json::to_vec(&WireMessage { msg: self, library }).unwrap_or_default()
     }
 
     /// Compact JSON without library injection.
     pub fn to_json_string(&self) -> String {
         let mut out = Vec::with_capacity(256);
-        // Writing a Message into a Vec cannot fail: every key is a string, every number finite.
-        let _ = self.write_json(None, &mut out);
+        self.write_json(None, &mut out);
         String::from_utf8(out).unwrap_or_default()
     }
 

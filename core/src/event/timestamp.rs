@@ -85,7 +85,7 @@ impl Timestamp {
 
     /// `YYYY-MM-DDTHH:MM:SS.mmmZ` for years 0..=9999 (every timestamp that passes
     /// validation), written digit by digit: this runs for every event.
-    fn fixed_width(self) -> Option<[u8; 24]> {
+    pub(crate) fn fixed_width(self) -> Option<[u8; 24]> {
         let ms = self.0.rem_euclid(1000);
         let secs = self.0.div_euclid(1000);
         let days = secs.div_euclid(86_400);

@@ -103,6 +103,8 @@ struct Inner {
     sample_rate: f64,
     sample_rates: std::collections::HashMap<String, f64>,
     library: Library,
+    /// `context.library`, serialized once.
+    library_json: Vec<u8>,
     anonymous_id: String,
     super_properties: RwLock<Properties>,
     ids: IdGenerator,
@@ -184,6 +186,7 @@ impl Sonde {
                 sample_rate: config.sample_rate,
                 sample_rates: config.sample_rates.clone(),
                 library: config.library.clone(),
+                library_json: crate::event::json::library_fragment(&config.library),
                 anonymous_id,
                 super_properties: RwLock::new(config.super_properties.clone()),
                 ids,
@@ -520,11 +523,14 @@ impl Inner {
             return Err(Error::with_violations(ErrorKind::InvalidEvent, errors));
         }
         self.redactor.apply(&mut m);
-        let json = match serialize(&m, &self.library) {
+        let json = match serialize(&m, &self.library_json) {
             Ok(json) => json,
             Err(e) => {
                 shared.buffer().record_drop(DropReason::Invalid);
-                return Err(Error::new(ErrorKind::InvalidEvent, format!("cannot serialize: {e}")));
+                return Err(Error::new(
+                    ErrorKind::InvalidEvent,
+                    format!("cannot serialize: {e}"),
+                ));
             }
         };
         if let Some(v) = self.validator.check_size(json.len()) {
@@ -591,10 +597,10 @@ thread_local! {
 }
 
 /// Serializes a message (with `context.library`) into an exact-size string.
-fn serialize(m: &Message, library: &Library) -> std::result::Result<Box<str>, String> {
+fn serialize(m: &Message, library_json: &[u8]) -> std::result::Result<Box<str>, String> {
     let write = |buf: &mut Vec<u8>| -> std::result::Result<Box<str>, String> {
         buf.clear();
-        m.write_json(Some(library), buf).map_err(|e| e.to_string())?;
+        m.write_json_with(library_json, buf);
         let text = std::str::from_utf8(buf).map_err(|e| e.to_string())?;
         Ok(Box::from(text))
     };

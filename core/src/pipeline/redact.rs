@@ -14,10 +14,18 @@ pub const REDACTED: &str = "[REDACTED]";
 pub(crate) struct Redactor {
     /// Lower case, `-` written as `_`.
     keys: Vec<String>,
-    /// For each possible last byte, the entries ending with it: most keys are rejected by
-    /// one table lookup, which matters because every property key of every event comes here.
+    /// For each possible last byte, the entries ending with it.
     by_last_byte: Vec<Vec<usize>>,
+    /// A 1024-bit filter over each entry's last two bytes: most keys are rejected by one bit
+    /// test, which matters because every property key of every event comes here.
+    pair_filter: [u64; 16],
+    /// Entries of one byte cannot use the pair filter.
+    has_short_entry: bool,
     ip: IpPolicy,
+}
+
+fn pair_slot(last: u8, before: u8) -> usize {
+    (usize::from(last) * 31 + usize::from(before)) & 1023
 }
 
 fn fold(b: u8) -> u8 {
@@ -36,14 +44,26 @@ impl Redactor {
             .filter(|k| !k.is_empty())
             .collect();
         let mut by_last_byte = vec![Vec::new(); 256];
+        let mut pair_filter = [0u64; 16];
+        let mut has_short_entry = false;
         for (i, k) in keys.iter().enumerate() {
-            if let Some(&last) = k.as_bytes().last() {
+            let b = k.as_bytes();
+            if let Some(&last) = b.last() {
                 by_last_byte[usize::from(last)].push(i);
+            }
+            match b {
+                [.., before, last] => {
+                    let slot = pair_slot(*last, *before);
+                    pair_filter[slot / 64] |= 1 << (slot % 64);
+                }
+                _ => has_short_entry = true,
             }
         }
         Self {
             keys,
             by_last_byte,
+            pair_filter,
+            has_short_entry,
             ip,
         }
     }
@@ -105,6 +125,15 @@ impl Redactor {
         let Some(&last) = kb.last() else {
             return false;
         };
+        if !self.has_short_entry {
+            let Some(&before) = kb.len().checked_sub(2).and_then(|i| kb.get(i)) else {
+                return false;
+            };
+            let slot = pair_slot(fold(last), fold(before));
+            if self.pair_filter[slot / 64] & (1 << (slot % 64)) == 0 {
+                return false;
+            }
+        }
         let Some(candidates) = self.by_last_byte.get(usize::from(fold(last))) else {
             return false;
         };

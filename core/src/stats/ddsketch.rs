@@ -1,6 +1,11 @@
 //! DDSketch (Masson, Rim, Lee, VLDB 2019): quantiles with a relative-error guarantee, a
 //! bounded number of bins, and exact merging of sketches with the same accuracy.
 //!
+//! The index mapping is DDSketch's cubically interpolated one: log2 is approximated from the
+//! float's exponent bits and a cubic in its mantissa, so an insert needs no `ln()` call. The
+//! bin width is narrowed by the approximation's largest slope error (7/10 against ln 2),
+//! which keeps the relative-error guarantee at the cost of about 1% more bins.
+//!
 //! Values are latencies, so only non-negative values are kept; values below
 //! [`MIN_INDEXABLE`] (and zero) are counted in a zero bucket. Negative and non-finite
 //! values are ignored and counted in `rejected`.
@@ -12,12 +17,44 @@ use crate::error::{Error, ErrorKind};
 /// Smallest value given its own bin; anything below counts as zero.
 pub const MIN_INDEXABLE: f64 = 1e-9;
 
+/// Coefficients of the cubic P(s) = A s³ + B s² + C s ≈ log2(1 + s) on [0, 1).
+const A: f64 = 6.0 / 35.0;
+const B: f64 = -3.0 / 5.0;
+const C: f64 = 10.0 / 7.0;
+/// The largest d(ln x)/dP over an octave, 1 / min((1 + s) P'(s)) = 7/10.
+const MAX_SLOPE: f64 = 0.7;
+/// The mapping's name in the wire form.
+const MAPPING: &str = "cubic_log2";
+
+/// log2(x) for positive normal `x`, exact at powers of two, monotone, no libm call.
+#[inline]
+fn approx_log2(x: f64) -> f64 {
+    let bits = x.to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as i64 - 1023;
+    let s = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000) - 1.0;
+    ((A * s + B) * s + C) * s + exponent as f64
+}
+
+/// The inverse of [`approx_log2`] (Newton's method on the cubic; only used for quantiles).
+fn inverse_approx_log2(y: f64) -> f64 {
+    let exponent = y.floor();
+    let target = y - exponent;
+    let mut s = target;
+    for _ in 0..8 {
+        let p = ((A * s + B) * s + C) * s - target;
+        let slope = (3.0 * A * s + 2.0 * B) * s + C;
+        s = (s - p / slope).clamp(0.0, 1.0);
+    }
+    (1.0 + s) * exponent.exp2()
+}
+
 /// A mergeable quantile sketch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", try_from = "SketchWire", into = "SketchWire")]
 pub struct DDSketch {
     relative_accuracy: f64,
-    gamma_ln: f64,
+    /// Bins per unit of approximated log2: 0.7 / ln(gamma).
+    multiplier: f64,
     max_bins: usize,
     /// Index of `bins[0]`.
     offset: i32,
@@ -44,7 +81,7 @@ impl DDSketch {
         let gamma = (1.0 + alpha) / (1.0 - alpha);
         Self {
             relative_accuracy: alpha,
-            gamma_ln: gamma.ln(),
+            multiplier: MAX_SLOPE / gamma.ln(),
             max_bins: max_bins.max(16),
             offset: 0,
             bins: Vec::new(),
@@ -63,14 +100,15 @@ impl DDSketch {
 
     #[inline]
     fn index_of(&self, value: f64) -> i32 {
-        (value.ln() / self.gamma_ln).ceil() as i32
+        (approx_log2(value) * self.multiplier).ceil() as i32
     }
 
-    #[inline]
+    /// A value within the relative accuracy of every value in bin `index`.
     fn value_of(&self, index: i32) -> f64 {
-        // The midpoint (in relative terms) of bin `index`: 2γ^i / (γ + 1).
-        let gamma = self.gamma_ln.exp();
-        2.0 * (f64::from(index) * self.gamma_ln).exp() / (gamma + 1.0)
+        let lower = inverse_approx_log2(f64::from(index - 1) / self.multiplier);
+        let upper = inverse_approx_log2(f64::from(index) / self.multiplier);
+        // Equal relative error to both bin edges.
+        2.0 * lower * upper / (lower + upper)
     }
 
     /// Adds one value.
@@ -218,6 +256,8 @@ impl DDSketch {
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct SketchWire {
+    /// The index mapping; bins of different mappings cannot be combined.
+    mapping: String,
     relative_accuracy: f64,
     max_bins: usize,
     count: u64,
@@ -240,6 +280,7 @@ impl From<DDSketch> for SketchWire {
             .map(|(i, &c)| (s.offset + i as i32, c))
             .collect();
         SketchWire {
+            mapping: MAPPING.to_owned(),
             relative_accuracy: s.relative_accuracy,
             max_bins: s.max_bins,
             count: s.count,
@@ -257,6 +298,12 @@ impl TryFrom<SketchWire> for DDSketch {
     type Error = String;
 
     fn try_from(w: SketchWire) -> Result<Self, String> {
+        if w.mapping != MAPPING {
+            return Err(format!(
+                "unknown sketch mapping {:?} (expected {MAPPING:?})",
+                w.mapping
+            ));
+        }
         if !(w.relative_accuracy > 0.0 && w.relative_accuracy < 1.0) {
             return Err(format!(
                 "relativeAccuracy {} is not in (0, 1)",
@@ -287,6 +334,25 @@ impl TryFrom<SketchWire> for DDSketch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_value_maps_within_the_accuracy() {
+        for alpha in [0.001, 0.01, 0.05] {
+            let s = DDSketch::new(alpha, 2048);
+            let mut x = 1e-6_f64;
+            while x < 1e9 {
+                for v in [x, x * (1.0 + 1e-12), x.next_up(), x * 1.5] {
+                    let estimate = s.value_of(s.index_of(v));
+                    let err = (estimate - v).abs() / v;
+                    assert!(
+                        err <= alpha * (1.0 + 1e-9),
+                        "alpha {alpha}, value {v}: {estimate} ({err})"
+                    );
+                }
+                x *= 1.0137;
+            }
+        }
+    }
 
     #[test]
     fn empty_and_single() {

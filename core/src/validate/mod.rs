@@ -120,9 +120,8 @@ impl Validator {
     pub fn validate(&self, m: &Message, now_ms: i64, library: Option<&Library>) -> Checked {
         let mut out = self.check(m, now_ms);
         let mut bytes = Vec::with_capacity(256);
-        if m.write_json(library, &mut bytes).is_ok() {
-            out.errors.extend(self.check_size(bytes.len()));
-        }
+        m.write_json(library, &mut bytes);
+        out.errors.extend(self.check_size(bytes.len()));
         out
     }
 
@@ -284,7 +283,10 @@ impl Validator {
                 errors.push(Violation::new(
                     path.as_str(),
                     codes::KEY_TOO_LONG,
-                    format!("key is longer than {} characters", self.limits.max_key_length),
+                    format!(
+                        "key is longer than {} characters",
+                        self.limits.max_key_length
+                    ),
                 ));
             }
             self.walk_value(value, depth, path, errors);
