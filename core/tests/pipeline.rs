@@ -678,3 +678,24 @@ fn every_error_code_is_documented() {
         assert!(doc.contains(&format!("`{kind}`")), "{kind} not documented");
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Whatever the batch size and however many transient sink failures, shutdown within its
+    /// timeout delivers every accepted event exactly once, in accept order.
+    #[test]
+    fn shutdown_loses_nothing(n in 0usize..400, batch_size in 1usize..60, failures in 0u32..4) {
+        let sink = MemorySink::new();
+        sink.fail_next(failures, true);
+        let sonde = Sonde::new(fast().sink(sink.clone()).batch_size(batch_size)).unwrap();
+        for i in 0..n {
+            sonde.track("E", props(json!({"i": i}))).unwrap();
+        }
+        sonde.shutdown(10 * SECOND).unwrap();
+        let order: Vec<u64> = sink.values().iter().map(|v| v["properties"]["i"].as_u64().unwrap()).collect();
+        proptest::prop_assert_eq!(order, (0..n as u64).collect::<Vec<_>>());
+        let c = sonde.stats().counters;
+        proptest::prop_assert_eq!((c.received, c.delivered), (n as u64, n as u64));
+    }
+}

@@ -168,18 +168,34 @@ fn input_bytes(case: &Value) -> Vec<u8> {
     }
 }
 
+/// The violations of a one-item request, whether refused whole or item by item.
+fn single_item_violations(
+    report: Result<IngestReport, Error>,
+) -> Result<Vec<(String, String)>, String> {
+    Ok(match report {
+        Err(e) => pairs(e.violations()),
+        Ok(r) => match r.items.as_slice() {
+            [one] if one.status == ItemStatus::Rejected => pairs(&one.errors),
+            _ => return Err(format!("expected a rejection, got {r:?}")),
+        },
+    })
+}
+
 fn run_message(case: &Value) -> Result<(), String> {
     let sonde = client(&case["config"]).map_err(|e| e.to_string())?;
+    if let Some(errors) = case.get("expected_errors") {
+        // The dry run finds exactly what ingest refuses, and records nothing.
+        let dry = single_item_violations(sonde.validate_request(&input_bytes(case), None))?;
+        if dry != expected_pairs(errors) {
+            return Err(format!("validate_request found {dry:?}"));
+        }
+        if sonde.stats().counters.received != 0 {
+            return Err("validate_request counted events".into());
+        }
+    }
     let report = sonde.ingest(&input_bytes(case));
     if let Some(errors) = case.get("expected_errors") {
-        let got = match report {
-            Err(e) => pairs(e.violations()),
-            Ok(r) => match r.items.as_slice() {
-                [one] if one.status == ItemStatus::Rejected => pairs(&one.errors),
-                _ => return Err(format!("expected a rejection, got {r:?}")),
-            },
-        };
-        let want = expected_pairs(errors);
+        let (got, want) = (single_item_violations(report)?, expected_pairs(errors));
         return if got == want {
             Ok(())
         } else {
@@ -385,4 +401,18 @@ fn every_vector_passes() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn every_violation_code_has_a_vector() {
+    let mut text = String::new();
+    for file in vector_files() {
+        text.push_str(&std::fs::read_to_string(&file).expect("read"));
+    }
+    for code in sonde_core::validate::codes::ALL {
+        assert!(
+            text.contains(&format!("\"code\": \"{code}\"")),
+            "no vector expects {code}"
+        );
+    }
 }

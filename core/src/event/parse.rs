@@ -1,5 +1,12 @@
-//! Turning an incoming JSON value into a [`Message`], reporting every type problem at once.
+//! Turning incoming JSON into [`Message`]s, reporting every type problem at once.
+//!
+//! Fields are applied one at a time to a [`Draft`], so the same rules serve a parsed
+//! `Value` and the streaming path of `ingest`, which deserializes each batch item straight
+//! into a draft without building and then dismantling an intermediate map.
 
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::{Message, MessageType, Properties, Timestamp};
@@ -15,37 +22,125 @@ pub fn parse_message(
     default_type: Option<MessageType>,
     violations: &mut Vec<Violation>,
 ) -> Option<Message> {
-    let Value::Object(mut obj) = value else {
-        violations.push(Violation::new(
-            "",
-            codes::INVALID_TYPE,
-            format!("a message must be a JSON object, got {}", type_name(&value)),
-        ));
-        return None;
+    let draft = match value {
+        Value::Object(obj) => Draft::from_map(obj),
+        other => Draft::not_an_object(type_name(&other)),
     };
-    let kind = match obj.remove("type") {
-        Some(Value::String(t)) => match MessageType::parse(&t) {
-            Some(k) => k,
-            None => {
-                violations.push(Violation::new(
+    draft.finish(default_type, violations)
+}
+
+/// What the `type` field said.
+#[derive(Debug, Default)]
+enum TypeField {
+    #[default]
+    Absent,
+    Known(MessageType),
+    Problem(Violation),
+}
+
+/// A message being read field by field.
+#[derive(Debug)]
+pub(crate) struct Draft {
+    kind: TypeField,
+    message: Message,
+    violations: Vec<Violation>,
+    /// Set when the JSON value was not an object (its type name).
+    not_object: Option<&'static str>,
+}
+
+impl Default for Draft {
+    fn default() -> Self {
+        Self {
+            kind: TypeField::Absent,
+            message: Message::new(MessageType::Track),
+            violations: Vec::new(),
+            not_object: None,
+        }
+    }
+}
+
+impl Draft {
+    /// A draft from the fields of an object.
+    pub fn from_map(obj: serde_json::Map<String, Value>) -> Self {
+        let mut d = Draft::default();
+        for (key, value) in obj {
+            d.apply(key, value);
+        }
+        d
+    }
+
+    pub fn not_an_object(type_name: &'static str) -> Self {
+        Self {
+            not_object: Some(type_name),
+            ..Self::default()
+        }
+    }
+
+    /// Applies one top-level field; the last occurrence of a duplicated key wins.
+    fn apply(&mut self, key: String, value: Value) {
+        let m = &mut self.message;
+        let v = &mut self.violations;
+        match key.as_str() {
+            "type" => self.kind = match value {
+                Value::String(t) => match MessageType::parse(&t) {
+                    Some(k) => TypeField::Known(k),
+                    None => TypeField::Problem(Violation::new(
+                        "/type",
+                        codes::UNKNOWN_MESSAGE_TYPE,
+                        format!(
+                            "type {t:?} is not one of track, page, screen, identify, group, alias"
+                        ),
+                    )),
+                },
+                other => TypeField::Problem(Violation::new(
                     "/type",
-                    codes::UNKNOWN_MESSAGE_TYPE,
-                    format!("type {t:?} is not one of track, page, screen, identify, group, alias"),
-                ));
-                return None;
+                    codes::INVALID_TYPE,
+                    format!("type must be a string, got {}", type_name(&other)),
+                )),
+            },
+            "event" => m.event = string_field("event", value, false, v),
+            "name" => m.name = string_field("name", value, false, v),
+            "messageId" => m.message_id = string_field("messageId", value, false, v),
+            "userId" => m.user_id = string_field("userId", value, true, v),
+            "anonymousId" => m.anonymous_id = string_field("anonymousId", value, true, v),
+            "sessionId" => m.session_id = string_field("sessionId", value, true, v),
+            "groupId" => m.group_id = string_field("groupId", value, true, v),
+            "previousId" => m.previous_id = string_field("previousId", value, true, v),
+            "timestamp" => m.timestamp = timestamp_field("timestamp", value, v),
+            "sentAt" => m.sent_at = timestamp_field("sentAt", value, v),
+            "receivedAt" => m.received_at = timestamp_field("receivedAt", value, v),
+            "properties" => m.properties = object_field("properties", value, v),
+            "traits" => m.traits = object_field("traits", value, v),
+            "context" => m.context = object_field("context", value, v),
+            _ => {
+                m.extra.insert(key, value);
             }
-        },
-        Some(other) => {
+        }
+    }
+
+    /// The message, or `None` when it cannot be one (not an object, no usable type).
+    /// Field problems go to `violations`; a type problem is reported alone, since nothing
+    /// else can be judged without knowing the type.
+    pub fn finish(
+        self,
+        default_type: Option<MessageType>,
+        violations: &mut Vec<Violation>,
+    ) -> Option<Message> {
+        if let Some(name) = self.not_object {
             violations.push(Violation::new(
-                "/type",
+                "",
                 codes::INVALID_TYPE,
-                format!("type must be a string, got {}", type_name(&other)),
+                format!("a message must be a JSON object, got {name}"),
             ));
             return None;
         }
-        None => match default_type {
-            Some(k) => k,
-            None => {
+        let kind = match (self.kind, default_type) {
+            (TypeField::Known(k), _) | (TypeField::Absent, Some(k)) => k,
+            (TypeField::Problem(v), _) => {
+                violations.push(v);
+                return None;
+            }
+            (TypeField::Absent, None) => {
                 violations.push(Violation::new(
                     "/type",
                     codes::MISSING_FIELD,
@@ -53,36 +148,76 @@ pub fn parse_message(
                 ));
                 return None;
             }
-        },
-    };
+        };
+        violations.extend(self.violations);
+        let mut message = self.message;
+        message.kind = kind;
+        Some(message)
+    }
+}
 
-    let mut m = Message::new(kind);
-    m.event = take_string(&mut obj, "event", false, violations);
-    m.name = take_string(&mut obj, "name", false, violations);
-    m.message_id = take_string(&mut obj, "messageId", false, violations);
-    m.user_id = take_string(&mut obj, "userId", true, violations);
-    m.anonymous_id = take_string(&mut obj, "anonymousId", true, violations);
-    m.session_id = take_string(&mut obj, "sessionId", true, violations);
-    m.group_id = take_string(&mut obj, "groupId", true, violations);
-    m.previous_id = take_string(&mut obj, "previousId", true, violations);
-    m.timestamp = take_timestamp(&mut obj, "timestamp", violations);
-    m.sent_at = take_timestamp(&mut obj, "sentAt", violations);
-    m.received_at = take_timestamp(&mut obj, "receivedAt", violations);
-    m.properties = take_object(&mut obj, "properties", violations);
-    m.traits = take_object(&mut obj, "traits", violations);
-    m.context = take_object(&mut obj, "context", violations);
-    m.extra = obj;
-    Some(m)
+impl<'de> Deserialize<'de> for Draft {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(DraftVisitor)
+    }
+}
+
+struct DraftVisitor;
+
+impl<'de> Visitor<'de> for DraftVisitor {
+    type Value = Draft;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a message object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Draft, A::Error> {
+        let mut draft = Draft::default();
+        while let Some(key) = map.next_key::<String>()? {
+            let value: Value = map.next_value()?;
+            draft.apply(key, value);
+        }
+        Ok(draft)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Draft, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Draft::not_an_object("array"))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Draft, E> {
+        Ok(Draft::not_an_object("boolean"))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Draft, E> {
+        Ok(Draft::not_an_object("integer"))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Draft, E> {
+        Ok(Draft::not_an_object("integer"))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Draft, E> {
+        Ok(Draft::not_an_object("number"))
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Draft, E> {
+        Ok(Draft::not_an_object("string"))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Draft, E> {
+        Ok(Draft::not_an_object("null"))
+    }
 }
 
 /// Ids may arrive as numbers from loosely typed clients; they are kept as their decimal text.
-fn take_string(
-    obj: &mut Properties,
+fn string_field(
     key: &str,
+    value: Value,
     allow_number: bool,
     violations: &mut Vec<Violation>,
 ) -> Option<String> {
-    match obj.remove(key)? {
+    match value {
         Value::String(s) => Some(s),
         Value::Null => None,
         Value::Number(n) if allow_number && (n.is_i64() || n.is_u64()) => Some(n.to_string()),
@@ -97,12 +232,8 @@ fn take_string(
     }
 }
 
-fn take_timestamp(
-    obj: &mut Properties,
-    key: &str,
-    violations: &mut Vec<Violation>,
-) -> Option<Timestamp> {
-    match obj.remove(key)? {
+fn timestamp_field(key: &str, value: Value, violations: &mut Vec<Violation>) -> Option<Timestamp> {
+    match value {
         Value::String(s) => match Timestamp::parse(&s) {
             Some(t) => Some(t),
             None => {
@@ -129,11 +260,11 @@ fn take_timestamp(
     }
 }
 
-fn take_object(obj: &mut Properties, key: &str, violations: &mut Vec<Violation>) -> Properties {
-    match obj.remove(key) {
-        Some(Value::Object(map)) => map,
-        None | Some(Value::Null) => Properties::new(),
-        Some(other) => {
+fn object_field(key: &str, value: Value, violations: &mut Vec<Violation>) -> Properties {
+    match value {
+        Value::Object(map) => map,
+        Value::Null => Properties::new(),
+        other => {
             violations.push(Violation::new(
                 format!("/{key}"),
                 codes::INVALID_TYPE,

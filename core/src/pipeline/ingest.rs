@@ -1,11 +1,14 @@
 //! Ingesting JSON from other clients: one message, an array, or a Segment batch.
 
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::{Disposition, Inner, Origin};
 use crate::error::{Error, ErrorKind, Result, Violation};
-use crate::event::{parse_message, MessageType, Timestamp};
+use crate::event::{Draft, MessageType, Timestamp};
 use crate::validate::codes;
 
 /// What happened to one ingested item.
@@ -39,11 +42,15 @@ pub struct IngestReport {
     pub items: Vec<IngestItem>,
 }
 
-pub(super) fn ingest(
-    inner: &Inner,
-    bytes: &[u8],
-    default_type: Option<MessageType>,
-) -> Result<IngestReport> {
+/// A parsed request: its items as drafts, with the batch-level `sentAt` and `context`.
+struct Request {
+    items: Vec<Draft>,
+    sent_at: Option<Timestamp>,
+    context: Option<Map<String, Value>>,
+}
+
+/// Batch-level checks and parsing, shared by `ingest` and `validate_request`.
+fn parse_request(inner: &Inner, bytes: &[u8]) -> Result<Request> {
     let limits = inner.validator.limits();
     if bytes.len() > limits.max_batch_bytes {
         return Err(Error::with_violations(
@@ -59,7 +66,7 @@ pub(super) fn ingest(
             )],
         ));
     }
-    let doc: Value = serde_json::from_slice(bytes).map_err(|e| {
+    let doc: RequestDoc = serde_json::from_slice(bytes).map_err(|e| {
         Error::with_violations(
             ErrorKind::InvalidEvent,
             vec![Violation::new(
@@ -69,7 +76,7 @@ pub(super) fn ingest(
             )],
         )
     })?;
-    let (items, batch_sent_at, batch_context) = split_batch(doc)?;
+    let (items, sent_at, context) = split_batch(doc)?;
     if items.len() > limits.max_batch_messages {
         return Err(Error::with_violations(
             ErrorKind::PayloadTooLarge,
@@ -84,6 +91,86 @@ pub(super) fn ingest(
             )],
         ));
     }
+    Ok(Request {
+        items,
+        sent_at,
+        context,
+    })
+}
+
+/// Fills item context from the batch context (item keys win).
+fn with_batch_context(
+    mut m: crate::event::Message,
+    context: Option<&Map<String, Value>>,
+) -> crate::event::Message {
+    if let Some(ctx) = context {
+        for (k, v) in ctx {
+            m.context.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    m
+}
+
+/// Every check `ingest` makes, nothing recorded or queued: no sampling, no hook, no counters.
+pub(super) fn validate_request(
+    inner: &Inner,
+    bytes: &[u8],
+    default_type: Option<MessageType>,
+) -> Result<IngestReport> {
+    let request = parse_request(inner, bytes)?;
+    let now = inner.shared.clock.now_ms();
+    let mut report = IngestReport {
+        accepted: 0,
+        rejected: 0,
+        items: Vec::with_capacity(request.items.len()),
+    };
+    for (index, item) in request.items.into_iter().enumerate() {
+        let mut errors = Vec::new();
+        let mut warnings = Vec::new();
+        let mut message_id = None;
+        if let Some(m) = item.finish(default_type, &mut errors) {
+            let mut m = with_batch_context(m, request.context.as_ref());
+            inner.normalize(
+                &mut m,
+                Origin::Ingest {
+                    batch_sent_at: request.sent_at,
+                },
+                now,
+            );
+            let checked = inner.validator.validate(&m, now, Some(&inner.library));
+            errors.extend(checked.errors);
+            warnings = checked.warnings;
+            message_id = m.message_id;
+        }
+        let status = if errors.is_empty() {
+            report.accepted += 1;
+            ItemStatus::Accepted
+        } else {
+            report.rejected += 1;
+            message_id = None;
+            ItemStatus::Rejected
+        };
+        report.items.push(IngestItem {
+            index,
+            status,
+            message_id,
+            errors,
+            warnings,
+        });
+    }
+    Ok(report)
+}
+
+pub(super) fn ingest(
+    inner: &Inner,
+    bytes: &[u8],
+    default_type: Option<MessageType>,
+) -> Result<IngestReport> {
+    let Request {
+        items,
+        sent_at: batch_sent_at,
+        context: batch_context,
+    } = parse_request(inner, bytes)?;
     if inner.shared.buffer().is_closed() {
         return Err(Error::new(ErrorKind::ShutDown, "the client was shut down"));
     }
@@ -94,14 +181,10 @@ pub(super) fn ingest(
     };
     for (index, item) in items.into_iter().enumerate() {
         let mut errors = Vec::new();
-        let parsed = parse_message(item, default_type, &mut errors);
+        let parsed = item.finish(default_type, &mut errors);
         let result = match parsed {
-            Some(mut m) => {
-                if let Some(ctx) = &batch_context {
-                    for (k, v) in ctx {
-                        m.context.entry(k.clone()).or_insert_with(|| v.clone());
-                    }
-                }
+            Some(m) => {
+                let m = with_batch_context(m, batch_context.as_ref());
                 inner.process(m, Origin::Ingest { batch_sent_at }, errors)
             }
             None => {
@@ -152,69 +235,203 @@ pub(super) fn ingest(
     Ok(report)
 }
 
-type BatchParts = (
-    Vec<Value>,
-    Option<Timestamp>,
-    Option<serde_json::Map<String, Value>>,
-);
+type BatchParts = (Vec<Draft>, Option<Timestamp>, Option<Map<String, Value>>);
+
+/// A request body, read in one pass: batch items go straight into message drafts.
+enum RequestDoc {
+    /// A bare JSON array of messages.
+    Items(Vec<Draft>),
+    /// An object: a Segment batch when it has `batch`, otherwise one message.
+    Object {
+        batch: Option<BatchField>,
+        rest: Map<String, Value>,
+    },
+    /// A scalar: not a message (its JSON type name).
+    Scalar(&'static str),
+}
+
+enum BatchField {
+    Items(Vec<Draft>),
+    WrongType,
+}
 
 /// Splits a request into items plus the batch-level `sentAt` and `context`.
-fn split_batch(doc: Value) -> Result<BatchParts> {
-    match doc {
-        Value::Array(items) => Ok((items, None, None)),
-        Value::Object(mut obj) if obj.contains_key("batch") => {
-            let mut problems = Vec::new();
-            let items = match obj.remove("batch") {
-                Some(Value::Array(items)) => items,
-                _ => {
-                    problems.push(Violation::new(
-                        "/batch",
-                        codes::INVALID_TYPE,
-                        "batch must be an array",
-                    ));
-                    Vec::new()
-                }
-            };
-            let sent_at = match obj.remove("sentAt") {
-                None | Some(Value::Null) => None,
-                Some(Value::String(s)) => match Timestamp::parse(&s) {
-                    Some(t) => Some(t),
-                    None => {
-                        problems.push(Violation::new(
-                            "/sentAt",
-                            codes::TIMESTAMP_INVALID,
-                            format!("sentAt {s:?} is not an RFC 3339 date-time"),
-                        ));
-                        None
-                    }
-                },
-                Some(_) => {
-                    problems.push(Violation::new(
-                        "/sentAt",
-                        codes::INVALID_TYPE,
-                        "sentAt must be a string",
-                    ));
-                    None
-                }
-            };
-            let context = match obj.remove("context") {
-                None | Some(Value::Null) => None,
-                Some(Value::Object(c)) => Some(c),
-                Some(_) => {
-                    problems.push(Violation::new(
-                        "/context",
-                        codes::INVALID_TYPE,
-                        "context must be an object",
-                    ));
-                    None
-                }
-            };
-            if problems.is_empty() {
-                Ok((items, sent_at, context))
+fn split_batch(doc: RequestDoc) -> Result<BatchParts> {
+    let (batch, mut rest) = match doc {
+        RequestDoc::Items(items) => return Ok((items, None, None)),
+        RequestDoc::Scalar(name) => return Ok((vec![Draft::not_an_object(name)], None, None)),
+        RequestDoc::Object { batch: None, rest } => {
+            return Ok((vec![Draft::from_map(rest)], None, None))
+        }
+        RequestDoc::Object {
+            batch: Some(batch),
+            rest,
+        } => (batch, rest),
+    };
+    let mut problems = Vec::new();
+    let items = match batch {
+        BatchField::Items(items) => items,
+        BatchField::WrongType => {
+            problems.push(Violation::new(
+                "/batch",
+                codes::INVALID_TYPE,
+                "batch must be an array",
+            ));
+            Vec::new()
+        }
+    };
+    let sent_at = match rest.remove("sentAt") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => match Timestamp::parse(&s) {
+            Some(t) => Some(t),
+            None => {
+                problems.push(Violation::new(
+                    "/sentAt",
+                    codes::TIMESTAMP_INVALID,
+                    format!("sentAt {s:?} is not an RFC 3339 date-time"),
+                ));
+                None
+            }
+        },
+        Some(_) => {
+            problems.push(Violation::new(
+                "/sentAt",
+                codes::INVALID_TYPE,
+                "sentAt must be a string",
+            ));
+            None
+        }
+    };
+    let context = match rest.remove("context") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(c)) => Some(c),
+        Some(_) => {
+            problems.push(Violation::new(
+                "/context",
+                codes::INVALID_TYPE,
+                "context must be an object",
+            ));
+            None
+        }
+    };
+    if problems.is_empty() {
+        Ok((items, sent_at, context))
+    } else {
+        Err(Error::with_violations(ErrorKind::InvalidEvent, problems))
+    }
+}
+
+impl<'de> Deserialize<'de> for RequestDoc {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_any(RequestVisitor)
+    }
+}
+
+struct RequestVisitor;
+
+impl<'de> Visitor<'de> for RequestVisitor {
+    type Value = RequestDoc;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a message, an array of messages, or a batch")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<RequestDoc, A::Error> {
+        let mut items = Vec::new();
+        while let Some(d) = seq.next_element::<Draft>()? {
+            items.push(d);
+        }
+        Ok(RequestDoc::Items(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<RequestDoc, A::Error> {
+        let mut batch = None;
+        let mut rest = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "batch" {
+                batch = Some(map.next_value::<BatchField>()?);
             } else {
-                Err(Error::with_violations(ErrorKind::InvalidEvent, problems))
+                let value: Value = map.next_value()?;
+                rest.insert(key, value);
             }
         }
-        single => Ok((vec![single], None, None)),
+        Ok(RequestDoc::Object { batch, rest })
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<RequestDoc, E> {
+        Ok(RequestDoc::Scalar("boolean"))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<RequestDoc, E> {
+        Ok(RequestDoc::Scalar("integer"))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<RequestDoc, E> {
+        Ok(RequestDoc::Scalar("integer"))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<RequestDoc, E> {
+        Ok(RequestDoc::Scalar("number"))
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<RequestDoc, E> {
+        Ok(RequestDoc::Scalar("string"))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<RequestDoc, E> {
+        Ok(RequestDoc::Scalar("null"))
+    }
+}
+
+impl<'de> Deserialize<'de> for BatchField {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_any(BatchVisitor)
+    }
+}
+
+struct BatchVisitor;
+
+impl<'de> Visitor<'de> for BatchVisitor {
+    type Value = BatchField;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of messages")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<BatchField, A::Error> {
+        let mut items = Vec::new();
+        while let Some(d) = seq.next_element::<Draft>()? {
+            items.push(d);
+        }
+        Ok(BatchField::Items(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<BatchField, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(BatchField::WrongType)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<BatchField, E> {
+        Ok(BatchField::WrongType)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<BatchField, E> {
+        Ok(BatchField::WrongType)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<BatchField, E> {
+        Ok(BatchField::WrongType)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<BatchField, E> {
+        Ok(BatchField::WrongType)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<BatchField, E> {
+        Ok(BatchField::WrongType)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<BatchField, E> {
+        Ok(BatchField::WrongType)
     }
 }

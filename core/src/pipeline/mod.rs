@@ -267,6 +267,16 @@ impl Sonde {
         ingest::ingest(&self.inner, bytes, Some(default_type))
     }
 
+    /// Dry run of [`Sonde::ingest`]: the same parsing and checks, per item, with nothing
+    /// recorded or queued (no sampling, no hook, no counters).
+    pub fn validate_request(
+        &self,
+        bytes: &[u8],
+        default_type: Option<MessageType>,
+    ) -> Result<IngestReport> {
+        ingest::validate_request(&self.inner, bytes, default_type)
+    }
+
     /// Dry run: every check the pipeline would make, nothing recorded.
     pub fn validate(&self, message: &Message) -> Checked {
         let now = self.inner.shared.clock.now_ms();
