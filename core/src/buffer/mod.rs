@@ -145,6 +145,7 @@ impl Buffer {
         }
     }
 
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))] // used by the native worker
     pub fn is_closed(&self) -> bool {
         self.closed
     }

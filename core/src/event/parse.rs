@@ -81,23 +81,25 @@ impl Draft {
         let m = &mut self.message;
         let v = &mut self.violations;
         match key.as_str() {
-            "type" => self.kind = match value {
-                Value::String(t) => match MessageType::parse(&t) {
-                    Some(k) => TypeField::Known(k),
-                    None => TypeField::Problem(Violation::new(
-                        "/type",
-                        codes::UNKNOWN_MESSAGE_TYPE,
-                        format!(
+            "type" => {
+                self.kind = match value {
+                    Value::String(t) => match MessageType::parse(&t) {
+                        Some(k) => TypeField::Known(k),
+                        None => TypeField::Problem(Violation::new(
+                            "/type",
+                            codes::UNKNOWN_MESSAGE_TYPE,
+                            format!(
                             "type {t:?} is not one of track, page, screen, identify, group, alias"
                         ),
+                        )),
+                    },
+                    other => TypeField::Problem(Violation::new(
+                        "/type",
+                        codes::INVALID_TYPE,
+                        format!("type must be a string, got {}", type_name(&other)),
                     )),
-                },
-                other => TypeField::Problem(Violation::new(
-                    "/type",
-                    codes::INVALID_TYPE,
-                    format!("type must be a string, got {}", type_name(&other)),
-                )),
-            },
+                }
+            }
             "event" => m.event = string_field("event", value, false, v),
             "name" => m.name = string_field("name", value, false, v),
             "messageId" => m.message_id = string_field("messageId", value, false, v),

@@ -182,7 +182,7 @@ mod native {
     pub(crate) fn shutdown(shared: &Shared, mode: DeliveryMode, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         let mut buf = shared.buffer();
-        buf.close();
+        shared.close(&mut buf);
         shared.delivery.wake.notify_all();
         shared.delivery.progress.notify_all();
         let result = if mode == DeliveryMode::Manual {
@@ -272,7 +272,7 @@ mod wasm {
 
     pub(crate) fn shutdown(shared: &Shared, _mode: DeliveryMode, _timeout: Duration) -> Result<()> {
         let mut buf = shared.buffer();
-        buf.close();
+        shared.close(&mut buf);
         if buf.is_idle() {
             return Ok(());
         }

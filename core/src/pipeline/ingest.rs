@@ -171,7 +171,7 @@ pub(super) fn ingest(
         sent_at: batch_sent_at,
         context: batch_context,
     } = parse_request(inner, bytes)?;
-    if inner.shared.buffer().is_closed() {
+    if inner.shared.is_closed() {
         return Err(Error::new(ErrorKind::ShutDown, "the client was shut down"));
     }
     let mut report = IngestReport {

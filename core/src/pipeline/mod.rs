@@ -78,6 +78,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// State shared by the client handles and the delivery worker.
 pub(crate) struct Shared {
     pub buffer: Mutex<Buffer>,
+    /// Mirrors the buffer's closed flag so `track` can refuse early without taking the
+    /// lock; the buffer's own flag stays the authority when an event is pushed.
+    pub closed: std::sync::atomic::AtomicBool,
     pub stats: Mutex<StatsCollector>,
     pub clock: SharedClock,
     pub sinks: Vec<Arc<dyn Sink>>,
@@ -92,6 +95,17 @@ impl Shared {
 
     pub fn buffer(&self) -> MutexGuard<'_, Buffer> {
         lock(&self.buffer)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Closes the buffer (no new events) and records it for the lock-free check.
+    pub fn close(&self, buf: &mut Buffer) {
+        buf.close();
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 }
 
@@ -165,6 +179,7 @@ impl Sonde {
                 BufferLimits::from_config(&config),
                 config.sinks.len(),
             )),
+            closed: std::sync::atomic::AtomicBool::new(false),
             stats: Mutex::new(StatsCollector::new(
                 config.max_event_names,
                 config.max_routes,
@@ -334,7 +349,7 @@ impl Sonde {
     }
 
     pub fn is_shut_down(&self) -> bool {
-        self.inner.shared.buffer().is_closed()
+        self.inner.shared.is_closed()
     }
 
     /// A consistent snapshot of every statistic.
@@ -496,7 +511,7 @@ impl Inner {
         pre_errors: Vec<Violation>,
     ) -> Result<Receipt> {
         let shared = &self.shared;
-        if shared.buffer().is_closed() {
+        if shared.is_closed() {
             return Err(Error::new(ErrorKind::ShutDown, "the client was shut down"));
         }
         let now = shared.clock.now_ms();
