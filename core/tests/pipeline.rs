@@ -699,3 +699,18 @@ proptest::proptest! {
         proptest::prop_assert_eq!((c.received, c.delivered), (n as u64, n as u64));
     }
 }
+
+#[test]
+fn huge_timeouts_mean_forever_not_a_panic() {
+    let sink = MemorySink::new();
+    let sonde = Sonde::new(
+        fast()
+            .sink(sink.clone())
+            .overflow(OverflowPolicy::Block(Duration::MAX)),
+    )
+    .unwrap();
+    sonde.track("A", Default::default()).unwrap();
+    sonde.flush(Duration::MAX).unwrap();
+    sonde.shutdown(Duration::MAX).unwrap();
+    assert_eq!(sink.len(), 1);
+}

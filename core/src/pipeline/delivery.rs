@@ -139,6 +139,15 @@ mod native {
         (batch.pending_sinks != 0).then_some(retryable)
     }
 
+    /// `now + timeout`, where a timeout too large to represent (`Duration::MAX` from a
+    /// binding's "forever") means a century rather than an overflow panic.
+    fn deadline_after(timeout: Duration) -> Instant {
+        let now = Instant::now();
+        now.checked_add(timeout)
+            .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+            .unwrap_or(now)
+    }
+
     fn wait_until<'a>(
         shared: &'a Shared,
         mut buf: MutexGuard<'a, Buffer>,
@@ -161,7 +170,7 @@ mod native {
     }
 
     pub(crate) fn flush(shared: &Shared, mode: DeliveryMode, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let mut buf = shared.buffer();
         let target = buf.request_flush();
         if mode == DeliveryMode::Manual {
@@ -180,7 +189,7 @@ mod native {
     }
 
     pub(crate) fn shutdown(shared: &Shared, mode: DeliveryMode, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let mut buf = shared.buffer();
         shared.close(&mut buf);
         shared.delivery.wake.notify_all();
@@ -223,7 +232,7 @@ mod native {
         now: u64,
         timeout: Duration,
     ) -> std::result::Result<u64, PushError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let bytes = json.len();
         let (mut buf, _) = wait_until(shared, buf, deadline, |b| {
             b.is_closed() || b.has_room_for(bytes)
