@@ -29,6 +29,19 @@ fn fast() -> Config {
         .retry_backoff(Duration::from_millis(2), Duration::from_millis(10))
 }
 
+/// A sink that blocks until released (one message per batch), then succeeds.
+fn blocked_sink() -> (CallbackSink, mpsc::Sender<()>) {
+    let (release, gate) = mpsc::channel::<()>();
+    let gate = Mutex::new(gate);
+    let sink = CallbackSink::new("blocked", move |_b: &sonde_core::sink::SinkBatch<'_>| {
+        gate.lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(10))
+            .map_err(|_| SinkError::retryable("never released"))
+    });
+    (sink, release)
+}
+
 #[test]
 fn worker_delivers_and_accounts() {
     let sink = MemorySink::new();
@@ -160,12 +173,7 @@ fn shutdown_delivers_everything_within_the_timeout() {
 
 #[test]
 fn shutdown_past_the_timeout_drops_with_a_reason() {
-    let (release, gate) = mpsc::channel::<()>();
-    let gate = Mutex::new(gate);
-    let sink = CallbackSink::new("stuck", move |_b: &sonde_core::sink::SinkBatch<'_>| {
-        let _ = gate.lock().unwrap().recv_timeout(Duration::from_secs(10));
-        Ok(())
-    });
+    let (sink, release) = blocked_sink();
     let sonde = Sonde::new(fast().sink(sink).batch_size(10)).unwrap();
     for _ in 0..50 {
         sonde.track("E", Default::default()).unwrap();
@@ -189,18 +197,6 @@ fn shutdown_past_the_timeout_drops_with_a_reason() {
     let c = sonde.stats().counters;
     assert_eq!((c.delivered, c.in_flight), (10, 0));
     assert!(c.is_balanced());
-}
-
-fn blocked_sink() -> (CallbackSink, mpsc::Sender<()>) {
-    let (release, gate) = mpsc::channel::<()>();
-    let gate = Mutex::new(gate);
-    let sink = CallbackSink::new("blocked", move |_b: &sonde_core::sink::SinkBatch<'_>| {
-        gate.lock()
-            .unwrap()
-            .recv_timeout(Duration::from_secs(10))
-            .map_err(|_| SinkError::retryable("never released"))
-    });
-    (sink, release)
 }
 
 #[test]

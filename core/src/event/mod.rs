@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 pub use parse::parse_message;
 pub(crate) use parse::type_name as parse_type_name;
-pub(crate) use parse::Draft;
+pub(crate) use parse::{visit_scalars, Draft};
 pub use timestamp::Timestamp;
 
 /// JSON object type used for properties, traits and context.

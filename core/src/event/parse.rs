@@ -38,6 +38,37 @@ enum TypeField {
     Problem(Violation),
 }
 
+/// Implements the scalar `visit_*` methods of a serde visitor as `Ok(make(json_type_name))`:
+/// the request visitors treat every scalar alike, as "not what was expected".
+macro_rules! visit_scalars {
+    ($make:expr) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($make("boolean"))
+        }
+
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($make("integer"))
+        }
+
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($make("integer"))
+        }
+
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($make("number"))
+        }
+
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($make("string"))
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($make("null"))
+        }
+    };
+}
+pub(crate) use visit_scalars;
+
 /// A message being read field by field.
 #[derive(Debug)]
 pub(crate) struct Draft {
@@ -187,29 +218,7 @@ impl<'de> Visitor<'de> for DraftVisitor {
         Ok(Draft::not_an_object("array"))
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Draft, E> {
-        Ok(Draft::not_an_object("boolean"))
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Draft, E> {
-        Ok(Draft::not_an_object("integer"))
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Draft, E> {
-        Ok(Draft::not_an_object("integer"))
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Draft, E> {
-        Ok(Draft::not_an_object("number"))
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Draft, E> {
-        Ok(Draft::not_an_object("string"))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Draft, E> {
-        Ok(Draft::not_an_object("null"))
-    }
+    visit_scalars!(Draft::not_an_object);
 }
 
 /// Ids may arrive as numbers from loosely typed clients; they are kept as their decimal text.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Shared;
-use crate::buffer::{Buffer, PushError};
+use crate::buffer::Buffer;
 use crate::config::DeliveryMode;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -224,29 +224,19 @@ mod native {
         result
     }
 
-    /// The `block` overflow policy: wait for room up to `timeout`, then refuse.
-    pub(crate) fn push_blocking(
-        shared: &Shared,
-        buf: MutexGuard<'_, Buffer>,
-        json: Box<str>,
-        now: u64,
+    /// The `block` overflow policy: waits up to `timeout` for room for `bytes` (or for the
+    /// buffer to close) and hands the lock back; the caller then pushes or refuses.
+    pub(crate) fn wait_for_room<'a>(
+        shared: &'a Shared,
+        buf: MutexGuard<'a, Buffer>,
+        bytes: usize,
         timeout: Duration,
-    ) -> std::result::Result<u64, PushError> {
+    ) -> MutexGuard<'a, Buffer> {
         let deadline = deadline_after(timeout);
-        let bytes = json.len();
-        let (mut buf, _) = wait_until(shared, buf, deadline, |b| {
+        wait_until(shared, buf, deadline, |b| {
             b.is_closed() || b.has_room_for(bytes)
-        });
-        let r = buf.push(json, now);
-        if let Err(e) = r {
-            buf.reject(e);
-        }
-        let wake = r.is_ok() && buf.should_wake_worker(now);
-        drop(buf);
-        if wake {
-            shared.delivery.wake_worker();
-        }
-        r
+        })
+        .0
     }
 }
 
@@ -291,17 +281,12 @@ mod wasm {
     }
 
     /// Config rejects `block` on wasm32; this only keeps the code path total.
-    pub(crate) fn push_blocking(
-        _shared: &Shared,
-        mut buf: MutexGuard<'_, Buffer>,
-        json: Box<str>,
-        now: u64,
+    pub(crate) fn wait_for_room<'a>(
+        _shared: &'a Shared,
+        buf: MutexGuard<'a, Buffer>,
+        _bytes: usize,
         _timeout: Duration,
-    ) -> std::result::Result<u64, PushError> {
-        let r = buf.push(json, now);
-        if let Err(e) = r {
-            buf.reject(e);
-        }
-        r
+    ) -> MutexGuard<'a, Buffer> {
+        buf
     }
 }

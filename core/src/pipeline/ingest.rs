@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::{Disposition, Inner, Origin};
 use crate::error::{Error, ErrorKind, Result, Violation};
-use crate::event::{Draft, MessageType, Timestamp};
+use crate::event::{visit_scalars, Draft, MessageType, Timestamp};
 use crate::validate::codes;
 
 /// What happened to one ingested item.
@@ -321,6 +321,15 @@ fn split_batch(doc: RequestDoc) -> Result<BatchParts> {
     }
 }
 
+/// Every element of a JSON array as a message draft.
+fn read_drafts<'de, A: SeqAccess<'de>>(mut seq: A) -> std::result::Result<Vec<Draft>, A::Error> {
+    let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+    while let Some(d) = seq.next_element::<Draft>()? {
+        items.push(d);
+    }
+    Ok(items)
+}
+
 impl<'de> Deserialize<'de> for RequestDoc {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
         deserializer.deserialize_any(RequestVisitor)
@@ -336,12 +345,8 @@ impl<'de> Visitor<'de> for RequestVisitor {
         f.write_str("a message, an array of messages, or a batch")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<RequestDoc, A::Error> {
-        let mut items = Vec::new();
-        while let Some(d) = seq.next_element::<Draft>()? {
-            items.push(d);
-        }
-        Ok(RequestDoc::Items(items))
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> std::result::Result<RequestDoc, A::Error> {
+        read_drafts(seq).map(RequestDoc::Items)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<RequestDoc, A::Error> {
@@ -358,29 +363,7 @@ impl<'de> Visitor<'de> for RequestVisitor {
         Ok(RequestDoc::Object { batch, rest })
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<RequestDoc, E> {
-        Ok(RequestDoc::Scalar("boolean"))
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<RequestDoc, E> {
-        Ok(RequestDoc::Scalar("integer"))
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<RequestDoc, E> {
-        Ok(RequestDoc::Scalar("integer"))
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<RequestDoc, E> {
-        Ok(RequestDoc::Scalar("number"))
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<RequestDoc, E> {
-        Ok(RequestDoc::Scalar("string"))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> std::result::Result<RequestDoc, E> {
-        Ok(RequestDoc::Scalar("null"))
-    }
+    visit_scalars!(RequestDoc::Scalar);
 }
 
 impl<'de> Deserialize<'de> for BatchField {
@@ -398,12 +381,8 @@ impl<'de> Visitor<'de> for BatchVisitor {
         f.write_str("an array of messages")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<BatchField, A::Error> {
-        let mut items = Vec::new();
-        while let Some(d) = seq.next_element::<Draft>()? {
-            items.push(d);
-        }
-        Ok(BatchField::Items(items))
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> std::result::Result<BatchField, A::Error> {
+        read_drafts(seq).map(BatchField::Items)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<BatchField, A::Error> {
@@ -411,27 +390,5 @@ impl<'de> Visitor<'de> for BatchVisitor {
         Ok(BatchField::WrongType)
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<BatchField, E> {
-        Ok(BatchField::WrongType)
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<BatchField, E> {
-        Ok(BatchField::WrongType)
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<BatchField, E> {
-        Ok(BatchField::WrongType)
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<BatchField, E> {
-        Ok(BatchField::WrongType)
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<BatchField, E> {
-        Ok(BatchField::WrongType)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> std::result::Result<BatchField, E> {
-        Ok(BatchField::WrongType)
-    }
+    visit_scalars!(|_| BatchField::WrongType);
 }

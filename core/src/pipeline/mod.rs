@@ -302,23 +302,20 @@ impl Sonde {
             .validate(&m, now, Some(&self.inner.library))
     }
 
-    /// Adds super properties to every later `track`, `page` and `screen`.
-    pub fn register(&self, properties: Properties) {
-        let mut sp = self
-            .inner
+    fn super_properties_mut(&self) -> std::sync::RwLockWriteGuard<'_, Properties> {
+        self.inner
             .super_properties
             .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        sp.extend(properties);
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds super properties to every later `track`, `page` and `screen`.
+    pub fn register(&self, properties: Properties) {
+        self.super_properties_mut().extend(properties);
     }
 
     pub fn unregister(&self, key: &str) {
-        let mut sp = self
-            .inner
-            .super_properties
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        sp.remove(key);
+        self.super_properties_mut().remove(key);
     }
 
     pub fn super_properties(&self) -> Properties {
@@ -371,14 +368,9 @@ impl Sonde {
             return Ok(None);
         };
         let mut payload = String::with_capacity(batch.bytes() + batch.events.len() + 48);
-        payload.push_str("{\"batch\":[");
-        for (i, e) in batch.events.iter().enumerate() {
-            if i > 0 {
-                payload.push(',');
-            }
-            payload.push_str(&e.json);
-        }
-        payload.push_str("],\"sentAt\":\"");
+        payload.push_str("{\"batch\":");
+        crate::sink::push_json_array(&batch.events, &mut payload);
+        payload.push_str(",\"sentAt\":\"");
         payload.push_str(&sent_at.to_string());
         payload.push_str("\"}");
         Ok(Some(OutgoingBatch {
@@ -577,23 +569,18 @@ impl Inner {
         let now = shared.mono_ms();
         let mut buf = shared.buffer();
         buf.record_plan_violations(plan_violations);
-        let outcome = match self.overflow {
-            OverflowPolicy::Block(timeout) => {
-                delivery::push_blocking(shared, buf, json, now, timeout)
-            }
-            _ => {
-                let r = buf.push(json, now);
-                if let Err(e) = r {
-                    buf.reject(e);
-                }
-                let wake = r.is_ok() && buf.should_wake_worker(now);
-                drop(buf);
-                if wake {
-                    shared.delivery.wake_worker();
-                }
-                r
-            }
-        };
+        if let OverflowPolicy::Block(timeout) = self.overflow {
+            buf = delivery::wait_for_room(shared, buf, json.len(), timeout);
+        }
+        let outcome = buf.push(json, now);
+        if let Err(e) = outcome {
+            buf.reject(e);
+        }
+        let wake = outcome.is_ok() && buf.should_wake_worker(now);
+        drop(buf);
+        if wake {
+            shared.delivery.wake_worker();
+        }
         match outcome {
             Ok(_) => Ok(Disposition::Queued),
             Err(PushError::Full) => Ok(Disposition::QueueFull),

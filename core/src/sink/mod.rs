@@ -33,6 +33,18 @@ pub struct BufferedEvent {
     pub json: Box<str>,
 }
 
+/// Appends the events as one JSON array.
+pub(crate) fn push_json_array(events: &[BufferedEvent], out: &mut String) {
+    out.push('[');
+    for (i, e) in events.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&e.json);
+    }
+    out.push(']');
+}
+
 /// The events of one delivery attempt, in accept order.
 #[derive(Debug, Clone, Copy)]
 pub struct SinkBatch<'a> {
@@ -61,14 +73,7 @@ impl SinkBatch<'_> {
     pub fn to_json_array(&self) -> String {
         let size: usize = self.events.iter().map(|e| e.json.len() + 1).sum();
         let mut out = String::with_capacity(size + 2);
-        out.push('[');
-        for (i, e) in self.events.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(&e.json);
-        }
-        out.push(']');
+        push_json_array(self.events, &mut out);
         out
     }
 
