@@ -62,20 +62,21 @@ impl IdGenerator {
 
 fn format_uuid(hi: u64, lo: u64) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = [0u8; 36];
-    let bytes = (u128::from(hi) << 64 | u128::from(lo)).to_be_bytes();
-    let mut pos = 0;
-    for (i, byte) in bytes.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            out[pos] = b'-';
-            pos += 1;
+    // Where each of the 32 hex digits goes, around the four dashes.
+    const POS: [usize; 32] = [
+        0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17, 19, 20, 21, 22, 24, 25, 26, 27, 28,
+        29, 30, 31, 32, 33, 34, 35,
+    ];
+    let mut out = *b"00000000-0000-0000-0000-000000000000";
+    for (half, word) in [hi, lo].into_iter().enumerate() {
+        for i in 0..16 {
+            out[POS[half * 16 + i]] = HEX[((word >> (60 - 4 * i)) & 0xf) as usize];
         }
-        out[pos] = HEX[usize::from(byte >> 4)];
-        out[pos + 1] = HEX[usize::from(byte & 0xf)];
-        pos += 2;
     }
     // Only ASCII hex digits and dashes were written.
-    String::from_utf8(out.to_vec()).unwrap_or_default()
+    std::str::from_utf8(&out)
+        .map(str::to_owned)
+        .unwrap_or_default()
 }
 
 /// 64-bit FNV-1a followed by a finalizer: a stable hash shared by every runtime, used for

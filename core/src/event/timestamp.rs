@@ -90,20 +90,14 @@ impl Timestamp {
         let secs = self.0.div_euclid(1000);
         let days = secs.div_euclid(86_400);
         let sod = secs.rem_euclid(86_400);
-        let (y, m, d) = civil_from_days(days);
-        if !(0..=9999).contains(&y) {
-            return None;
-        }
         let mut out = *b"0000-00-00T00:00:00.000Z";
+        out[..10].copy_from_slice(&date_text(days)?);
         let mut put = |at: usize, width: usize, mut v: i64| {
             for i in (0..width).rev() {
                 out[at + i] = b'0' + (v % 10) as u8;
                 v /= 10;
             }
         };
-        put(0, 4, y);
-        put(5, 2, m);
-        put(8, 2, d);
         put(11, 2, sod / 3600);
         put(14, 2, (sod / 60) % 60);
         put(17, 2, sod % 60);
@@ -151,6 +145,36 @@ impl<'de> Deserialize<'de> for Timestamp {
         Timestamp::parse(&text)
             .ok_or_else(|| serde::de::Error::custom(format!("not an RFC 3339 timestamp: {text}")))
     }
+}
+
+thread_local! {
+    /// The last day formatted on this thread: events arrive in bursts on the same day, and
+    /// the calendar arithmetic is the dearest part of formatting a timestamp.
+    static LAST_DATE: std::cell::Cell<(i64, [u8; 10])> = const { std::cell::Cell::new((i64::MIN, [0; 10])) };
+}
+
+/// `YYYY-MM-DD` of the given day since the epoch, for years 0..=9999.
+fn date_text(days: i64) -> Option<[u8; 10]> {
+    let (cached_day, cached) = LAST_DATE.with(std::cell::Cell::get);
+    if cached_day == days {
+        return Some(cached);
+    }
+    let (y, m, d) = civil_from_days(days);
+    if !(0..=9999).contains(&y) {
+        return None;
+    }
+    let mut out = *b"0000-00-00";
+    let mut put = |at: usize, width: usize, mut v: i64| {
+        for i in (0..width).rev() {
+            out[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y);
+    put(5, 2, m);
+    put(8, 2, d);
+    LAST_DATE.with(|c| c.set((days, out)));
+    Some(out)
 }
 
 fn digits(b: &[u8], at: usize, n: usize) -> Option<i64> {
@@ -218,6 +242,35 @@ mod tests {
             assert_eq!(Timestamp::parse(&t.to_string()), Some(t), "{t}");
         }
         assert_eq!(Timestamp(0).to_string(), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn cached_dates_match_the_calendar() {
+        let reference = |ms: i64| {
+            let secs = ms.div_euclid(1000);
+            let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+            let sod = secs.rem_euclid(86_400);
+            format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+                sod / 3600,
+                (sod / 60) % 60,
+                sod % 60,
+                ms.rem_euclid(1000)
+            )
+        };
+        let mut x: i64 = 1_234_567;
+        for _ in 0..20_000 {
+            // Jumps between nearby and distant days so the cache is both hit and missed.
+            x = (x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1))
+                .rem_euclid(253_402_300_799_999);
+            for ms in [x, x + 1, x + 86_400_000] {
+                assert_eq!(Timestamp(ms).to_string(), reference(ms));
+            }
+        }
+        assert_eq!(
+            Timestamp(253_402_300_800_000).to_string(),
+            "10000-01-01T00:00:00.000Z"
+        );
     }
 
     #[test]
