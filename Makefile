@@ -24,9 +24,10 @@ check-wasm: ## The core (and the browser binding) must keep building for wasm32,
 	$(CARGO) clippy -p sonde-core --target $(WASM_TARGET) --no-default-features -- -D warnings
 	$(CARGO) clippy -p sonde-core -p sonde-wasm --target $(WASM_TARGET) -- -D warnings
 
-lint: ## rustfmt and clippy with warnings as errors
+lint: ## rustfmt, clippy and rustdoc with warnings as errors
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p sonde-core --no-deps --all-features
 
 demo: setup ## Run the Rust example end to end (tracks, flushes to JSON lines, prints stats)
 	$(CARGO) run -p sonde-example -- target/sonde-example/events.jsonl

@@ -28,6 +28,7 @@ pub struct SystemClock {
 
 #[cfg(not(target_arch = "wasm32"))]
 impl SystemClock {
+    /// The system clocks.
     pub fn new() -> Self {
         Self {
             origin: std::time::Instant::now(),
@@ -65,6 +66,7 @@ pub struct ManualClock {
 }
 
 impl ManualClock {
+    /// A clock at `start_ms` (wall) and 0 (monotonic).
     pub fn new(start_ms: i64) -> Self {
         Self {
             wall_ms: AtomicI64::new(start_ms),

@@ -10,12 +10,16 @@ use serde::{Deserialize, Serialize};
 /// `code` is a stable identifier listed in `docs/error-codes.md`, `message` is for humans.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
+    /// JSON pointer to the problem (`""` is the whole document).
     pub path: String,
+    /// Stable code, listed in `docs/error-codes.md`.
     pub code: String,
+    /// Human-readable explanation.
     pub message: String,
 }
 
 impl Violation {
+    /// A violation at `path` with a stable `code`.
     pub fn new(path: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
         Self {
             path: path.into(),
@@ -97,6 +101,7 @@ pub struct Error {
 }
 
 impl Error {
+    /// An error without violations.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,
@@ -115,10 +120,12 @@ impl Error {
         }
     }
 
+    /// An `invalid_config` error.
     pub fn invalid_config(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidConfig, message)
     }
 
+    /// What went wrong, to branch on.
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
@@ -128,14 +135,17 @@ impl Error {
         self.kind.as_str()
     }
 
+    /// Human-readable explanation.
     pub fn message(&self) -> &str {
         &self.message
     }
 
+    /// Every violation found (validation and configuration errors).
     pub fn violations(&self) -> &[Violation] {
         &self.violations
     }
 
+    /// Takes the violations out.
     pub fn into_violations(self) -> Vec<Violation> {
         self.violations
     }
@@ -149,6 +159,7 @@ fn summarize(violations: &[Violation]) -> String {
     }
 }
 
+/// The core's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]

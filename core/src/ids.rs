@@ -14,6 +14,7 @@ pub struct IdGenerator {
 }
 
 impl IdGenerator {
+    /// A generator with a fixed seed (reproducible ids).
     pub fn new(seed: u64) -> Self {
         Self {
             state: AtomicU64::new(seed),
@@ -28,6 +29,7 @@ impl IdGenerator {
         Self::new(hasher.finish() ^ salt.rotate_left(17))
     }
 
+    /// The next pseudo-random number.
     pub fn next_u64(&self) -> u64 {
         let s = self
             .state

@@ -27,6 +27,7 @@
     )
 )]
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 // wasm32 has no threads: host objects (JS clocks, hooks) are not Send, and an Arc of them is fine.
 #![cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
 

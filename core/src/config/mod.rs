@@ -41,9 +41,11 @@ pub enum DeliveryMode {
 /// What happens to IP addresses in `context.ip` and the `client.address` property.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IpPolicy {
+    /// Leave addresses as they are.
     Keep,
     /// Zero the last octet of IPv4 and the last 80 bits of IPv6.
     Anonymize,
+    /// Remove addresses.
     Drop,
 }
 
@@ -85,7 +87,9 @@ pub const DEFAULT_REDACT_KEYS: &[&str] = &[
 pub struct Config {
     /// `context.library` stamped on every message.
     pub library: Library,
+    /// Size and shape limits checked by validation.
     pub limits: Limits,
+    /// The user's tracking plan, if any.
     pub tracking_plan: Option<TrackingPlan>,
     /// Fraction of events kept, decided deterministically from `messageId` (1.0 keeps all).
     pub sample_rate: f64,
@@ -94,11 +98,13 @@ pub struct Config {
     /// Property keys to redact (matched case-insensitively, `-` equal to `_`, also as a
     /// `_suffix`: `user_password` matches `password`).
     pub redact_keys: Vec<String>,
+    /// What happens to IP addresses (`context.ip`, `client.address`).
     pub ip_policy: IpPolicy,
     /// Buffer capacity in events.
     pub max_queue_events: usize,
     /// Buffer capacity in serialized bytes.
     pub max_queue_bytes: usize,
+    /// What the buffer does when full.
     pub overflow: OverflowPolicy,
     /// A batch is sent when it reaches this many events...
     pub batch_size: usize,
@@ -108,8 +114,11 @@ pub struct Config {
     pub flush_interval: Duration,
     /// Retries after the first failed attempt before a batch is dropped as `retry_exhausted`.
     pub max_retries: u32,
+    /// Backoff before the first retry; it doubles per attempt.
     pub retry_initial_backoff: Duration,
+    /// The longest backoff between retries.
     pub retry_max_backoff: Duration,
+    /// Worker thread (native default) or host-driven (wasm32).
     pub delivery: DeliveryMode,
     /// How long dropping the last client handle waits for delivery.
     pub drop_timeout: Duration,
@@ -124,7 +133,9 @@ pub struct Config {
     pub clock: Option<SharedClock>,
     /// Seed for generated ids; OS entropy when `None` (wasm32 hosts should pass one).
     pub random_seed: Option<u64>,
+    /// Where batches go (worker delivery); each is retried on its own.
     pub sinks: Vec<Arc<dyn Sink>>,
+    /// Hook run on every message before validation.
     pub before_send: Option<BeforeSend>,
     /// Super properties added to every `track`, `page` and `screen` (explicit ones win).
     pub super_properties: crate::event::Properties,
@@ -199,6 +210,7 @@ impl fmt::Debug for Config {
 }
 
 impl Config {
+    /// Sets [`Config::library`].
     pub fn library(mut self, name: impl Into<String>, version: impl Into<String>) -> Self {
         self.library = Library {
             name: name.into(),
@@ -207,112 +219,134 @@ impl Config {
         self
     }
 
+    /// Sets [`Config::limits`].
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
     }
 
+    /// Sets [`Config::tracking_plan`].
     pub fn tracking_plan(mut self, plan: TrackingPlan) -> Self {
         self.tracking_plan = Some(plan);
         self
     }
 
+    /// Sets [`Config::sample_rate`].
     pub fn sample_rate(mut self, rate: f64) -> Self {
         self.sample_rate = rate;
         self
     }
 
+    /// Sets the sample rate of one event name (or message type).
     pub fn sample_rate_for(mut self, event: impl Into<String>, rate: f64) -> Self {
         self.sample_rates.insert(event.into(), rate);
         self
     }
 
+    /// Replaces [`Config::redact_keys`].
     pub fn redact_keys<I: IntoIterator<Item = S>, S: Into<String>>(mut self, keys: I) -> Self {
         self.redact_keys = keys.into_iter().map(Into::into).collect();
         self
     }
 
+    /// Sets [`Config::ip_policy`].
     pub fn ip_policy(mut self, policy: IpPolicy) -> Self {
         self.ip_policy = policy;
         self
     }
 
+    /// Sets [`Config::max_queue_events`].
     pub fn max_queue_events(mut self, n: usize) -> Self {
         self.max_queue_events = n;
         self
     }
 
+    /// Sets [`Config::max_queue_bytes`].
     pub fn max_queue_bytes(mut self, n: usize) -> Self {
         self.max_queue_bytes = n;
         self
     }
 
+    /// Sets [`Config::overflow`].
     pub fn overflow(mut self, policy: OverflowPolicy) -> Self {
         self.overflow = policy;
         self
     }
 
+    /// Sets [`Config::batch_size`].
     pub fn batch_size(mut self, n: usize) -> Self {
         self.batch_size = n;
         self
     }
 
+    /// Sets [`Config::batch_bytes`].
     pub fn batch_bytes(mut self, n: usize) -> Self {
         self.batch_bytes = n;
         self
     }
 
+    /// Sets [`Config::flush_interval`].
     pub fn flush_interval(mut self, d: Duration) -> Self {
         self.flush_interval = d;
         self
     }
 
+    /// Sets [`Config::max_retries`].
     pub fn max_retries(mut self, n: u32) -> Self {
         self.max_retries = n;
         self
     }
 
+    /// Sets the first and the longest retry backoff.
     pub fn retry_backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.retry_initial_backoff = initial;
         self.retry_max_backoff = max;
         self
     }
 
+    /// Sets [`Config::delivery`].
     pub fn delivery(mut self, mode: DeliveryMode) -> Self {
         self.delivery = mode;
         self
     }
 
+    /// Sets [`Config::drop_timeout`].
     pub fn drop_timeout(mut self, d: Duration) -> Self {
         self.drop_timeout = d;
         self
     }
 
+    /// Sets [`Config::anonymous_id`].
     pub fn anonymous_id(mut self, id: impl Into<String>) -> Self {
         self.anonymous_id = Some(id.into());
         self
     }
 
+    /// Sets [`Config::clock`].
     pub fn clock(mut self, clock: SharedClock) -> Self {
         self.clock = Some(clock);
         self
     }
 
+    /// Sets [`Config::random_seed`].
     pub fn random_seed(mut self, seed: u64) -> Self {
         self.random_seed = Some(seed);
         self
     }
 
+    /// Adds a sink.
     pub fn sink(mut self, sink: impl Sink + 'static) -> Self {
         self.sinks.push(Arc::new(sink));
         self
     }
 
+    /// Adds a sink the caller also keeps a handle to.
     pub fn shared_sink(mut self, sink: Arc<dyn Sink>) -> Self {
         self.sinks.push(sink);
         self
     }
 
+    /// Sets the `before_send` hook.
     pub fn before_send<F>(mut self, hook: F) -> Self
     where
         F: Fn(Message) -> Option<Message> + MaybeSendSync + 'static,
@@ -321,11 +355,13 @@ impl Config {
         self
     }
 
+    /// Sets [`Config::max_event_names`].
     pub fn max_event_names(mut self, n: usize) -> Self {
         self.max_event_names = n;
         self
     }
 
+    /// Sets [`Config::max_routes`].
     pub fn max_routes(mut self, n: usize) -> Self {
         self.max_routes = n;
         self

@@ -20,15 +20,22 @@ pub type Properties = Map<String, Value>;
 /// The six Segment message types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MessageType {
+    /// Something a user or system did (`event` names it).
     Track,
+    /// A web page view.
     Page,
+    /// An app screen view.
     Screen,
+    /// Who the user is (`traits`).
     Identify,
+    /// The user's group, company or account (`groupId`, `traits`).
     Group,
+    /// Merges `previousId` into `userId`.
     Alias,
 }
 
 impl MessageType {
+    /// Every type, in Segment's order.
     pub const ALL: [MessageType; 6] = [
         MessageType::Track,
         MessageType::Page,
@@ -38,6 +45,7 @@ impl MessageType {
         MessageType::Alias,
     ];
 
+    /// The wire name (`track`, `page`, ...).
     pub const fn as_str(self) -> &'static str {
         match self {
             MessageType::Track => "track",
@@ -49,6 +57,7 @@ impl MessageType {
         }
     }
 
+    /// The type with this wire name.
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.as_str() == text)
     }
@@ -57,7 +66,9 @@ impl MessageType {
 /// `context.library`: which SDK produced the event. Added when the message is serialized.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Library {
+    /// SDK name, e.g. `sonde-python`.
     pub name: String,
+    /// SDK version.
     pub version: String,
 }
 
@@ -73,13 +84,17 @@ impl Default for Library {
 /// One message. Fields that a type does not use stay `None` / empty.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
+    /// The message type (`type` on the wire).
     pub kind: MessageType,
     /// `track`: the event name.
     pub event: Option<String>,
     /// `page` / `screen`: the page or screen name.
     pub name: Option<String>,
+    /// Idempotency key; a UUIDv7 is generated when absent.
     pub message_id: Option<String>,
+    /// The known user.
     pub user_id: Option<String>,
+    /// The device or visitor when the user is unknown.
     pub anonymous_id: Option<String>,
     /// Sonde extension: the session the event belongs to.
     pub session_id: Option<String>,
@@ -87,17 +102,24 @@ pub struct Message {
     pub group_id: Option<String>,
     /// `alias`: the id being merged into `user_id`.
     pub previous_id: Option<String>,
+    /// When the event happened (client clock); set when absent.
     pub timestamp: Option<Timestamp>,
+    /// When the client sent it (for clock-skew correction).
     pub sent_at: Option<Timestamp>,
+    /// When the collector received it.
     pub received_at: Option<Timestamp>,
+    /// Event properties (`track`, `page`, `screen`).
     pub properties: Properties,
+    /// User or group traits (`identify`, `group`).
     pub traits: Properties,
+    /// Context: library, ip, user agent, page, locale, ...
     pub context: Properties,
     /// Other top-level fields (for example `integrations`), passed through untouched.
     pub extra: Properties,
 }
 
 impl Message {
+    /// An empty message of this type.
     pub fn new(kind: MessageType) -> Self {
         Self {
             kind,
@@ -167,31 +189,37 @@ impl Message {
         m
     }
 
+    /// Sets `userId`.
     pub fn with_user_id(mut self, id: impl Into<String>) -> Self {
         self.user_id = Some(id.into());
         self
     }
 
+    /// Sets `anonymousId`.
     pub fn with_anonymous_id(mut self, id: impl Into<String>) -> Self {
         self.anonymous_id = Some(id.into());
         self
     }
 
+    /// Sets `sessionId`.
     pub fn with_session_id(mut self, id: impl Into<String>) -> Self {
         self.session_id = Some(id.into());
         self
     }
 
+    /// Sets `messageId`.
     pub fn with_message_id(mut self, id: impl Into<String>) -> Self {
         self.message_id = Some(id.into());
         self
     }
 
+    /// Sets `timestamp`.
     pub fn with_timestamp(mut self, t: Timestamp) -> Self {
         self.timestamp = Some(t);
         self
     }
 
+    /// Replaces `context`.
     pub fn with_context(mut self, context: Properties) -> Self {
         self.context = context;
         self

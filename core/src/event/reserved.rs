@@ -5,31 +5,54 @@ use serde_json::{json, Value};
 
 use super::{Message, Properties};
 
+/// A served HTTP request.
 pub const API_REQUEST: &str = "$api_request";
+/// A timed operation.
 pub const PERFORMANCE: &str = "$performance";
+/// A user interaction in a UI.
 pub const INTERACTION: &str = "$interaction";
+/// An application error.
 pub const ERROR: &str = "$error";
+/// An alert rule firing or resolving.
 pub const ALERT: &str = "$alert";
 
 /// Property names shared by every runtime.
 pub mod keys {
+    /// HTTP method (`GET`).
     pub const HTTP_METHOD: &str = "http.request.method";
+    /// Route template (`/items/{id}`).
     pub const HTTP_ROUTE: &str = "http.route";
+    /// Response status code.
     pub const HTTP_STATUS: &str = "http.response.status_code";
+    /// Duration in milliseconds.
     pub const DURATION_MS: &str = "duration_ms";
+    /// The raw path.
     pub const URL_PATH: &str = "url.path";
+    /// The client's IP address.
     pub const CLIENT_ADDRESS: &str = "client.address";
+    /// The `User-Agent` header.
     pub const USER_AGENT: &str = "user_agent.original";
+    /// Request body bytes.
     pub const REQUEST_BODY_SIZE: &str = "http.request.body.size";
+    /// Response body bytes.
     pub const RESPONSE_BODY_SIZE: &str = "http.response.body.size";
+    /// Error class or kind.
     pub const ERROR_TYPE: &str = "error.type";
+    /// Error message.
     pub const ERROR_MESSAGE: &str = "error.message";
+    /// Stack trace.
     pub const ERROR_STACK: &str = "error.stack";
+    /// Time to first byte, in milliseconds.
     pub const TTFB_MS: &str = "ttfb_ms";
+    /// Operation name of `$performance`.
     pub const OPERATION: &str = "operation";
+    /// Whether the operation succeeded.
     pub const SUCCESS: &str = "success";
+    /// Interaction kind: click, submit, input, scroll, ...
     pub const ACTION: &str = "action";
+    /// What was interacted with (selector or label).
     pub const TARGET: &str = "target";
+    /// Interaction value.
     pub const VALUE: &str = "value";
 }
 
@@ -46,21 +69,32 @@ fn put_opt<T: Into<Value>>(props: &mut Properties, key: &str, value: Option<T>) 
 /// One served HTTP request (`$api_request`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ApiRequest {
+    /// HTTP method.
     pub method: String,
     /// The route template (`/items/{id}`), never the raw path.
     pub route: String,
+    /// Response status code.
     pub status_code: u16,
+    /// Time to the last response byte, in milliseconds.
     pub duration_ms: f64,
+    /// The raw path (`url.path`).
     pub path: Option<String>,
+    /// The client's address.
     pub client_address: Option<String>,
+    /// The user agent.
     pub user_agent: Option<String>,
+    /// Request body bytes.
     pub request_body_size: Option<u64>,
+    /// Response body bytes.
     pub response_body_size: Option<u64>,
+    /// Error class when the request failed.
     pub error_type: Option<String>,
+    /// Time to first byte, in milliseconds.
     pub ttfb_ms: Option<f64>,
 }
 
 impl ApiRequest {
+    /// A request with the four required fields.
     pub fn new(
         method: impl Into<String>,
         route: impl Into<String>,
@@ -76,6 +110,7 @@ impl ApiRequest {
         }
     }
 
+    /// The `$api_request` track message.
     pub fn into_message(self) -> Message {
         let mut p = Properties::new();
         put(&mut p, keys::HTTP_METHOD, self.method);
@@ -96,15 +131,20 @@ impl ApiRequest {
 /// A timed operation (`$performance`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Performance {
+    /// Operation name, e.g. `db.query`.
     pub operation: String,
+    /// Duration in milliseconds.
     pub duration_ms: f64,
+    /// Whether it succeeded.
     pub success: bool,
+    /// Error class when it failed.
     pub error_type: Option<String>,
     /// Any further properties.
     pub metadata: Properties,
 }
 
 impl Performance {
+    /// A measured operation.
     pub fn new(operation: impl Into<String>, duration_ms: f64, success: bool) -> Self {
         Self {
             operation: operation.into(),
@@ -114,6 +154,7 @@ impl Performance {
         }
     }
 
+    /// The `$performance` track message.
     pub fn into_message(self) -> Message {
         let mut p = self.metadata;
         put(&mut p, keys::OPERATION, self.operation);
@@ -127,13 +168,18 @@ impl Performance {
 /// A user interaction (`$interaction`): click, submit, input, scroll, ...
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Interaction {
+    /// Interaction kind: click, submit, input, scroll, ...
     pub action: String,
+    /// What was interacted with (selector or label).
     pub target: String,
+    /// The page path.
     pub path: Option<String>,
+    /// The value involved (input text length, scroll depth, ...).
     pub value: Option<Value>,
 }
 
 impl Interaction {
+    /// An interaction with a target.
     pub fn new(action: impl Into<String>, target: impl Into<String>) -> Self {
         Self {
             action: action.into(),
@@ -142,6 +188,7 @@ impl Interaction {
         }
     }
 
+    /// The `$interaction` track message.
     pub fn into_message(self) -> Message {
         let mut p = Properties::new();
         put(&mut p, keys::ACTION, self.action);
@@ -155,13 +202,18 @@ impl Interaction {
 /// An application error (`$error`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ErrorEvent {
+    /// Error class or kind.
     pub error_type: String,
+    /// Error message.
     pub message: String,
+    /// Stack trace.
     pub stack: Option<String>,
+    /// Route template where it happened.
     pub route: Option<String>,
 }
 
 impl ErrorEvent {
+    /// An error of a type with a message.
     pub fn new(error_type: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             error_type: error_type.into(),
@@ -170,6 +222,7 @@ impl ErrorEvent {
         }
     }
 
+    /// The `$error` track message.
     pub fn into_message(self) -> Message {
         let mut p = Properties::new();
         put(&mut p, keys::ERROR_TYPE, self.error_type);

@@ -9,10 +9,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
+    /// From milliseconds since the epoch.
     pub const fn from_millis(ms: i64) -> Self {
         Self(ms)
     }
 
+    /// Milliseconds since the epoch.
     pub const fn as_millis(self) -> i64 {
         self.0
     }

@@ -15,20 +15,30 @@ use crate::validate::codes;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ItemStatus {
+    /// In the buffer.
     Accepted,
+    /// Not kept by sampling.
     Sampled,
+    /// Dropped by the `before_send` hook.
     Filtered,
+    /// The buffer was full.
     QueueFull,
+    /// Refused: see `errors`.
     Rejected,
 }
 
+/// The result for one item of an ingest request.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct IngestItem {
     /// Position in the request (0 for a single message).
     pub index: usize,
+    /// What happened to it.
     pub status: ItemStatus,
+    /// Its id, when it was accepted, sampled or filtered.
     pub message_id: Option<String>,
+    /// Why it was rejected.
     pub errors: Vec<Violation>,
+    /// Tracking-plan warnings (`warn` mode).
     pub warnings: Vec<Violation>,
 }
 
@@ -39,6 +49,7 @@ pub struct IngestReport {
     pub accepted: usize,
     /// Items refused for a violation.
     pub rejected: usize,
+    /// One entry per item, by index.
     pub items: Vec<IngestItem>,
 }
 

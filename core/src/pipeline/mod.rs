@@ -46,7 +46,9 @@ pub enum Disposition {
 /// The answer to `track` and friends.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Receipt {
+    /// The message's id (generated or given).
     pub message_id: String,
+    /// What happened to it.
     pub disposition: Disposition,
     /// Tracking-plan violations in `warn` mode: reported, not rejected.
     pub warnings: Vec<Violation>,
@@ -63,9 +65,11 @@ enum Origin {
 /// One batch handed to a host-driven transport (manual delivery).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OutgoingBatch {
+    /// Pass to `ack` or `nack`.
     pub id: u64,
     /// 1 for the first attempt.
     pub attempt: u32,
+    /// Events in the batch.
     pub events: usize,
     /// `{"batch":[...],"sentAt":"..."}`: the Segment batch format, which `ingest` accepts.
     pub payload: String,
@@ -223,22 +227,27 @@ impl Sonde {
         self.send(Message::track(event, properties))
     }
 
+    /// Records a page view.
     pub fn page(&self, name: Option<String>, properties: Properties) -> Result<Receipt> {
         self.send(Message::page(name, properties))
     }
 
+    /// Records a screen view.
     pub fn screen(&self, name: Option<String>, properties: Properties) -> Result<Receipt> {
         self.send(Message::screen(name, properties))
     }
 
+    /// Records who a user is.
     pub fn identify(&self, user_id: impl Into<String>, traits: Properties) -> Result<Receipt> {
         self.send(Message::identify(user_id, traits))
     }
 
+    /// Records the user's group.
     pub fn group(&self, group_id: impl Into<String>, traits: Properties) -> Result<Receipt> {
         self.send(Message::group(group_id, traits))
     }
 
+    /// Merges `previous_id` into `user_id`.
     pub fn alias(
         &self,
         user_id: impl Into<String>,
@@ -247,18 +256,22 @@ impl Sonde {
         self.send(Message::alias(user_id, previous_id))
     }
 
+    /// Records a served request (`$api_request`); feeds route statistics.
     pub fn track_api_request(&self, request: ApiRequest) -> Result<Receipt> {
         self.send(request.into_message())
     }
 
+    /// Records a timed operation (`$performance`); feeds operation statistics.
     pub fn track_performance(&self, perf: Performance) -> Result<Receipt> {
         self.send(perf.into_message())
     }
 
+    /// Records a UI interaction (`$interaction`).
     pub fn track_interaction(&self, interaction: Interaction) -> Result<Receipt> {
         self.send(interaction.into_message())
     }
 
+    /// Records an application error (`$error`).
     pub fn track_error(&self, error: ErrorEvent) -> Result<Receipt> {
         self.send(error.into_message())
     }
@@ -314,10 +327,12 @@ impl Sonde {
         self.super_properties_mut().extend(properties);
     }
 
+    /// Removes one super property.
     pub fn unregister(&self, key: &str) {
         self.super_properties_mut().remove(key);
     }
 
+    /// The current super properties.
     pub fn super_properties(&self) -> Properties {
         self.inner
             .super_properties
@@ -345,6 +360,7 @@ impl Sonde {
         self.inner.shutdown(timeout)
     }
 
+    /// Whether `shutdown` was called (or the client dropped).
     pub fn is_shut_down(&self) -> bool {
         self.inner.shared.is_closed()
     }

@@ -8,6 +8,7 @@ use crate::config::IpPolicy;
 use crate::event::reserved::keys;
 use crate::event::{Message, Properties};
 
+/// The value that replaces redacted properties.
 pub const REDACTED: &str = "[REDACTED]";
 
 #[derive(Debug, Clone)]

@@ -7,12 +7,14 @@ use crate::platform::MaybeSendSync;
 pub trait DeliverFn: Fn(&SinkBatch<'_>) -> Result<(), SinkError> + MaybeSendSync {}
 impl<F: Fn(&SinkBatch<'_>) -> Result<(), SinkError> + MaybeSendSync> DeliverFn for F {}
 
+/// Delivers batches by calling a function.
 pub struct CallbackSink {
     name: String,
     deliver: Box<dyn DeliverFn>,
 }
 
 impl CallbackSink {
+    /// A sink named `name` that calls `deliver`.
     pub fn new(name: impl Into<String>, deliver: impl DeliverFn + 'static) -> Self {
         Self {
             name: name.into(),

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::{Sink, SinkBatch, SinkError};
 
+/// How the console sink writes events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConsoleFormat {
     /// `[sonde] 2026-01-01T00:00:00.000Z track "Signed Up" user=42 {"plan":"pro"}`
@@ -14,12 +15,16 @@ pub enum ConsoleFormat {
     JsonLines,
 }
 
+/// Where the console sink writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConsoleTarget {
+    /// Standard output.
     Stdout,
+    /// Standard error.
     Stderr,
 }
 
+/// Writes events to the terminal (development).
 #[derive(Debug, Clone)]
 pub struct ConsoleSink {
     format: ConsoleFormat,
@@ -27,6 +32,7 @@ pub struct ConsoleSink {
 }
 
 impl ConsoleSink {
+    /// A console sink with this format and target.
     pub fn new(format: ConsoleFormat, target: ConsoleTarget) -> Self {
         Self { format, target }
     }

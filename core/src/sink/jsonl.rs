@@ -38,6 +38,7 @@ impl JsonLinesSink {
         }
     }
 
+    /// The current file.
     pub fn path(&self) -> &Path {
         &self.path
     }

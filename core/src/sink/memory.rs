@@ -23,6 +23,7 @@ pub struct MemorySink {
 }
 
 impl MemorySink {
+    /// An empty sink.
     pub fn new() -> Self {
         Self::default()
     }
@@ -36,6 +37,7 @@ impl MemorySink {
         self.lock().events.clone()
     }
 
+    /// Delivered events parsed back into JSON values.
     pub fn values(&self) -> Vec<Value> {
         self.lock()
             .events
@@ -44,10 +46,12 @@ impl MemorySink {
             .collect()
     }
 
+    /// Events delivered so far.
     pub fn len(&self) -> usize {
         self.lock().events.len()
     }
 
+    /// Whether nothing was delivered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -69,6 +73,7 @@ impl MemorySink {
         s.fail_retryable = retryable;
     }
 
+    /// Forgets what was delivered.
     pub fn clear(&self) {
         let mut s = self.lock();
         s.events.clear();

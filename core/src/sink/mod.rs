@@ -52,14 +52,17 @@ pub struct SinkBatch<'a> {
     pub id: u64,
     /// 1 for the first attempt.
     pub attempt: u32,
+    /// The events.
     pub events: &'a [BufferedEvent],
 }
 
 impl SinkBatch<'_> {
+    /// How many there are.
     pub fn len(&self) -> usize {
         self.events.len()
     }
 
+    /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.events.is_empty()
     }
@@ -90,10 +93,12 @@ impl SinkBatch<'_> {
 pub struct SinkError {
     /// Whether trying again later may succeed (network down, disk full) or not (rejected).
     pub retryable: bool,
+    /// What went wrong.
     pub message: String,
 }
 
 impl SinkError {
+    /// A failure worth retrying (network down, disk full).
     pub fn retryable(message: impl Into<String>) -> Self {
         Self {
             retryable: true,
@@ -101,6 +106,7 @@ impl SinkError {
         }
     }
 
+    /// A failure retrying cannot fix (payload refused).
     pub fn permanent(message: impl Into<String>) -> Self {
         Self {
             retryable: false,

@@ -94,6 +94,7 @@ impl DDSketch {
         }
     }
 
+    /// The relative accuracy of quantiles (0.01 is 1%).
     pub fn relative_accuracy(&self) -> f64 {
         self.relative_accuracy
     }
@@ -117,6 +118,7 @@ impl DDSketch {
         self.add_n(value, 1);
     }
 
+    /// Adds `value` `n` times.
     pub fn add_n(&mut self, value: f64, n: u64) {
         if n == 0 {
             return;
@@ -185,22 +187,27 @@ impl DDSketch {
         self.offset = new_offset;
     }
 
+    /// Values added.
     pub fn count(&self) -> u64 {
         self.count
     }
 
+    /// Sum of the values (exact).
     pub fn sum(&self) -> f64 {
         self.sum
     }
 
+    /// Smallest value (exact).
     pub fn min(&self) -> Option<f64> {
         (self.count > 0).then_some(self.min)
     }
 
+    /// Largest value (exact).
     pub fn max(&self) -> Option<f64> {
         (self.count > 0).then_some(self.max)
     }
 
+    /// Mean value (exact).
     pub fn mean(&self) -> Option<f64> {
         (self.count > 0).then(|| self.sum / self.count as f64)
     }

@@ -24,16 +24,24 @@ pub const OTHER: &str = "__other__";
 /// Why an event left the pipeline without being delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DropReason {
+    /// Validation failed.
     Invalid,
+    /// Not kept by sampling.
     Sampled,
+    /// Dropped by the `before_send` hook.
     BeforeSend,
+    /// The buffer was full.
     QueueFull,
+    /// Larger than the message limit or the whole buffer.
     Oversize,
+    /// A sink kept failing, or refused it permanently.
     RetryExhausted,
+    /// Not delivered before the shutdown deadline.
     ShutdownTimeout,
 }
 
 impl DropReason {
+    /// Every reason.
     pub const ALL: [DropReason; 7] = [
         DropReason::Invalid,
         DropReason::Sampled,
@@ -44,6 +52,7 @@ impl DropReason {
         DropReason::ShutdownTimeout,
     ];
 
+    /// The stable name, as in stats JSON.
     pub const fn as_str(self) -> &'static str {
         match self {
             DropReason::Invalid => "invalid",
@@ -60,12 +69,19 @@ impl DropReason {
 /// Dropped events per reason.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DropCounts {
+    /// See [`DropReason::Invalid`].
     pub invalid: u64,
+    /// See [`DropReason::Sampled`].
     pub sampled: u64,
+    /// See [`DropReason::BeforeSend`].
     pub before_send: u64,
+    /// See [`DropReason::QueueFull`].
     pub queue_full: u64,
+    /// See [`DropReason::Oversize`].
     pub oversize: u64,
+    /// See [`DropReason::RetryExhausted`].
     pub retry_exhausted: u64,
+    /// See [`DropReason::ShutdownTimeout`].
     pub shutdown_timeout: u64,
 }
 
@@ -82,15 +98,18 @@ impl DropCounts {
         }
     }
 
+    /// Counts `n` drops for `reason`.
     pub fn add(&mut self, reason: DropReason, n: u64) {
         *self.slot(reason) += n;
     }
 
+    /// Drops for `reason`.
     pub fn get(&self, reason: DropReason) -> u64 {
         let mut copy = *self;
         *copy.slot(reason)
     }
 
+    /// Drops for every reason.
     pub fn total(&self) -> u64 {
         DropReason::ALL.iter().map(|r| self.get(*r)).sum()
     }
@@ -118,10 +137,13 @@ pub struct Counters {
     pub queued_bytes: u64,
     /// Events taken for delivery and not yet acknowledged (including batches awaiting retry).
     pub in_flight: u64,
+    /// Events dropped, per reason.
     pub dropped: DropCounts,
     /// Tracking-plan violations reported in `warn` mode.
     pub plan_violations: u64,
+    /// Batches every sink accepted.
     pub batches_delivered: u64,
+    /// Batches dropped after failures.
     pub batches_failed: u64,
     /// Delivery attempts that were retried.
     pub retries: u64,
@@ -151,18 +173,28 @@ impl Counters {
 /// Latency summary in milliseconds, with the sketch it came from (for merging).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Latency {
+    /// How many.
     pub count: u64,
+    /// Smallest (exact).
     pub min: Option<f64>,
+    /// Largest (exact).
     pub max: Option<f64>,
+    /// Mean (exact).
     pub mean: Option<f64>,
+    /// Median (within 1%).
     pub p50: Option<f64>,
+    /// 90th percentile (within 1%).
     pub p90: Option<f64>,
+    /// 95th percentile (within 1%).
     pub p95: Option<f64>,
+    /// 99th percentile (within 1%).
     pub p99: Option<f64>,
+    /// The sketch the quantiles come from; merging adds sketches.
     pub sketch: DDSketch,
 }
 
 impl Latency {
+    /// The summary of a sketch.
     pub fn from_sketch(sketch: DDSketch) -> Self {
         Self {
             count: sketch.count(),
@@ -188,14 +220,19 @@ impl Latency {
 /// Responses per status class.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusClasses {
+    /// 1xx responses.
     #[serde(rename = "1xx")]
     pub informational: u64,
+    /// 2xx responses.
     #[serde(rename = "2xx")]
     pub success: u64,
+    /// 3xx responses.
     #[serde(rename = "3xx")]
     pub redirect: u64,
+    /// 4xx responses.
     #[serde(rename = "4xx")]
     pub client_error: u64,
+    /// 5xx responses.
     #[serde(rename = "5xx")]
     pub server_error: u64,
 }
@@ -223,31 +260,47 @@ impl StatusClasses {
 /// One route+method. `errors` counts 5xx responses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RouteStats {
+    /// HTTP method.
     pub method: String,
+    /// Route template.
     pub route: String,
+    /// How many.
     pub count: u64,
+    /// Failures (5xx responses, or `success: false`).
     pub errors: u64,
+    /// Responses per status class.
     pub status: StatusClasses,
+    /// Durations in milliseconds.
     pub latency: Latency,
 }
 
 /// One timed operation. `errors` counts `success: false`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OperationStats {
+    /// Operation name.
     pub operation: String,
+    /// How many.
     pub count: u64,
+    /// Failures (5xx responses, or `success: false`).
     pub errors: u64,
+    /// Durations in milliseconds.
     pub latency: Latency,
 }
 
 /// Accepted events over sliding windows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Rates {
+    /// Accepted events in the last minute.
     pub events_1m: u64,
+    /// Accepted events in the last 5 minutes.
     pub events_5m: u64,
+    /// Accepted events in the last 15 minutes.
     pub events_15m: u64,
+    /// Events per second over the last minute.
     pub per_second_1m: f64,
+    /// Events per second over the last 5 minutes.
     pub per_second_5m: f64,
+    /// Events per second over the last 15 minutes.
     pub per_second_15m: f64,
 }
 
@@ -267,13 +320,17 @@ impl Rates {
 /// A point-in-time copy of every statistic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatsSnapshot {
+    /// When the snapshot was taken (the later one after a merge).
     pub taken_at: Timestamp,
+    /// Where every event is (see [`Counters`]).
     pub counters: Counters,
     /// Accepted events per name (track: event name; others: message type).
     pub events: BTreeMap<String, u64>,
     /// Keyed `"METHOD route"`.
     pub routes: BTreeMap<String, RouteStats>,
+    /// Keyed by operation name.
     pub operations: BTreeMap<String, OperationStats>,
+    /// Sliding-window rates.
     pub rates: Rates,
 }
 
@@ -319,10 +376,12 @@ impl StatsSnapshot {
         Ok(())
     }
 
+    /// The snapshot as JSON (snake_case keys).
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
 
+    /// Reads a snapshot written by [`StatsSnapshot::to_json`] (any runtime).
     pub fn from_json(text: &str) -> Result<Self, Error> {
         serde_json::from_str(text).map_err(|e| {
             Error::new(

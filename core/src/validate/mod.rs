@@ -57,11 +57,14 @@ impl Default for Limits {
 /// `warn` mode) do not.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Checked {
+    /// Violations that reject the message.
     pub errors: Vec<Violation>,
+    /// Tracking-plan warnings (`warn` mode).
     pub warnings: Vec<Violation>,
 }
 
 impl Checked {
+    /// True when there are no errors.
     pub fn is_valid(&self) -> bool {
         self.errors.is_empty()
     }
@@ -76,6 +79,7 @@ pub struct Validator {
 }
 
 impl Validator {
+    /// A validator with these limits and an optional plan.
     pub fn new(limits: Limits, plan: Option<TrackingPlan>) -> Self {
         let mut builtin = HashMap::new();
         for (name, doc) in reserved::builtin_schemas() {
@@ -90,10 +94,12 @@ impl Validator {
         }
     }
 
+    /// The limits in force.
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
 
+    /// The tracking plan, if any.
     pub fn plan(&self) -> Option<&TrackingPlan> {
         self.plan.as_ref()
     }

@@ -19,6 +19,7 @@ pub enum PlanMode {
 }
 
 impl PlanMode {
+    /// `enforce` or `warn`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "enforce" => Some(Self::Enforce),
@@ -35,6 +36,7 @@ impl PlanMode {
 /// where each schema describes the event's `properties` object.
 #[derive(Debug, Clone, Default)]
 pub struct TrackingPlan {
+    /// Reject or report violations.
     pub mode: PlanMode,
     /// When false, `track` events whose name is not in the plan are violations
     /// (`unplanned_event`). Reserved `$` events are always allowed.
@@ -58,6 +60,7 @@ impl TrackingPlan {
         Self::from_value(&doc)
     }
 
+    /// Compiles a plan from a parsed JSON document.
     pub fn from_value(doc: &Value) -> Result<Self, Error> {
         let mut problems = Vec::new();
         let mut plan = TrackingPlan {
@@ -126,14 +129,17 @@ impl TrackingPlan {
         self.events.get(event)
     }
 
+    /// Whether the plan has this event.
     pub fn contains(&self, event: &str) -> bool {
         self.events.contains_key(event)
     }
 
+    /// How many there are.
     pub fn len(&self) -> usize {
         self.events.len()
     }
 
+    /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.events.is_empty()
     }
