@@ -4,6 +4,7 @@
 //! `Value` and the streaming path of `ingest`, which deserializes each batch item straight
 //! into a draft without building and then dismantling an intermediate map.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -95,7 +96,7 @@ impl Draft {
     pub fn from_map(obj: serde_json::Map<String, Value>) -> Self {
         let mut d = Draft::default();
         for (key, value) in obj {
-            d.apply(key, value);
+            d.apply(Cow::Owned(key), value);
         }
         d
     }
@@ -108,10 +109,10 @@ impl Draft {
     }
 
     /// Applies one top-level field; the last occurrence of a duplicated key wins.
-    fn apply(&mut self, key: String, value: Value) {
+    fn apply(&mut self, key: Cow<'static, str>, value: Value) {
         let m = &mut self.message;
         let v = &mut self.violations;
-        match key.as_str() {
+        match key.as_ref() {
             "type" => {
                 self.kind = match value {
                     Value::String(t) => match MessageType::parse(&t) {
@@ -146,7 +147,7 @@ impl Draft {
             "traits" => m.traits = object_field("traits", value, v),
             "context" => m.context = object_field("context", value, v),
             _ => {
-                m.extra.insert(key, value);
+                m.extra.insert(key.into_owned(), value);
             }
         }
     }
@@ -206,7 +207,7 @@ impl<'de> Visitor<'de> for DraftVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Draft, A::Error> {
         let mut draft = Draft::default();
-        while let Some(key) = map.next_key::<String>()? {
+        while let Some(FieldName(key)) = map.next_key::<FieldName>()? {
             let value: Value = map.next_value()?;
             draft.apply(key, value);
         }
@@ -219,6 +220,58 @@ impl<'de> Visitor<'de> for DraftVisitor {
     }
 
     visit_scalars!(Draft::not_an_object);
+}
+
+/// The top-level field names of a message, so that known keys cost no allocation.
+const FIELD_NAMES: [&str; 15] = [
+    "type",
+    "event",
+    "name",
+    "messageId",
+    "userId",
+    "anonymousId",
+    "sessionId",
+    "groupId",
+    "previousId",
+    "timestamp",
+    "sentAt",
+    "receivedAt",
+    "properties",
+    "traits",
+    "context",
+];
+
+/// A message key read from JSON: a static name for known fields, owned text otherwise.
+struct FieldName(Cow<'static, str>);
+
+impl<'de> Deserialize<'de> for FieldName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(FieldNameVisitor)
+    }
+}
+
+struct FieldNameVisitor;
+
+impl Visitor<'_> for FieldNameVisitor {
+    type Value = FieldName;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<FieldName, E> {
+        Ok(FieldName(match FIELD_NAMES.iter().find(|&&n| n == s) {
+            Some(&known) => Cow::Borrowed(known),
+            None => Cow::Owned(s.to_owned()),
+        }))
+    }
+
+    fn visit_string<E: de::Error>(self, s: String) -> Result<FieldName, E> {
+        Ok(FieldName(match FIELD_NAMES.iter().find(|&&n| n == s) {
+            Some(&known) => Cow::Borrowed(known),
+            None => Cow::Owned(s),
+        }))
+    }
 }
 
 /// Ids may arrive as numbers from loosely typed clients; they are kept as their decimal text.
