@@ -604,6 +604,12 @@ fn statistics_follow_requests_operations_and_plans() {
     assert_eq!(s.rates.events_1m, 6);
     let back = sonde_core::StatsSnapshot::from_json(&s.to_json()).unwrap();
     assert_eq!(back, s);
+
+    // A status sent as 200.0 is a valid integer and counts like 200.
+    let body = json!({"type": "track", "event": "$api_request", "userId": "u", "properties": {
+        "http.request.method": "GET", "http.route": "/float", "http.response.status_code": 200.0, "duration_ms": 1}});
+    assert_eq!(sonde.ingest(body.to_string().as_bytes()).unwrap().accepted, 1);
+    assert_eq!(sonde.stats().routes["GET /float"].status.success, 1);
 }
 
 #[test]

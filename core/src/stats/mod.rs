@@ -411,6 +411,16 @@ impl LiveEndpoint {
     }
 }
 
+/// A status code given as an integer, or as a float with no fraction (valid JSON Schema
+/// `integer`, which some clients send).
+fn status_code(v: &Value) -> Option<u64> {
+    v.as_u64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.fract() == 0.0 && (0.0..=999.0).contains(f))
+            .map(|f| f as u64)
+    })
+}
+
 /// The mutable statistics a client updates for every accepted event.
 #[derive(Debug)]
 pub(crate) struct StatsCollector {
@@ -457,7 +467,7 @@ impl StatsCollector {
                 let (Some(method), Some(route), Some(status), Some(ms)) = (
                     p.get(keys::HTTP_METHOD).and_then(Value::as_str),
                     p.get(keys::HTTP_ROUTE).and_then(Value::as_str),
-                    p.get(keys::HTTP_STATUS).and_then(Value::as_u64),
+                    p.get(keys::HTTP_STATUS).and_then(status_code),
                     p.get(keys::DURATION_MS).and_then(Value::as_f64),
                 ) else {
                     return;
