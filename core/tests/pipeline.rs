@@ -349,6 +349,22 @@ fn before_send_changes_or_drops() {
 }
 
 #[test]
+fn a_hook_cannot_strip_the_id_or_time() {
+    let sink = MemorySink::new();
+    let sonde = Sonde::new(fast().sink(sink.clone()).before_send(|mut m: Message| {
+        m.message_id = None;
+        m.timestamp = None;
+        Some(m)
+    }))
+    .unwrap();
+    let receipt = sonde.track("A", Default::default()).unwrap();
+    sonde.flush(5 * SECOND).unwrap();
+    let delivered = &sink.values()[0];
+    assert_eq!(delivered["messageId"], json!(receipt.message_id));
+    assert!(delivered["timestamp"].is_string());
+}
+
+#[test]
 fn sampling_is_deterministic_and_counted() {
     let sonde = Sonde::new(
         Config::default()
@@ -608,7 +624,10 @@ fn statistics_follow_requests_operations_and_plans() {
     // A status sent as 200.0 is a valid integer and counts like 200.
     let body = json!({"type": "track", "event": "$api_request", "userId": "u", "properties": {
         "http.request.method": "GET", "http.route": "/float", "http.response.status_code": 200.0, "duration_ms": 1}});
-    assert_eq!(sonde.ingest(body.to_string().as_bytes()).unwrap().accepted, 1);
+    assert_eq!(
+        sonde.ingest(body.to_string().as_bytes()).unwrap().accepted,
+        1
+    );
     assert_eq!(sonde.stats().routes["GET /float"].status.success, 1);
 }
 

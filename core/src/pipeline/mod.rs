@@ -524,27 +524,33 @@ impl Inner {
         }
         let now = shared.clock.now_ms();
         self.normalize(&mut m, origin, now);
-        let message_id = m.message_id.clone().unwrap_or_default();
         if pre_errors.is_empty() && self.sampled_out(&m) {
             shared.buffer().record_drop(DropReason::Sampled);
             return Ok(Receipt {
-                message_id,
+                message_id: m.message_id.take().unwrap_or_default(),
                 disposition: Disposition::Sampled,
                 warnings: Vec::new(),
             });
         }
-        if pre_errors.is_empty() {
-            if let Some(hook) = &self.before_send {
-                match hook(m) {
-                    Some(changed) => m = changed,
-                    None => {
-                        shared.buffer().record_drop(DropReason::BeforeSend);
-                        return Ok(Receipt {
-                            message_id,
-                            disposition: Disposition::Filtered,
-                            warnings: Vec::new(),
-                        });
+        if let (Some(hook), true) = (&self.before_send, pre_errors.is_empty()) {
+            // The hook takes the message; keep its id for the receipt if it drops it.
+            let message_id = m.message_id.clone().unwrap_or_default();
+            match hook(m) {
+                Some(changed) => {
+                    m = changed;
+                    // A hook that removed the id or time does not get an event without them.
+                    if m.message_id.is_none() {
+                        m.message_id = Some(self.ids.uuid_v7(now));
                     }
+                    m.timestamp.get_or_insert(Timestamp::from_millis(now));
+                }
+                None => {
+                    shared.buffer().record_drop(DropReason::BeforeSend);
+                    return Ok(Receipt {
+                        message_id,
+                        disposition: Disposition::Filtered,
+                        warnings: Vec::new(),
+                    });
                 }
             }
         }
@@ -574,7 +580,7 @@ impl Inner {
         let warnings = checked.warnings;
         let disposition = self.enqueue(json, warnings.len() as u64)?;
         Ok(Receipt {
-            message_id: m.message_id.take().unwrap_or(message_id),
+            message_id: m.message_id.take().unwrap_or_default(),
             disposition,
             warnings,
         })
