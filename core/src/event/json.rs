@@ -54,21 +54,30 @@ pub(crate) fn write_message(m: &Message, library: Option<&[u8]>, out: &mut Vec<u
         m.kind,
         MessageType::Track | MessageType::Page | MessageType::Screen
     );
-    if props_always || !m.properties.is_empty() {
+    if let Some(raw) = &m.raw.properties {
+        out.extend_from_slice(b",\"properties\":");
+        out.extend_from_slice(raw.get().as_bytes());
+    } else if props_always || !m.properties.is_empty() {
         out.extend_from_slice(b",\"properties\":");
         write_map(&m.properties, out);
     }
     let traits_always = matches!(m.kind, MessageType::Identify | MessageType::Group);
-    if traits_always || !m.traits.is_empty() {
+    if let Some(raw) = &m.raw.traits {
+        out.extend_from_slice(b",\"traits\":");
+        out.extend_from_slice(raw.get().as_bytes());
+    } else if traits_always || !m.traits.is_empty() {
         out.extend_from_slice(b",\"traits\":");
         write_map(&m.traits, out);
     }
     out.extend_from_slice(b",\"context\":");
-    write_context(
-        &m.context,
-        library.filter(|_| !m.context.contains_key("library")),
-        out,
-    );
+    match &m.raw.context {
+        Some(raw) => write_raw_context(raw.get(), library, out),
+        None => write_context(
+            &m.context,
+            library.filter(|_| !m.context.contains_key("library")),
+            out,
+        ),
+    }
     for (key, value) in &m.extra {
         field(out, false, key);
         write_value(value, out);
@@ -121,6 +130,22 @@ fn write_context(context: &Map<String, Value>, library: Option<&[u8]>, out: &mut
         out.extend_from_slice(fragment);
     }
     out.push(b'}');
+}
+
+/// A raw context object, with the library fragment put first when it has no `library`.
+fn write_raw_context(text: &str, library: Option<&[u8]>, out: &mut Vec<u8>) {
+    let fragment = library
+        .filter(|_| !super::raw::scan_object(text, usize::MAX, usize::MAX, &|_| false).has_library);
+    let (Some(fragment), Some(rest)) = (fragment, text.strip_prefix('{')) else {
+        out.extend_from_slice(text.as_bytes());
+        return;
+    };
+    out.push(b'{');
+    out.extend_from_slice(fragment);
+    if !rest.trim_start().starts_with('}') {
+        out.push(b',');
+    }
+    out.extend_from_slice(rest.as_bytes());
 }
 
 fn write_map(map: &Map<String, Value>, out: &mut Vec<u8>) {

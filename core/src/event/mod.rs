@@ -2,12 +2,16 @@
 
 pub(crate) mod json;
 mod parse;
+pub(crate) mod raw;
 pub mod reserved;
 mod timestamp;
 
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::{Map, Value};
+
+use crate::error::Violation;
+use crate::validate::codes;
 
 pub use parse::parse_message;
 pub(crate) use parse::type_name as parse_type_name;
@@ -116,6 +120,8 @@ pub struct Message {
     pub context: Properties,
     /// Other top-level fields (for example `integrations`), passed through untouched.
     pub extra: Properties,
+    /// Ingested objects still held as JSON text (never set on messages users can see).
+    pub(crate) raw: raw::RawFields,
 }
 
 impl Message {
@@ -138,6 +144,7 @@ impl Message {
             traits: Properties::new(),
             context: Properties::new(),
             extra: Properties::new(),
+            raw: raw::RawFields::default(),
         }
     }
 
@@ -225,6 +232,50 @@ impl Message {
         self
     }
 
+    /// Parses the raw `properties` (see [`raw`]); a parser refusal is reported as a violation.
+    pub(crate) fn materialize_properties(&mut self) -> Result<(), Violation> {
+        if let Some(raw) = self.raw.properties.take() {
+            self.properties = raw::parse_object(&raw)
+                .map_err(|e| Violation::new("/properties", codes::INVALID_JSON, e))?;
+        }
+        Ok(())
+    }
+
+    /// Parses the raw `traits`.
+    pub(crate) fn materialize_traits(&mut self) -> Result<(), Violation> {
+        if let Some(raw) = self.raw.traits.take() {
+            self.traits = raw::parse_object(&raw)
+                .map_err(|e| Violation::new("/traits", codes::INVALID_JSON, e))?;
+        }
+        Ok(())
+    }
+
+    /// Parses the raw `context`.
+    pub(crate) fn materialize_context(&mut self) -> Result<(), Violation> {
+        if let Some(raw) = self.raw.context.take() {
+            self.context = raw::parse_object(&raw)
+                .map_err(|e| Violation::new("/context", codes::INVALID_JSON, e))?;
+        }
+        Ok(())
+    }
+
+    /// Parses every raw object, reporting every refusal.
+    pub(crate) fn materialize_all(&mut self) -> Result<(), Vec<Violation>> {
+        let problems: Vec<Violation> = [
+            self.materialize_properties(),
+            self.materialize_traits(),
+            self.materialize_context(),
+        ]
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
     /// The name statistics group this message under: the event name for `track`, else the type.
     pub fn stats_name(&self) -> &str {
         match (self.kind, &self.event) {
@@ -307,27 +358,36 @@ impl Serialize for WireMessage<'_> {
                 map.serialize_entry(key, &v)?;
             }
         }
-        match m.kind {
-            MessageType::Track | MessageType::Page | MessageType::Screen => {
+        let props_always = matches!(
+            m.kind,
+            MessageType::Track | MessageType::Page | MessageType::Screen
+        );
+        match &m.raw.properties {
+            Some(raw) => map.serialize_entry("properties", raw)?,
+            None if props_always || !m.properties.is_empty() => {
                 map.serialize_entry("properties", &m.properties)?;
             }
-            _ if !m.properties.is_empty() => map.serialize_entry("properties", &m.properties)?,
-            _ => {}
+            None => {}
         }
-        match m.kind {
-            MessageType::Identify | MessageType::Group => {
+        let traits_always = matches!(m.kind, MessageType::Identify | MessageType::Group);
+        match &m.raw.traits {
+            Some(raw) => map.serialize_entry("traits", raw)?,
+            None if traits_always || !m.traits.is_empty() => {
                 map.serialize_entry("traits", &m.traits)?;
             }
-            _ if !m.traits.is_empty() => map.serialize_entry("traits", &m.traits)?,
-            _ => {}
+            None => {}
         }
-        map.serialize_entry(
-            "context",
-            &ContextWithLibrary {
-                context: &m.context,
-                library: self.library.filter(|_| !m.context.contains_key("library")),
-            },
-        )?;
+        match &m.raw.context {
+            // Raw context only exists inside the pipeline, which writes with `write_json`.
+            Some(raw) => map.serialize_entry("context", raw)?,
+            None => map.serialize_entry(
+                "context",
+                &ContextWithLibrary {
+                    context: &m.context,
+                    library: self.library.filter(|_| !m.context.contains_key("library")),
+                },
+            )?,
+        }
         for (key, value) in &m.extra {
             map.serialize_entry(key, value)?;
         }

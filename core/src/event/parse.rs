@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::{Message, MessageType, Properties, Timestamp};
@@ -152,6 +153,31 @@ impl Draft {
         }
     }
 
+    /// Applies `properties`, `traits` or `context` read as raw JSON text.
+    fn apply_raw(&mut self, key: &str, raw: Box<RawValue>) {
+        let text = raw.get();
+        let (map, slot) = match key {
+            "properties" => (
+                &mut self.message.properties,
+                &mut self.message.raw.properties,
+            ),
+            "traits" => (&mut self.message.traits, &mut self.message.raw.traits),
+            _ => (&mut self.message.context, &mut self.message.raw.context),
+        };
+        // A later duplicate key replaces an earlier one, as with parsed objects.
+        map.clear();
+        *slot = None;
+        match text.as_bytes().first() {
+            Some(b'{') => *slot = Some(raw),
+            _ if text == "null" => {}
+            _ => self.violations.push(Violation::new(
+                format!("/{key}"),
+                codes::INVALID_TYPE,
+                format!("{key} must be an object, got {}", raw_type_name(text)),
+            )),
+        }
+    }
+
     /// The message, or `None` when it cannot be one (not an object, no usable type).
     /// Field problems go to `violations`; a type problem is reported alone, since nothing
     /// else can be judged without knowing the type.
@@ -208,8 +234,14 @@ impl<'de> Visitor<'de> for DraftVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Draft, A::Error> {
         let mut draft = Draft::default();
         while let Some(FieldName(key)) = map.next_key::<FieldName>()? {
-            let value: Value = map.next_value()?;
-            draft.apply(key, value);
+            if matches!(key.as_ref(), "properties" | "traits" | "context") {
+                // Kept as text until something needs to look inside (see `raw`).
+                let raw: Box<RawValue> = map.next_value()?;
+                draft.apply_raw(&key, raw);
+            } else {
+                let value: Value = map.next_value()?;
+                draft.apply(key, value);
+            }
         }
         Ok(draft)
     }
@@ -336,6 +368,19 @@ fn object_field(key: &str, value: Value, violations: &mut Vec<Violation>) -> Pro
             ));
             Properties::new()
         }
+    }
+}
+
+/// The JSON type name of valid JSON text, from its first character.
+fn raw_type_name(text: &str) -> &'static str {
+    match text.as_bytes().first() {
+        Some(b'{') => "object",
+        Some(b'[') => "array",
+        Some(b'"') => "string",
+        Some(b't' | b'f') => "boolean",
+        Some(b'n') => "null",
+        _ if text.contains(['.', 'e', 'E']) => "number",
+        _ => "integer",
     }
 }
 

@@ -109,14 +109,21 @@ fn parse_request(inner: &Inner, bytes: &[u8]) -> Result<Request> {
     })
 }
 
-/// Fills item context from the batch context (item keys win).
+/// Fills item context from the batch context (item keys win); the item's context is parsed
+/// for that, and a parser refusal becomes a violation.
 fn with_batch_context(
     mut m: crate::event::Message,
     context: Option<&Map<String, Value>>,
+    errors: &mut Vec<Violation>,
 ) -> crate::event::Message {
     if let Some(ctx) = context {
-        for (k, v) in ctx {
-            m.context.entry(k.clone()).or_insert_with(|| v.clone());
+        match m.materialize_context() {
+            Ok(()) => {
+                for (k, v) in ctx {
+                    m.context.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+            Err(v) => errors.push(v),
         }
     }
     m
@@ -140,7 +147,7 @@ pub(super) fn validate_request(
         let mut warnings = Vec::new();
         let mut message_id = None;
         if let Some(m) = item.finish(default_type, &mut errors) {
-            let mut m = with_batch_context(m, request.context.as_ref());
+            let mut m = with_batch_context(m, request.context.as_ref(), &mut errors);
             inner.normalize(
                 &mut m,
                 Origin::Ingest {
@@ -148,6 +155,10 @@ pub(super) fn validate_request(
                 },
                 now,
             );
+            // Parsed as the pipeline would, so every problem is found and reported by path.
+            if let Err(problems) = inner.prepare_raw(&mut m) {
+                errors.extend(problems);
+            }
             let checked = inner.validator.validate(&m, now, Some(&inner.library));
             errors.extend(checked.errors);
             warnings = checked.warnings;
@@ -195,7 +206,7 @@ pub(super) fn ingest(
         let parsed = item.finish(default_type, &mut errors);
         let result = match parsed {
             Some(m) => {
-                let m = with_batch_context(m, batch_context.as_ref());
+                let m = with_batch_context(m, batch_context.as_ref(), &mut errors);
                 inner.process(m, Origin::Ingest { batch_sent_at }, errors)
             }
             None => {

@@ -494,6 +494,50 @@ impl Inner {
         }
     }
 
+    /// Parses the raw objects of an ingested message that something must look inside, and
+    /// keeps the rest as text (see `event::raw`). What stays raw has passed the depth,
+    /// key-length and redaction checks in one scan of its text.
+    fn prepare_raw(&self, m: &mut Message) -> std::result::Result<(), Vec<Violation>> {
+        if m.raw.is_empty() {
+            return Ok(());
+        }
+        if self.before_send.is_some() || self.redactor.changes_ips() {
+            return m.materialize_all();
+        }
+        let limits = self.validator.limits();
+        let redacts = |key: &str| self.redactor.matches(key);
+        let keeps = |raw: &Option<Box<serde_json::value::RawValue>>| {
+            raw.as_ref().is_none_or(|r| {
+                crate::event::raw::scan_object(
+                    r.get(),
+                    limits.max_depth,
+                    limits.max_key_length,
+                    &redacts,
+                )
+                .keeps_raw()
+            })
+        };
+        let schema_reads = m.kind == MessageType::Track
+            && m.event
+                .as_deref()
+                .is_some_and(|e| self.validator.reads_properties(e));
+        let mut problems = Vec::new();
+        if schema_reads || !keeps(&m.raw.properties) {
+            problems.extend(m.materialize_properties().err());
+        }
+        if !keeps(&m.raw.traits) {
+            problems.extend(m.materialize_traits().err());
+        }
+        if !keeps(&m.raw.context) {
+            problems.extend(m.materialize_context().err());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
     fn sampled_out(&self, m: &Message) -> bool {
         let rate = if self.sample_rates.is_empty() {
             self.sample_rate
@@ -531,6 +575,10 @@ impl Inner {
                 disposition: Disposition::Sampled,
                 warnings: Vec::new(),
             });
+        }
+        let mut pre_errors = pre_errors;
+        if let Err(problems) = self.prepare_raw(&mut m) {
+            pre_errors.extend(problems);
         }
         if let (Some(hook), true) = (&self.before_send, pre_errors.is_empty()) {
             // The hook takes the message; keep its id for the receipt if it drops it.

@@ -69,6 +69,11 @@ impl Redactor {
         }
     }
 
+    /// Whether the IP policy changes anything (it then needs parsed objects).
+    pub fn changes_ips(&self) -> bool {
+        self.ip != IpPolicy::Keep
+    }
+
     pub fn apply(&self, m: &mut Message) {
         if !self.keys.is_empty() {
             self.redact_map(&mut m.properties);

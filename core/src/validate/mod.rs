@@ -104,6 +104,16 @@ impl Validator {
         self.plan.as_ref()
     }
 
+    /// Whether checking a `track` event of this name looks inside its properties (a built-in
+    /// schema or a tracking-plan schema applies).
+    pub(crate) fn reads_properties(&self, event: &str) -> bool {
+        (event.starts_with('$') && self.builtin.contains_key(event))
+            || self
+                .plan
+                .as_ref()
+                .is_some_and(|p| p.schema_for(event).is_some())
+    }
+
     /// Every check except the serialized size, which the pipeline measures on the bytes it
     /// actually buffers (see [`Validator::check_size`]).
     pub fn check(&self, m: &Message, now_ms: i64) -> Checked {
