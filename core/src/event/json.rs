@@ -71,7 +71,12 @@ pub(crate) fn write_message(m: &Message, library: Option<&[u8]>, out: &mut Vec<u
     }
     out.extend_from_slice(b",\"context\":");
     match &m.raw.context {
-        Some(raw) => write_raw_context(raw.get(), library, out),
+        Some(raw) => {
+            let has_library = m.raw.context_has_library.unwrap_or_else(|| {
+                super::raw::scan_object(raw.get(), usize::MAX, usize::MAX, |_| false).has_library
+            });
+            write_raw_context(raw.get(), library.filter(|_| !has_library), out)
+        }
         None => write_context(
             &m.context,
             library.filter(|_| !m.context.contains_key("library")),
@@ -132,10 +137,8 @@ fn write_context(context: &Map<String, Value>, library: Option<&[u8]>, out: &mut
     out.push(b'}');
 }
 
-/// A raw context object, with the library fragment put first when it has no `library`.
-fn write_raw_context(text: &str, library: Option<&[u8]>, out: &mut Vec<u8>) {
-    let fragment = library
-        .filter(|_| !super::raw::scan_object(text, usize::MAX, usize::MAX, &|_| false).has_library);
+/// A raw context object, with the library fragment (when given) put first.
+fn write_raw_context(text: &str, fragment: Option<&[u8]>, out: &mut Vec<u8>) {
     let (Some(fragment), Some(rest)) = (fragment, text.strip_prefix('{')) else {
         out.extend_from_slice(text.as_bytes());
         return;

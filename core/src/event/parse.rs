@@ -116,21 +116,8 @@ impl Draft {
         match key.as_ref() {
             "type" => {
                 self.kind = match value {
-                    Value::String(t) => match MessageType::parse(&t) {
-                        Some(k) => TypeField::Known(k),
-                        None => TypeField::Problem(Violation::new(
-                            "/type",
-                            codes::UNKNOWN_MESSAGE_TYPE,
-                            format!(
-                            "type {t:?} is not one of track, page, screen, identify, group, alias"
-                        ),
-                        )),
-                    },
-                    other => TypeField::Problem(Violation::new(
-                        "/type",
-                        codes::INVALID_TYPE,
-                        format!("type must be a string, got {}", type_name(&other)),
-                    )),
+                    Value::String(t) => type_from_text(&t),
+                    other => type_not_text(type_name(&other)),
                 }
             }
             "event" => m.event = string_field("event", value, false, v),
@@ -150,6 +137,30 @@ impl Draft {
             _ => {
                 m.extra.insert(key.into_owned(), value);
             }
+        }
+    }
+
+    /// Applies `type` or a timestamp read as text.
+    fn apply_text(&mut self, key: &str, text: Text<'_>) {
+        let v = &mut self.violations;
+        if key == "type" {
+            self.kind = match text {
+                Text::Str(t) => type_from_text(&t),
+                Text::Null => type_not_text("null"),
+                Text::Other(name) => type_not_text(name),
+            };
+            return;
+        }
+        let parsed = match text {
+            Text::Str(t) => timestamp_from_text(key, &t, v),
+            Text::Null => None,
+            Text::Other(name) => timestamp_not_text(key, name, v),
+        };
+        let m = &mut self.message;
+        match key {
+            "timestamp" => m.timestamp = parsed,
+            "sentAt" => m.sent_at = parsed,
+            _ => m.received_at = parsed,
         }
     }
 
@@ -238,6 +249,9 @@ impl<'de> Visitor<'de> for DraftVisitor {
                 // Kept as text until something needs to look inside (see `raw`).
                 let raw: Box<RawValue> = map.next_value()?;
                 draft.apply_raw(&key, raw);
+            } else if matches!(key.as_ref(), "type" | "timestamp" | "sentAt" | "receivedAt") {
+                let text: Text<'de> = map.next_value()?;
+                draft.apply_text(&key, text);
             } else {
                 let value: Value = map.next_value()?;
                 draft.apply(key, value);
@@ -330,29 +344,116 @@ fn string_field(
 
 fn timestamp_field(key: &str, value: Value, violations: &mut Vec<Violation>) -> Option<Timestamp> {
     match value {
-        Value::String(s) => match Timestamp::parse(&s) {
-            Some(t) => Some(t),
-            None => {
-                violations.push(Violation::new(
-                    format!("/{key}"),
-                    codes::TIMESTAMP_INVALID,
-                    format!("{key} {s:?} is not an RFC 3339 date-time"),
-                ));
-                None
-            }
-        },
+        Value::String(s) => timestamp_from_text(key, &s, violations),
         Value::Null => None,
-        other => {
-            violations.push(Violation::new(
-                format!("/{key}"),
-                codes::INVALID_TYPE,
-                format!(
-                    "{key} must be an RFC 3339 string, got {}",
-                    type_name(&other)
-                ),
-            ));
-            None
-        }
+        other => timestamp_not_text(key, type_name(&other), violations),
+    }
+}
+
+fn timestamp_from_text(key: &str, s: &str, violations: &mut Vec<Violation>) -> Option<Timestamp> {
+    let parsed = Timestamp::parse(s);
+    if parsed.is_none() {
+        violations.push(Violation::new(
+            format!("/{key}"),
+            codes::TIMESTAMP_INVALID,
+            format!("{key} {s:?} is not an RFC 3339 date-time"),
+        ));
+    }
+    parsed
+}
+
+fn timestamp_not_text(
+    key: &str,
+    type_name: &str,
+    violations: &mut Vec<Violation>,
+) -> Option<Timestamp> {
+    violations.push(Violation::new(
+        format!("/{key}"),
+        codes::INVALID_TYPE,
+        format!("{key} must be an RFC 3339 string, got {type_name}"),
+    ));
+    None
+}
+
+fn type_from_text(t: &str) -> TypeField {
+    match MessageType::parse(t) {
+        Some(k) => TypeField::Known(k),
+        None => TypeField::Problem(Violation::new(
+            "/type",
+            codes::UNKNOWN_MESSAGE_TYPE,
+            format!("type {t:?} is not one of track, page, screen, identify, group, alias"),
+        )),
+    }
+}
+
+fn type_not_text(type_name: &str) -> TypeField {
+    TypeField::Problem(Violation::new(
+        "/type",
+        codes::INVALID_TYPE,
+        format!("type must be a string, got {type_name}"),
+    ))
+}
+
+/// A JSON value read only for its text: strings are borrowed from the input when they
+/// have no escapes, so `type` and timestamps cost no allocation.
+enum Text<'de> {
+    Str(Cow<'de, str>),
+    Null,
+    /// Any other JSON type (its name).
+    Other(&'static str),
+}
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(TextVisitor)
+    }
+}
+
+struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Text<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Text<'de>, E> {
+        Ok(Text::Str(Cow::Borrowed(s)))
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Text<'de>, E> {
+        Ok(Text::Str(Cow::Owned(s.to_owned())))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Text<'de>, E> {
+        Ok(Text::Null)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Text<'de>, E> {
+        Ok(Text::Other("boolean"))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Text<'de>, E> {
+        Ok(Text::Other("integer"))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Text<'de>, E> {
+        Ok(Text::Other("integer"))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Text<'de>, E> {
+        Ok(Text::Other("number"))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Text<'de>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Text::Other("array"))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Text<'de>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Text::Other("object"))
     }
 }
 
@@ -394,5 +495,60 @@ pub(crate) fn type_name(v: &Value) -> &'static str {
         Value::String(_) => "string",
         Value::Array(_) => "array",
         Value::Object(_) => "object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+
+    fn field_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|i| json!(i)),
+            (-1e3f64..1e3).prop_map(|f| json!(f)),
+            Just(json!("track")),
+            Just(json!("2026-01-02T03:04:05Z")),
+            Just(json!("2026-02-30T00:00:00Z")),
+            "[a-z\"\\\\]{0,6}".prop_map(Value::String),
+            Just(json!({"a": [1, {"b": null}]})),
+            Just(json!([1, 2])),
+        ]
+    }
+
+    proptest! {
+        /// Reading straight from the JSON stream (with raw objects) and reading a parsed
+        /// value give the same message and the same violations.
+        #[test]
+        fn streaming_and_parsed_drafts_agree(
+            fields in proptest::collection::btree_map(
+                "(type|event|name|messageId|userId|anonymousId|sessionId|groupId|previousId|timestamp|sentAt|receivedAt|properties|traits|context|integrations)",
+                field_value(),
+                0..10,
+            ),
+            default_track in any::<bool>(),
+        ) {
+            let doc = Value::Object(fields.into_iter().collect());
+            let default_type = default_track.then_some(MessageType::Track);
+            let mut from_value = Vec::new();
+            let a = parse_message(doc.clone(), default_type, &mut from_value);
+            let draft: Draft = serde_json::from_str(&doc.to_string()).unwrap();
+            let mut from_stream = Vec::new();
+            let b = draft.finish(default_type, &mut from_stream).map(|mut m| {
+                m.materialize_all().unwrap();
+                m
+            });
+            let key = |v: &Violation| (v.path.clone(), v.code.clone(), v.message.clone());
+            let mut x: Vec<_> = from_value.iter().map(key).collect();
+            let mut y: Vec<_> = from_stream.iter().map(key).collect();
+            x.sort();
+            y.sort();
+            prop_assert_eq!(x, y);
+            prop_assert_eq!(a, b);
+        }
     }
 }

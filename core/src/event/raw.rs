@@ -17,6 +17,8 @@ pub(crate) struct RawFields {
     pub properties: Option<Box<RawValue>>,
     pub traits: Option<Box<RawValue>>,
     pub context: Option<Box<RawValue>>,
+    /// Whether the raw context has a top-level `library`, once a scan has found out.
+    pub context_has_library: Option<bool>,
 }
 
 /// Raw values are equal when their text is.
@@ -75,7 +77,7 @@ pub(crate) fn scan_object(
     text: &str,
     max_depth: usize,
     max_key_length: usize,
-    redacts: &dyn Fn(&str) -> bool,
+    redacts: impl Fn(&str) -> bool,
 ) -> RawScan {
     let b = text.as_bytes();
     let mut scan = RawScan::default();
@@ -104,14 +106,20 @@ pub(crate) fn scan_object(
             }
             b'"' => {
                 let start = i + 1;
+                // Jump to the closing quote; only escapes need a closer look.
                 let mut j = start;
                 let mut escaped = false;
-                while j < b.len() && b[j] != b'"' {
-                    if b[j] == b'\\' {
+                while let Some(p) = b
+                    .get(j..)
+                    .and_then(|rest| rest.iter().position(|&c| c == b'"' || c == b'\\'))
+                {
+                    if b[j + p] == b'\\' {
                         escaped = true;
-                        j += 1;
+                        j += p + 2;
+                    } else {
+                        j += p;
+                        break;
                     }
-                    j += 1;
                 }
                 let end = j.min(b.len());
                 // A string followed by ':' inside an object is a key.
@@ -135,8 +143,10 @@ pub(crate) fn scan_object(
                             scan.has_library = true;
                         }
                     }
+                    i = k + 1;
+                } else {
+                    i = end + 1;
                 }
-                i = end + 1;
             }
             _ => i += 1,
         }
@@ -236,7 +246,7 @@ mod tests {
             let v = Value::Object(props.into_iter().collect());
             let text = if pretty { serde_json::to_string_pretty(&v).unwrap() } else { v.to_string() };
             let redacts = |k: &str| k == "token";
-            let got = scan_object(&text, max_depth, max_key, &redacts);
+            let got = scan_object(&text, max_depth, max_key, redacts);
             let want = reference(&v, max_depth, max_key, &redacts);
             prop_assert_eq!(got, want, "{}", text);
         }

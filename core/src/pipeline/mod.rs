@@ -506,29 +506,31 @@ impl Inner {
         }
         let limits = self.validator.limits();
         let redacts = |key: &str| self.redactor.matches(key);
-        let keeps = |raw: &Option<Box<serde_json::value::RawValue>>| {
-            raw.as_ref().is_none_or(|r| {
+        let scan = |raw: &Option<Box<serde_json::value::RawValue>>| {
+            raw.as_ref().map(|r| {
                 crate::event::raw::scan_object(
                     r.get(),
                     limits.max_depth,
                     limits.max_key_length,
-                    &redacts,
+                    redacts,
                 )
-                .keeps_raw()
             })
         };
+        let keeps = |s: Option<crate::event::raw::RawScan>| s.is_none_or(|s| s.keeps_raw());
         let schema_reads = m.kind == MessageType::Track
             && m.event
                 .as_deref()
                 .is_some_and(|e| self.validator.reads_properties(e));
         let mut problems = Vec::new();
-        if schema_reads || !keeps(&m.raw.properties) {
+        if schema_reads || !keeps(scan(&m.raw.properties)) {
             problems.extend(m.materialize_properties().err());
         }
-        if !keeps(&m.raw.traits) {
+        if !keeps(scan(&m.raw.traits)) {
             problems.extend(m.materialize_traits().err());
         }
-        if !keeps(&m.raw.context) {
+        let context_scan = scan(&m.raw.context);
+        m.raw.context_has_library = context_scan.map(|s| s.has_library);
+        if !keeps(context_scan) {
             problems.extend(m.materialize_context().err());
         }
         if problems.is_empty() {
