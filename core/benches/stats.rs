@@ -55,5 +55,35 @@ fn bench_snapshot(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_sketch, bench_snapshot);
+fn bench_alerts(c: &mut Criterion) {
+    use sonde_core::alert::{AlertEngine, AlertRule, Op};
+    // 50 rules over 50 metrics, half of them hovering around their thresholds.
+    let rules: Vec<AlertRule> = (0..50)
+        .map(|i| {
+            AlertRule::new(format!("rule{i}"), format!("metric.{i}"), Op::Gt, 50.0)
+                .for_ms(30_000)
+                .clear(40.0)
+                .cooldown_ms(60_000)
+        })
+        .collect();
+    let mut engine = AlertEngine::new(rules, 100).expect("rules");
+    let names: Vec<String> = (0..50).map(|i| format!("metric.{i}")).collect();
+    let mut now = 0i64;
+    c.bench_function("alerts/evaluate_50_rules", |b| {
+        b.iter(|| {
+            now += 10_000;
+            let phase = (now / 10_000) % 12;
+            black_box(engine.evaluate(now, |m| {
+                let i = names.iter().position(|n| n == m)?;
+                Some(if i % 2 == 0 {
+                    30.0 + phase as f64 * 5.0
+                } else {
+                    10.0
+                })
+            }))
+        })
+    });
+}
+
+criterion_group!(benches, bench_sketch, bench_snapshot, bench_alerts);
 criterion_main!(benches);

@@ -31,11 +31,13 @@
 // wasm32 has no threads: host objects (JS clocks, hooks) are not Send, and an Arc of them is fine.
 #![cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
 
+pub mod alert;
 mod buffer;
 pub mod clock;
 pub mod config;
 pub mod error;
 pub mod event;
+pub mod host;
 pub mod ids;
 mod pipeline;
 pub mod platform;

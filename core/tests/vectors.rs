@@ -363,6 +363,27 @@ fn run_stats_merge(case: &Value) -> Result<(), String> {
     )
 }
 
+fn run_alerts(case: &Value) -> Result<(), String> {
+    use sonde_core::alert::AlertEngine;
+    let engine = AlertEngine::rules_from_json(&case["input"]["rules"])
+        .and_then(|rules| AlertEngine::new(rules, 100));
+    let mut engine = match (engine, case.get("expected_errors")) {
+        (Err(e), Some(errors)) => return same_violations(e.violations(), errors),
+        (Ok(_), Some(_)) => return Err("rules were accepted".into()),
+        (Err(e), None) => return Err(format!("rules refused: {e}")),
+        (Ok(engine), None) => engine,
+    };
+    let mut got = Vec::new();
+    for point in case["input"]["series"].as_array().ok_or("series")? {
+        let t = point["t_ms"].as_i64().ok_or("t_ms")?;
+        let metrics = &point["metrics"];
+        for tr in engine.evaluate(t, |m| metrics.get(m).and_then(Value::as_f64)) {
+            got.push(json!({"t_ms": t, "rule": tr.rule, "state": tr.state}));
+        }
+    }
+    subset(&case["expected"], &Value::Array(got), "")
+}
+
 #[test]
 fn every_vector_passes() {
     let mut failures = Vec::new();
@@ -379,6 +400,7 @@ fn every_vector_passes() {
                 "config" => run_config(case),
                 "track" => run_track(case),
                 "stats_merge" => run_stats_merge(case),
+                "alerts" => run_alerts(case),
                 other => Err(format!("unknown vector kind {other}")),
             };
             if let Err(why) = result {
