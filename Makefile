@@ -23,6 +23,7 @@ test-rust: ## Rust unit, property, vector and doc tests for the whole workspace
 check-wasm: ## The core (and the browser binding) must keep building for wasm32, warning-free
 	$(CARGO) clippy -p sonde-core --target $(WASM_TARGET) --no-default-features -- -D warnings
 	$(CARGO) clippy -p sonde-core -p sonde-wasm --target $(WASM_TARGET) -- -D warnings
+	$(CARGO) clippy -p sonde-core --target $(WASM_TARGET) --features host-metrics -- -D warnings
 
 lint: ## rustfmt, clippy and rustdoc with warnings as errors
 	$(CARGO) fmt --all --check
@@ -33,8 +34,9 @@ demo: setup ## Run the Rust example end to end (tracks, flushes to JSON lines, p
 	$(CARGO) run -p sonde-example -- target/sonde-example/events.jsonl
 
 bench: setup ## Criterion benchmarks and the buffered-memory measurement (see BENCHMARKS.md)
-	$(CARGO) bench -p sonde-core --bench pipeline --bench stats
+	$(CARGO) bench -p sonde-core --features host-metrics --bench pipeline --bench stats --bench host
 	$(CARGO) run --release -p sonde-core --example buffer_memory --features test-utils
+	$(CARGO) run --release -p sonde-core --example host_sample_cost --features host-metrics
 
 clean: ## Remove build output
 	$(CARGO) clean

@@ -1,8 +1,11 @@
-//! Host facts the engine needs without any platform crate: today the container's cgroup v2
-//! limits, so percentages can be based on the container and not on the host it runs on.
-//! (The sampler of CPU, memory, disk and network figures lands with the `host-metrics`
-//! feature.)
+//! Host facts: the container's cgroup v2 limits (everywhere, no platform crate), and with the
+//! `host-metrics` feature on native targets a sampler of CPU, memory, disk, network and
+//! process figures that bases percentages on the container's limits when it has some.
 
 mod cgroup;
+#[cfg(all(feature = "host-metrics", not(target_arch = "wasm32")))]
+mod sampler;
 
 pub use cgroup::CgroupV2;
+#[cfg(all(feature = "host-metrics", not(target_arch = "wasm32")))]
+pub use sampler::{ContainerUsage, DiskUsage, HostSampler, HostSnapshot, ProcessUsage};
