@@ -5,8 +5,11 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use serde_json::{json, Value};
-use sonde_core::{props, Config, DeliveryMode, Properties, Sonde};
+use sonde_core::{Config, DeliveryMode, Sonde};
+
+#[path = "workload.rs"]
+mod workload;
+use workload::{batch_json, six_properties};
 
 fn client() -> Sonde {
     // Manual delivery with the default 10,000-event buffer (drop_oldest): in the steady
@@ -20,35 +23,6 @@ fn client() -> Sonde {
     .expect("config")
 }
 
-fn six_properties() -> Properties {
-    props(json!({
-        "plan": "pro",
-        "revenue": 42.5,
-        "currency": "EUR",
-        "items": 3,
-        "coupon": null,
-        "first_order": true
-    }))
-}
-
-fn batch_json(n: usize) -> Vec<u8> {
-    let items: Vec<Value> = (0..n)
-        .map(|i| {
-            json!({
-                "type": "track",
-                "event": "Order Completed",
-                "userId": format!("user-{i}"),
-                "messageId": format!("msg-{i}"),
-                "timestamp": "2026-11-26T10:00:00.000Z",
-                "properties": {"plan": "pro", "revenue": 42.5, "currency": "EUR", "items": i, "coupon": null, "first_order": true},
-                "context": {"ip": "10.0.0.1", "userAgent": "Mozilla/5.0 (X11; Linux x86_64)", "page": {"path": "/checkout"}}
-            })
-        })
-        .collect();
-    serde_json::to_vec(&json!({"batch": items, "sentAt": "2026-11-26T10:00:01.000Z"}))
-        .expect("json")
-}
-
 fn bench_track(c: &mut Criterion) {
     let sonde = client();
     let mut group = c.benchmark_group("track");
@@ -56,16 +30,16 @@ fn bench_track(c: &mut Criterion) {
     // Building the properties is the caller's cost; it is measured alone so the figure
     // for `track` is the difference of the two (see BENCHMARKS.md).
     group.bench_function("build_6_properties", |b| {
-        b.iter(|| black_box(six_properties()))
+        b.iter(|| black_box(six_properties(3)))
     });
     group.bench_function("build_and_track_6_properties", |b| {
-        b.iter(|| black_box(sonde.track("Order Completed", six_properties())))
+        b.iter(|| black_box(sonde.track("Order Completed", six_properties(3))))
     });
     group.finish();
 }
 
 fn bench_ingest(c: &mut Criterion) {
-    let bytes = batch_json(500);
+    let bytes = batch_json(500, 0);
     let mut group = c.benchmark_group("ingest");
     group.throughput(Throughput::Bytes(bytes.len() as u64));
     let sonde = client();

@@ -12,6 +12,10 @@ use std::time::Duration;
 use serde_json::json;
 use sonde_core::{props, Config, DeliveryMode, Sonde};
 
+#[path = "../benches/workload.rs"]
+mod workload;
+use workload::six_properties;
+
 struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
@@ -56,11 +60,9 @@ fn main() {
     let before = LIVE.load(Ordering::Relaxed);
     let queued_before = sonde.stats().counters.queued_bytes;
     for i in 1..N {
-        let p = props(json!({
-            "plan": "pro", "revenue": 42.5, "currency": "EUR",
-            "items": i, "coupon": null, "first_order": true
-        }));
-        sonde.track("Order Completed", p).expect("valid");
+        sonde
+            .track("Order Completed", six_properties(i as usize))
+            .expect("valid");
     }
     let after = LIVE.load(Ordering::Relaxed);
     let c = sonde.stats().counters;

@@ -7,33 +7,13 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use serde_json::json;
-use sonde_core::{props, Config, DeliveryMode, Properties, Sonde};
+use sonde_core::{Config, DeliveryMode, Sonde};
+
+#[path = "../benches/workload.rs"]
+mod workload;
+use workload::{batch_json, six_properties};
 
 const N: usize = 20_000;
-
-fn six_properties(i: usize) -> Properties {
-    props(json!({
-        "plan": "pro", "revenue": 42.5, "currency": "EUR",
-        "items": i, "coupon": null, "first_order": true
-    }))
-}
-
-fn batch(start: usize) -> Vec<u8> {
-    let items: Vec<serde_json::Value> = (start..start + 500)
-        .map(|i| {
-            json!({
-                "type": "track", "event": "Order Completed",
-                "userId": format!("user-{i}"), "messageId": format!("msg-{i}"),
-                "timestamp": "2026-11-26T10:00:00.000Z",
-                "properties": {"plan": "pro", "revenue": 42.5, "currency": "EUR", "items": i, "coupon": null, "first_order": true},
-                "context": {"ip": "10.0.0.1", "userAgent": "Mozilla/5.0 (X11; Linux x86_64)", "page": {"path": "/checkout"}}
-            })
-        })
-        .collect();
-    serde_json::to_vec(&json!({"batch": items, "sentAt": "2026-11-26T10:00:01.000Z"}))
-        .expect("json")
-}
 
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_default();
@@ -45,7 +25,7 @@ fn main() {
     )
     .expect("config");
     if mode == "ingest" {
-        let bodies: Vec<Vec<u8>> = (0..N / 500).map(|b| batch(b * 500)).collect();
+        let bodies: Vec<Vec<u8>> = (0..N / 500).map(|b| batch_json(500, b * 500)).collect();
         for body in &bodies {
             black_box(sonde.ingest(body).expect("valid batch"));
         }
