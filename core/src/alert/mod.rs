@@ -8,6 +8,8 @@
 //! Metric names are dotted (`host.cpu_percent`, `api.p95_ms`, `route.p95_ms:GET /items/{id}`);
 //! the engine treats them as opaque keys.
 
+mod app;
+
 use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
@@ -16,6 +18,8 @@ use serde_json::{json, Value};
 use crate::error::{Error, ErrorKind, Violation};
 use crate::event::{reserved, Message, Properties, Timestamp};
 use crate::validate::codes;
+
+pub use app::AppMetrics;
 
 /// Comparison of a metric with a threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

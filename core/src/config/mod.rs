@@ -9,6 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::alert::{AlertRule, AlertTransition};
 use crate::clock::SharedClock;
 use crate::error::{Error, ErrorKind, Violation};
 use crate::event::{Library, Message};
@@ -139,7 +140,23 @@ pub struct Config {
     pub before_send: Option<BeforeSend>,
     /// Super properties added to every `track`, `page` and `screen` (explicit ones win).
     pub super_properties: crate::event::Properties,
+    /// Alert rules evaluated by [`crate::Sonde::evaluate_alerts`]; the defaults of
+    /// [`crate::alert::default_rules`] unless replaced.
+    pub alert_rules: Vec<AlertRule>,
+    /// How many alert transitions `alert_history` keeps.
+    pub alert_history_limit: usize,
+    /// Called for every alert transition.
+    pub alert_callbacks: Vec<AlertCallback>,
+    /// Sample host metrics (feature `host-metrics`, native targets) when alerts are evaluated.
+    pub host_metrics: bool,
 }
+
+/// A function called for every alert transition.
+pub trait AlertCallbackFn: Fn(&AlertTransition) + MaybeSendSync {}
+impl<F: Fn(&AlertTransition) + MaybeSendSync> AlertCallbackFn for F {}
+
+/// A shared alert callback.
+pub type AlertCallback = Arc<dyn AlertCallbackFn>;
 
 impl Default for Config {
     fn default() -> Self {
@@ -177,6 +194,10 @@ impl Default for Config {
             sinks: Vec::new(),
             before_send: None,
             super_properties: crate::event::Properties::new(),
+            alert_rules: crate::alert::default_rules(),
+            alert_history_limit: 100,
+            alert_callbacks: Vec::new(),
+            host_metrics: true,
         }
     }
 }
@@ -358,6 +379,27 @@ impl Config {
     /// Sets [`Config::max_event_names`].
     pub fn max_event_names(mut self, n: usize) -> Self {
         self.max_event_names = n;
+        self
+    }
+
+    /// Replaces the alert rules.
+    pub fn alert_rules(mut self, rules: Vec<AlertRule>) -> Self {
+        self.alert_rules = rules;
+        self
+    }
+
+    /// Adds a function called for every alert transition.
+    pub fn on_alert<F: Fn(&AlertTransition) + MaybeSendSync + 'static>(
+        mut self,
+        callback: F,
+    ) -> Self {
+        self.alert_callbacks.push(Arc::new(callback));
+        self
+    }
+
+    /// Sets [`Config::host_metrics`].
+    pub fn host_metrics(mut self, on: bool) -> Self {
+        self.host_metrics = on;
         self
     }
 

@@ -36,6 +36,9 @@ pub const OPTION_NAMES: &[&str] = &[
     "anonymous_id",
     "random_seed",
     "super_properties",
+    "alert_rules",
+    "alert_history_limit",
+    "host_metrics",
 ];
 
 struct Reader<'a> {
@@ -239,6 +242,24 @@ impl Config {
                 "super_properties" => match v {
                     Value::Object(p) => self.super_properties = p.clone(),
                     _ => r.bad(k, "super_properties must be an object"),
+                },
+                "alert_rules" => match crate::alert::AlertEngine::rules_from_json(v) {
+                    Ok(rules) => self.alert_rules = rules,
+                    Err(e) => {
+                        for mut violation in e.into_violations() {
+                            violation.path = format!("/alert_rules{}", violation.path);
+                            r.problems.push(violation);
+                        }
+                    }
+                },
+                "alert_history_limit" => {
+                    if let Some(n) = r.usize(k, v) {
+                        self.alert_history_limit = n;
+                    }
+                }
+                "host_metrics" => match v.as_bool() {
+                    Some(b) => self.host_metrics = b,
+                    None => r.bad(k, "host_metrics must be a boolean"),
                 },
                 other => r.bad(other, format!("unknown option {other:?}")),
             }

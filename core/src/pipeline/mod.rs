@@ -1,6 +1,7 @@
 //! The `Sonde` client: normalize → sample → before_send → validate → redact → serialize →
 //! statistics → bounded buffer → delivery.
 
+mod alerts;
 mod delivery;
 mod ingest;
 mod redact;
@@ -16,6 +17,7 @@ pub use ingest::{IngestItem, IngestReport, ItemStatus};
 pub use redact::REDACTED;
 pub use timer::Timer;
 
+use crate::alert::{ActiveAlert, AlertEngine, AlertTransition};
 use crate::buffer::{Buffer, BufferLimits, PushError};
 use crate::clock::{platform_clock, SharedClock};
 use crate::config::{BeforeSend, Config, DeliveryMode, OverflowPolicy};
@@ -129,6 +131,9 @@ struct Inner {
     overflow: OverflowPolicy,
     mode: DeliveryMode,
     drop_timeout: Duration,
+    max_queue_events: usize,
+    alerts: Mutex<alerts::AlertRuntime>,
+    alert_callbacks: Vec<crate::config::AlertCallback>,
 }
 
 impl Drop for Inner {
@@ -212,6 +217,12 @@ impl Sonde {
                 overflow: config.overflow,
                 mode: config.delivery,
                 drop_timeout: config.drop_timeout,
+                max_queue_events: config.max_queue_events,
+                alerts: Mutex::new(alerts::AlertRuntime::new(
+                    AlertEngine::new(config.alert_rules.clone(), config.alert_history_limit)?,
+                    config.host_metrics,
+                )),
+                alert_callbacks: config.alert_callbacks.clone(),
             }),
         })
     }
@@ -371,6 +382,59 @@ impl Sonde {
         let counters = shared.buffer().counters();
         let now = shared.clock.now_ms();
         lock(&shared.stats).snapshot(counters, now)
+    }
+
+    /// Evaluates the alert rules now over a fresh host sample (feature `host-metrics`,
+    /// native targets) and the application metrics of the window since the previous
+    /// evaluation; sends a `$alert` event for each transition and calls the alert callbacks.
+    pub fn evaluate_alerts(&self) -> Result<Vec<AlertTransition>> {
+        let snapshot = self.stats();
+        let now = self.inner.shared.clock.now_ms();
+        let transitions = {
+            let mut rt = lock(&self.inner.alerts);
+            let app = rt.app.update(&snapshot, self.inner.max_queue_events);
+            #[cfg(all(feature = "host-metrics", not(target_arch = "wasm32")))]
+            let host = rt.sample_host();
+            rt.engine.evaluate(now, |name| {
+                #[cfg(all(feature = "host-metrics", not(target_arch = "wasm32")))]
+                if let Some(v) = host.as_ref().and_then(|h| h.metric(name)) {
+                    return Some(v);
+                }
+                app.get(name).copied()
+            })
+        };
+        for t in &transitions {
+            self.send(t.to_message())?;
+            for callback in &self.inner.alert_callbacks {
+                callback(t);
+            }
+        }
+        Ok(transitions)
+    }
+
+    /// The alerts firing now.
+    pub fn alerts(&self) -> Vec<ActiveAlert> {
+        lock(&self.inner.alerts).engine.active()
+    }
+
+    /// The latest alert transitions, newest first, at most `limit`.
+    pub fn alert_history(&self, limit: usize) -> Vec<AlertTransition> {
+        lock(&self.inner.alerts).engine.history(limit)
+    }
+
+    /// A host sample now. `unsupported` on wasm32 and without the `host-metrics` feature
+    /// (or with `host_metrics` turned off).
+    pub fn system_metrics(&self) -> Result<crate::host::SystemMetrics> {
+        #[cfg(all(feature = "host-metrics", not(target_arch = "wasm32")))]
+        {
+            if let Some(snapshot) = lock(&self.inner.alerts).sample_host() {
+                return Ok(snapshot);
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Unsupported,
+            "host metrics need the host-metrics feature on a native target",
+        ))
     }
 
     /// Manual delivery: the next due batch, if any.

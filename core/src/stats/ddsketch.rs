@@ -259,6 +259,39 @@ impl DDSketch {
     }
 }
 
+impl DDSketch {
+    /// The values added since `earlier`, an earlier copy of this same sketch: a sketch of a
+    /// recent window, for alert rules on "p95 over the last minute". Min and max of the
+    /// window are estimated from its outermost bins (within the accuracy).
+    pub fn since(&self, earlier: &DDSketch) -> DDSketch {
+        let mut window = DDSketch::new(self.relative_accuracy, self.max_bins);
+        for (i, &c) in self.bins.iter().enumerate() {
+            let index = self.offset + i as i32;
+            let before = earlier
+                .bins
+                .get(usize::try_from(index - earlier.offset).unwrap_or(usize::MAX))
+                .copied()
+                .unwrap_or(0);
+            let n = c.saturating_sub(before);
+            if n > 0 {
+                window.add_to_bin(index, n);
+                let v = self.value_of(index);
+                window.min = window.min.min(v);
+                window.max = window.max.max(v);
+            }
+        }
+        window.zero_count = self.zero_count.saturating_sub(earlier.zero_count);
+        if window.zero_count > 0 {
+            window.min = 0.0;
+            window.max = window.max.max(0.0);
+        }
+        window.count = window.zero_count + window.bins.iter().sum::<u64>();
+        window.sum = (self.sum - earlier.sum).max(0.0);
+        window.rejected = self.rejected.saturating_sub(earlier.rejected);
+        window
+    }
+}
+
 /// Serialized form: sparse bins as `[index, count]` pairs.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -359,6 +392,24 @@ mod tests {
                 x *= 1.0137;
             }
         }
+    }
+
+    #[test]
+    fn since_gives_the_recent_window() {
+        let mut s = DDSketch::default();
+        for v in 1..=1000 {
+            s.add(f64::from(v));
+        }
+        let earlier = s.clone();
+        for _ in 0..100 {
+            s.add(5000.0);
+        }
+        let window = s.since(&earlier);
+        assert_eq!(window.count(), 100);
+        let p50 = window.quantile(0.5).unwrap();
+        assert!((p50 - 5000.0).abs() / 5000.0 <= 0.01, "{p50}");
+        assert_eq!(s.since(&s).count(), 0);
+        assert_eq!(s.since(&DDSketch::default()).count(), s.count());
     }
 
     #[test]

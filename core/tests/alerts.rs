@@ -1,0 +1,151 @@
+//! Alert rules through the client: application metrics of the latest window, `$alert`
+//! events through the pipeline, callbacks, active alerts and history.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use sonde_core::alert::{AlertRule, AlertState, Op};
+use sonde_core::{ApiRequest, Config, DeliveryMode, ManualClock, Sonde};
+
+fn client(rules: Vec<AlertRule>, calls: Arc<AtomicUsize>) -> (Sonde, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(1_800_000_000_000));
+    let sonde = Sonde::new(
+        Config::default()
+            .delivery(DeliveryMode::Manual)
+            .clock(clock.clone())
+            .host_metrics(false)
+            .alert_rules(rules)
+            .on_alert(move |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+            }),
+    )
+    .unwrap();
+    (sonde, clock)
+}
+
+fn requests(sonde: &Sonde, n: usize, status: u16, ms: f64) {
+    for _ in 0..n {
+        sonde
+            .track_api_request(ApiRequest::new("GET", "/pay/{id}", status, ms))
+            .unwrap();
+    }
+}
+
+fn alert_events(sonde: &Sonde) -> Vec<Value> {
+    sonde.flush(Duration::from_secs(1)).unwrap();
+    let mut out = Vec::new();
+    while let Some(batch) = sonde.take_batch().unwrap() {
+        let payload: Value = serde_json::from_str(&batch.payload).unwrap();
+        out.extend(
+            payload["batch"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["event"] == "$alert")
+                .cloned(),
+        );
+        sonde.ack(batch.id).unwrap();
+    }
+    out
+}
+
+#[test]
+fn latency_and_error_rules_fire_and_resolve_on_recent_windows() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (sonde, clock) = client(
+        vec![
+            AlertRule::new("slow", "api.p95_ms", Op::Gt, 500.0)
+                .clear(300.0)
+                .cooldown_ms(0),
+            AlertRule::new("errors", "route.error_percent:GET /pay/{id}", Op::Gt, 5.0)
+                .cooldown_ms(0),
+        ],
+        calls.clone(),
+    );
+    requests(&sonde, 90, 200, 800.0);
+    requests(&sonde, 10, 503, 900.0);
+    let fired = sonde.evaluate_alerts().unwrap();
+    assert_eq!(
+        fired
+            .iter()
+            .map(|t| (t.rule.as_str(), t.state))
+            .collect::<Vec<_>>(),
+        [("slow", AlertState::Fired), ("errors", AlertState::Fired)]
+    );
+    assert_eq!(sonde.alerts().len(), 2);
+    let events = alert_events(&sonde);
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0]["properties"]["rule"], "slow");
+    assert_eq!(events[0]["properties"]["state"], "fired");
+
+    // The next window is fast and clean: the cumulative figures would still be bad, the
+    // window's are not.
+    clock.advance(Duration::from_secs(10));
+    requests(&sonde, 200, 200, 20.0);
+    let resolved = sonde.evaluate_alerts().unwrap();
+    assert_eq!(
+        resolved.iter().map(|t| t.state).collect::<Vec<_>>(),
+        [AlertState::Resolved, AlertState::Resolved]
+    );
+    assert!(sonde.alerts().is_empty());
+    assert_eq!(alert_events(&sonde).len(), 2);
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    let history = sonde.alert_history(10);
+    assert_eq!(history.len(), 4);
+    assert_eq!(history[0].state, AlertState::Resolved, "newest first");
+}
+
+#[test]
+fn quiet_windows_change_nothing_and_queue_fill_is_watched() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (sonde, _) = client(
+        vec![
+            AlertRule::new("slow", "api.p95_ms", Op::Gt, 500.0),
+            AlertRule::new("queue", "queue.fill_percent", Op::Ge, 0.05),
+        ],
+        calls,
+    );
+    requests(&sonde, 10, 200, 900.0);
+    let first = sonde.evaluate_alerts().unwrap();
+    assert_eq!(first.len(), 2, "{first:?}");
+    // No requests in the next window: latency has no value, the slow alert stays as it is.
+    let second = sonde.evaluate_alerts().unwrap();
+    assert!(second.iter().all(|t| t.rule != "slow"), "{second:?}");
+    assert!(sonde.alerts().iter().any(|a| a.rule == "slow"));
+}
+
+#[test]
+fn rules_come_from_options_too() {
+    let config = Config::from_options(&serde_json::json!({
+        "alert_rules": [{"name": "cpu", "metric": "host.cpu_percent", "op": ">", "threshold": 90}],
+        "alert_history_limit": 5,
+        "host_metrics": false
+    }))
+    .unwrap();
+    assert_eq!(config.alert_rules.len(), 1);
+    let err =
+        Config::from_options(&serde_json::json!({"alert_rules": [{"name": "x"}]})).unwrap_err();
+    assert!(
+        err.violations()
+            .iter()
+            .all(|v| v.path.starts_with("/alert_rules/0/")),
+        "{err}"
+    );
+}
+
+#[cfg(feature = "host-metrics")]
+#[test]
+fn system_metrics_sample_the_host() {
+    let sonde = Sonde::new(Config::default().delivery(DeliveryMode::Manual)).unwrap();
+    let s = sonde.system_metrics().unwrap();
+    assert!(s.memory_total_bytes > 0);
+    let off = Sonde::new(
+        Config::default()
+            .delivery(DeliveryMode::Manual)
+            .host_metrics(false),
+    )
+    .unwrap();
+    assert_eq!(off.system_metrics().unwrap_err().code(), "unsupported");
+}
