@@ -149,3 +149,70 @@ fn system_metrics_sample_the_host() {
     .unwrap();
     assert_eq!(off.system_metrics().unwrap_err().code(), "unsupported");
 }
+
+#[test]
+fn the_worker_evaluates_alerts_at_the_interval() {
+    use sonde_core::sink::MemorySink;
+    let sink = MemorySink::new();
+    let fired = Arc::new(AtomicUsize::new(0));
+    let seen = fired.clone();
+    let sonde = Sonde::new(
+        Config::default()
+            .sink(sink.clone())
+            .flush_interval(Duration::from_millis(20))
+            .host_metrics(false)
+            .alert_interval(Duration::from_millis(20))
+            .alert_rules(vec![AlertRule::new("slow", "api.p95_ms", Op::Gt, 100.0)])
+            .on_alert(move |_| {
+                seen.fetch_add(1, Ordering::SeqCst);
+            }),
+    )
+    .unwrap();
+    requests(&sonde, 20, 200, 400.0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while fired.load(Ordering::SeqCst) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never evaluated"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(sonde.alerts().len(), 1);
+    sonde.shutdown(Duration::from_secs(5)).unwrap();
+    let alerts: Vec<Value> = sink
+        .values()
+        .into_iter()
+        .filter(|m| m["event"] == "$alert")
+        .collect();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["properties"]["rule"], "slow");
+}
+
+#[test]
+fn dropping_the_client_while_the_worker_ticks_loses_nothing() {
+    use sonde_core::sink::MemorySink;
+    // Many short-lived clients with a fast tick: whichever thread drops the last handle,
+    // every event is delivered.
+    for _ in 0..20 {
+        let sink = MemorySink::new();
+        let sonde = Sonde::new(
+            Config::default()
+                .sink(sink.clone())
+                .host_metrics(false)
+                .alert_interval(Duration::from_millis(1))
+                .alert_rules(vec![AlertRule::new("never", "api.p95_ms", Op::Gt, 1e12)]),
+        )
+        .unwrap();
+        requests(&sonde, 5, 200, 1.0);
+        drop(sonde);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while sink.len() < 5 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "events lost: {}",
+                sink.len()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}

@@ -149,6 +149,8 @@ pub struct Config {
     pub alert_callbacks: Vec<AlertCallback>,
     /// Sample host metrics (feature `host-metrics`, native targets) when alerts are evaluated.
     pub host_metrics: bool,
+    /// How often the worker evaluates alerts (and samples the host), when there are rules.
+    pub alert_interval: Duration,
 }
 
 /// A function called for every alert transition.
@@ -198,6 +200,7 @@ impl Default for Config {
             alert_history_limit: 100,
             alert_callbacks: Vec::new(),
             host_metrics: true,
+            alert_interval: Duration::from_secs(10),
         }
     }
 }
@@ -397,6 +400,12 @@ impl Config {
         self
     }
 
+    /// Sets [`Config::alert_interval`].
+    pub fn alert_interval(mut self, every: Duration) -> Self {
+        self.alert_interval = every;
+        self
+    }
+
     /// Sets [`Config::host_metrics`].
     pub fn host_metrics(mut self, on: bool) -> Self {
         self.host_metrics = on;
@@ -461,6 +470,12 @@ impl Config {
                     "batch_bytes must be at least max_message_bytes ({}), got {}",
                     self.limits.max_message_bytes, self.batch_bytes
                 ),
+            );
+        }
+        if self.alert_interval.is_zero() {
+            bad(
+                "/alert_interval",
+                "alert_interval must be greater than zero".into(),
             );
         }
         if self.flush_interval.is_zero() {

@@ -39,6 +39,7 @@ pub const OPTION_NAMES: &[&str] = &[
     "alert_rules",
     "alert_history_limit",
     "host_metrics",
+    "alert_interval_ms",
 ];
 
 struct Reader<'a> {
@@ -255,6 +256,11 @@ impl Config {
                 "alert_history_limit" => {
                     if let Some(n) = r.usize(k, v) {
                         self.alert_history_limit = n;
+                    }
+                }
+                "alert_interval_ms" => {
+                    if let Some(d) = r.millis(k, v) {
+                        self.alert_interval = d;
                     }
                 }
                 "host_metrics" => match v.as_bool() {

@@ -28,8 +28,8 @@ fn timeout_error(what: &str, buf: &Buffer) -> Error {
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
     use std::panic::{catch_unwind, AssertUnwindSafe};
-    use std::sync::{Condvar, Mutex, MutexGuard};
-    use std::thread::JoinHandle;
+    use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+    use std::thread::{JoinHandle, ThreadId};
     use std::time::Instant;
 
     use super::*;
@@ -46,6 +46,24 @@ mod native {
         /// Wakes flush/shutdown waiters and blocked producers: a batch finished, room freed.
         progress: Condvar,
         worker: Mutex<Option<JoinHandle<()>>>,
+        worker_id: OnceLock<ThreadId>,
+        /// Periodic work (alert evaluation) and its interval in milliseconds.
+        tick: Mutex<Option<(u64, Tick)>>,
+    }
+
+    /// Periodic work the worker runs between batches.
+    pub(crate) type Tick = Arc<dyn Fn() + Send + Sync>;
+
+    /// Registers periodic work for the worker.
+    pub(crate) fn set_tick(shared: &Shared, every: Duration, tick: Tick) {
+        let ms = u64::try_from(every.as_millis()).unwrap_or(u64::MAX).max(1);
+        *lock(&shared.delivery.tick) = Some((ms, tick));
+        shared.delivery.wake_worker();
+    }
+
+    /// Whether the calling thread is this client's worker.
+    pub(crate) fn on_worker_thread(shared: &Shared) -> bool {
+        shared.delivery.worker_id.get() == Some(&std::thread::current().id())
     }
 
     impl Delivery {
@@ -54,6 +72,8 @@ mod native {
                 wake: Condvar::new(),
                 progress: Condvar::new(),
                 worker: Mutex::new(None),
+                worker_id: OnceLock::new(),
+                tick: Mutex::new(None),
             }
         }
 
@@ -77,10 +97,31 @@ mod native {
         Ok(())
     }
 
+    /// What the worker does next.
+    enum Work {
+        Batch(PendingBatch),
+        Tick(Tick),
+        Stop,
+    }
+
     fn run_worker(shared: &Shared) {
+        let _ = shared.delivery.worker_id.set(std::thread::current().id());
+        // The first tick comes one interval after the tick is registered (see `next_work`).
+        let mut next_tick_ms = u64::MAX;
         loop {
-            let Some(mut batch) = next_batch(shared) else {
-                return;
+            let mut batch = match next_work(shared, &mut next_tick_ms) {
+                Work::Batch(batch) => batch,
+                Work::Tick(tick) => {
+                    // Alert callbacks are user code: a panic there must not stop delivery.
+                    let _ = catch_unwind(AssertUnwindSafe(|| tick()));
+                    continue;
+                }
+                Work::Stop => {
+                    for sink in &shared.sinks {
+                        let _ = sink.flush();
+                    }
+                    return;
+                }
             };
             // Room was freed in the buffer: blocked producers may go on.
             shared.delivery.progress.notify_all();
@@ -92,18 +133,33 @@ mod native {
         }
     }
 
-    /// Waits for a due batch; `None` once the buffer is closed and drained.
-    fn next_batch(shared: &Shared) -> Option<PendingBatch> {
+    /// Waits for a due batch or the next tick; `Stop` once the buffer is closed and drained.
+    fn next_work(shared: &Shared, next_tick_ms: &mut u64) -> Work {
         let mut buf = shared.buffer();
         loop {
             let now = shared.mono_ms();
             if let Some(batch) = buf.take(now) {
-                return Some(batch);
+                return Work::Batch(batch);
             }
             if buf.is_closed() && buf.is_idle() {
-                return None;
+                return Work::Stop;
             }
-            let wait = buf.next_deadline().map_or(IDLE_WAIT, |d| {
+            let tick = lock(&shared.delivery.tick).clone();
+            if let Some((every, tick)) = tick.as_ref().filter(|_| !buf.is_closed()) {
+                if *next_tick_ms == u64::MAX {
+                    *next_tick_ms = now.saturating_add(*every);
+                }
+                if now >= *next_tick_ms {
+                    *next_tick_ms = now.saturating_add(*every);
+                    return Work::Tick(Arc::clone(tick));
+                }
+            }
+            let tick_at = tick.as_ref().map(|_| *next_tick_ms);
+            let wait = match (buf.next_deadline(), tick_at) {
+                (Some(d), Some(t)) => Some(d.min(t)),
+                (d, t) => d.or(t),
+            }
+            .map_or(IDLE_WAIT, |d| {
                 Duration::from_millis(d.saturating_sub(now).max(1))
             });
             buf.worker_waiting = true;
@@ -255,6 +311,16 @@ mod wasm {
         }
 
         pub fn wake_worker(&self) {}
+    }
+
+    /// Periodic work (never registered on wasm32: there is no worker).
+    pub(crate) type Tick = Arc<dyn Fn()>;
+
+    pub(crate) fn set_tick(_shared: &Shared, _every: Duration, _tick: Tick) {}
+
+    /// There is no worker thread on wasm32.
+    pub(crate) fn on_worker_thread(_shared: &Shared) -> bool {
+        false
     }
 
     pub(crate) fn start_worker(_shared: &Arc<Shared>) -> Result<()> {

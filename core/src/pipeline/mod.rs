@@ -138,6 +138,13 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        if delivery::on_worker_thread(&self.shared) {
+            // Dropped by the worker's own alert tick: it cannot wait for itself, so it only
+            // closes the buffer; the worker delivers what is left, then ends.
+            let mut buf = self.shared.buffer();
+            self.shared.close(&mut buf);
+            return;
+        }
         // The last handle is gone: deliver what we can within the bounded timeout.
         let _ = self.shutdown(self.drop_timeout);
     }
@@ -201,7 +208,7 @@ impl Sonde {
         if config.delivery == DeliveryMode::Worker {
             delivery::start_worker(&shared)?;
         }
-        Ok(Self {
+        let sonde = Self {
             inner: Arc::new(Inner {
                 shared,
                 validator: Validator::new(config.limits.clone(), config.tracking_plan.clone()),
@@ -224,7 +231,22 @@ impl Sonde {
                 )),
                 alert_callbacks: config.alert_callbacks.clone(),
             }),
-        })
+        };
+        if config.delivery == DeliveryMode::Worker && !config.alert_rules.is_empty() {
+            // The worker evaluates alerts at the interval. It holds the client only weakly, so
+            // dropping the last handle still shuts the client down.
+            let weak = Arc::downgrade(&sonde.inner);
+            delivery::set_tick(
+                &sonde.inner.shared,
+                config.alert_interval,
+                Arc::new(move || {
+                    if let Some(inner) = weak.upgrade() {
+                        let _ = Sonde { inner }.evaluate_alerts();
+                    }
+                }),
+            );
+        }
+        Ok(sonde)
     }
 
     /// Sends any message through the pipeline.
