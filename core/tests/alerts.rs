@@ -161,7 +161,7 @@ fn the_worker_evaluates_alerts_at_the_interval() {
             .sink(sink.clone())
             .flush_interval(Duration::from_millis(20))
             .host_metrics(false)
-            .alert_interval(Duration::from_millis(20))
+            .metrics_interval(Duration::from_millis(20))
             .alert_rules(vec![AlertRule::new("slow", "api.p95_ms", Op::Gt, 100.0)])
             .on_alert(move |_| {
                 seen.fetch_add(1, Ordering::SeqCst);
@@ -199,7 +199,7 @@ fn dropping_the_client_while_the_worker_ticks_loses_nothing() {
             Config::default()
                 .sink(sink.clone())
                 .host_metrics(false)
-                .alert_interval(Duration::from_millis(1))
+                .metrics_interval(Duration::from_millis(1))
                 .alert_rules(vec![AlertRule::new("never", "api.p95_ms", Op::Gt, 1e12)]),
         )
         .unwrap();
@@ -215,4 +215,23 @@ fn dropping_the_client_while_the_worker_ticks_loses_nothing() {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
+}
+
+#[cfg(feature = "host-metrics")]
+#[test]
+fn host_gauges_reach_the_statistics_snapshot() {
+    let sonde = Sonde::new(Config::default().delivery(DeliveryMode::Manual)).unwrap();
+    assert!(sonde.stats().gauges.is_empty(), "nothing sampled yet");
+    sonde.evaluate_alerts().unwrap();
+    let mut s = sonde.stats();
+    let memory = s.gauges["host.memory_percent"];
+    assert!((0.0..=100.0).contains(&memory));
+    assert!(s.gauges["process.rss_bytes"] > 0.0);
+    // Merging keeps the busiest host's value of each gauge.
+    let mut other = s.clone();
+    other.gauges.insert("host.memory_percent".into(), 101.0);
+    s.merge(&other).unwrap();
+    assert_eq!(s.gauges["host.memory_percent"], 101.0);
+    let back = sonde_core::StatsSnapshot::from_json(&s.to_json()).unwrap();
+    assert_eq!(back.gauges, s.gauges);
 }

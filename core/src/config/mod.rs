@@ -149,8 +149,9 @@ pub struct Config {
     pub alert_callbacks: Vec<AlertCallback>,
     /// Sample host metrics (feature `host-metrics`, native targets) when alerts are evaluated.
     pub host_metrics: bool,
-    /// How often the worker evaluates alerts (and samples the host), when there are rules.
-    pub alert_interval: Duration,
+    /// How often the worker samples the host (feature `host-metrics`) and evaluates the alert
+    /// rules (10 s).
+    pub metrics_interval: Duration,
 }
 
 /// A function called for every alert transition.
@@ -200,7 +201,7 @@ impl Default for Config {
             alert_history_limit: 100,
             alert_callbacks: Vec::new(),
             host_metrics: true,
-            alert_interval: Duration::from_secs(10),
+            metrics_interval: Duration::from_secs(10),
         }
     }
 }
@@ -400,9 +401,9 @@ impl Config {
         self
     }
 
-    /// Sets [`Config::alert_interval`].
-    pub fn alert_interval(mut self, every: Duration) -> Self {
-        self.alert_interval = every;
+    /// Sets [`Config::metrics_interval`].
+    pub fn metrics_interval(mut self, every: Duration) -> Self {
+        self.metrics_interval = every;
         self
     }
 
@@ -472,10 +473,10 @@ impl Config {
                 ),
             );
         }
-        if self.alert_interval.is_zero() {
+        if self.metrics_interval.is_zero() {
             bad(
-                "/alert_interval",
-                "alert_interval must be greater than zero".into(),
+                "/metrics_interval",
+                "metrics_interval must be greater than zero".into(),
             );
         }
         if self.flush_interval.is_zero() {

@@ -39,7 +39,7 @@ pub const OPTION_NAMES: &[&str] = &[
     "alert_rules",
     "alert_history_limit",
     "host_metrics",
-    "alert_interval_ms",
+    "metrics_interval_ms",
 ];
 
 struct Reader<'a> {
@@ -258,9 +258,9 @@ impl Config {
                         self.alert_history_limit = n;
                     }
                 }
-                "alert_interval_ms" => {
+                "metrics_interval_ms" => {
                     if let Some(d) = r.millis(k, v) {
-                        self.alert_interval = d;
+                        self.metrics_interval = d;
                     }
                 }
                 "host_metrics" => match v.as_bool() {

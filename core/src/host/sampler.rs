@@ -1,6 +1,7 @@
 //! Host and process figures from sysinfo (feature `host-metrics`, native targets), with the
 //! container's cgroup limits taken into account.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -121,19 +122,48 @@ pub struct HostSnapshot {
 }
 
 impl HostSnapshot {
-    /// The figures alert rules read, by metric name (`host.cpu_percent`, ...).
+    /// The figures as named gauges (`host.cpu_percent`, `process.rss_bytes`, ...): what
+    /// alert rules read and what the statistics snapshot carries. Unknown figures are left out.
+    pub fn gauges(&self) -> BTreeMap<String, f64> {
+        let c = self.container.as_ref();
+        let figures: [(&str, Option<f64>); 15] = [
+            ("host.cpu_percent", self.cpu_percent),
+            ("host.memory_percent", Some(self.memory_percent)),
+            (
+                "host.memory_used_bytes",
+                Some(self.memory_used_bytes as f64),
+            ),
+            ("host.disk_percent", self.disk_percent),
+            ("host.load_1m", self.load_average.map(|l| l[0])),
+            ("host.swap_used_bytes", Some(self.swap_used_bytes as f64)),
+            (
+                "host.network_rx_bytes_per_sec",
+                self.network_rx_bytes_per_sec,
+            ),
+            (
+                "host.network_tx_bytes_per_sec",
+                self.network_tx_bytes_per_sec,
+            ),
+            ("process.rss_bytes", Some(self.process.rss_bytes as f64)),
+            ("process.cpu_percent", self.process.cpu_percent),
+            ("process.threads", self.process.threads.map(|n| n as f64)),
+            (
+                "process.open_files",
+                self.process.open_files.map(|n| n as f64),
+            ),
+            ("container.memory_percent", c.and_then(|c| c.memory_percent)),
+            ("container.cpu_percent", c.and_then(|c| c.cpu_percent)),
+            ("container.cpus", c.and_then(|c| c.cpus)),
+        ];
+        figures
+            .into_iter()
+            .filter_map(|(name, v)| v.filter(|v| v.is_finite()).map(|v| (name.to_owned(), v)))
+            .collect()
+    }
+
+    /// One gauge by name, for alert rules.
     pub fn metric(&self, name: &str) -> Option<f64> {
-        match name {
-            "host.cpu_percent" => self.cpu_percent,
-            "host.memory_percent" => Some(self.memory_percent),
-            "host.disk_percent" => self.disk_percent,
-            "host.load_1m" => self.load_average.map(|l| l[0]),
-            "host.swap_used_bytes" => Some(self.swap_used_bytes as f64),
-            "process.rss_bytes" => Some(self.process.rss_bytes as f64),
-            "process.cpu_percent" => self.process.cpu_percent,
-            "process.open_files" => self.process.open_files.map(|n| n as f64),
-            _ => None,
-        }
+        self.gauges().get(name).copied()
     }
 }
 

@@ -232,13 +232,17 @@ impl Sonde {
                 alert_callbacks: config.alert_callbacks.clone(),
             }),
         };
-        if config.delivery == DeliveryMode::Worker && !config.alert_rules.is_empty() {
-            // The worker evaluates alerts at the interval. It holds the client only weakly, so
+        let samples_host =
+            cfg!(all(feature = "host-metrics", not(target_arch = "wasm32"))) && config.host_metrics;
+        if config.delivery == DeliveryMode::Worker
+            && (samples_host || !config.alert_rules.is_empty())
+        {
+            // The worker samples the host and evaluates alerts at the interval. It holds the client only weakly, so
             // dropping the last handle still shuts the client down.
             let weak = Arc::downgrade(&sonde.inner);
             delivery::set_tick(
                 &sonde.inner.shared,
-                config.alert_interval,
+                config.metrics_interval,
                 Arc::new(move || {
                     if let Some(inner) = weak.upgrade() {
                         let _ = Sonde { inner }.evaluate_alerts();
@@ -416,14 +420,17 @@ impl Sonde {
             let mut rt = lock(&self.inner.alerts);
             let app = rt.app.update(&snapshot, self.inner.max_queue_events);
             #[cfg(all(feature = "host-metrics", not(target_arch = "wasm32")))]
-            let host = rt.sample_host();
-            rt.engine.evaluate(now, |name| {
-                #[cfg(all(feature = "host-metrics", not(target_arch = "wasm32")))]
-                if let Some(v) = host.as_ref().and_then(|h| h.metric(name)) {
-                    return Some(v);
-                }
-                app.get(name).copied()
-            })
+            let gauges = rt.sample_host().map(|h| h.gauges()).unwrap_or_default();
+            #[cfg(not(all(feature = "host-metrics", not(target_arch = "wasm32"))))]
+            let gauges = std::collections::BTreeMap::<String, f64>::new();
+            let transitions = rt.engine.evaluate(now, |name| {
+                gauges.get(name).or_else(|| app.get(name)).copied()
+            });
+            #[cfg(all(feature = "host-metrics", not(target_arch = "wasm32")))]
+            if !gauges.is_empty() {
+                lock(&self.inner.shared.stats).set_gauges(gauges);
+            }
+            transitions
         };
         for t in &transitions {
             self.send(t.to_message())?;

@@ -332,6 +332,11 @@ pub struct StatsSnapshot {
     pub operations: BTreeMap<String, OperationStats>,
     /// Sliding-window rates.
     pub rates: Rates,
+    /// Latest host and process gauges (`host.cpu_percent`, ...), from the last alert
+    /// evaluation with host metrics. Merging keeps the highest value of each (the busiest
+    /// host), since gauges of different hosts do not add up.
+    #[serde(default)]
+    pub gauges: BTreeMap<String, f64>,
 }
 
 impl StatsSnapshot {
@@ -367,6 +372,10 @@ impl StatsSnapshot {
                     self.operations.insert(key.clone(), o.clone());
                 }
             }
+        }
+        for (name, v) in &other.gauges {
+            let mine = self.gauges.entry(name.clone()).or_insert(*v);
+            *mine = mine.max(*v);
         }
         self.rates = Rates::from_counts(
             self.rates.events_1m + other.rates.events_1m,
@@ -432,6 +441,7 @@ pub(crate) struct StatsCollector {
     route_count: usize,
     operations: HashMap<String, LiveEndpoint>,
     rates: RateWindow,
+    gauges: BTreeMap<String, f64>,
 }
 
 impl StatsCollector {
@@ -444,6 +454,7 @@ impl StatsCollector {
             route_count: 0,
             operations: HashMap::new(),
             rates: RateWindow::default(),
+            gauges: BTreeMap::new(),
         }
     }
 
@@ -538,6 +549,15 @@ impl StatsCollector {
         e.sketch.add(duration_ms);
     }
 
+    /// Replaces the gauges with the latest readings.
+    #[cfg_attr(
+        not(all(feature = "host-metrics", not(target_arch = "wasm32"))),
+        allow(dead_code)
+    )]
+    pub fn set_gauges(&mut self, gauges: BTreeMap<String, f64>) {
+        self.gauges = gauges;
+    }
+
     pub fn snapshot(&self, counters: Counters, now_ms: i64) -> StatsSnapshot {
         let routes = self
             .routes
@@ -584,6 +604,7 @@ impl StatsCollector {
                 self.rates.count_last(now_ms, 5),
                 self.rates.count_last(now_ms, 15),
             ),
+            gauges: self.gauges.clone(),
         }
     }
 }
