@@ -43,6 +43,7 @@ mod pipeline;
 pub mod platform;
 pub mod sink;
 pub mod stats;
+pub mod store;
 pub mod validate;
 
 /// The README's Rust snippets run as doc tests, so the README stays true.

@@ -384,6 +384,19 @@ fn run_alerts(case: &Value) -> Result<(), String> {
     subset(&case["expected"], &Value::Array(got), "")
 }
 
+fn run_store_query(case: &Value) -> Result<(), String> {
+    use sonde_core::store::EventQuery;
+    match (
+        EventQuery::from_value(&case["input"]),
+        case.get("expected_errors"),
+    ) {
+        (Err(e), Some(errors)) => same_violations(e.violations(), errors),
+        (Ok(_), None) => Ok(()),
+        (Ok(q), Some(_)) => Err(format!("query accepted: {q:?}")),
+        (Err(e), None) => Err(format!("query refused: {e}")),
+    }
+}
+
 #[test]
 fn every_vector_passes() {
     let mut failures = Vec::new();
@@ -401,6 +414,7 @@ fn every_vector_passes() {
                 "track" => run_track(case),
                 "stats_merge" => run_stats_merge(case),
                 "alerts" => run_alerts(case),
+                "store_query" => run_store_query(case),
                 other => Err(format!("unknown vector kind {other}")),
             };
             if let Err(why) = result {

@@ -55,6 +55,8 @@ pub const UNSUPPORTED_KEYWORD: &str = "unsupported_keyword";
 pub const INVALID_SCHEMA: &str = "invalid_schema";
 /// An unknown, mistyped or out-of-range option.
 pub const INVALID_OPTION: &str = "invalid_option";
+/// A store query with a bad limit, cursor, time range or property filter.
+pub const INVALID_QUERY: &str = "invalid_query";
 
 /// Every violation code, for documentation checks and binding tests.
 pub const ALL: &[&str] = &[
@@ -85,4 +87,5 @@ pub const ALL: &[&str] = &[
     UNSUPPORTED_KEYWORD,
     INVALID_SCHEMA,
     INVALID_OPTION,
+    INVALID_QUERY,
 ];

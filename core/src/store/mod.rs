@@ -1,0 +1,39 @@
+//! The event store: where delivered events are kept and queried. [`Store`] is the seam for
+//! other databases; [`SqliteStore`] (feature `sqlite`, native targets) is the embedded
+//! default: one file, no server.
+
+mod query;
+#[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
+mod sqlite;
+
+use serde_json::Value;
+
+pub use query::{EventPage, EventQuery, Order, TimeRange, MAX_LIMIT};
+#[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
+pub use sqlite::{SqliteStore, StoreSink, BUSY_TIMEOUT, SCHEMA_VERSION};
+
+use crate::error::Error;
+
+/// What a batch write did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteReport {
+    /// New events stored.
+    pub inserted: u64,
+    /// Events whose `messageId` was already stored (kept once, not an error).
+    pub deduplicated: u64,
+}
+
+/// A place events are stored and queried.
+pub trait Store: crate::platform::MaybeSendSync {
+    /// Stores serialized events in one transaction: all or nothing.
+    fn write(&self, events: &mut dyn Iterator<Item = &str>) -> Result<WriteReport, Error>;
+    /// One event by `messageId`.
+    fn get(&self, message_id: &str) -> Result<Option<Value>, Error>;
+    /// A page of events.
+    fn query(&self, query: &EventQuery) -> Result<EventPage, Error>;
+    /// Deletes one event; whether it existed.
+    fn delete(&self, message_id: &str) -> Result<bool, Error>;
+    /// Deletes every event the query's filters match (its order, limit and cursor are
+    /// ignored); how many.
+    fn delete_where(&self, query: &EventQuery) -> Result<u64, Error>;
+}

@@ -1,0 +1,594 @@
+//! The embedded SQLite store (feature `sqlite`): one file, WAL mode, batched inserts in one
+//! transaction, dedupe by `messageId`, indexes for every query filter, keyset pagination.
+//!
+//! Durability: `journal_mode=WAL` with `synchronous=NORMAL`. A committed batch survives a
+//! crash of the process (it is in the WAL); a power loss may lose the last transactions
+//! written since the last checkpoint, but never corrupts the file. That is the usual choice
+//! for analytics: `FULL` would add an fsync per batch for little benefit.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params_from_iter, Connection, ErrorCode, OpenFlags, OptionalExtension};
+use serde_json::{Map, Value};
+
+use super::query::Cursor;
+use super::{EventPage, EventQuery, Order, Store, WriteReport};
+use crate::error::{Error, ErrorKind};
+use crate::event::Timestamp;
+use crate::sink::{Sink, SinkBatch, SinkError};
+
+/// The schema this code writes; files from newer versions are refused.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Migrations, in order: entry `i` takes a file from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &["
+CREATE TABLE events (
+    id           INTEGER PRIMARY KEY,
+    message_id   TEXT    NOT NULL UNIQUE,
+    type         TEXT    NOT NULL,
+    event        TEXT,
+    name         TEXT,
+    user_id      TEXT,
+    anonymous_id TEXT,
+    session_id   TEXT,
+    group_id     TEXT,
+    previous_id  TEXT,
+    ts           INTEGER NOT NULL,
+    received_at  INTEGER,
+    sent_at      INTEGER,
+    properties   TEXT    NOT NULL DEFAULT '{}',
+    traits       TEXT    NOT NULL DEFAULT '{}',
+    context      TEXT    NOT NULL DEFAULT '{}',
+    extra        TEXT    NOT NULL DEFAULT '{}'
+);
+CREATE INDEX events_ts        ON events (ts, id);
+CREATE INDEX events_type      ON events (type, ts, id);
+CREATE INDEX events_event     ON events (event, ts, id);
+CREATE INDEX events_user      ON events (user_id, ts, id);
+CREATE INDEX events_anonymous ON events (anonymous_id, ts, id);
+CREATE INDEX events_session   ON events (session_id, ts, id);
+"];
+
+/// Columns read back, in this order, by every query.
+const COLUMNS: &str = "id, ts, message_id, type, event, name, user_id, anonymous_id, session_id, \
+                       group_id, previous_id, received_at, sent_at, properties, traits, context, extra";
+
+/// How long a writer waits for another one before reporting the database as locked.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn store_error(what: &str, e: rusqlite::Error) -> Error {
+    let detail = match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            format!(
+                "the database stayed locked past the {} s busy timeout",
+                BUSY_TIMEOUT.as_secs()
+            )
+        }
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+            "the file is not a SQLite database or is corrupt".to_owned()
+        }
+        Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly | ErrorCode::PermissionDenied) => {
+            format!("the file cannot be opened for writing ({e})")
+        }
+        _ => e.to_string(),
+    };
+    Error::new(ErrorKind::StoreFailed, format!("{what}: {detail}"))
+}
+
+/// The SQLite store. One connection per store value; open several (threads, processes) on
+/// the same file: WAL lets readers and a writer work at once, and writers wait for each
+/// other up to [`BUSY_TIMEOUT`].
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+    deduplicated: AtomicU64,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the file and brings its schema up to date.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref().to_path_buf();
+        let what = format!("opening {}", path.display());
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| store_error(&what, e))?;
+        Self::prepare(conn, path, &what)
+    }
+
+    /// A store that lives in memory (tests, throwaway processes).
+    pub fn open_in_memory() -> Result<Self, Error> {
+        let conn = Connection::open_in_memory().map_err(|e| store_error("opening in memory", e))?;
+        Self::prepare(conn, PathBuf::from(":memory:"), "opening in memory")
+    }
+
+    fn prepare(conn: Connection, path: PathBuf, what: &str) -> Result<Self, Error> {
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| store_error(what, e))?;
+        // journal_mode answers with a row, so it is read rather than executed.
+        let _: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(|e| store_error(what, e))?;
+        conn.execute_batch("PRAGMA synchronous=NORMAL;")
+            .map_err(|e| store_error(what, e))?;
+        migrate(&conn).map_err(|e| match e.kind() {
+            ErrorKind::StoreFailed => {
+                Error::new(ErrorKind::StoreFailed, format!("{what}: {}", e.message()))
+            }
+            _ => e,
+        })?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            path,
+            deduplicated: AtomicU64::new(0),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Events not stored again because their `messageId` was already there, since open.
+    pub fn deduplicated(&self) -> u64 {
+        self.deduplicated.load(Ordering::Relaxed)
+    }
+
+    /// Deletes every event older than `before` (event time); how many.
+    pub fn purge_older_than(&self, before: Timestamp) -> Result<u64, Error> {
+        let n = self
+            .conn()
+            .execute("DELETE FROM events WHERE ts < ?1", [before.as_millis()])
+            .map_err(|e| store_error("purging", e))?;
+        Ok(n as u64)
+    }
+
+    /// Events stored.
+    pub fn len(&self) -> Result<u64, Error> {
+        self.conn()
+            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(|e| store_error("counting", e))
+    }
+
+    /// Whether no event is stored.
+    pub fn is_empty(&self) -> Result<bool, Error> {
+        Ok(self.len()? == 0)
+    }
+}
+
+fn migrate(conn: &Connection) -> Result<(), Error> {
+    let read_version = |conn: &Connection| -> Result<i64, Error> {
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| store_error("reading the schema version", e))
+    };
+    let newer = |version: i64| {
+        Error::new(
+            ErrorKind::StoreFailed,
+            format!(
+                "the file has schema version {version}, written by a newer Sonde; this one reads up to {SCHEMA_VERSION}"
+            ),
+        )
+    };
+    let version = read_version(conn)?;
+    if version > SCHEMA_VERSION {
+        return Err(newer(version));
+    }
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    // Several processes may open a new file at once: take the write lock, then look again.
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| store_error("migrating", e))?;
+    let result = (|| {
+        let version = read_version(conn)?;
+        if version > SCHEMA_VERSION {
+            return Err(newer(version));
+        }
+        for (i, step) in MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(version).unwrap_or(0))
+        {
+            let next = i as i64 + 1;
+            conn.execute_batch(&format!("{step} PRAGMA user_version = {next};"))
+                .map_err(|e| store_error(&format!("migrating to schema version {next}"), e))?;
+        }
+        Ok(())
+    })();
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    conn.execute_batch(end)
+        .map_err(|e| store_error("migrating", e))?;
+    result
+}
+
+/// The columns of one event, from its delivered JSON.
+struct Row {
+    message_id: String,
+    kind: String,
+    text: [Option<String>; 8],
+    ts: i64,
+    received_at: Option<i64>,
+    sent_at: Option<i64>,
+    objects: [String; 4],
+}
+
+fn row_of(json: &str) -> Result<Row, Error> {
+    let bad = |why: &str| {
+        Error::new(
+            ErrorKind::InvalidEvent,
+            format!("cannot store an event: {why}"),
+        )
+    };
+    let Ok(Value::Object(mut m)) = serde_json::from_str::<Value>(json) else {
+        return Err(bad("not a JSON object"));
+    };
+    let mut text = |k: &str| match m.remove(k) {
+        Some(Value::String(s)) => Some(s),
+        _ => None,
+    };
+    let message_id = text("messageId").ok_or_else(|| bad("no messageId"))?;
+    let kind = text("type").ok_or_else(|| bad("no type"))?;
+    let strings = [
+        text("event"),
+        text("name"),
+        text("userId"),
+        text("anonymousId"),
+        text("sessionId"),
+        text("groupId"),
+        text("previousId"),
+        None,
+    ];
+    let mut time = |k: &str| match m.remove(k) {
+        Some(Value::String(s)) => Timestamp::parse(&s).map(Timestamp::as_millis),
+        _ => None,
+    };
+    let ts = time("timestamp");
+    let received_at = time("receivedAt");
+    let sent_at = time("sentAt");
+    let mut object = |k: &str| match m.remove(k) {
+        Some(v @ Value::Object(_)) => v.to_string(),
+        _ => "{}".to_owned(),
+    };
+    let objects = [
+        object("properties"),
+        object("traits"),
+        object("context"),
+        String::new(),
+    ];
+    let extra = Value::Object(m).to_string();
+    Ok(Row {
+        message_id,
+        kind,
+        text: strings,
+        ts: ts.or(received_at).unwrap_or(0),
+        received_at,
+        sent_at,
+        objects: [
+            objects[0].clone(),
+            objects[1].clone(),
+            objects[2].clone(),
+            extra,
+        ],
+    })
+}
+
+/// Rebuilds the stored message as Segment JSON.
+fn message_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
+    let mut m = Map::new();
+    let put = |m: &mut Map<String, Value>, k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            m.insert(k.to_owned(), Value::String(v));
+        }
+    };
+    m.insert("type".into(), Value::String(r.get(3)?));
+    put(&mut m, "event", r.get(4)?);
+    put(&mut m, "name", r.get(5)?);
+    m.insert("messageId".into(), Value::String(r.get(2)?));
+    put(&mut m, "userId", r.get(6)?);
+    put(&mut m, "anonymousId", r.get(7)?);
+    put(&mut m, "sessionId", r.get(8)?);
+    put(&mut m, "groupId", r.get(9)?);
+    put(&mut m, "previousId", r.get(10)?);
+    let time = |ms: Option<i64>| ms.map(|t| Timestamp::from_millis(t).to_string());
+    put(&mut m, "timestamp", time(Some(r.get(1)?)));
+    put(&mut m, "receivedAt", time(r.get(11)?));
+    put(&mut m, "sentAt", time(r.get(12)?));
+    for (i, key) in [(13, "properties"), (14, "traits"), (15, "context")] {
+        let text: String = r.get(i)?;
+        let v: Value = serde_json::from_str(&text).unwrap_or_else(|_| Value::Object(Map::new()));
+        if key == "properties" || v.as_object().is_some_and(|o| !o.is_empty()) || key == "context" {
+            m.insert(key.to_owned(), v);
+        }
+    }
+    let extra: String = r.get(16)?;
+    if let Ok(Value::Object(extra)) = serde_json::from_str::<Value>(&extra) {
+        for (k, v) in extra {
+            m.entry(k).or_insert(v);
+        }
+    }
+    Ok(Value::Object(m))
+}
+
+/// SQL and parameters for the query's filters (`WHERE ...`, without order or paging).
+fn filters(q: &EventQuery) -> (String, Vec<SqlValue>) {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut params: Vec<SqlValue> = Vec::new();
+    let eq = |clauses: &mut Vec<String>,
+              params: &mut Vec<SqlValue>,
+              column: &str,
+              v: &Option<String>| {
+        if let Some(v) = v {
+            params.push(SqlValue::Text(v.clone()));
+            clauses.push(format!("{column} = ?{}", params.len()));
+        }
+    };
+    eq(
+        &mut clauses,
+        &mut params,
+        "type",
+        &q.kind.map(|k| k.as_str().to_owned()),
+    );
+    eq(&mut clauses, &mut params, "event", &q.event);
+    eq(&mut clauses, &mut params, "user_id", &q.user_id);
+    eq(&mut clauses, &mut params, "anonymous_id", &q.anonymous_id);
+    eq(&mut clauses, &mut params, "session_id", &q.session_id);
+    if let Some(prefix) = &q.event_prefix {
+        // A range keeps the event index usable (LIKE would not with its escapes).
+        params.push(SqlValue::Text(prefix.clone()));
+        let lo = params.len();
+        params.push(SqlValue::Text(format!("{prefix}{}", char::MAX)));
+        clauses.push(format!("event >= ?{lo} AND event < ?{}", params.len()));
+    }
+    if let Some(from) = q.time.from {
+        params.push(SqlValue::Integer(from.as_millis()));
+        clauses.push(format!("ts >= ?{}", params.len()));
+    }
+    if let Some(to) = q.time.to {
+        params.push(SqlValue::Integer(to.as_millis()));
+        clauses.push(format!("ts < ?{}", params.len()));
+    }
+    for (key, value) in &q.properties {
+        let path = format!("$.\"{}\"", key.replace('\\', "\\\\").replace('"', "\\\""));
+        params.push(SqlValue::Text(path));
+        let p = params.len();
+        match value {
+            Value::Null => clauses.push(format!("json_type(properties, ?{p}) = 'null'")),
+            Value::Bool(b) => {
+                params.push(SqlValue::Integer(i64::from(*b)));
+                clauses.push(format!(
+                    "json_type(properties, ?{p}) IN ('true', 'false') AND json_extract(properties, ?{p}) = ?{}",
+                    params.len()
+                ));
+            }
+            Value::Number(n) => {
+                params.push(match n.as_i64() {
+                    Some(i) => SqlValue::Integer(i),
+                    None => SqlValue::Real(n.as_f64().unwrap_or(f64::NAN)),
+                });
+                clauses.push(format!(
+                    "json_type(properties, ?{p}) IN ('integer', 'real') AND json_extract(properties, ?{p}) = ?{}",
+                    params.len()
+                ));
+            }
+            Value::String(s) => {
+                params.push(SqlValue::Text(s.clone()));
+                clauses.push(format!(
+                    "json_type(properties, ?{p}) = 'text' AND json_extract(properties, ?{p}) = ?{}",
+                    params.len()
+                ));
+            }
+            // Refused by `EventQuery::check`.
+            Value::Array(_) | Value::Object(_) => clauses.push("0".to_owned()),
+        }
+    }
+    let sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", clauses.join(" AND "))
+    };
+    (sql, params)
+}
+
+impl Store for SqliteStore {
+    fn write(&self, events: &mut dyn Iterator<Item = &str>) -> Result<WriteReport, Error> {
+        let rows = events.map(row_of).collect::<Result<Vec<Row>, Error>>()?;
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| store_error("writing", e))?;
+        let mut report = WriteReport::default();
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO events (message_id, type, event, name, user_id, anonymous_id, \
+                     session_id, group_id, previous_id, ts, received_at, sent_at, properties, traits, context, extra) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                )
+                .map_err(|e| store_error("writing", e))?;
+            for r in &rows {
+                let [event, name, user, anon, session, group, previous, _] = &r.text;
+                let [props, traits, context, extra] = &r.objects;
+                let n = insert
+                    .execute(rusqlite::params![
+                        r.message_id,
+                        r.kind,
+                        event,
+                        name,
+                        user,
+                        anon,
+                        session,
+                        group,
+                        previous,
+                        r.ts,
+                        r.received_at,
+                        r.sent_at,
+                        props,
+                        traits,
+                        context,
+                        extra
+                    ])
+                    .map_err(|e| store_error("writing", e))?;
+                if n == 1 {
+                    report.inserted += 1;
+                } else {
+                    report.deduplicated += 1;
+                }
+            }
+        }
+        tx.commit().map_err(|e| store_error("committing", e))?;
+        self.deduplicated
+            .fetch_add(report.deduplicated, Ordering::Relaxed);
+        Ok(report)
+    }
+
+    fn get(&self, message_id: &str) -> Result<Option<Value>, Error> {
+        self.conn()
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM events WHERE message_id = ?1"),
+                [message_id],
+                message_of,
+            )
+            .optional()
+            .map_err(|e| store_error("reading", e))
+    }
+
+    fn query(&self, q: &EventQuery) -> Result<EventPage, Error> {
+        let cursor = q.check()?;
+        let (where_sql, mut params) = filters(q);
+        let conn = self.conn();
+        let total = if q.with_total {
+            let n: i64 = conn
+                .query_row(
+                    &format!("SELECT COUNT(*) FROM events{where_sql}"),
+                    params_from_iter(params.iter()),
+                    |r| r.get(0),
+                )
+                .map_err(|e| store_error("counting", e))?;
+            Some(n as u64)
+        } else {
+            None
+        };
+        let (cmp, dir) = match q.order {
+            Order::Asc => (">", "ASC"),
+            Order::Desc => ("<", "DESC"),
+        };
+        let mut sql = format!("SELECT {COLUMNS} FROM events{where_sql}");
+        if let Some(c) = cursor {
+            params.push(SqlValue::Integer(c.ts));
+            params.push(SqlValue::Integer(c.id));
+            let joiner = if where_sql.is_empty() {
+                " WHERE"
+            } else {
+                " AND"
+            };
+            sql.push_str(&format!(
+                "{joiner} (ts, id) {cmp} (?{}, ?{})",
+                params.len() - 1,
+                params.len()
+            ));
+        }
+        params.push(SqlValue::Integer(q.limit as i64 + 1));
+        sql.push_str(&format!(
+            " ORDER BY ts {dir}, id {dir} LIMIT ?{}",
+            params.len()
+        ));
+        let mut stmt = conn
+            .prepare_cached(&sql)
+            .map_err(|e| store_error("querying", e))?;
+        let mut rows = stmt
+            .query(params_from_iter(params.iter()))
+            .map_err(|e| store_error("querying", e))?;
+        let mut events = Vec::new();
+        let mut last = None;
+        let mut more = false;
+        while let Some(r) = rows.next().map_err(|e| store_error("querying", e))? {
+            if events.len() == q.limit {
+                more = true;
+                break;
+            }
+            last = Some(Cursor {
+                id: r.get(0).map_err(|e| store_error("querying", e))?,
+                ts: r.get(1).map_err(|e| store_error("querying", e))?,
+            });
+            events.push(message_of(r).map_err(|e| store_error("querying", e))?);
+        }
+        Ok(EventPage {
+            events,
+            next_cursor: last.filter(|_| more).map(Cursor::encode),
+            total,
+        })
+    }
+
+    fn delete(&self, message_id: &str) -> Result<bool, Error> {
+        let n = self
+            .conn()
+            .execute("DELETE FROM events WHERE message_id = ?1", [message_id])
+            .map_err(|e| store_error("deleting", e))?;
+        Ok(n > 0)
+    }
+
+    fn delete_where(&self, q: &EventQuery) -> Result<u64, Error> {
+        let mut unpaged = q.clone();
+        unpaged.cursor = None;
+        unpaged.limit = 1;
+        unpaged.check()?;
+        let (where_sql, params) = filters(q);
+        let n = self
+            .conn()
+            .execute(
+                &format!("DELETE FROM events{where_sql}"),
+                params_from_iter(params.iter()),
+            )
+            .map_err(|e| store_error("deleting", e))?;
+        Ok(n as u64)
+    }
+}
+
+/// A sink that writes delivered batches to a store: acknowledged only after commit, so a
+/// failed write is retried by the pipeline and never half-applied.
+pub struct StoreSink {
+    store: std::sync::Arc<SqliteStore>,
+}
+
+impl StoreSink {
+    /// A sink writing to `store` (which the caller may keep for queries).
+    pub fn new(store: std::sync::Arc<SqliteStore>) -> Self {
+        Self { store }
+    }
+}
+
+impl Sink for StoreSink {
+    fn name(&self) -> &str {
+        "sqlite"
+    }
+
+    fn deliver(&self, batch: &SinkBatch<'_>) -> Result<(), SinkError> {
+        let mut lines = batch.json_lines();
+        match self.store.write(&mut lines) {
+            Ok(_) => Ok(()),
+            // Bad rows never get better; everything else (locked, disk full, I/O) may.
+            Err(e) if e.kind() == ErrorKind::InvalidEvent => {
+                Err(SinkError::permanent(e.to_string()))
+            }
+            Err(e) => Err(SinkError::retryable(e.to_string())),
+        }
+    }
+}

@@ -1,0 +1,476 @@
+//! The SQLite store (feature `sqlite`): CRUD, every filter, keyset pagination against a full
+//! scan, dedupe, retention, erasure, errors, concurrent threads and processes, and a process
+//! killed while writing.
+#![cfg(feature = "sqlite")]
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sonde_core::store::{EventQuery, Order, SqliteStore, Store, StoreSink, TimeRange};
+use sonde_core::{props, Config, Message, MessageType, Sonde, Timestamp};
+
+const T0: i64 = 1_800_000_000_000;
+
+fn temp_db(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sonde-store-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("events.db")
+}
+
+/// 60 events: 3 users, 4 event names, 2 sessions, one per second; every 5th is a page view.
+fn sample() -> Vec<Value> {
+    (0..60)
+        .map(|i| {
+            let kind = if i % 5 == 0 { "page" } else { "track" };
+            let mut m = json!({
+                "type": kind,
+                "messageId": format!("m-{i:03}"),
+                "userId": format!("u{}", i % 3),
+                "sessionId": format!("s{}", i % 2),
+                "timestamp": Timestamp::from_millis(T0 + i * 1000).to_string(),
+                "properties": {"plan": if i % 4 == 0 { "pro" } else { "free" }, "n": i, "vip": i % 7 == 0},
+                "context": {"ip": "10.0.0.1"}
+            });
+            if kind == "track" {
+                m["event"] = json!(["Signed Up", "Signed In", "Order Completed", "Order Refunded"][(i % 4) as usize]);
+            } else {
+                m["name"] = json!("Home");
+            }
+            m
+        })
+        .collect()
+}
+
+fn store_with_sample() -> SqliteStore {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let lines: Vec<String> = sample().iter().map(Value::to_string).collect();
+    let report = store.write(&mut lines.iter().map(String::as_str)).unwrap();
+    assert_eq!((report.inserted, report.deduplicated), (60, 0));
+    store
+}
+
+fn ids(page: &[Value]) -> Vec<String> {
+    page.iter()
+        .map(|m| m["messageId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Every match of `q` by walking pages of `limit`.
+fn walk(store: &SqliteStore, mut q: EventQuery, limit: usize) -> Vec<String> {
+    q.limit = limit;
+    let mut out = Vec::new();
+    loop {
+        let page = store.query(&q).unwrap();
+        assert!(page.events.len() <= limit);
+        out.extend(ids(&page.events));
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => return out,
+        }
+    }
+}
+
+/// An independent filter over the sample.
+type Filter = Box<dyn Fn(&Value) -> bool>;
+
+/// The expected ids: an independent filter over the sample, in time order.
+fn expect(filter: impl Fn(&Value) -> bool, order: Order) -> Vec<String> {
+    let mut v: Vec<String> = sample()
+        .iter()
+        .filter(|m| filter(m))
+        .map(|m| m["messageId"].as_str().unwrap().to_owned())
+        .collect();
+    if order == Order::Desc {
+        v.reverse();
+    }
+    v
+}
+
+#[test]
+fn get_returns_what_was_stored_and_dedupe_counts() {
+    let store = store_with_sample();
+    let m = store.get("m-007").unwrap().unwrap();
+    let original = &sample()[7];
+    for key in [
+        "type",
+        "event",
+        "messageId",
+        "userId",
+        "sessionId",
+        "timestamp",
+        "properties",
+        "context",
+    ] {
+        assert_eq!(m[key], original[key], "{key}");
+    }
+    assert_eq!(store.get("missing").unwrap(), None);
+    let again: Vec<String> = sample()[..10].iter().map(Value::to_string).collect();
+    let report = store.write(&mut again.iter().map(String::as_str)).unwrap();
+    assert_eq!((report.inserted, report.deduplicated), (0, 10));
+    assert_eq!(store.deduplicated(), 10);
+    assert_eq!(store.len().unwrap(), 60);
+}
+
+#[test]
+fn every_filter_matches_an_independent_scan() {
+    let store = store_with_sample();
+    let t = |i: i64| Timestamp::from_millis(T0 + i * 1000);
+    let cases: Vec<(EventQuery, Filter)> = vec![
+        (EventQuery::default(), Box::new(|_| true)),
+        (
+            EventQuery {
+                kind: Some(MessageType::Page),
+                ..Default::default()
+            },
+            Box::new(|m| m["type"] == "page"),
+        ),
+        (
+            EventQuery {
+                event: Some("Signed In".into()),
+                ..Default::default()
+            },
+            Box::new(|m| m["event"] == "Signed In"),
+        ),
+        (
+            EventQuery {
+                event_prefix: Some("Order".into()),
+                ..Default::default()
+            },
+            Box::new(|m| m["event"].as_str().is_some_and(|e| e.starts_with("Order"))),
+        ),
+        (
+            EventQuery {
+                user_id: Some("u2".into()),
+                ..Default::default()
+            },
+            Box::new(|m| m["userId"] == "u2"),
+        ),
+        (
+            EventQuery {
+                session_id: Some("s1".into()),
+                ..Default::default()
+            },
+            Box::new(|m| m["sessionId"] == "s1"),
+        ),
+        (
+            EventQuery {
+                anonymous_id: Some("nobody".into()),
+                ..Default::default()
+            },
+            Box::new(|_| false),
+        ),
+        (
+            EventQuery {
+                time: TimeRange {
+                    from: Some(t(10)),
+                    to: Some(t(20)),
+                },
+                ..Default::default()
+            },
+            Box::new(|m| (10..20).contains(&m["properties"]["n"].as_i64().unwrap())),
+        ),
+        (
+            EventQuery {
+                properties: vec![("plan".into(), json!("pro"))],
+                ..Default::default()
+            },
+            Box::new(|m| m["properties"]["plan"] == "pro"),
+        ),
+        (
+            EventQuery {
+                properties: vec![("n".into(), json!(42))],
+                ..Default::default()
+            },
+            Box::new(|m| m["properties"]["n"] == 42),
+        ),
+        (
+            EventQuery {
+                properties: vec![("vip".into(), json!(true))],
+                ..Default::default()
+            },
+            Box::new(|m| m["properties"]["vip"] == true),
+        ),
+        (
+            EventQuery {
+                user_id: Some("u1".into()),
+                properties: vec![("plan".into(), json!("free"))],
+                event_prefix: Some("Sign".into()),
+                ..Default::default()
+            },
+            Box::new(|m| {
+                m["userId"] == "u1"
+                    && m["properties"]["plan"] == "free"
+                    && m["event"].as_str().is_some_and(|e| e.starts_with("Sign"))
+            }),
+        ),
+    ];
+    for (i, (q, f)) in cases.into_iter().enumerate() {
+        for order in [Order::Asc, Order::Desc] {
+            let q = EventQuery {
+                order,
+                with_total: true,
+                ..q.clone()
+            };
+            let want = expect(&f, order);
+            assert_eq!(walk(&store, q.clone(), 7), want, "case {i} {order:?}");
+            assert_eq!(
+                store.query(&q).unwrap().total,
+                Some(want.len() as u64),
+                "case {i}"
+            );
+        }
+    }
+}
+
+#[test]
+fn pages_have_no_duplicates_or_gaps_while_events_arrive() {
+    let store = store_with_sample();
+    let mut q = EventQuery {
+        order: Order::Asc,
+        limit: 9,
+        ..Default::default()
+    };
+    let mut seen = Vec::new();
+    let mut extra = 0;
+    loop {
+        let page = store.query(&q).unwrap();
+        seen.extend(ids(&page.events));
+        // New events, both before and after the cursor in time, land between pages.
+        for ts in [T0 - 5000, T0 + 500_000] {
+            extra += 1;
+            let m = json!({"type": "track", "event": "Late", "messageId": format!("late-{extra}"), "userId": "u9",
+                "timestamp": Timestamp::from_millis(ts + extra).to_string(), "properties": {}});
+            store
+                .write(&mut std::iter::once(m.to_string().as_str()))
+                .unwrap();
+        }
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => break,
+        }
+    }
+    let original: Vec<String> = seen
+        .iter()
+        .filter(|id| id.starts_with("m-"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        original,
+        expect(|_| true, Order::Asc),
+        "every original event once, in order"
+    );
+    let unique: BTreeSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "no duplicates");
+}
+
+#[test]
+fn delete_erasure_and_retention() {
+    let store = store_with_sample();
+    assert!(store.delete("m-001").unwrap());
+    assert!(!store.delete("m-001").unwrap());
+    let erased = store
+        .delete_where(&EventQuery {
+            user_id: Some("u0".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(erased, 20);
+    let purged = store
+        .purge_older_than(Timestamp::from_millis(T0 + 30_000))
+        .unwrap();
+    let expected = sample()[..30]
+        .iter()
+        .filter(|m| m["userId"] != "u0" && m["messageId"] != "m-001")
+        .count();
+    assert_eq!(purged as usize, expected);
+    let left = walk(&store, EventQuery::default(), 100);
+    assert!(left.iter().all(|id| id.as_str() >= "m-030"));
+    assert_eq!(left.len(), 60 - 1 - 20 - expected);
+}
+
+#[test]
+fn bad_queries_are_refused_with_every_problem() {
+    let store = store_with_sample();
+    let q = EventQuery {
+        limit: 5000,
+        cursor: Some("not-a-cursor".into()),
+        time: TimeRange {
+            from: Some(Timestamp::from_millis(2)),
+            to: Some(Timestamp::from_millis(1)),
+        },
+        properties: vec![("tags".into(), json!(["a"]))],
+        ..Default::default()
+    };
+    let err = store.query(&q).unwrap_err();
+    let paths: Vec<&str> = err.violations().iter().map(|v| v.path.as_str()).collect();
+    assert_eq!(paths, ["/limit", "/cursor", "/time", "/properties/0"]);
+    assert!(err.violations().iter().all(|v| v.code == "invalid_query"));
+}
+
+#[test]
+fn clear_errors_for_bad_files() {
+    let dir = temp_db("errors");
+    // A directory where the file should be.
+    let err = SqliteStore::open(dir.parent().unwrap()).unwrap_err();
+    assert_eq!(err.code(), "store_failed", "{err}");
+    // A corrupt file.
+    let corrupt = dir.with_file_name("corrupt.db");
+    std::fs::write(&corrupt, vec![0x42u8; 8192]).unwrap();
+    let err = SqliteStore::open(&corrupt).unwrap_err();
+    assert!(err.message().contains("not a SQLite database"), "{err}");
+    // A file from a newer Sonde.
+    let newer = dir.with_file_name("newer.db");
+    drop(SqliteStore::open(&newer).unwrap());
+    let conn = rusqlite_version_bump(&newer);
+    assert!(conn);
+    let err = SqliteStore::open(&newer).unwrap_err();
+    assert!(err.message().contains("newer Sonde"), "{err}");
+}
+
+/// Sets the schema version in the file header past what this code knows (`user_version`
+/// is the big-endian u32 at byte 60 of a SQLite file).
+fn rusqlite_version_bump(path: &std::path::Path) -> bool {
+    std::fs::read(path).is_ok_and(|mut bytes| {
+        bytes[60..64].copy_from_slice(&99u32.to_be_bytes());
+        std::fs::write(path, bytes).is_ok()
+    })
+}
+
+#[test]
+fn the_pipeline_stores_through_the_sink() {
+    let path = temp_db("sink");
+    let store = Arc::new(SqliteStore::open(&path).unwrap());
+    let sonde = Sonde::new(Config::default().sink(StoreSink::new(store.clone()))).unwrap();
+    for i in 0..25 {
+        sonde
+            .send(Message::track("Clicked", props(json!({"i": i}))).with_user_id("u1"))
+            .unwrap();
+    }
+    sonde.shutdown(Duration::from_secs(5)).unwrap();
+    assert_eq!(store.len().unwrap(), 25);
+    let page = store
+        .query(&EventQuery {
+            properties: vec![("i".into(), json!(3))],
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(page.events.len(), 1);
+    assert_eq!(page.events[0]["context"]["library"]["name"], "sonde-rust");
+}
+
+#[test]
+fn threads_write_the_same_file() {
+    let path = temp_db("threads");
+    let writers: Vec<_> = (0..4)
+        .map(|t| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let store = SqliteStore::open(&path).unwrap();
+                for b in 0..10 {
+                    let lines: Vec<String> = (0..50)
+                        .map(|i| json!({"type": "track", "event": "E", "userId": "u", "messageId": format!("t{t}-{b}-{i}"),
+                            "timestamp": "2027-01-15T08:00:00.000Z", "properties": {}}).to_string())
+                        .collect();
+                    store.write(&mut lines.iter().map(String::as_str)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert_eq!(
+        SqliteStore::open(&path).unwrap().len().unwrap(),
+        4 * 10 * 50
+    );
+}
+
+/// Run as a child process by the next test: writes batches until killed, printing each
+/// committed batch number.
+#[test]
+fn child_writer() {
+    let (Ok(path), Ok(name)) = (
+        std::env::var("SONDE_STORE_CHILD_DB"),
+        std::env::var("SONDE_STORE_CHILD_NAME"),
+    ) else {
+        return; // Not a child: nothing to do.
+    };
+    let store = SqliteStore::open(&path).unwrap();
+    for b in 0.. {
+        let lines: Vec<String> = (0..50)
+            .map(|i| json!({"type": "track", "event": "E", "userId": "u", "messageId": format!("{name}-{b}-{i}"),
+                "timestamp": "2027-01-15T08:00:00.000Z", "properties": {"pad": "x".repeat(200)}}).to_string())
+            .collect();
+        store.write(&mut lines.iter().map(String::as_str)).unwrap();
+        println!("committed {b}");
+        if b == 200 {
+            break;
+        }
+    }
+}
+
+#[test]
+fn processes_write_the_same_file_and_a_killed_one_loses_no_committed_batch() {
+    let path = temp_db("processes");
+    drop(SqliteStore::open(&path).unwrap());
+    let spawn = |name: &str| {
+        Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "child_writer", "--nocapture", "--test-threads=1"])
+            .env("SONDE_STORE_CHILD_DB", &path)
+            .env("SONDE_STORE_CHILD_NAME", name)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut victim = spawn("victim");
+    let mut survivor = spawn("survivor");
+    // Let the victim commit a few batches, then kill it mid-stream.
+    let mut committed = Vec::new();
+    let mut lines = BufReader::new(victim.stdout.take().unwrap()).lines();
+    while committed.len() < 5 {
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Some(b) = line.strip_prefix("committed ") {
+                    committed.push(b.parse::<u32>().unwrap());
+                }
+            }
+            _ => break,
+        }
+    }
+    victim.kill().unwrap(); // SIGKILL
+    let _ = victim.wait();
+    assert!(survivor.wait().unwrap().success());
+    let store = SqliteStore::open(&path).unwrap();
+    for b in &committed {
+        let q = EventQuery {
+            event: Some("E".into()),
+            limit: 1000,
+            ..Default::default()
+        };
+        let all = walk(&store, q, 1000);
+        let prefix = format!("victim-{b}-");
+        assert_eq!(
+            all.iter().filter(|id| id.starts_with(&prefix)).count(),
+            50,
+            "batch {b} is whole"
+        );
+    }
+    let survivor_rows = walk(&store, EventQuery::default(), 1000)
+        .into_iter()
+        .filter(|id| id.starts_with("survivor-"))
+        .count();
+    assert_eq!(survivor_rows, 201 * 50);
+    // No half batch of the victim.
+    let victim_rows = walk(&store, EventQuery::default(), 1000)
+        .into_iter()
+        .filter(|id| id.starts_with("victim-"))
+        .count();
+    assert_eq!(victim_rows % 50, 0);
+}
