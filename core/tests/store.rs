@@ -474,3 +474,109 @@ fn processes_write_the_same_file_and_a_killed_one_loses_no_committed_batch() {
         .count();
     assert_eq!(victim_rows % 50, 0);
 }
+
+#[test]
+fn update_merges_or_replaces_and_validates_again() {
+    use sonde_core::{Limits, TrackingPlan, Validator};
+    let store = store_with_sample();
+    let plain = Validator::new(Limits::default(), None);
+    let merged = store
+        .update(
+            "m-002",
+            &props(json!({"plan": "team", "seats": 4})),
+            false,
+            &plain,
+            T0,
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(merged["properties"]["plan"], "team");
+    assert_eq!(
+        merged["properties"]["n"], 2,
+        "merge keeps the other properties"
+    );
+    assert_eq!(
+        store.get("m-002").unwrap().unwrap()["properties"]["seats"],
+        4
+    );
+    let replaced = store
+        .update("m-002", &props(json!({"only": true})), true, &plain, T0)
+        .unwrap()
+        .unwrap();
+    assert_eq!(replaced["properties"], json!({"only": true}));
+    assert_eq!(
+        store
+            .update("missing", &props(json!({})), false, &plain, T0)
+            .unwrap(),
+        None
+    );
+    // A tracking plan in force refuses an update that breaks it, and nothing changes.
+    let plan = TrackingPlan::from_json_str(r#"{"events": {"Signed In": {"required": ["plan"]}}}"#)
+        .unwrap();
+    let strict = Validator::new(Limits::default(), Some(plan));
+    let err = store
+        .update("m-001", &props(json!({"n": 1})), true, &strict, T0)
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_event");
+    assert_eq!(err.violations()[0].path, "/properties/plan");
+    assert_eq!(
+        store.get("m-001").unwrap().unwrap()["properties"]["plan"],
+        "free"
+    );
+}
+
+#[test]
+fn aggregates_match_an_independent_count() {
+    use sonde_core::store::Bucket;
+    let store = store_with_sample();
+    let extra: Vec<String> = [(200, 12.0), (200, 30.0), (500, 250.0)]
+        .iter()
+        .enumerate()
+        .map(|(i, (status, ms))| {
+            json!({"type": "track", "event": "$api_request", "messageId": format!("api-{i}"), "userId": "u0",
+                "timestamp": Timestamp::from_millis(T0 + 125_000 + i as i64).to_string(),
+                "properties": {"http.request.method": "GET", "http.route": "/x/{id}", "http.response.status_code": status, "duration_ms": ms}})
+            .to_string()
+        })
+        .chain(std::iter::once(
+            json!({"type": "track", "event": "$performance", "messageId": "perf-1", "anonymousId": "a-9",
+                "timestamp": Timestamp::from_millis(T0 + 10).to_string(),
+                "properties": {"operation": "db.query", "duration_ms": 7.5, "success": true}})
+            .to_string(),
+        ))
+        .collect();
+    store.write(&mut extra.iter().map(String::as_str)).unwrap();
+    let range = TimeRange {
+        from: Some(Timestamp::from_millis(T0)),
+        to: Some(Timestamp::from_millis(T0 + 130_000)),
+    };
+    let a = store.aggregate(range, Bucket::Minute).unwrap();
+    assert_eq!(a.total, 64);
+    assert_eq!(a.by_type["page"], 12);
+    assert_eq!(a.by_type["track"], 52);
+    assert_eq!(a.by_event["Signed In"], 12);
+    assert_eq!(a.by_event["$api_request"], 3);
+    // T0 is not on a minute boundary: compute the expected buckets the same way.
+    let mut expected: std::collections::BTreeMap<i64, u64> = std::collections::BTreeMap::new();
+    let times = (0..60)
+        .map(|i| T0 + i * 1000)
+        .chain((0..3).map(|i| T0 + 125_000 + i))
+        .chain(std::iter::once(T0 + 10));
+    for t in times {
+        *expected.entry(t - t.rem_euclid(60_000)).or_default() += 1;
+    }
+    let got: Vec<(i64, u64)> = a
+        .series
+        .iter()
+        .map(|p| (p.start.as_millis(), p.count))
+        .collect();
+    assert_eq!(got, expected.into_iter().collect::<Vec<_>>());
+    assert_eq!(
+        (a.unique_users, a.unique_anonymous, a.unique_sessions),
+        (3, 1, 2)
+    );
+    let route = &a.routes["GET /x/{id}"];
+    assert_eq!((route.count, route.max), (3, Some(250.0)));
+    assert!((route.p50.unwrap() - 30.0).abs() / 30.0 <= 0.01);
+    assert_eq!(a.operations["db.query"].count, 1);
+}

@@ -2,17 +2,21 @@
 //! other databases; [`SqliteStore`] (feature `sqlite`, native targets) is the embedded
 //! default: one file, no server.
 
+mod aggregate;
 mod query;
 #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
 mod sqlite;
 
 use serde_json::Value;
 
+pub use aggregate::{Aggregates, Bucket, SeriesPoint};
 pub use query::{EventPage, EventQuery, Order, TimeRange, MAX_LIMIT};
 #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
 pub use sqlite::{SqliteStore, StoreSink, BUSY_TIMEOUT, SCHEMA_VERSION};
 
 use crate::error::Error;
+use crate::event::Properties;
+use crate::validate::Validator;
 
 /// What a batch write did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -31,6 +35,19 @@ pub trait Store: crate::platform::MaybeSendSync {
     fn get(&self, message_id: &str) -> Result<Option<Value>, Error>;
     /// A page of events.
     fn query(&self, query: &EventQuery) -> Result<EventPage, Error>;
+    /// Changes an event's properties: `patch` is merged into them, or replaces them when
+    /// `replace`. The result is validated again (with `validator`, at `now_ms`) and refused
+    /// with every violation if it breaks a rule. Returns the updated event, `None` if no event
+    /// has this id.
+    fn update(
+        &self,
+        message_id: &str,
+        patch: &Properties,
+        replace: bool,
+        validator: &Validator,
+        now_ms: i64,
+    ) -> Result<Option<Value>, Error>;
+
     /// Deletes one event; whether it existed.
     fn delete(&self, message_id: &str) -> Result<bool, Error>;
     /// Deletes every event the query's filters match (its order, limit and cursor are

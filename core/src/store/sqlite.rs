@@ -15,11 +15,17 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params_from_iter, Connection, ErrorCode, OpenFlags, OptionalExtension};
 use serde_json::{Map, Value};
 
+use std::collections::BTreeMap;
+
 use super::query::Cursor;
-use super::{EventPage, EventQuery, Order, Store, WriteReport};
+use super::{
+    Aggregates, Bucket, EventPage, EventQuery, Order, SeriesPoint, Store, TimeRange, WriteReport,
+};
 use crate::error::{Error, ErrorKind};
-use crate::event::Timestamp;
+use crate::event::{parse_message, Properties, Timestamp};
 use crate::sink::{Sink, SinkBatch, SinkError};
+use crate::stats::{DDSketch, Latency};
+use crate::validate::Validator;
 
 /// The schema this code writes; files from newer versions are refused.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -160,6 +166,98 @@ impl SqliteStore {
             .execute("DELETE FROM events WHERE ts < ?1", [before.as_millis()])
             .map_err(|e| store_error("purging", e))?;
         Ok(n as u64)
+    }
+
+    /// Counts by type and event name, a time series, unique users and sessions, and latency
+    /// quantiles per route and per operation, over events whose time is in `range`.
+    pub fn aggregate(&self, range: TimeRange, bucket: Bucket) -> Result<Aggregates, Error> {
+        let conn = self.conn();
+        let fail = |e| store_error("aggregating", e);
+        let from = range.from.map_or(i64::MIN, Timestamp::as_millis);
+        let to = range.to.map_or(i64::MAX, Timestamp::as_millis);
+        let counts = |sql: &str| -> Result<BTreeMap<String, u64>, Error> {
+            let mut stmt = conn.prepare_cached(sql).map_err(fail)?;
+            let rows = stmt
+                .query_map([from, to], |r| {
+                    Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?))
+                })
+                .map_err(fail)?;
+            let mut out = BTreeMap::new();
+            for row in rows {
+                let (k, n) = row.map_err(fail)?;
+                out.insert(k.unwrap_or_default(), n as u64);
+            }
+            Ok(out)
+        };
+        let by_type =
+            counts("SELECT type, COUNT(*) FROM events WHERE ts >= ?1 AND ts < ?2 GROUP BY type")?;
+        let by_event = counts(
+            "SELECT event, COUNT(*) FROM events WHERE ts >= ?1 AND ts < ?2 AND type = 'track' GROUP BY event",
+        )?;
+        let width = bucket.millis();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT (ts - ((ts % ?3) + ?3) % ?3) AS b, COUNT(*) FROM events \
+                 WHERE ts >= ?1 AND ts < ?2 GROUP BY b ORDER BY b",
+            )
+            .map_err(fail)?;
+        let series = stmt
+            .query_map([from, to, width], |r| {
+                Ok(SeriesPoint {
+                    start: Timestamp::from_millis(r.get(0)?),
+                    count: r.get::<_, i64>(1)? as u64,
+                })
+            })
+            .map_err(fail)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(fail)?;
+        let (total, unique_users, unique_anonymous, unique_sessions) = conn
+            .query_row(
+                "SELECT COUNT(*), COUNT(DISTINCT user_id), \
+                 COUNT(DISTINCT CASE WHEN user_id IS NULL THEN anonymous_id END), COUNT(DISTINCT session_id) \
+                 FROM events WHERE ts >= ?1 AND ts < ?2",
+                [from, to],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?)),
+            )
+            .map_err(fail)?;
+        let latencies = |sql: &str| -> Result<BTreeMap<String, Latency>, Error> {
+            let mut stmt = conn.prepare_cached(sql).map_err(fail)?;
+            let rows = stmt
+                .query_map([from, to], |r| {
+                    Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<f64>>(1)?))
+                })
+                .map_err(fail)?;
+            let mut sketches: BTreeMap<String, DDSketch> = BTreeMap::new();
+            for row in rows {
+                if let (Some(key), Some(ms)) = row.map_err(fail)? {
+                    sketches.entry(key).or_default().add(ms);
+                }
+            }
+            Ok(sketches
+                .into_iter()
+                .map(|(k, s)| (k, Latency::from_sketch(s)))
+                .collect())
+        };
+        let routes = latencies(
+            "SELECT json_extract(properties, '$.\"http.request.method\"') || ' ' || json_extract(properties, '$.\"http.route\"'), \
+             json_extract(properties, '$.duration_ms') FROM events \
+             WHERE ts >= ?1 AND ts < ?2 AND event = '$api_request'",
+        )?;
+        let operations = latencies(
+            "SELECT json_extract(properties, '$.operation'), json_extract(properties, '$.duration_ms') FROM events \
+             WHERE ts >= ?1 AND ts < ?2 AND event = '$performance'",
+        )?;
+        Ok(Aggregates {
+            total: total as u64,
+            by_type,
+            by_event,
+            series,
+            unique_users: unique_users as u64,
+            unique_anonymous: unique_anonymous as u64,
+            unique_sessions: unique_sessions as u64,
+            routes,
+            operations,
+        })
     }
 
     /// Events stored.
@@ -535,6 +633,53 @@ impl Store for SqliteStore {
             next_cursor: last.filter(|_| more).map(Cursor::encode),
             total,
         })
+    }
+
+    fn update(
+        &self,
+        message_id: &str,
+        patch: &Properties,
+        replace: bool,
+        validator: &Validator,
+        now_ms: i64,
+    ) -> Result<Option<Value>, Error> {
+        let conn = self.conn();
+        let stored = conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM events WHERE message_id = ?1"),
+                [message_id],
+                message_of,
+            )
+            .optional()
+            .map_err(|e| store_error("reading", e))?;
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
+        let mut problems = Vec::new();
+        let Some(mut message) = parse_message(stored, None, &mut problems) else {
+            return Err(Error::with_violations(ErrorKind::StoreFailed, problems));
+        };
+        if replace {
+            message.properties = patch.clone();
+        } else {
+            message
+                .properties
+                .extend(patch.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        let checked = validator.validate(&message, now_ms, None);
+        if !checked.errors.is_empty() {
+            return Err(Error::with_violations(
+                ErrorKind::InvalidEvent,
+                checked.errors,
+            ));
+        }
+        let properties = Value::Object(message.properties.clone()).to_string();
+        conn.execute(
+            "UPDATE events SET properties = ?1 WHERE message_id = ?2",
+            rusqlite::params![properties, message_id],
+        )
+        .map_err(|e| store_error("updating", e))?;
+        Ok(Some(message.to_value(None)))
     }
 
     fn delete(&self, message_id: &str) -> Result<bool, Error> {
