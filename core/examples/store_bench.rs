@@ -1,0 +1,127 @@
+//! Event store figures for BENCHMARKS.md: insert throughput (batches of 100 and 500), query
+//! latency on 1,000,000 stored events (a filtered first page and a deep keyset page), bytes
+//! on disk per event.
+//! `cargo run --release -p sonde-core --example store_bench --features sqlite`
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use sonde_core::store::{EventQuery, SqliteStore, Store};
+use sonde_core::Timestamp;
+
+#[path = "../benches/workload.rs"]
+mod workload;
+use workload::six_properties;
+
+const T0: i64 = 1_800_000_000_000;
+
+const NAMES: [&str; 4] = [
+    "Order Completed",
+    "Signed In",
+    "Viewed Item",
+    "Added To Cart",
+];
+
+fn event(i: usize) -> String {
+    json!({
+        "type": "track",
+        "event": NAMES[i % 4],
+        "messageId": format!("01938f3e-0000-7000-8000-{i:012}"),
+        "userId": format!("user-{}", i % 1000),
+        "sessionId": format!("session-{}", i / 20),
+        "timestamp": Timestamp::from_millis(T0 + i as i64 * 100).to_string(),
+        "receivedAt": Timestamp::from_millis(T0 + i as i64 * 100 + 40).to_string(),
+        "properties": six_properties(i),
+        "context": {"library": {"name": "sonde-python", "version": "0.1.0"}, "ip": "10.0.0.1",
+                    "userAgent": "Mozilla/5.0 (X11; Linux x86_64)", "page": {"path": "/checkout"}}
+    })
+    .to_string()
+}
+
+fn insert(store: &SqliteStore, n: usize, batch: usize) -> f64 {
+    let lines: Vec<String> = (0..n).map(event).collect();
+    let started = Instant::now();
+    for chunk in lines.chunks(batch) {
+        store
+            .write(&mut chunk.iter().map(String::as_str))
+            .expect("write");
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+fn percentiles(mut times: Vec<Duration>) -> (Duration, Duration) {
+    times.sort();
+    (times[times.len() / 2], times[times.len() * 99 / 100])
+}
+
+fn main() {
+    let dir = std::env::temp_dir().join(format!("sonde-store-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+
+    let small = SqliteStore::open(dir.join("b100.db")).expect("open");
+    let rate100 = insert(&small, 200_000, 100);
+    println!("insert, batches of 100: {rate100:.0} events/s");
+
+    let path = dir.join("b500.db");
+    let store = SqliteStore::open(&path).expect("open");
+    let rate500 = insert(&store, 1_000_000, 500);
+    println!("insert, batches of 500: {rate500:.0} events/s (1,000,000 events)");
+
+    // A filtered first page: one user's latest events.
+    let mut first = Vec::new();
+    for i in 0..300 {
+        let q = EventQuery {
+            user_id: Some(format!("user-{}", (i * 37) % 1000)),
+            ..Default::default()
+        };
+        let started = Instant::now();
+        let page = store.query(&q).expect("query");
+        first.push(started.elapsed());
+        assert_eq!(page.events.len(), 50);
+    }
+    let (p50, p99) = percentiles(first);
+    println!("filtered first page (user, 50 events): p50 {p50:?}, p99 {p99:?}");
+
+    // A deep page: 300,000 events into the newest-first walk.
+    let mut q = EventQuery {
+        limit: 1000,
+        ..Default::default()
+    };
+    for _ in 0..300 {
+        q.cursor = store.query(&q).expect("walk").next_cursor;
+    }
+    q.limit = 50;
+    let mut deep = Vec::new();
+    for _ in 0..300 {
+        let started = Instant::now();
+        let page = store.query(&q).expect("query");
+        deep.push(started.elapsed());
+        assert_eq!(page.events.len(), 50);
+    }
+    let (p50, p99) = percentiles(deep);
+    println!("deep keyset page (300,000 in, 50 events): p50 {p50:?}, p99 {p99:?}");
+
+    let mut prop = Vec::new();
+    for _ in 0..100 {
+        let q = EventQuery {
+            event: Some("Signed In".into()),
+            properties: vec![("plan".into(), json!("pro"))],
+            ..Default::default()
+        };
+        let started = Instant::now();
+        store.query(&q).expect("query");
+        prop.push(started.elapsed());
+    }
+    let (p50, p99) = percentiles(prop);
+    println!("event + property filter first page: p50 {p50:?}, p99 {p99:?}");
+
+    let count = store.len().expect("len");
+    drop(store); // the last connection checkpoints the WAL into the file
+    let bytes = std::fs::metadata(&path).expect("size").len();
+    println!(
+        "bytes on disk per event: {:.0} ({} bytes, {count} events)",
+        bytes as f64 / count as f64,
+        bytes
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
