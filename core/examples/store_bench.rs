@@ -62,10 +62,15 @@ fn main() {
     let rate100 = insert(&small, 200_000, 100);
     println!("insert, batches of 100: {rate100:.0} events/s");
 
+    // SONDE_BENCH_EVENTS scales the big store down for quick experiments.
+    let big: usize = std::env::var("SONDE_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let path = dir.join("b500.db");
     let store = SqliteStore::open(&path).expect("open");
-    let rate500 = insert(&store, 1_000_000, 500);
-    println!("insert, batches of 500: {rate500:.0} events/s (1,000,000 events)");
+    let rate500 = insert(&store, big, 500);
+    println!("insert, batches of 500: {rate500:.0} events/s ({big} events)");
 
     // A filtered first page: one user's latest events.
     let mut first = Vec::new();
