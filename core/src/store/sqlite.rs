@@ -325,11 +325,21 @@ fn migrate(conn: &Connection) -> Result<(), Error> {
 struct Row {
     message_id: String,
     kind: String,
-    text: [Option<String>; 8],
+    event: Option<String>,
+    name: Option<String>,
+    user_id: Option<String>,
+    anonymous_id: Option<String>,
+    session_id: Option<String>,
+    group_id: Option<String>,
+    previous_id: Option<String>,
     ts: i64,
     received_at: Option<i64>,
     sent_at: Option<i64>,
-    objects: [String; 4],
+    properties: String,
+    traits: String,
+    context: String,
+    /// Every other top-level field, as one JSON object.
+    extra: String,
 }
 
 fn row_of(json: &str) -> Result<Row, Error> {
@@ -348,47 +358,41 @@ fn row_of(json: &str) -> Result<Row, Error> {
     };
     let message_id = text("messageId").ok_or_else(|| bad("no messageId"))?;
     let kind = text("type").ok_or_else(|| bad("no type"))?;
-    let strings = [
+    let (event, name, user_id, anonymous_id) = (
         text("event"),
         text("name"),
         text("userId"),
         text("anonymousId"),
-        text("sessionId"),
-        text("groupId"),
-        text("previousId"),
-        None,
-    ];
+    );
+    let (session_id, group_id, previous_id) =
+        (text("sessionId"), text("groupId"), text("previousId"));
     let mut time = |k: &str| match m.remove(k) {
         Some(Value::String(s)) => Timestamp::parse(&s).map(Timestamp::as_millis),
         _ => None,
     };
-    let ts = time("timestamp");
-    let received_at = time("receivedAt");
-    let sent_at = time("sentAt");
+    let (ts, received_at, sent_at) = (time("timestamp"), time("receivedAt"), time("sentAt"));
     let mut object = |k: &str| match m.remove(k) {
         Some(v @ Value::Object(_)) => v.to_string(),
         _ => "{}".to_owned(),
     };
-    let objects = [
-        object("properties"),
-        object("traits"),
-        object("context"),
-        String::new(),
-    ];
-    let extra = Value::Object(m).to_string();
+    let (properties, traits, context) = (object("properties"), object("traits"), object("context"));
     Ok(Row {
         message_id,
         kind,
-        text: strings,
+        event,
+        name,
+        user_id,
+        anonymous_id,
+        session_id,
+        group_id,
+        previous_id,
         ts: ts.or(received_at).unwrap_or(0),
         received_at,
         sent_at,
-        objects: [
-            objects[0].clone(),
-            objects[1].clone(),
-            objects[2].clone(),
-            extra,
-        ],
+        properties,
+        traits,
+        context,
+        extra: Value::Object(m).to_string(),
     })
 }
 
@@ -524,26 +528,24 @@ impl Store for SqliteStore {
                 )
                 .map_err(|e| store_error("writing", e))?;
             for r in &rows {
-                let [event, name, user, anon, session, group, previous, _] = &r.text;
-                let [props, traits, context, extra] = &r.objects;
                 let n = insert
                     .execute(rusqlite::params![
                         r.message_id,
                         r.kind,
-                        event,
-                        name,
-                        user,
-                        anon,
-                        session,
-                        group,
-                        previous,
+                        r.event,
+                        r.name,
+                        r.user_id,
+                        r.anonymous_id,
+                        r.session_id,
+                        r.group_id,
+                        r.previous_id,
                         r.ts,
                         r.received_at,
                         r.sent_at,
-                        props,
-                        traits,
-                        context,
-                        extra
+                        r.properties,
+                        r.traits,
+                        r.context,
+                        r.extra
                     ])
                     .map_err(|e| store_error("writing", e))?;
                 if n == 1 {
