@@ -53,10 +53,10 @@ CREATE TABLE events (
 );
 CREATE INDEX events_ts        ON events (ts, id);
 CREATE INDEX events_type      ON events (type, ts, id);
-CREATE INDEX events_event     ON events (event, ts, id);
-CREATE INDEX events_user      ON events (user_id, ts, id);
-CREATE INDEX events_anonymous ON events (anonymous_id, ts, id);
-CREATE INDEX events_session   ON events (session_id, ts, id);
+CREATE INDEX events_event     ON events (event, ts, id) WHERE event IS NOT NULL;
+CREATE INDEX events_user      ON events (user_id, ts, id) WHERE user_id IS NOT NULL;
+CREATE INDEX events_anonymous ON events (anonymous_id, ts, id) WHERE anonymous_id IS NOT NULL;
+CREATE INDEX events_session   ON events (session_id, ts, id) WHERE session_id IS NOT NULL;
 "];
 
 /// Columns read back, in this order, by every query.
