@@ -47,8 +47,8 @@ mod native {
         progress: Condvar,
         worker: Mutex<Option<JoinHandle<()>>>,
         worker_id: OnceLock<ThreadId>,
-        /// Periodic work (alert evaluation) and its interval in milliseconds.
-        tick: Mutex<Option<(u64, Tick)>>,
+        /// Periodic work (alert evaluation) and its interval in milliseconds; set once.
+        tick: OnceLock<(u64, Tick)>,
     }
 
     /// Periodic work the worker runs between batches.
@@ -57,7 +57,8 @@ mod native {
     /// Registers periodic work for the worker.
     pub(crate) fn set_tick(shared: &Shared, every: Duration, tick: Tick) {
         let ms = u64::try_from(every.as_millis()).unwrap_or(u64::MAX).max(1);
-        *lock(&shared.delivery.tick) = Some((ms, tick));
+        // Set once, by `Sonde::new`.
+        let _ = shared.delivery.tick.set((ms, tick));
         shared.delivery.wake_worker();
     }
 
@@ -73,7 +74,7 @@ mod native {
                 progress: Condvar::new(),
                 worker: Mutex::new(None),
                 worker_id: OnceLock::new(),
-                tick: Mutex::new(None),
+                tick: OnceLock::new(),
             }
         }
 
@@ -144,8 +145,8 @@ mod native {
             if buf.is_closed() && buf.is_idle() {
                 return Work::Stop;
             }
-            let tick = lock(&shared.delivery.tick).clone();
-            if let Some((every, tick)) = tick.as_ref().filter(|_| !buf.is_closed()) {
+            let tick = shared.delivery.tick.get();
+            if let Some((every, tick)) = tick.filter(|_| !buf.is_closed()) {
                 if *next_tick_ms == u64::MAX {
                     *next_tick_ms = now.saturating_add(*every);
                 }
@@ -154,7 +155,7 @@ mod native {
                     return Work::Tick(Arc::clone(tick));
                 }
             }
-            let tick_at = tick.as_ref().map(|_| *next_tick_ms);
+            let tick_at = tick.map(|_| *next_tick_ms);
             let wait = match (buf.next_deadline(), tick_at) {
                 (Some(d), Some(t)) => Some(d.min(t)),
                 (d, t) => d.or(t),

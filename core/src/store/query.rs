@@ -151,6 +151,26 @@ impl EventQuery {
                 c
             }
         };
+        problems.extend(self.filter_problems());
+        if problems.is_empty() {
+            Ok(cursor)
+        } else {
+            Err(Error::with_violations(ErrorKind::InvalidConfig, problems))
+        }
+    }
+
+    /// The filters' checks alone (what `delete_where` uses: it has no page).
+    pub(crate) fn check_filters(&self) -> Result<(), Error> {
+        let problems = self.filter_problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::with_violations(ErrorKind::InvalidConfig, problems))
+        }
+    }
+
+    fn filter_problems(&self) -> Vec<Violation> {
+        let mut problems = Vec::new();
         if let (Some(from), Some(to)) = (self.time.from, self.time.to) {
             if from > to {
                 problems.push(Violation::new(
@@ -176,11 +196,7 @@ impl EventQuery {
                 ));
             }
         }
-        if problems.is_empty() {
-            Ok(cursor)
-        } else {
-            Err(Error::with_violations(ErrorKind::InvalidConfig, problems))
-        }
+        problems
     }
 }
 

@@ -420,7 +420,8 @@ fn message_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
     for (i, key) in [(13, "properties"), (14, "traits"), (15, "context")] {
         let text: String = r.get(i)?;
         let v: Value = serde_json::from_str(&text).unwrap_or_else(|_| Value::Object(Map::new()));
-        if key == "properties" || v.as_object().is_some_and(|o| !o.is_empty()) || key == "context" {
+        // Empty traits are left out, as the pipeline writes them only when it has some.
+        if key != "traits" || v.as_object().is_some_and(|o| !o.is_empty()) {
             m.insert(key.to_owned(), v);
         }
     }
@@ -695,10 +696,7 @@ impl Store for SqliteStore {
     }
 
     fn delete_where(&self, q: &EventQuery) -> Result<u64, Error> {
-        let mut unpaged = q.clone();
-        unpaged.cursor = None;
-        unpaged.limit = 1;
-        unpaged.check()?;
+        q.check_filters()?;
         let (where_sql, params) = filters(q);
         let n = self
             .conn()
