@@ -1,5 +1,20 @@
-//! Python binding for Sonde (PyO3 + maturin). Not built yet: the "Python package and FastAPI
-//! integration" issue fills this crate. It exists so the workspace layout is final and
-//! `cargo clippy --workspace` covers it from the start.
+//! Python binding for Sonde (PyO3 + maturin, abi3). The package is `sonde`; this native
+//! module is `sonde._native`. Conversion and delegation to sonde-core only: arguments become
+//! Rust values at once, core work runs with the GIL released, core errors map to Python
+//! exceptions in `errors.rs`.
 
-pub use sonde_core::Library;
+mod client;
+mod convert;
+mod engine;
+mod errors;
+
+use pyo3::prelude::*;
+
+/// The native module.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<client::Client>()?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("CORE_VERSION", sonde_core::Library::default().version)?;
+    Ok(())
+}

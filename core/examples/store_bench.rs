@@ -5,9 +5,11 @@
 
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use serde_json::json;
-use sonde_core::store::{EventQuery, SqliteStore, Store};
-use sonde_core::Timestamp;
+use sonde_core::store::{EventQuery, SqliteStore, Store, StoreSink};
+use sonde_core::{Config, Message, OverflowPolicy, Sonde, Timestamp};
 
 #[path = "../benches/workload.rs"]
 mod workload;
@@ -49,6 +51,32 @@ fn insert(store: &SqliteStore, n: usize, batch: usize) -> f64 {
     n as f64 / started.elapsed().as_secs_f64()
 }
 
+/// Events per second from `track` to committed rows: the client's worker delivers batches
+/// of 500 to a [`StoreSink`] while the caller tracks; timed until shutdown has drained all.
+fn through_pipeline(path: &std::path::Path, n: usize) -> f64 {
+    let store = Arc::new(SqliteStore::open(path).expect("open"));
+    let sonde = Sonde::new(
+        Config::default()
+            .batch_size(500)
+            .max_queue_events(n)
+            .max_queue_bytes(1 << 30)
+            .overflow(OverflowPolicy::Block(Duration::from_secs(60)))
+            .sink(StoreSink::new(Arc::clone(&store))),
+    )
+    .expect("config");
+    let started = Instant::now();
+    for i in 0..n {
+        let message = Message::track(NAMES[i % 4], six_properties(i))
+            .with_user_id(format!("user-{}", i % 1000))
+            .with_session_id(format!("session-{}", i / 20));
+        sonde.send(message).expect("valid");
+    }
+    sonde.shutdown(Duration::from_secs(600)).expect("drained");
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    assert_eq!(store.len().expect("len"), n as u64, "every event stored");
+    rate
+}
+
 fn percentiles(mut times: Vec<Duration>) -> (Duration, Duration) {
     times.sort();
     (times[times.len() / 2], times[times.len() * 99 / 100])
@@ -61,6 +89,9 @@ fn main() {
     let small = SqliteStore::open(dir.join("b100.db")).expect("open");
     let rate100 = insert(&small, 200_000, 100);
     println!("insert, batches of 100: {rate100:.0} events/s");
+
+    let rate = through_pipeline(&dir.join("pipeline.db"), 200_000);
+    println!("track -> worker -> store, batches of 500: {rate:.0} events/s (200000 events)");
 
     // SONDE_BENCH_EVENTS scales the big store down for quick experiments.
     let big: usize = std::env::var("SONDE_BENCH_EVENTS")

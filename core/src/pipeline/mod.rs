@@ -378,6 +378,17 @@ impl Sonde {
             .clone()
     }
 
+    /// The validator in force (limits, built-in schemas, tracking plan): what a stored event
+    /// changed through the store API is checked against again.
+    pub fn validator(&self) -> &Validator {
+        &self.inner.validator
+    }
+
+    /// The client's clock, now.
+    pub fn now(&self) -> Timestamp {
+        Timestamp::from_millis(self.inner.shared.clock.now_ms())
+    }
+
     /// The anonymous id used for events without a user or anonymous id.
     pub fn anonymous_id(&self) -> &str {
         &self.inner.anonymous_id

@@ -1,0 +1,139 @@
+"""Sonde: in-process analytics and performance monitoring on one Rust core.
+
+>>> from sonde import Sonde
+>>> with Sonde(store="sonde.db") as sonde:            # doctest: +SKIP
+...     sonde.track("Signed Up", {"plan": "pro"}, user_id="42")
+
+Events are validated, buffered (bounded) and delivered by a native worker thread; the
+Python call returns as soon as the event is queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import os
+import weakref
+from types import TracebackType
+from typing import Any, Callable, TypeVar
+
+from . import errors
+from ._native import CORE_VERSION, Client, __version__
+from .errors import (
+    ConfigError,
+    FlushTimeoutError,
+    PayloadTooLargeError,
+    QueueFullError,
+    ShutDownError,
+    SinkFailedError,
+    SondeError,
+    SondeIOError,
+    StoreError,
+    UnsupportedError,
+    ValidationError,
+)
+from .timing import TrackTiming, timed
+
+__all__ = [
+    "CORE_VERSION",
+    "ConfigError",
+    "FlushTimeoutError",
+    "PayloadTooLargeError",
+    "QueueFullError",
+    "ShutDownError",
+    "SinkFailedError",
+    "Sonde",
+    "SondeError",
+    "SondeIOError",
+    "StoreError",
+    "TrackTiming",
+    "UnsupportedError",
+    "ValidationError",
+    "__version__",
+    "errors",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Live clients, for the exit flush and the fork hooks.
+_clients: weakref.WeakSet[Sonde] = weakref.WeakSet()
+
+
+class Sonde(Client):
+    """The client. Options are keyword-only and map onto the core's options in one place
+    (unknown or out-of-range ones raise ``ConfigError`` listing every problem).
+
+    Destinations (at least one): ``store="sonde.db"`` (SQLite), ``console=True`` (or
+    ``"json"``), ``jsonl="events.jsonl"`` (rotated), ``sink=callable`` (receives a list of
+    event dicts per batch, on the worker thread). Lifecycle: ``flush_at_exit=True`` and
+    ``exit_timeout=2.0`` seconds bound the flush at interpreter exit.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        self._flush_at_exit = bool(options.get("flush_at_exit", True))
+        self._exit_timeout = float(options.get("exit_timeout", 2.0))
+        _clients.add(self)
+
+    def __enter__(self) -> Sonde:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.shutdown(self._exit_timeout)
+
+    async def __aenter__(self) -> Sonde:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.ashutdown(self._exit_timeout)
+
+    async def aflush(self, timeout: float = 5.0) -> None:
+        """``flush`` on a worker thread: the event loop keeps running meanwhile."""
+        await asyncio.get_running_loop().run_in_executor(None, self.flush, timeout)
+
+    async def ashutdown(self, timeout: float = 5.0) -> None:
+        """``shutdown`` on a worker thread: the event loop keeps running meanwhile."""
+        await asyncio.get_running_loop().run_in_executor(None, self.shutdown, timeout)
+
+    def track_timing(self, operation: str, **metadata: Any) -> TrackTiming:
+        """Times a block (``with`` or ``async with``) as a ``$performance`` event."""
+        return TrackTiming(self, operation, metadata)
+
+    def timed_operation(
+        self, operation: str, metadata: dict[str, Any] | None = None
+    ) -> Callable[[F], F]:
+        """Decorator timing every call of a sync or async function."""
+        return timed(self, operation, metadata)
+
+
+def _shutdown_all_at_exit() -> None:
+    for client in list(_clients):
+        if client._flush_at_exit and not client.is_shut_down:
+            try:
+                client.shutdown(client._exit_timeout)
+            except SondeError:
+                pass  # what did not fit in the time is counted as dropped
+
+
+def _before_fork() -> None:
+    for client in list(_clients):
+        client._before_fork()
+
+
+def _after_fork_in_child() -> None:
+    for client in list(_clients):
+        client._after_fork_child()
+
+
+atexit.register(_shutdown_all_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)

@@ -1,0 +1,639 @@
+//! The `Client` class (`sonde.Sonde` subclasses it in Python): converts arguments, then runs
+//! core work with the GIL released.
+
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyString};
+use serde_json::{Map, Value};
+use sonde_core::event::reserved::{ApiRequest, ErrorEvent, Interaction, Performance};
+use sonde_core::store::{Bucket, EventQuery, SqliteStore, Store, TimeRange};
+use sonde_core::{Error, ErrorKind, Message, MessageType, Timestamp};
+
+use crate::convert::{optional_object, serialized, to_json, to_object, to_python};
+use crate::engine::{Engine, Spec};
+use crate::errors::CoreError;
+
+/// The native client. Its engine sits behind an atomic pointer so that the child of a fork
+/// can swap in a fresh one without touching locks other parent threads may have held.
+#[pyclass(subclass, frozen, module = "sonde._native", name = "Client")]
+pub struct Client {
+    engine: AtomicPtr<Engine>,
+    spec: Mutex<Spec>,
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let engine = self.engine.swap(std::ptr::null_mut(), Ordering::AcqRel);
+        if engine.is_null() {
+            return;
+        }
+        // SAFETY: the pointer came from `Box::into_raw` and is freed only here, once.
+        let engine = unsafe { Box::from_raw(engine) };
+        // Dropping shuts down with the drop timeout: without the GIL, so a Python sink can
+        // still run meanwhile.
+        Python::attach(|py| py.detach(move || drop(engine)));
+    }
+}
+
+/// Identity and envelope options shared by every event method.
+#[derive(Default)]
+struct Envelope {
+    user_id: Option<String>,
+    anonymous_id: Option<String>,
+    session_id: Option<String>,
+    message_id: Option<String>,
+    timestamp: Option<Timestamp>,
+    context: Map<String, Value>,
+}
+
+impl Envelope {
+    fn new(
+        user_id: Option<String>,
+        anonymous_id: Option<String>,
+        session_id: Option<String>,
+        message_id: Option<String>,
+        timestamp: Option<&Bound<'_, PyAny>>,
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        Ok(Self {
+            user_id,
+            anonymous_id,
+            session_id,
+            message_id,
+            timestamp: timestamp.map(timestamp_of).transpose()?,
+            context: optional_object(context, "context")?,
+        })
+    }
+
+    fn apply(self, mut m: Message) -> Message {
+        if let Some(id) = self.user_id {
+            m = m.with_user_id(id);
+        }
+        if let Some(id) = self.anonymous_id {
+            m = m.with_anonymous_id(id);
+        }
+        if let Some(id) = self.session_id {
+            m = m.with_session_id(id);
+        }
+        if let Some(id) = self.message_id {
+            m = m.with_message_id(id);
+        }
+        if let Some(t) = self.timestamp {
+            m = m.with_timestamp(t);
+        }
+        if !self.context.is_empty() {
+            m = m.with_context(self.context);
+        }
+        m
+    }
+}
+
+/// A timestamp from an RFC 3339 string or a timezone-aware `datetime`.
+fn timestamp_of(value: &Bound<'_, PyAny>) -> PyResult<Timestamp> {
+    if value.hasattr("tzinfo")? && value.getattr("tzinfo")?.is_none() {
+        return Err(PyValueError::new_err(
+            "timestamp must be timezone-aware (datetime.now(timezone.utc)), not naive",
+        ));
+    }
+    match to_json(value)? {
+        Value::String(s) => Timestamp::parse(&s).ok_or_else(|| {
+            PyValueError::new_err(format!("timestamp must be an RFC 3339 date-time, got {s:?}"))
+        }),
+        other => Err(PyValueError::new_err(format!(
+            "timestamp must be a datetime or an RFC 3339 string, got {other}"
+        ))),
+    }
+}
+
+fn seconds(timeout: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(timeout).map_err(|_| {
+        PyValueError::new_err(format!("timeout must be a non-negative number of seconds, got {timeout}"))
+    })
+}
+
+fn no_store() -> CoreError {
+    CoreError(Error::new(
+        ErrorKind::Unsupported,
+        "this client has no store: pass store=\"sonde.db\"",
+    ))
+}
+
+/// Query filters from keyword arguments (`from_` is accepted for `from`; datetimes become
+/// RFC 3339 text).
+fn query_of(filters: Option<&Bound<'_, PyDict>>) -> PyResult<EventQuery> {
+    let mut doc = Map::new();
+    if let Some(filters) = filters {
+        for (k, v) in filters.iter() {
+            let key: String = k.extract()?;
+            if v.is_none() {
+                continue;
+            }
+            let key = match key.as_str() {
+                "from_" => "from".to_owned(),
+                "type_" => "type".to_owned(),
+                _ => key,
+            };
+            doc.insert(key, to_json(&v)?);
+        }
+    }
+    Ok(EventQuery::from_value(&Value::Object(doc)).map_err(CoreError)?)
+}
+
+impl Client {
+    fn engine(&self) -> &Engine {
+        // SAFETY: the pointer is set from `Box::into_raw` in `new` and replaced only in
+        // `_after_fork_child`, which leaks the previous engine instead of freeing it (the
+        // child has a single thread then); it is freed only by `drop`, which needs `&mut`.
+        unsafe { &*self.engine.load(Ordering::Acquire) }
+    }
+
+    fn store(&self) -> Result<&SqliteStore, CoreError> {
+        self.engine().store.as_deref().ok_or_else(no_store)
+    }
+
+    fn send(&self, py: Python<'_>, message: Message) -> PyResult<String> {
+        let engine = self.engine();
+        let receipt = py.detach(|| engine.sonde.send(message)).map_err(CoreError)?;
+        Ok(receipt.message_id)
+    }
+}
+
+#[pymethods]
+impl Client {
+    #[new]
+    #[pyo3(signature = (**options))]
+    fn new(py: Python<'_>, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let mut spec = Spec::from_kwargs(options)?;
+        let engine = spec.build(py)?;
+        Ok(Self {
+            engine: AtomicPtr::new(Box::into_raw(Box::new(engine))),
+            spec: Mutex::new(spec),
+        })
+    }
+
+    /// Records a `track` event; returns its `messageId`.
+    #[pyo3(signature = (event, properties=None, *, user_id=None, anonymous_id=None, session_id=None, message_id=None, timestamp=None, context=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn track(
+        &self,
+        py: Python<'_>,
+        event: String,
+        properties: Option<&Bound<'_, PyAny>>,
+        user_id: Option<String>,
+        anonymous_id: Option<String>,
+        session_id: Option<String>,
+        message_id: Option<String>,
+        timestamp: Option<&Bound<'_, PyAny>>,
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<String> {
+        let properties = optional_object(properties, "properties")?;
+        let envelope = Envelope::new(user_id, anonymous_id, session_id, message_id, timestamp, context)?;
+        self.send(py, envelope.apply(Message::track(event, properties)))
+    }
+
+    /// Records a `page` view; returns its `messageId`.
+    #[pyo3(signature = (name=None, properties=None, *, user_id=None, anonymous_id=None, session_id=None, message_id=None, timestamp=None, context=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn page(
+        &self,
+        py: Python<'_>,
+        name: Option<String>,
+        properties: Option<&Bound<'_, PyAny>>,
+        user_id: Option<String>,
+        anonymous_id: Option<String>,
+        session_id: Option<String>,
+        message_id: Option<String>,
+        timestamp: Option<&Bound<'_, PyAny>>,
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<String> {
+        let properties = optional_object(properties, "properties")?;
+        let envelope = Envelope::new(user_id, anonymous_id, session_id, message_id, timestamp, context)?;
+        self.send(py, envelope.apply(Message::page(name, properties)))
+    }
+
+    /// Records a `screen` view; returns its `messageId`.
+    #[pyo3(signature = (name=None, properties=None, *, user_id=None, anonymous_id=None, session_id=None, message_id=None, timestamp=None, context=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn screen(
+        &self,
+        py: Python<'_>,
+        name: Option<String>,
+        properties: Option<&Bound<'_, PyAny>>,
+        user_id: Option<String>,
+        anonymous_id: Option<String>,
+        session_id: Option<String>,
+        message_id: Option<String>,
+        timestamp: Option<&Bound<'_, PyAny>>,
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<String> {
+        let properties = optional_object(properties, "properties")?;
+        let envelope = Envelope::new(user_id, anonymous_id, session_id, message_id, timestamp, context)?;
+        self.send(py, envelope.apply(Message::screen(name, properties)))
+    }
+
+    /// Ties a user to their traits; returns the `messageId`.
+    #[pyo3(signature = (user_id, traits=None, *, anonymous_id=None, session_id=None, message_id=None, timestamp=None, context=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn identify(
+        &self,
+        py: Python<'_>,
+        user_id: String,
+        traits: Option<&Bound<'_, PyAny>>,
+        anonymous_id: Option<String>,
+        session_id: Option<String>,
+        message_id: Option<String>,
+        timestamp: Option<&Bound<'_, PyAny>>,
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<String> {
+        let traits = optional_object(traits, "traits")?;
+        let envelope = Envelope::new(None, anonymous_id, session_id, message_id, timestamp, context)?;
+        self.send(py, envelope.apply(Message::identify(user_id, traits)))
+    }
+
+    /// Ties a user to a group (company, team); returns the `messageId`.
+    #[pyo3(signature = (group_id, traits=None, *, user_id=None, anonymous_id=None, session_id=None, message_id=None, timestamp=None, context=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn group(
+        &self,
+        py: Python<'_>,
+        group_id: String,
+        traits: Option<&Bound<'_, PyAny>>,
+        user_id: Option<String>,
+        anonymous_id: Option<String>,
+        session_id: Option<String>,
+        message_id: Option<String>,
+        timestamp: Option<&Bound<'_, PyAny>>,
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<String> {
+        let traits = optional_object(traits, "traits")?;
+        let envelope = Envelope::new(user_id, anonymous_id, session_id, message_id, timestamp, context)?;
+        self.send(py, envelope.apply(Message::group(group_id, traits)))
+    }
+
+    /// Merges two identities; returns the `messageId`.
+    #[pyo3(signature = (user_id, previous_id, *, message_id=None, timestamp=None, context=None))]
+    fn alias(
+        &self,
+        py: Python<'_>,
+        user_id: String,
+        previous_id: String,
+        message_id: Option<String>,
+        timestamp: Option<&Bound<'_, PyAny>>,
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<String> {
+        let envelope = Envelope::new(None, None, None, message_id, timestamp, context)?;
+        self.send(py, envelope.apply(Message::alias(user_id, previous_id)))
+    }
+
+    /// Records an `$api_request` event (and route statistics).
+    #[pyo3(signature = (method, route, status_code, duration_ms, *, path=None, client_address=None, user_agent=None, request_body_size=None, response_body_size=None, error_type=None, ttfb_ms=None, user_id=None, anonymous_id=None, session_id=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn track_api_request(
+        &self,
+        py: Python<'_>,
+        method: String,
+        route: String,
+        status_code: u16,
+        duration_ms: f64,
+        path: Option<String>,
+        client_address: Option<String>,
+        user_agent: Option<String>,
+        request_body_size: Option<u64>,
+        response_body_size: Option<u64>,
+        error_type: Option<String>,
+        ttfb_ms: Option<f64>,
+        user_id: Option<String>,
+        anonymous_id: Option<String>,
+        session_id: Option<String>,
+    ) -> PyResult<String> {
+        let request = ApiRequest {
+            path,
+            client_address,
+            user_agent,
+            request_body_size,
+            response_body_size,
+            error_type,
+            ttfb_ms,
+            ..ApiRequest::new(method, route, status_code, duration_ms)
+        };
+        let envelope = Envelope::new(user_id, anonymous_id, session_id, None, None, None)?;
+        self.send(py, envelope.apply(request.into_message()))
+    }
+
+    /// Records a `$performance` event (and operation statistics).
+    #[pyo3(signature = (operation, duration_ms, *, success=true, error_type=None, metadata=None, user_id=None, anonymous_id=None, session_id=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn track_performance(
+        &self,
+        py: Python<'_>,
+        operation: String,
+        duration_ms: f64,
+        success: bool,
+        error_type: Option<String>,
+        metadata: Option<&Bound<'_, PyAny>>,
+        user_id: Option<String>,
+        anonymous_id: Option<String>,
+        session_id: Option<String>,
+    ) -> PyResult<String> {
+        let perf = Performance {
+            error_type,
+            metadata: optional_object(metadata, "metadata")?,
+            ..Performance::new(operation, duration_ms, success)
+        };
+        let envelope = Envelope::new(user_id, anonymous_id, session_id, None, None, None)?;
+        self.send(py, envelope.apply(perf.into_message()))
+    }
+
+    /// Records an `$interaction` event.
+    #[pyo3(signature = (action, target, *, path=None, value=None, user_id=None, anonymous_id=None, session_id=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn track_interaction(
+        &self,
+        py: Python<'_>,
+        action: String,
+        target: String,
+        path: Option<String>,
+        value: Option<&Bound<'_, PyAny>>,
+        user_id: Option<String>,
+        anonymous_id: Option<String>,
+        session_id: Option<String>,
+    ) -> PyResult<String> {
+        let interaction = Interaction {
+            path,
+            value: value.map(to_json).transpose()?,
+            ..Interaction::new(action, target)
+        };
+        let envelope = Envelope::new(user_id, anonymous_id, session_id, None, None, None)?;
+        self.send(py, envelope.apply(interaction.into_message()))
+    }
+
+    /// Records an `$error` event.
+    #[pyo3(signature = (error_type, message, *, stack=None, route=None, user_id=None, anonymous_id=None, session_id=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn track_error(
+        &self,
+        py: Python<'_>,
+        error_type: String,
+        message: String,
+        stack: Option<String>,
+        route: Option<String>,
+        user_id: Option<String>,
+        anonymous_id: Option<String>,
+        session_id: Option<String>,
+    ) -> PyResult<String> {
+        let error = ErrorEvent {
+            stack,
+            route,
+            ..ErrorEvent::new(error_type, message)
+        };
+        let envelope = Envelope::new(user_id, anonymous_id, session_id, None, None, None)?;
+        self.send(py, envelope.apply(error.into_message()))
+    }
+
+    /// Takes a Segment-shaped request body (one message or `{"batch": [...]}`), validates
+    /// every item, buffers the valid ones; returns per-item results.
+    #[pyo3(signature = (body, *, default_type=None, dry_run=false))]
+    fn ingest<'py>(
+        &self,
+        py: Python<'py>,
+        body: &Bound<'py, PyAny>,
+        default_type: Option<String>,
+        dry_run: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let bytes: Vec<u8> = if let Ok(b) = body.cast::<PyBytes>() {
+            b.as_bytes().to_vec()
+        } else if let Ok(s) = body.cast::<PyString>() {
+            s.to_str()?.as_bytes().to_vec()
+        } else {
+            serde_json::to_vec(&to_json(body)?)
+                .map_err(|e| PyValueError::new_err(format!("cannot serialize the body: {e}")))?
+        };
+        let kind = match default_type {
+            None => None,
+            Some(t) => Some(MessageType::parse(&t).ok_or_else(|| {
+                PyValueError::new_err(format!("default_type must be a message type, got {t:?}"))
+            })?),
+        };
+        let engine = self.engine();
+        let report = py
+            .detach(|| match (dry_run, kind) {
+                (true, kind) => engine.sonde.validate_request(&bytes, kind),
+                (false, Some(kind)) => engine.sonde.ingest_as(&bytes, kind),
+                (false, None) => engine.sonde.ingest(&bytes),
+            })
+            .map_err(CoreError)?;
+        serialized(py, &report)
+    }
+
+    /// Adds properties to every later `track`, `page` and `screen`.
+    fn register(&self, properties: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.engine().sonde.register(to_object(properties, "properties")?);
+        Ok(())
+    }
+
+    /// Removes one super property.
+    fn unregister(&self, key: &str) {
+        self.engine().sonde.unregister(key);
+    }
+
+    /// The current super properties.
+    #[getter]
+    fn super_properties<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_python(py, &Value::Object(self.engine().sonde.super_properties()))
+    }
+
+    /// The anonymous id used for events without a user or anonymous id.
+    #[getter]
+    fn anonymous_id(&self) -> String {
+        self.engine().sonde.anonymous_id().to_owned()
+    }
+
+    /// Delivers everything accepted so far, waiting at most `timeout` seconds.
+    #[pyo3(signature = (timeout=5.0))]
+    fn flush(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
+        let timeout = seconds(timeout)?;
+        let engine = self.engine();
+        Ok(py.detach(|| engine.sonde.flush(timeout)).map_err(CoreError)?)
+    }
+
+    /// Stops accepting events and delivers what is buffered within `timeout` seconds.
+    #[pyo3(signature = (timeout=5.0))]
+    fn shutdown(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
+        let timeout = seconds(timeout)?;
+        let engine = self.engine();
+        Ok(py.detach(|| engine.sonde.shutdown(timeout)).map_err(CoreError)?)
+    }
+
+    /// Whether `shutdown` was called.
+    #[getter]
+    fn is_shut_down(&self) -> bool {
+        self.engine().sonde.is_shut_down()
+    }
+
+    /// Every statistic at once: counters, drops by reason, per-event and per-route
+    /// latency quantiles, rates, host gauges.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let engine = self.engine();
+        let snapshot = py.detach(|| engine.sonde.stats());
+        serialized(py, &snapshot)
+    }
+
+    /// Host and process metrics now (CPU, memory, disks, network, container limits).
+    fn system_metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let engine = self.engine();
+        let metrics = py.detach(|| engine.sonde.system_metrics()).map_err(CoreError)?;
+        serialized(py, &metrics)
+    }
+
+    /// Evaluates the alert rules now; returns the transitions (fired / resolved).
+    fn evaluate_alerts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let engine = self.engine();
+        let transitions = py.detach(|| engine.sonde.evaluate_alerts()).map_err(CoreError)?;
+        serialized(py, &transitions)
+    }
+
+    /// The alerts firing now.
+    fn alerts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        serialized(py, &self.engine().sonde.alerts())
+    }
+
+    /// The latest alert transitions, newest last.
+    #[pyo3(signature = (limit=100))]
+    fn alert_history<'py>(&self, py: Python<'py>, limit: usize) -> PyResult<Bound<'py, PyAny>> {
+        serialized(py, &self.engine().sonde.alert_history(limit))
+    }
+
+    /// A page of stored events: `{"events", "next_cursor", "total"}`. Filters: `type`,
+    /// `event`, `event_prefix`, `user_id`, `anonymous_id`, `session_id`, `from_`/`from`,
+    /// `to`, `properties` (dict of top-level equalities), `order` ("asc"/"desc"), `limit`,
+    /// `cursor`, `with_total`.
+    #[pyo3(signature = (**filters))]
+    fn query_events<'py>(
+        &self,
+        py: Python<'py>,
+        filters: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let query = query_of(filters)?;
+        let store = self.store()?;
+        let page = py.detach(|| store.query(&query)).map_err(CoreError)?;
+        serialized(py, &page)
+    }
+
+    /// One stored event, or `None`.
+    fn get_event<'py>(&self, py: Python<'py>, message_id: &str) -> PyResult<Bound<'py, PyAny>> {
+        let store = self.store()?;
+        match py.detach(|| store.get(message_id)).map_err(CoreError)? {
+            Some(event) => to_python(py, &event),
+            None => Ok(py.None().into_bound(py)),
+        }
+    }
+
+    /// Merges `properties` into a stored event's (or replaces them); the result is
+    /// validated again. Returns the updated event, or `None` if there is none with this id.
+    #[pyo3(signature = (message_id, properties, *, replace=false))]
+    fn update_event<'py>(
+        &self,
+        py: Python<'py>,
+        message_id: &str,
+        properties: &Bound<'py, PyAny>,
+        replace: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let patch = to_object(properties, "properties")?;
+        let engine = self.engine();
+        let store = self.store()?;
+        let updated = py
+            .detach(|| {
+                let now = engine.sonde.now().as_millis();
+                store.update(message_id, &patch, replace, engine.sonde.validator(), now)
+            })
+            .map_err(CoreError)?;
+        match updated {
+            Some(event) => to_python(py, &event),
+            None => Ok(py.None().into_bound(py)),
+        }
+    }
+
+    /// Deletes one stored event; whether it existed.
+    fn delete_event(&self, py: Python<'_>, message_id: &str) -> PyResult<bool> {
+        let store = self.store()?;
+        Ok(py.detach(|| store.delete(message_id)).map_err(CoreError)?)
+    }
+
+    /// Deletes every stored event the filters match (per-user erasure, retention); how many.
+    #[pyo3(signature = (**filters))]
+    fn delete_events(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<u64> {
+        let query = query_of(filters)?;
+        let store = self.store()?;
+        Ok(py.detach(|| store.delete_where(&query)).map_err(CoreError)?)
+    }
+
+    /// Deletes stored events older than `before` (datetime or RFC 3339); how many.
+    fn purge_older_than(&self, py: Python<'_>, before: &Bound<'_, PyAny>) -> PyResult<u64> {
+        let before = timestamp_of(before)?;
+        let store = self.store()?;
+        Ok(py.detach(|| store.purge_older_than(before)).map_err(CoreError)?)
+    }
+
+    /// Counts by type and event, a time series (`bucket`: "minute", "hour", "day"), unique
+    /// users and sessions, latency quantiles per route and operation, over stored events.
+    #[pyo3(signature = (*, from_=None, to=None, bucket="hour"))]
+    fn aggregate<'py>(
+        &self,
+        py: Python<'py>,
+        from_: Option<&Bound<'py, PyAny>>,
+        to: Option<&Bound<'py, PyAny>>,
+        bucket: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let bucket = match bucket {
+            "minute" => Bucket::Minute,
+            "hour" => Bucket::Hour,
+            "day" => Bucket::Day,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "bucket must be \"minute\", \"hour\" or \"day\", got {other:?}"
+                )))
+            }
+        };
+        let range = TimeRange {
+            from: from_.map(timestamp_of).transpose()?,
+            to: to.map(timestamp_of).transpose()?,
+        };
+        let store = self.store()?;
+        let aggregates = py.detach(|| store.aggregate(range, bucket)).map_err(CoreError)?;
+        serialized(py, &aggregates)
+    }
+
+    /// Path of the SQLite store, or `None`.
+    #[getter]
+    fn store_path(&self) -> Option<String> {
+        self.engine()
+            .store
+            .as_ref()
+            .map(|s| s.path().display().to_string())
+    }
+
+    /// Called by `os.register_at_fork(before=...)`: keeps what the child must inherit.
+    fn _before_fork(&self) {
+        let props = self.engine().sonde.super_properties();
+        self.spec.lock().unwrap_or_else(PoisonError::into_inner).super_properties = props;
+    }
+
+    /// Called in the child after `fork`: the parent's worker thread does not exist here
+    /// and its locks may be held forever, so the child builds a fresh engine (new worker,
+    /// new store connection) and abandons the old one without touching it: what the
+    /// parent had queued stays the parent's to deliver.
+    fn _after_fork_child(&self, py: Python<'_>) -> PyResult<()> {
+        let engine = self
+            .spec
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .build(py)?;
+        // The previous engine is leaked on purpose (see `engine()`).
+        self.engine.store(Box::into_raw(Box::new(engine)), Ordering::Release);
+        Ok(())
+    }
+}
