@@ -3,8 +3,12 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 WASM_TARGET := wasm32-unknown-unknown
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+WHEELS := target/wheels
 
-.PHONY: help setup test test-rust check-wasm lint demo bench clean
+.PHONY: help setup python-env python-wheel test test-rust test-python check-wasm lint lint-python demo bench bench-python clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -15,7 +19,23 @@ setup: ## Install the pinned Rust toolchain and the wasm32 target (idempotent)
 	rustup target add $(WASM_TARGET)
 	rustup component add clippy rustfmt
 
-test: setup test-rust check-wasm ## Install what the tests need, then run every suite
+python-env: $(VENV)/.ready ## A virtualenv with the Python build, test and lint tools
+
+$(VENV)/.ready: bindings-python/requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r bindings-python/requirements-dev.txt
+	touch $@
+
+python-wheel: setup python-env ## Build the `sonde` wheel (release) and install it into the virtualenv
+	rm -f $(WHEELS)/sonde-*.whl
+	cd bindings-python && ../$(VENV)/bin/maturin build --release --quiet -o ../$(WHEELS)
+	$(PY) -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps $(WHEELS)/sonde-*.whl
+
+test: setup test-rust check-wasm test-python ## Install what the tests need, then run every suite
+
+test-python: python-wheel ## pytest against the installed wheel, and the native stubs checked by stubtest
+	$(PY) -m pytest bindings-python/tests -q
+	$(PY) -m mypy.stubtest sonde._native
 
 test-rust: ## Rust unit, property, vector and doc tests for the whole workspace
 	$(CARGO) test --workspace --all-features
@@ -25,10 +45,14 @@ check-wasm: ## The core (and the browser binding) must keep building for wasm32,
 	$(CARGO) clippy -p sonde-core -p sonde-wasm --target $(WASM_TARGET) -- -D warnings
 	$(CARGO) clippy -p sonde-core --target $(WASM_TARGET) --features host-metrics -- -D warnings
 
-lint: ## rustfmt, clippy and rustdoc with warnings as errors
+lint: lint-python ## rustfmt, clippy, rustdoc and ruff with warnings as errors
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p sonde-core --no-deps --all-features
+
+lint-python: python-env ## ruff lint and format check of the Python package and tests
+	$(VENV)/bin/ruff check bindings-python
+	$(VENV)/bin/ruff format --check bindings-python
 
 demo: setup ## Run the Rust example end to end (tracks, flushes to JSON lines, prints stats)
 	$(CARGO) run -p sonde-example -- target/sonde-example/events.jsonl

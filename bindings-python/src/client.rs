@@ -101,7 +101,9 @@ fn timestamp_of(value: &Bound<'_, PyAny>) -> PyResult<Timestamp> {
     }
     match to_json(value)? {
         Value::String(s) => Timestamp::parse(&s).ok_or_else(|| {
-            PyValueError::new_err(format!("timestamp must be an RFC 3339 date-time, got {s:?}"))
+            PyValueError::new_err(format!(
+                "timestamp must be an RFC 3339 date-time, got {s:?}"
+            ))
         }),
         other => Err(PyValueError::new_err(format!(
             "timestamp must be a datetime or an RFC 3339 string, got {other}"
@@ -111,7 +113,9 @@ fn timestamp_of(value: &Bound<'_, PyAny>) -> PyResult<Timestamp> {
 
 fn seconds(timeout: f64) -> PyResult<Duration> {
     Duration::try_from_secs_f64(timeout).map_err(|_| {
-        PyValueError::new_err(format!("timeout must be a non-negative number of seconds, got {timeout}"))
+        PyValueError::new_err(format!(
+            "timeout must be a non-negative number of seconds, got {timeout}"
+        ))
     })
 }
 
@@ -157,7 +161,9 @@ impl Client {
 
     fn send(&self, py: Python<'_>, message: Message) -> PyResult<String> {
         let engine = self.engine();
-        let receipt = py.detach(|| engine.sonde.send(message)).map_err(CoreError)?;
+        let receipt = py
+            .detach(|| engine.sonde.send(message))
+            .map_err(CoreError)?;
         Ok(receipt.message_id)
     }
 }
@@ -191,7 +197,14 @@ impl Client {
         context: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<String> {
         let properties = optional_object(properties, "properties")?;
-        let envelope = Envelope::new(user_id, anonymous_id, session_id, message_id, timestamp, context)?;
+        let envelope = Envelope::new(
+            user_id,
+            anonymous_id,
+            session_id,
+            message_id,
+            timestamp,
+            context,
+        )?;
         self.send(py, envelope.apply(Message::track(event, properties)))
     }
 
@@ -211,7 +224,14 @@ impl Client {
         context: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<String> {
         let properties = optional_object(properties, "properties")?;
-        let envelope = Envelope::new(user_id, anonymous_id, session_id, message_id, timestamp, context)?;
+        let envelope = Envelope::new(
+            user_id,
+            anonymous_id,
+            session_id,
+            message_id,
+            timestamp,
+            context,
+        )?;
         self.send(py, envelope.apply(Message::page(name, properties)))
     }
 
@@ -231,7 +251,14 @@ impl Client {
         context: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<String> {
         let properties = optional_object(properties, "properties")?;
-        let envelope = Envelope::new(user_id, anonymous_id, session_id, message_id, timestamp, context)?;
+        let envelope = Envelope::new(
+            user_id,
+            anonymous_id,
+            session_id,
+            message_id,
+            timestamp,
+            context,
+        )?;
         self.send(py, envelope.apply(Message::screen(name, properties)))
     }
 
@@ -250,7 +277,14 @@ impl Client {
         context: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<String> {
         let traits = optional_object(traits, "traits")?;
-        let envelope = Envelope::new(None, anonymous_id, session_id, message_id, timestamp, context)?;
+        let envelope = Envelope::new(
+            None,
+            anonymous_id,
+            session_id,
+            message_id,
+            timestamp,
+            context,
+        )?;
         self.send(py, envelope.apply(Message::identify(user_id, traits)))
     }
 
@@ -270,7 +304,14 @@ impl Client {
         context: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<String> {
         let traits = optional_object(traits, "traits")?;
-        let envelope = Envelope::new(user_id, anonymous_id, session_id, message_id, timestamp, context)?;
+        let envelope = Envelope::new(
+            user_id,
+            anonymous_id,
+            session_id,
+            message_id,
+            timestamp,
+            context,
+        )?;
         self.send(py, envelope.apply(Message::group(group_id, traits)))
     }
 
@@ -431,7 +472,9 @@ impl Client {
 
     /// Adds properties to every later `track`, `page` and `screen`.
     fn register(&self, properties: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.engine().sonde.register(to_object(properties, "properties")?);
+        self.engine()
+            .sonde
+            .register(to_object(properties, "properties")?);
         Ok(())
     }
 
@@ -457,7 +500,9 @@ impl Client {
     fn flush(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
         let timeout = seconds(timeout)?;
         let engine = self.engine();
-        Ok(py.detach(|| engine.sonde.flush(timeout)).map_err(CoreError)?)
+        Ok(py
+            .detach(|| engine.sonde.flush(timeout))
+            .map_err(CoreError)?)
     }
 
     /// Stops accepting events and delivers what is buffered within `timeout` seconds.
@@ -465,7 +510,9 @@ impl Client {
     fn shutdown(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
         let timeout = seconds(timeout)?;
         let engine = self.engine();
-        Ok(py.detach(|| engine.sonde.shutdown(timeout)).map_err(CoreError)?)
+        Ok(py
+            .detach(|| engine.sonde.shutdown(timeout))
+            .map_err(CoreError)?)
     }
 
     /// Whether `shutdown` was called.
@@ -485,14 +532,18 @@ impl Client {
     /// Host and process metrics now (CPU, memory, disks, network, container limits).
     fn system_metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let engine = self.engine();
-        let metrics = py.detach(|| engine.sonde.system_metrics()).map_err(CoreError)?;
+        let metrics = py
+            .detach(|| engine.sonde.system_metrics())
+            .map_err(CoreError)?;
         serialized(py, &metrics)
     }
 
     /// Evaluates the alert rules now; returns the transitions (fired / resolved).
     fn evaluate_alerts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let engine = self.engine();
-        let transitions = py.detach(|| engine.sonde.evaluate_alerts()).map_err(CoreError)?;
+        let transitions = py
+            .detach(|| engine.sonde.evaluate_alerts())
+            .map_err(CoreError)?;
         serialized(py, &transitions)
     }
 
@@ -568,14 +619,18 @@ impl Client {
     fn delete_events(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<u64> {
         let query = query_of(filters)?;
         let store = self.store()?;
-        Ok(py.detach(|| store.delete_where(&query)).map_err(CoreError)?)
+        Ok(py
+            .detach(|| store.delete_where(&query))
+            .map_err(CoreError)?)
     }
 
     /// Deletes stored events older than `before` (datetime or RFC 3339); how many.
     fn purge_older_than(&self, py: Python<'_>, before: &Bound<'_, PyAny>) -> PyResult<u64> {
         let before = timestamp_of(before)?;
         let store = self.store()?;
-        Ok(py.detach(|| store.purge_older_than(before)).map_err(CoreError)?)
+        Ok(py
+            .detach(|| store.purge_older_than(before))
+            .map_err(CoreError)?)
     }
 
     /// Counts by type and event, a time series (`bucket`: "minute", "hour", "day"), unique
@@ -603,7 +658,9 @@ impl Client {
             to: to.map(timestamp_of).transpose()?,
         };
         let store = self.store()?;
-        let aggregates = py.detach(|| store.aggregate(range, bucket)).map_err(CoreError)?;
+        let aggregates = py
+            .detach(|| store.aggregate(range, bucket))
+            .map_err(CoreError)?;
         serialized(py, &aggregates)
     }
 
@@ -619,7 +676,10 @@ impl Client {
     /// Called by `os.register_at_fork(before=...)`: keeps what the child must inherit.
     fn _before_fork(&self) {
         let props = self.engine().sonde.super_properties();
-        self.spec.lock().unwrap_or_else(PoisonError::into_inner).super_properties = props;
+        self.spec
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .super_properties = props;
     }
 
     /// Called in the child after `fork`: the parent's worker thread does not exist here
@@ -633,7 +693,8 @@ impl Client {
             .unwrap_or_else(PoisonError::into_inner)
             .build(py)?;
         // The previous engine is leaked on purpose (see `engine()`).
-        self.engine.store(Box::into_raw(Box::new(engine)), Ordering::Release);
+        self.engine
+            .store(Box::into_raw(Box::new(engine)), Ordering::Release);
         Ok(())
     }
 }

@@ -65,13 +65,15 @@ fn value_at(obj: &Bound<'_, PyAny>, depth: usize, path: &mut String) -> PyResult
         )));
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
-        return Number::from_f64(f.value()).map(Value::Number).ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "{}: {} is not a JSON number (NaN or infinite)",
-                shown(path),
-                f.value()
-            ))
-        });
+        return Number::from_f64(f.value())
+            .map(Value::Number)
+            .ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "{}: {} is not a JSON number (NaN or infinite)",
+                    shown(path),
+                    f.value()
+                ))
+            });
     }
     if depth >= MAX_DEPTH {
         return Err(PyValueError::new_err(format!(
@@ -97,7 +99,10 @@ fn value_at(obj: &Bound<'_, PyAny>, depth: usize, path: &mut String) -> PyResult
         .getattr("__module__")
         .and_then(|m| m.extract())
         .unwrap_or_default();
-    if matches!(module.as_str(), "uuid" | "decimal" | "pathlib" | "ipaddress") {
+    if matches!(
+        module.as_str(),
+        "uuid" | "decimal" | "pathlib" | "ipaddress"
+    ) {
         return Ok(Value::String(obj.str()?.to_str()?.to_owned()));
     }
     Err(PyTypeError::new_err(format!(
@@ -185,7 +190,10 @@ pub fn to_python<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyA
 }
 
 /// Anything serializable (stats, reports, aggregates) as plain Python objects.
-pub fn serialized<'py>(py: Python<'py>, value: &impl serde::Serialize) -> PyResult<Bound<'py, PyAny>> {
+pub fn serialized<'py>(
+    py: Python<'py>,
+    value: &impl serde::Serialize,
+) -> PyResult<Bound<'py, PyAny>> {
     let json = serde_json::to_value(value)
         .map_err(|e| crate::errors::internal(format!("cannot convert a result: {e}")))?;
     to_python(py, &json)

@@ -126,7 +126,8 @@ impl Spec {
 
     /// Builds a client from this spec: opens the store, creates the sinks, starts the worker.
     pub fn build(&mut self, py: Python<'_>) -> PyResult<Engine> {
-        let mut config = Config::from_options(&Value::Object(self.options.clone())).map_err(CoreError)?;
+        let mut config =
+            Config::from_options(&Value::Object(self.options.clone())).map_err(CoreError)?;
         if !self.options.contains_key("library") {
             config.library.name = "sonde-python".to_owned();
             config.library.version = env!("CARGO_PKG_VERSION").to_owned();
@@ -156,8 +157,7 @@ impl Spec {
             let on_alert = on_alert.clone_ref(py);
             config = config.on_alert(move |transition| {
                 let _ = Python::try_attach(|py| {
-                    let called = serialized(py, transition)
-                        .and_then(|t| on_alert.call1(py, (t,)));
+                    let called = serialized(py, transition).and_then(|t| on_alert.call1(py, (t,)));
                     if let Err(e) = called {
                         e.write_unraisable(py, None);
                     }
@@ -194,5 +194,9 @@ fn deliver_to_python(sink: &Py<PyAny>, batch: &SinkBatch<'_>) -> Result<(), Sink
             .map(|_| ())
             .map_err(|e| SinkError::retryable(format!("the Python sink raised {e}")))
     })
-    .unwrap_or_else(|| Err(SinkError::retryable("the Python interpreter is shutting down")))
+    .unwrap_or_else(|| {
+        Err(SinkError::retryable(
+            "the Python interpreter is shutting down",
+        ))
+    })
 }

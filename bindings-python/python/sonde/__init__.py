@@ -14,11 +14,12 @@ import asyncio
 import atexit
 import os
 import weakref
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from . import errors
-from ._native import CORE_VERSION, Client, __version__
+from ._native import CORE_VERSION, AlertEngine, Client, __version__, merge_stats
 from .errors import (
     ConfigError,
     FlushTimeoutError,
@@ -36,6 +37,7 @@ from .timing import TrackTiming, timed
 
 __all__ = [
     "CORE_VERSION",
+    "AlertEngine",
     "ConfigError",
     "FlushTimeoutError",
     "PayloadTooLargeError",
@@ -51,6 +53,7 @@ __all__ = [
     "ValidationError",
     "__version__",
     "errors",
+    "merge_stats",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
