@@ -23,7 +23,17 @@ use crate::errors::CoreError;
 pub struct Client {
     engine: AtomicPtr<Engine>,
     spec: Mutex<Spec>,
+    /// Engines replaced by `reconfigure`: idle but alive until the client is dropped, since
+    /// a call that loaded one just before the swap may still be using it.
+    retired: Mutex<Vec<RetiredEngine>>,
 }
+
+/// An engine pointer from `Box::into_raw`, kept to be freed when the client is dropped.
+struct RetiredEngine(*mut Engine);
+
+// SAFETY: the pointer is only dereferenced as `&Engine` (which is Sync) and freed once, in
+// `Client::drop`.
+unsafe impl Send for RetiredEngine {}
 
 impl Drop for Client {
     fn drop(&mut self) {
@@ -31,11 +41,16 @@ impl Drop for Client {
         if engine.is_null() {
             return;
         }
-        // SAFETY: the pointer came from `Box::into_raw` and is freed only here, once.
-        let engine = unsafe { Box::from_raw(engine) };
+        let retired = std::mem::take(self.retired.get_mut().unwrap_or_else(PoisonError::into_inner));
+        // SAFETY: every pointer came from `Box::into_raw` and is freed only here, once; `&mut
+        // self` means no call is using any of them.
+        let engines: Vec<Box<Engine>> = std::iter::once(engine)
+            .chain(retired.into_iter().map(|r| r.0))
+            .map(|e| unsafe { Box::from_raw(e) })
+            .collect();
         // Dropping shuts down with the drop timeout: without the GIL, so a Python sink can
         // still run meanwhile.
-        Python::attach(|py| py.detach(move || drop(engine)));
+        Python::attach(|py| py.detach(move || drop(engines)));
     }
 }
 
@@ -178,7 +193,71 @@ impl Client {
         Ok(Self {
             engine: AtomicPtr::new(Box::into_raw(Box::new(engine))),
             spec: Mutex::new(spec),
+            retired: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Changes core options at run time (sampling, tracking plan, batching, limits, ...):
+    /// a new engine is built with the merged options and takes over; the previous one
+    /// delivers what it holds (waiting at most `timeout` seconds). Destinations cannot
+    /// change. A bad option raises `ConfigError` and changes nothing.
+    #[pyo3(signature = (timeout=5.0, **options))]
+    fn reconfigure(
+        &self,
+        py: Python<'_>,
+        timeout: f64,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        let timeout = seconds(timeout)?;
+        // Work on a copy: building detaches from the interpreter, and holding the spec's
+        // lock meanwhile could deadlock another thread waiting for it with the GIL.
+        let mut spec = self
+            .spec
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone_ref(py);
+        spec.super_properties = self.engine().sonde.super_properties();
+        spec.merge_options(options)?;
+        let engine = spec.build(py)?;
+        *self.spec.lock().unwrap_or_else(PoisonError::into_inner) = spec;
+        let old = self
+            .engine
+            .swap(Box::into_raw(Box::new(engine)), Ordering::AcqRel);
+        // SAFETY: `old` stays allocated until `drop` (it joins the retired list below).
+        let old_ref = unsafe { &*old };
+        let flushed = py.detach(|| old_ref.sonde.flush(timeout));
+        self.retired
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(RetiredEngine(old));
+        Ok(flushed.map_err(CoreError)?)
+    }
+
+    /// The core options in force (what `reconfigure` changes), as a dict.
+    #[getter]
+    fn options<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let spec = self.spec.lock().unwrap_or_else(PoisonError::into_inner);
+        to_python(py, &Value::Object(spec.core_options().clone()))
+    }
+
+    /// The size limits in force: `max_message_bytes`, `max_batch_bytes`,
+    /// `max_batch_messages` (a collector refuses larger bodies before reading them).
+    #[getter]
+    fn limits<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let limits = self.engine().sonde.validator().limits();
+        let out = PyDict::new(py);
+        out.set_item("max_message_bytes", limits.max_message_bytes)?;
+        out.set_item("max_batch_bytes", limits.max_batch_bytes)?;
+        out.set_item("max_batch_messages", limits.max_batch_messages)?;
+        Ok(out.into_any())
+    }
+
+    /// Counts a served request in the route statistics without recording an event (for
+    /// requests a middleware samples out).
+    fn record_request(&self, method: &str, route: &str, status_code: u16, duration_ms: f64) {
+        self.engine()
+            .sonde
+            .record_request(method, route, status_code, duration_ms);
     }
 
     /// Records a `track` event; returns its `messageId`.

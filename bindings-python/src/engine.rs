@@ -72,6 +72,45 @@ fn callable(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Py<PyAny>> {
 }
 
 impl Spec {
+    /// A copy (the Python callables are shared).
+    pub fn clone_ref(&self, py: Python<'_>) -> Spec {
+        Spec {
+            options: self.options.clone(),
+            store: self.store.clone(),
+            console: self.console,
+            jsonl: self.jsonl.clone(),
+            sink: self.sink.as_ref().map(|s| s.clone_ref(py)),
+            on_alert: self.on_alert.as_ref().map(|s| s.clone_ref(py)),
+            super_properties: self.super_properties.clone(),
+        }
+    }
+
+    /// The core options in force.
+    pub fn core_options(&self) -> &Map<String, Value> {
+        &self.options
+    }
+
+    /// Merges new core options (destinations cannot change at run time).
+    pub fn merge_options(&mut self, options: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+        let Some(options) = options else {
+            return Ok(());
+        };
+        for (key, value) in options.iter() {
+            let key: String = key.extract()?;
+            if BINDING_OPTIONS.contains(&key.as_str()) {
+                return Err(PyTypeError::new_err(format!(
+                    "{key} cannot change at run time: create a new client"
+                )));
+            }
+            if value.is_none() {
+                self.options.remove(&key);
+            } else {
+                self.options.insert(key, to_json(&value)?);
+            }
+        }
+        Ok(())
+    }
+
     /// Splits keyword options into the binding's own and the core's.
     pub fn from_kwargs(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
         let mut spec = Spec {

@@ -735,3 +735,21 @@ fn huge_timeouts_mean_forever_not_a_panic() {
     sonde.shutdown(Duration::MAX).unwrap();
     assert_eq!(sink.len(), 1);
 }
+
+#[test]
+fn record_request_feeds_route_statistics_without_an_event() {
+    let sink = MemorySink::new();
+    let sonde = Sonde::new(fast().sink(sink.clone())).expect("config");
+    sonde.record_request("GET", "/items/{id}", 200, 10.0);
+    sonde.record_request("GET", "/items/{id}", 503, 30.0);
+    sonde
+        .track_api_request(ApiRequest::new("GET", "/items/{id}", 200, 20.0))
+        .expect("valid");
+    sonde.flush(Duration::from_secs(5)).expect("flush");
+    let stats = sonde.stats();
+    let route = &stats.routes["GET /items/{id}"];
+    assert_eq!(route.count, 3);
+    assert_eq!(route.errors, 1);
+    assert_eq!(stats.counters.received, 1, "only the tracked request is an event");
+    assert_eq!(sink.len(), 1);
+}

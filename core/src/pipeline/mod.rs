@@ -298,6 +298,17 @@ impl Sonde {
         self.send(request.into_message())
     }
 
+    /// Counts a served request in the route statistics without recording an event: for
+    /// requests a middleware samples out, so statistics still see every request.
+    pub fn record_request(&self, method: &str, route: &str, status_code: u16, duration_ms: f64) {
+        lock(&self.inner.shared.stats).record_request(
+            method,
+            route,
+            u64::from(status_code),
+            duration_ms,
+        );
+    }
+
     /// Records a timed operation (`$performance`); feeds operation statistics.
     pub fn track_performance(&self, perf: Performance) -> Result<Receipt> {
         self.send(perf.into_message())
