@@ -68,7 +68,7 @@ def problem_from(error: SondeError, index: int | None = None) -> HTTPProblem:
 
 def too_large(limit: int) -> HTTPProblem:
     message = f"the body is over the {limit}-byte limit"
-    violation = {"index": None, "path": "", "code": "payload_too_large", "message": message}
+    violation = {"index": None, "path": "", "code": "batch_too_large", "message": message}
     return HTTPProblem(413, "payload_too_large", message, [violation])
 
 
