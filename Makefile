@@ -51,8 +51,8 @@ lint: lint-python ## rustfmt, clippy, rustdoc and ruff with warnings as errors
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p sonde-core --no-deps --all-features
 
 lint-python: python-env ## ruff lint and format check of the Python package and tests
-	$(VENV)/bin/ruff check bindings-python
-	$(VENV)/bin/ruff format --check bindings-python
+	$(VENV)/bin/ruff check bindings-python examples
+	$(VENV)/bin/ruff format --check bindings-python examples
 
 demo: setup ## Run the Rust example end to end (tracks, flushes to JSON lines, prints stats)
 	$(CARGO) run -p sonde-example -- target/sonde-example/events.jsonl

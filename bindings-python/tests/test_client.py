@@ -394,3 +394,34 @@ def test_flush_timeout_is_an_error_not_a_hang(tmp_path: Path) -> None:
     with pytest.raises(sonde.FlushTimeoutError):
         s.shutdown(0.2)
     assert calls and s.stats()["counters"]["dropped"]["shutdown_timeout"] == 1
+
+
+def test_reconfigure_changes_options_and_keeps_what_was_queued(collector: Collector) -> None:
+    s = make(collector, sample_rate=1.0)
+    s.register({"kept": True})
+    s.track("Before")
+    assert s.options["sample_rate"] == 1.0
+    s.reconfigure(sample_rates={"Noise": 0.0}, batch_size=10)
+    assert s.options["sample_rates"] == {"Noise": 0.0} and s.options["batch_size"] == 10
+    s.track("Noise")
+    s.track("After")
+    s.flush(5.0)
+    assert [e["event"] for e in collector.events] == ["Before", "After"]
+    assert collector.events[1]["properties"] == {"kept": True}
+    assert collector.events[0]["anonymousId"] == collector.events[1]["anonymousId"]
+    with pytest.raises(sonde.ConfigError) as bad:
+        s.reconfigure(batch_size=0)
+    assert bad.value.violations[0]["path"] == "/batch_size"
+    assert s.options["batch_size"] == 10, "a refused change changes nothing"
+    with pytest.raises(TypeError, match="cannot change at run time"):
+        s.reconfigure(store="other.db")
+    s.reconfigure(sample_rates=None)
+    assert "sample_rates" not in s.options
+
+
+def test_record_request_and_limits(collector: Collector) -> None:
+    s = make(collector, limits={"max_batch_bytes": 100_000, "max_message_bytes": 1000})
+    s.record_request("GET", "/health", 200, 1.5)
+    assert s.stats()["routes"]["GET /health"]["count"] == 1
+    assert s.stats()["counters"]["received"] == 0
+    assert s.limits["max_batch_bytes"] == 100_000 and s.limits["max_message_bytes"] == 1000

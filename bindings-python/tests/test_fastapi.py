@@ -377,7 +377,7 @@ def test_open_reads_and_unauthenticated_development(store_path: str) -> None:
 
 
 def test_events_crud_and_pagination_over_http(api: tuple[TestClient, sonde.Sonde]) -> None:
-    http, s = api
+    http, _ = api
     batch = [
         {
             "type": "track",
