@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 WHEELS := target/wheels
 
-.PHONY: help setup python-env python-wheel test test-rust test-python check-wasm lint lint-python demo bench bench-python clean
+.PHONY: help setup python-env python-wheel test test-rust test-python check-wasm lint lint-python demo demo-rust bench bench-python clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -54,7 +54,19 @@ lint-python: python-env ## ruff lint and format check of the Python package and 
 	$(VENV)/bin/ruff check bindings-python examples
 	$(VENV)/bin/ruff format --check bindings-python examples
 
-demo: setup ## Run the Rust example end to end (tracks, flushes to JSON lines, prints stats)
+demo: python-wheel ## Build the Python package and serve the example FastAPI app on 127.0.0.1:8000
+	@echo ""
+	@echo "  Sonde example shop on http://127.0.0.1:8000  (events stored in examples/fastapi_app/sonde.db)"
+	@echo "    curl http://127.0.0.1:8000/items/1                     a tracked request"
+	@echo "    curl http://127.0.0.1:8000/slow                        a slow one, with a timed operation"
+	@echo "    curl http://127.0.0.1:8000/fail                        a 500 and an \$$error event"
+	@echo "    curl -H 'X-API-Key: dev-key' 'http://127.0.0.1:8000/analytics/events?limit=5'"
+	@echo "    curl http://127.0.0.1:8000/analytics/performance       latency per route"
+	@echo "    http://127.0.0.1:8000/docs                             every endpoint (OpenAPI)"
+	@echo ""
+	cd examples/fastapi_app && ../../$(VENV)/bin/uvicorn app:app --host 127.0.0.1 --port 8000
+
+demo-rust: setup ## The Rust example end to end (tracks, flushes to JSON lines, prints stats)
 	$(CARGO) run -p sonde-example -- target/sonde-example/events.jsonl
 
 bench: setup ## Criterion benchmarks and the buffered-memory measurement (see BENCHMARKS.md)
