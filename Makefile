@@ -75,5 +75,10 @@ bench: setup ## Criterion benchmarks and the buffered-memory measurement (see BE
 	$(CARGO) run --release -p sonde-core --example host_sample_cost --features host-metrics
 	$(CARGO) run --release -p sonde-core --example store_bench --features sqlite
 
+bench-python: python-wheel ## Python benchmarks: track() vs competitors, collector, middleware (BENCHMARKS.md)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r bindings-python/requirements-bench.txt
+	command -v wrk >/dev/null || apt-get -o DPkg::Lock::Timeout=600 install -y -q wrk
+	cd bindings-python/bench && ../../$(PY) bench_track.py && ../../$(PY) bench_collector.py && ../../$(PY) bench_middleware.py
+
 clean: ## Remove build output
 	$(CARGO) clean

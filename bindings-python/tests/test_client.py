@@ -11,7 +11,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
 import sonde
+
 from conftest import Collector
 
 

@@ -13,12 +13,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import sonde
-from conftest import Collector
 from fastapi import BackgroundTasks, FastAPI, HTTPException, WebSocket
 from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
+
+import sonde
 from sonde.fastapi import SondeMiddleware, analytics_router, instrument
+
+from conftest import Collector
 
 KEY = "admin-secret"
 WRITE_KEY = "write-secret"

@@ -7,11 +7,13 @@ import json
 from typing import Any
 
 import pytest
-import sonde
-from conftest import Collector, vector_cases
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+
+import sonde
 from sonde.fastapi import analytics_router
+
+from conftest import Collector, vector_cases
 from test_vectors import body, check_delivered, pairs, sorted_errors, subset
 
 CASES = [c for c in vector_cases() if c[0] in ("message", "batch")]

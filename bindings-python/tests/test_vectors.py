@@ -8,7 +8,9 @@ import math
 from typing import Any
 
 import pytest
+
 import sonde
+
 from conftest import Collector, vector_cases
 
 CASES = vector_cases()

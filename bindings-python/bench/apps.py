@@ -1,0 +1,50 @@
+"""The ASGI apps the HTTP benchmarks serve with uvicorn (``--factory apps:<name>``)."""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import FastAPI
+
+
+def _hello(app: FastAPI) -> FastAPI:
+    @app.get("/hello")
+    async def hello() -> dict[str, str]:
+        return {"hello": "world"}
+
+    return app
+
+
+def bare() -> FastAPI:
+    return _hello(FastAPI())
+
+
+def with_sonde() -> FastAPI:
+    from sonde.fastapi import instrument
+
+    app = _hello(FastAPI())
+    instrument(app, store=os.environ["SONDE_BENCH_STORE"], allow_unauthenticated=True)
+    return app
+
+
+def with_prometheus() -> FastAPI:
+    from prometheus_fastapi_instrumentator import Instrumentator
+
+    app = _hello(FastAPI())
+    Instrumentator().instrument(app)
+    return app
+
+
+def collector() -> FastAPI:
+    import sonde
+    from sonde.fastapi import analytics_router
+
+    client = sonde.Sonde(
+        store=os.environ["SONDE_BENCH_STORE"],
+        max_queue_events=1_000_000,
+        max_queue_bytes=1 << 30,
+        batch_size=500,
+    )
+    app = FastAPI()
+    app.include_router(analytics_router(client, allow_unauthenticated=True))
+    return app
