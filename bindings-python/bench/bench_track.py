@@ -37,7 +37,9 @@ def main() -> None:
     import posthog
     from segment.analytics import Client as SegmentClient
 
-    sonde_client = sonde.Sonde(store=os.path.join(folder, "bench.db"), max_queue_events=200_000)
+    sonde_client = sonde.Sonde(
+        store=os.path.join(folder, "bench.db"), max_queue_events=200_000, max_queue_bytes=1 << 30
+    )
     segment_client = SegmentClient("write-key", host=url, max_queue_size=200_000, send=True)
     posthog_client = posthog.Posthog("phc_key", host=url, max_queue_size=200_000)
 
@@ -77,7 +79,10 @@ def main() -> None:
 
     # CPU per event until committed: the whole process (caller and worker threads).
     committed = sonde.Sonde(
-        store=os.path.join(folder, "cpu.db"), max_queue_events=200_000, batch_size=500
+        store=os.path.join(folder, "cpu.db"),
+        max_queue_events=200_000,
+        max_queue_bytes=1 << 30,
+        batch_size=500,
     )
     count = 100_000
     cpu = time.process_time()
@@ -88,7 +93,7 @@ def main() -> None:
     cpu = time.process_time() - cpu
     wall = time.perf_counter() - wall
     stored = committed.query_events(with_total=True, limit=1)["total"]
-    assert stored == count, stored
+    assert stored == count, (stored, committed.stats()["counters"])
     print(
         f"CPU per event, track() until committed in SQLite: {cpu / count * 1e6:.2f} µs "
         f"({count} events, {count / wall:,.0f} events/s wall)"

@@ -12,7 +12,7 @@ use sonde_core::sink::{
     CallbackSink, ConsoleFormat, ConsoleSink, ConsoleTarget, JsonLinesSink, SinkBatch, SinkError,
 };
 use sonde_core::store::{SqliteStore, StoreSink};
-use sonde_core::{Config, Sonde};
+use sonde_core::{Config, OverflowPolicy, Sonde};
 
 use crate::convert::{serialized, to_json, to_python};
 use crate::errors::CoreError;
@@ -39,6 +39,9 @@ pub struct Spec {
 pub struct Engine {
     pub sonde: Sonde,
     pub store: Option<Arc<SqliteStore>>,
+    /// Whether sending can wait for room in the buffer (overflow policy `block`): only then
+    /// must a send give up the GIL, since a Python sink may need it to make room.
+    pub send_may_wait: bool,
 }
 
 /// Options handled by the binding itself; everything else goes to the core.
@@ -209,12 +212,17 @@ impl Spec {
             ))
             .into());
         }
+        let send_may_wait = matches!(config.overflow, OverflowPolicy::Block(_));
         let sonde = py.detach(|| Sonde::new(config)).map_err(CoreError)?;
         self.options.insert(
             "anonymous_id".to_owned(),
             Value::String(sonde.anonymous_id().to_owned()),
         );
-        Ok(Engine { sonde, store })
+        Ok(Engine {
+            sonde,
+            store,
+            send_may_wait,
+        })
     }
 }
 

@@ -86,6 +86,12 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("sonde-store-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
 
+    if std::env::var("SONDE_BENCH_MEMORY").is_ok() {
+        let mem = SqliteStore::open_in_memory().expect("open");
+        let rate = insert(&mem, 200_000, 500);
+        println!("insert in memory, batches of 500: {rate:.0} events/s");
+        return;
+    }
     let small = SqliteStore::open(dir.join("b100.db")).expect("open");
     let rate100 = insert(&small, 200_000, 100);
     println!("insert, batches of 100: {rate100:.0} events/s");

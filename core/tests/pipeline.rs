@@ -750,6 +750,9 @@ fn record_request_feeds_route_statistics_without_an_event() {
     let route = &stats.routes["GET /items/{id}"];
     assert_eq!(route.count, 3);
     assert_eq!(route.errors, 1);
-    assert_eq!(stats.counters.received, 1, "only the tracked request is an event");
+    assert_eq!(
+        stats.counters.received, 1,
+        "only the tracked request is an event"
+    );
     assert_eq!(sink.len(), 1);
 }

@@ -5,6 +5,8 @@
 mod aggregate;
 mod query;
 #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
+mod row;
+#[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
 mod sqlite;
 
 use serde_json::Value;

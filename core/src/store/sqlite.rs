@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 use super::query::Cursor;
+use super::row::Row;
 use super::{
     Aggregates, Bucket, EventPage, EventQuery, Order, SeriesPoint, Store, TimeRange, WriteReport,
 };
@@ -321,81 +322,6 @@ fn migrate(conn: &Connection) -> Result<(), Error> {
     result
 }
 
-/// The columns of one event, from its delivered JSON.
-struct Row {
-    message_id: String,
-    kind: String,
-    event: Option<String>,
-    name: Option<String>,
-    user_id: Option<String>,
-    anonymous_id: Option<String>,
-    session_id: Option<String>,
-    group_id: Option<String>,
-    previous_id: Option<String>,
-    ts: i64,
-    received_at: Option<i64>,
-    sent_at: Option<i64>,
-    properties: String,
-    traits: String,
-    context: String,
-    /// Every other top-level field, as one JSON object.
-    extra: String,
-}
-
-fn row_of(json: &str) -> Result<Row, Error> {
-    let bad = |why: &str| {
-        Error::new(
-            ErrorKind::InvalidEvent,
-            format!("cannot store an event: {why}"),
-        )
-    };
-    let Ok(Value::Object(mut m)) = serde_json::from_str::<Value>(json) else {
-        return Err(bad("not a JSON object"));
-    };
-    let mut text = |k: &str| match m.remove(k) {
-        Some(Value::String(s)) => Some(s),
-        _ => None,
-    };
-    let message_id = text("messageId").ok_or_else(|| bad("no messageId"))?;
-    let kind = text("type").ok_or_else(|| bad("no type"))?;
-    let (event, name, user_id, anonymous_id) = (
-        text("event"),
-        text("name"),
-        text("userId"),
-        text("anonymousId"),
-    );
-    let (session_id, group_id, previous_id) =
-        (text("sessionId"), text("groupId"), text("previousId"));
-    let mut time = |k: &str| match m.remove(k) {
-        Some(Value::String(s)) => Timestamp::parse(&s).map(Timestamp::as_millis),
-        _ => None,
-    };
-    let (ts, received_at, sent_at) = (time("timestamp"), time("receivedAt"), time("sentAt"));
-    let mut object = |k: &str| match m.remove(k) {
-        Some(v @ Value::Object(_)) => v.to_string(),
-        _ => "{}".to_owned(),
-    };
-    let (properties, traits, context) = (object("properties"), object("traits"), object("context"));
-    Ok(Row {
-        message_id,
-        kind,
-        event,
-        name,
-        user_id,
-        anonymous_id,
-        session_id,
-        group_id,
-        previous_id,
-        ts: ts.or(received_at).unwrap_or(0),
-        received_at,
-        sent_at,
-        properties,
-        traits,
-        context,
-        extra: Value::Object(m).to_string(),
-    })
-}
-
 /// Rebuilds the stored message as Segment JSON.
 fn message_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
     let mut m = Map::new();
@@ -516,7 +442,9 @@ fn filters(q: &EventQuery) -> (String, Vec<SqlValue>) {
 
 impl Store for SqliteStore {
     fn write(&self, events: &mut dyn Iterator<Item = &str>) -> Result<WriteReport, Error> {
-        let rows = events.map(row_of).collect::<Result<Vec<Row>, Error>>()?;
+        let rows = events
+            .map(Row::parse)
+            .collect::<Result<Vec<Row<'_>>, Error>>()?;
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(|e| store_error("writing", e))?;
         let mut report = WriteReport::default();
