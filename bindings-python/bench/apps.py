@@ -27,6 +27,17 @@ def with_sonde() -> FastAPI:
     return app
 
 
+def with_sonde_stats_only() -> FastAPI:
+    """Request events sampled out: what the middleware costs without persisting events."""
+    from sonde.fastapi import instrument
+
+    app = _hello(FastAPI())
+    instrument(
+        app, store=os.environ["SONDE_BENCH_STORE"], allow_unauthenticated=True, sample_rate=0.0
+    )
+    return app
+
+
 def with_prometheus() -> FastAPI:
     from prometheus_fastapi_instrumentator import Instrumentator
 

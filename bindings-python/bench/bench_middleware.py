@@ -22,6 +22,7 @@ DURATION = "5s"
 VARIANTS = {
     "bare": "bare",
     "sonde instrument(app)": "with_sonde",
+    "sonde, request events sampled out": "with_sonde_stats_only",
     "prometheus-fastapi-instrumentator": "with_prometheus",
 }
 
