@@ -41,23 +41,38 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
         .unwrap_or_else(|_| "object".to_owned())
 }
 
-fn value_at(obj: &Bound<'_, PyAny>, depth: usize, path: &mut String) -> PyResult<Value> {
+/// What a Python value is, as JSON sees it.
+enum Kind<'py> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Str(Bound<'py, PyString>),
+    Dict(Bound<'py, PyDict>),
+    List(Bound<'py, PyList>),
+    Tuple(Bound<'py, PyTuple>),
+    /// Dates, times, UUIDs, decimals, paths: their text.
+    Text(String),
+}
+
+fn classify<'py>(obj: &Bound<'py, PyAny>, path: &str) -> PyResult<Kind<'py>> {
     if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Value::String(s.to_str()?.to_owned()));
+        return Ok(Kind::Str(s.clone()));
     }
     if obj.is_none() {
-        return Ok(Value::Null);
+        return Ok(Kind::Null);
     }
     // bool before int: True is an int in Python.
     if let Ok(b) = obj.cast::<PyBool>() {
-        return Ok(Value::Bool(b.is_true()));
+        return Ok(Kind::Bool(b.is_true()));
     }
     if let Ok(i) = obj.cast::<PyInt>() {
         if let Ok(n) = i.extract::<i64>() {
-            return Ok(Value::from(n));
+            return Ok(Kind::Int(n));
         }
         if let Ok(n) = i.extract::<u64>() {
-            return Ok(Value::from(n));
+            return Ok(Kind::UInt(n));
         }
         return Err(PyValueError::new_err(format!(
             "{}: integer {i} does not fit in 64 bits",
@@ -65,34 +80,26 @@ fn value_at(obj: &Bound<'_, PyAny>, depth: usize, path: &mut String) -> PyResult
         )));
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
-        return Number::from_f64(f.value())
-            .map(Value::Number)
-            .ok_or_else(|| {
-                PyValueError::new_err(format!(
-                    "{}: {} is not a JSON number (NaN or infinite)",
-                    shown(path),
-                    f.value()
-                ))
-            });
-    }
-    if depth >= MAX_DEPTH {
-        return Err(PyValueError::new_err(format!(
-            "{}: nested deeper than {MAX_DEPTH} levels",
-            shown(path)
-        )));
+        let x = f.value();
+        if !x.is_finite() {
+            return Err(PyValueError::new_err(format!(
+                "{}: {x} is not a JSON number (NaN or infinite)",
+                shown(path)
+            )));
+        }
+        return Ok(Kind::Float(x));
     }
     if let Ok(d) = obj.cast::<PyDict>() {
-        return dict_at(d, depth + 1, path).map(Value::Object);
+        return Ok(Kind::Dict(d.clone()));
     }
     if let Ok(l) = obj.cast::<PyList>() {
-        return sequence(l.iter(), depth, path);
+        return Ok(Kind::List(l.clone()));
     }
     if let Ok(t) = obj.cast::<PyTuple>() {
-        return sequence(t.iter(), depth, path);
+        return Ok(Kind::Tuple(t.clone()));
     }
-    // datetime, date, time: ISO 8601; UUID, Decimal, Path: their text.
     if obj.hasattr("isoformat")? {
-        return Ok(Value::String(obj.call_method0("isoformat")?.extract()?));
+        return Ok(Kind::Text(obj.call_method0("isoformat")?.extract()?));
     }
     let module: String = obj
         .get_type()
@@ -103,13 +110,56 @@ fn value_at(obj: &Bound<'_, PyAny>, depth: usize, path: &mut String) -> PyResult
         module.as_str(),
         "uuid" | "decimal" | "pathlib" | "ipaddress"
     ) {
-        return Ok(Value::String(obj.str()?.to_str()?.to_owned()));
+        return Ok(Kind::Text(obj.str()?.to_str()?.to_owned()));
     }
     Err(PyTypeError::new_err(format!(
         "{}: a {} cannot be sent as JSON (use str, int, float, bool, None, dict, list)",
         shown(path),
         type_name(obj)
     )))
+}
+
+fn too_deep(path: &str) -> PyErr {
+    PyValueError::new_err(format!(
+        "{}: nested deeper than {MAX_DEPTH} levels",
+        shown(path)
+    ))
+}
+
+/// Runs `f` with `segment` appended to `path`.
+fn at<T>(path: &mut String, segment: &str, f: impl FnOnce(&mut String) -> T) -> T {
+    let len = path.len();
+    path.push('/');
+    path.push_str(segment);
+    let out = f(path);
+    path.truncate(len);
+    out
+}
+
+fn dict_key<'a>(k: &'a Bound<'_, PyAny>, path: &str) -> PyResult<&'a Bound<'a, PyString>> {
+    k.cast::<PyString>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{}: keys must be str, got {}",
+            shown(path),
+            type_name(k)
+        ))
+    })
+}
+
+fn value_at(obj: &Bound<'_, PyAny>, depth: usize, path: &mut String) -> PyResult<Value> {
+    Ok(match classify(obj, path)? {
+        Kind::Null => Value::Null,
+        Kind::Bool(b) => Value::Bool(b),
+        Kind::Int(n) => Value::from(n),
+        Kind::UInt(n) => Value::from(n),
+        Kind::Float(x) => Number::from_f64(x).map_or(Value::Null, Value::Number),
+        Kind::Str(s) => Value::String(s.to_str()?.to_owned()),
+        Kind::Text(t) => Value::String(t),
+        _ if depth >= MAX_DEPTH => return Err(too_deep(path)),
+        Kind::Dict(d) => Value::Object(dict_at(&d, depth + 1, path)?),
+        Kind::List(l) => sequence(l.iter(), depth, path)?,
+        Kind::Tuple(t) => sequence(t.iter(), depth, path)?,
+    })
 }
 
 fn sequence<'py>(
@@ -119,11 +169,9 @@ fn sequence<'py>(
 ) -> PyResult<Value> {
     let mut out = Vec::new();
     for (i, item) in items.enumerate() {
-        let len = path.len();
-        path.push('/');
-        path.push_str(&i.to_string());
-        out.push(value_at(&item, depth + 1, path)?);
-        path.truncate(len);
+        out.push(at(path, &i.to_string(), |path| {
+            value_at(&item, depth + 1, path)
+        })?);
     }
     Ok(Value::Array(out))
 }
@@ -131,19 +179,8 @@ fn sequence<'py>(
 fn dict_at(d: &Bound<'_, PyDict>, depth: usize, path: &mut String) -> PyResult<Map<String, Value>> {
     let mut out = Map::new();
     for (k, v) in d.iter() {
-        let Ok(key) = k.cast::<PyString>() else {
-            return Err(PyTypeError::new_err(format!(
-                "{}: keys must be str, got {}",
-                shown(path),
-                type_name(&k)
-            )));
-        };
-        let key = key.to_str()?;
-        let len = path.len();
-        path.push('/');
-        path.push_str(key);
-        let value = value_at(&v, depth, path)?;
-        path.truncate(len);
+        let key = dict_key(&k, path)?.to_str()?;
+        let value = at(path, key, |path| value_at(&v, depth, path))?;
         out.insert(key.to_owned(), value);
     }
     Ok(out)

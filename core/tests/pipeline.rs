@@ -756,3 +756,57 @@ fn record_request_feeds_route_statistics_without_an_event() {
     );
     assert_eq!(sink.len(), 1);
 }
+
+#[test]
+fn properties_given_as_json_text_deliver_like_a_map() {
+    let plan = TrackingPlan::from_value(&json!({
+        "mode": "enforce",
+        "events": {"Planned": {"type": "object", "required": ["plan"]}}
+    }))
+    .expect("plan");
+    let sink = MemorySink::new();
+    let sonde = Sonde::new(
+        fast()
+            .sink(sink.clone())
+            .tracking_plan(plan)
+            .redact_keys(["password"]),
+    )
+    .expect("config");
+    let text = r#"{"plan":"pro","n":1.5,"nested":{"a":[1,null]},"password":"hunter2"}"#;
+    let as_map: Value = serde_json::from_str(text).expect("json");
+    for (name, with_text) in [("Text", true), ("Map", false)] {
+        let m = Message::track(name, props(json!({}))).with_user_id("u");
+        let m = if with_text {
+            m.with_properties_json(text.to_owned()).expect("an object")
+        } else {
+            Message::track(name, props(as_map.clone())).with_user_id("u")
+        };
+        sonde.send(m).expect("valid");
+    }
+    sonde.register(props(json!({"app": "shop"})));
+    let m = Message::track("Super", props(json!({})))
+        .with_user_id("u")
+        .with_properties_json(r#"{"plan":"free"}"#.to_owned())
+        .expect("an object");
+    sonde.send(m).expect("valid");
+    let planned = Message::track("Planned", props(json!({})))
+        .with_user_id("u")
+        .with_properties_json(r#"{"other":1}"#.to_owned())
+        .expect("an object");
+    let refused = sonde.send(planned).expect_err("the plan reads the text");
+    assert_eq!(refused.violations()[0].code, "required");
+    sonde.flush(SECOND).expect("flush");
+    let delivered = sink.values();
+    assert_eq!(delivered[0]["properties"], delivered[1]["properties"]);
+    assert_eq!(delivered[0]["properties"]["password"], "[REDACTED]");
+    assert_eq!(
+        delivered[2]["properties"],
+        json!({"plan": "free", "app": "shop"})
+    );
+    for bad in ["[1]", "{\"a\":", "12"] {
+        let e = Message::track("Bad", props(json!({})))
+            .with_properties_json(bad.to_owned())
+            .expect_err(bad);
+        assert_eq!(e.violations()[0].path, "/properties");
+    }
+}

@@ -120,7 +120,8 @@ pub struct Message {
     pub context: Properties,
     /// Other top-level fields (for example `integrations`), passed through untouched.
     pub extra: Properties,
-    /// Ingested objects still held as JSON text (never set on messages users can see).
+    /// Objects still held as JSON text: ingested ones, and properties set with
+    /// [`Message::with_properties_json`].
     pub(crate) raw: raw::RawFields,
 }
 
@@ -230,6 +231,27 @@ impl Message {
     pub fn with_context(mut self, context: Properties) -> Self {
         self.context = context;
         self
+    }
+
+    /// Sets the properties from JSON text (an object), kept as text through the pipeline as
+    /// ingested properties are: a binding that writes its native dictionary straight to
+    /// JSON skips building a map here and printing it again when the event is serialized.
+    /// Refused with a violation if the text is not a JSON object.
+    pub fn with_properties_json(mut self, json: String) -> Result<Self, crate::Error> {
+        let refuse = |why: String| {
+            crate::Error::with_violations(
+                crate::ErrorKind::InvalidEvent,
+                vec![Violation::new("/properties", codes::INVALID_TYPE, why)],
+            )
+        };
+        if !json.trim_start().starts_with('{') {
+            return Err(refuse("properties must be a JSON object".to_owned()));
+        }
+        let raw = serde_json::value::RawValue::from_string(json)
+            .map_err(|e| refuse(format!("properties are not valid JSON: {e}")))?;
+        self.properties = Properties::new();
+        self.raw.properties = Some(raw);
+        Ok(self)
     }
 
     /// Parses the raw `properties` (see [`raw`]); a parser refusal is reported as a violation.

@@ -585,6 +585,11 @@ impl Inner {
                         .super_properties
                         .read()
                         .unwrap_or_else(PoisonError::into_inner);
+                    if !sp.is_empty() && m.raw.properties.is_some() {
+                        // Merging needs the map; text set by `with_properties_json` was
+                        // checked to be an object, so parsing it cannot fail.
+                        let _ = m.materialize_properties();
+                    }
                     for (k, v) in sp.iter() {
                         if !m.properties.contains_key(k) {
                             m.properties.insert(k.clone(), v.clone());
