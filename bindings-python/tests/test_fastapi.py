@@ -539,3 +539,17 @@ def test_instrument_adds_everything_in_one_line(store_path: str) -> None:
     assert [e["properties"]["http.route"] for e in events] == ["/hello/{name}"]
     with pytest.raises(TypeError):
         instrument(FastAPI(), s, batch_size=10)
+
+
+def test_distinct_routes_are_capped(collector: Collector) -> None:
+    s = sonde.Sonde(sink=collector, flush_interval_ms=3_600_000, max_routes=2)
+    app = FastAPI()
+    app.add_middleware(SondeMiddleware, sonde=s)
+    for name in ("a", "b", "c", "d"):
+        app.add_api_route(f"/{name}/{{x}}", lambda x: {"x": x}, methods=["GET"])
+    with TestClient(app) as http:
+        for name in ("a", "b", "c", "d"):
+            assert http.get(f"/{name}/1").status_code == 200
+    routes = s.stats()["routes"]
+    assert set(routes) == {"GET /a/{x}", "GET /b/{x}", "* __other__"}
+    assert routes["* __other__"]["count"] == 2
