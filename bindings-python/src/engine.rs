@@ -1,34 +1,27 @@
 //! What a Python client is built from (its spec) and what it runs (its engine): kept apart
 //! so a forked child can build a fresh engine from the same spec.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use serde_json::{Map, Value};
-use sonde_core::sink::{
-    CallbackSink, ConsoleFormat, ConsoleSink, ConsoleTarget, JsonLinesSink, SinkBatch, SinkError,
-};
-use sonde_core::store::{SqliteStore, StoreSink};
+use sonde_core::config::{Destinations, DESTINATION_OPTIONS};
+use sonde_core::sink::{CallbackSink, SinkBatch, SinkError};
+use sonde_core::store::SqliteStore;
 use sonde_core::{Config, OverflowPolicy, Sonde};
 
 use crate::convert::{serialized, to_json, to_python};
 use crate::errors::CoreError;
-
-/// JSON-lines rotation defaults: 64 MiB per file, five files kept.
-const JSONL_MAX_BYTES: u64 = 64 << 20;
-const JSONL_MAX_FILES: u32 = 5;
 
 /// Everything needed to build an engine. Only touched with the GIL held.
 pub struct Spec {
     /// The core options (`Config::from_options`), with the anonymous id pinned after the
     /// first build so a forked child keeps it.
     options: Map<String, Value>,
-    store: Option<PathBuf>,
-    console: Option<ConsoleFormat>,
-    jsonl: Option<(PathBuf, u64, u32)>,
+    /// Store, console and JSON-lines destinations (the core reads them from the options).
+    destinations: Destinations,
     sink: Option<Py<PyAny>>,
     on_alert: Option<Py<PyAny>>,
     /// Super properties registered at run time, copied before a fork.
@@ -44,26 +37,17 @@ pub struct Engine {
     pub send_may_wait: bool,
 }
 
-/// Options handled by the binding itself; everything else goes to the core.
-const BINDING_OPTIONS: &[&str] = &[
-    "store",
-    "console",
-    "jsonl",
-    "jsonl_max_bytes",
-    "jsonl_max_files",
-    "sink",
-    "on_alert",
-    "flush_at_exit",
-    "exit_timeout",
-];
+/// Options handled by the Python layer itself (functions and exit behaviour); everything
+/// else goes to the core, destinations included.
+const BINDING_OPTIONS: &[&str] = &["sink", "on_alert", "flush_at_exit", "exit_timeout"];
 
-fn path_of(value: &Bound<'_, PyAny>, what: &str) -> PyResult<PathBuf> {
-    let fspath = value
-        .py()
-        .import("os")?
-        .call_method1("fspath", (value,))
-        .map_err(|_| PyTypeError::new_err(format!("{what} must be a path (str or os.PathLike)")))?;
-    Ok(PathBuf::from(fspath.extract::<String>()?))
+/// An option value as JSON; paths (`os.PathLike`) become their text.
+fn option_value(value: &Bound<'_, PyAny>) -> PyResult<Value> {
+    if value.hasattr("__fspath__")? {
+        let text = value.py().import("os")?.call_method1("fspath", (value,))?;
+        return to_json(&text);
+    }
+    to_json(value)
 }
 
 fn callable(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Py<PyAny>> {
@@ -79,9 +63,7 @@ impl Spec {
     pub fn clone_ref(&self, py: Python<'_>) -> Spec {
         Spec {
             options: self.options.clone(),
-            store: self.store.clone(),
-            console: self.console,
-            jsonl: self.jsonl.clone(),
+            destinations: self.destinations.clone(),
             sink: self.sink.as_ref().map(|s| s.clone_ref(py)),
             on_alert: self.on_alert.as_ref().map(|s| s.clone_ref(py)),
             super_properties: self.super_properties.clone(),
@@ -100,7 +82,9 @@ impl Spec {
         };
         for (key, value) in options.iter() {
             let key: String = key.extract()?;
-            if BINDING_OPTIONS.contains(&key.as_str()) {
+            if BINDING_OPTIONS.contains(&key.as_str())
+                || DESTINATION_OPTIONS.contains(&key.as_str())
+            {
                 return Err(PyTypeError::new_err(format!(
                     "{key} cannot change at run time: create a new client"
                 )));
@@ -114,13 +98,11 @@ impl Spec {
         Ok(())
     }
 
-    /// Splits keyword options into the binding's own and the core's.
+    /// Splits keyword options into the binding's own, the destinations and the core's.
     pub fn from_kwargs(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
         let mut spec = Spec {
             options: Map::new(),
-            store: None,
-            console: None,
-            jsonl: None,
+            destinations: Destinations::default(),
             sink: None,
             on_alert: None,
             super_properties: Map::new(),
@@ -128,41 +110,19 @@ impl Spec {
         let Some(kwargs) = kwargs else {
             return Ok(spec);
         };
-        let mut jsonl_limits = (JSONL_MAX_BYTES, JSONL_MAX_FILES);
         for (key, value) in kwargs.iter() {
             let key: String = key.extract()?;
-            if value.is_none() && BINDING_OPTIONS.contains(&key.as_str()) {
-                continue;
-            }
             match key.as_str() {
-                "store" => spec.store = Some(path_of(&value, "store")?),
-                "console" => {
-                    spec.console = match to_json(&value)? {
-                        Value::Bool(false) => None,
-                        Value::Bool(true) => Some(ConsoleFormat::Pretty),
-                        Value::String(s) if s == "pretty" => Some(ConsoleFormat::Pretty),
-                        Value::String(s) if s == "json" => Some(ConsoleFormat::JsonLines),
-                        other => {
-                            return Err(PyTypeError::new_err(format!(
-                                "console must be True, False, \"pretty\" or \"json\", got {other}"
-                            )))
-                        }
-                    }
-                }
-                "jsonl" => spec.jsonl = Some((path_of(&value, "jsonl")?, 0, 0)),
-                "jsonl_max_bytes" => jsonl_limits.0 = value.extract()?,
-                "jsonl_max_files" => jsonl_limits.1 = value.extract()?,
+                _ if value.is_none() && BINDING_OPTIONS.contains(&key.as_str()) => {}
                 "sink" => spec.sink = Some(callable(&value, "sink")?),
                 "on_alert" => spec.on_alert = Some(callable(&value, "on_alert")?),
                 "flush_at_exit" | "exit_timeout" => {}
                 _ => {
-                    spec.options.insert(key, to_json(&value)?);
+                    spec.options.insert(key, option_value(&value)?);
                 }
             }
         }
-        if let Some(jsonl) = &mut spec.jsonl {
-            (jsonl.1, jsonl.2) = jsonl_limits;
-        }
+        spec.destinations = Destinations::take_from(&mut spec.options).map_err(CoreError)?;
         Ok(spec)
     }
 
@@ -177,18 +137,10 @@ impl Spec {
         for (k, v) in &self.super_properties {
             config.super_properties.insert(k.clone(), v.clone());
         }
-        let mut store = None;
-        if let Some(path) = &self.store {
-            let opened = Arc::new(py.detach(|| SqliteStore::open(path)).map_err(CoreError)?);
-            config = config.sink(StoreSink::new(Arc::clone(&opened)));
-            store = Some(opened);
-        }
-        if let Some(format) = self.console {
-            config = config.sink(ConsoleSink::new(format, ConsoleTarget::Stderr));
-        }
-        if let Some((path, max_bytes, max_files)) = &self.jsonl {
-            config = config.sink(JsonLinesSink::new(path, *max_bytes, *max_files));
-        }
+        let destinations = &self.destinations;
+        let (mut config, store) = py
+            .detach(|| destinations.attach(config))
+            .map_err(CoreError)?;
         if let Some(sink) = &self.sink {
             let sink = sink.clone_ref(py);
             config = config.sink(CallbackSink::new("python", move |batch: &SinkBatch<'_>| {

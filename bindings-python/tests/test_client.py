@@ -139,8 +139,13 @@ def test_options_are_checked_in_one_place(collector: Collector, tmp_path: Path) 
         sonde.Sonde()
     with pytest.raises(TypeError, match="sink must be callable"):
         sonde.Sonde(sink=42)
-    with pytest.raises(TypeError, match="console must be"):
-        sonde.Sonde(console="loud")
+    with pytest.raises(sonde.ConfigError) as bad_destinations:
+        sonde.Sonde(console="loud", store=3, jsonl_max_files=-1, jsonl="x.jsonl")
+    assert {v["path"] for v in bad_destinations.value.violations} == {
+        "/console",
+        "/store",
+        "/jsonl_max_files",
+    }
 
 
 def test_jsonl_and_console_sinks(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:

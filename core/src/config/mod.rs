@@ -2,6 +2,8 @@
 //! Bindings map their native options onto it in one place; [`Config::check`] rejects
 //! out-of-range values with every problem listed.
 
+#[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
+mod destinations;
 mod options;
 
 use std::collections::HashMap;
@@ -14,6 +16,8 @@ use crate::clock::SharedClock;
 use crate::error::{Error, ErrorKind, Violation};
 use crate::event::{Library, Message};
 use crate::platform::MaybeSendSync;
+#[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
+pub use destinations::{Destinations, DESTINATION_OPTIONS};
 pub use options::OPTION_NAMES;
 
 use crate::sink::Sink;

@@ -1,0 +1,172 @@
+//! Where events go, chosen by options (feature `sqlite`, native targets): the options every
+//! binding accepts besides the core's own — `store` (a SQLite file), `console` (`true`,
+//! `"pretty"` or `"json"`), `jsonl` (a file, rotated at `jsonl_max_bytes`, keeping
+//! `jsonl_max_files`). Bindings add their own function sinks.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::Config;
+use crate::error::{Error, ErrorKind, Violation};
+use crate::sink::{ConsoleFormat, ConsoleSink, ConsoleTarget, JsonLinesSink};
+use crate::store::{SqliteStore, StoreSink};
+use crate::validate::codes;
+
+/// Every destination option name.
+pub const DESTINATION_OPTIONS: &[&str] = &[
+    "store",
+    "console",
+    "jsonl",
+    "jsonl_max_bytes",
+    "jsonl_max_files",
+];
+
+/// JSON-lines rotation defaults: 64 MiB per file, five files kept.
+const JSONL_MAX_BYTES: u64 = 64 << 20;
+const JSONL_MAX_FILES: u32 = 5;
+
+/// The destinations named in an options object.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Destinations {
+    /// The SQLite store's file.
+    pub store: Option<PathBuf>,
+    /// Console output.
+    pub console: Option<ConsoleFormat>,
+    /// The JSON-lines file, its size limit and how many rotated files to keep.
+    pub jsonl: Option<(PathBuf, u64, u32)>,
+}
+
+impl Destinations {
+    /// Takes the destination options out of `options` (leaving the core's own for
+    /// `Config::from_options`); every bad value is reported at once. `null` means unset.
+    pub fn take_from(options: &mut Map<String, Value>) -> Result<Self, Error> {
+        let mut out = Destinations::default();
+        let mut problems = Vec::new();
+        let mut bad = |key: &str, message: String| {
+            problems.push(Violation::new(
+                format!("/{key}"),
+                codes::INVALID_OPTION,
+                message,
+            ))
+        };
+        let mut take = |key: &str| options.remove(key).filter(|v| !v.is_null());
+        if let Some(v) = take("store") {
+            match v.as_str() {
+                Some(path) if !path.is_empty() => out.store = Some(PathBuf::from(path)),
+                _ => bad("store", format!("store must be a file path, got {v}")),
+            }
+        }
+        if let Some(v) = take("console") {
+            out.console = match &v {
+                Value::Bool(false) => None,
+                Value::Bool(true) => Some(ConsoleFormat::Pretty),
+                Value::String(s) if s == "pretty" => Some(ConsoleFormat::Pretty),
+                Value::String(s) if s == "json" => Some(ConsoleFormat::JsonLines),
+                _ => {
+                    bad(
+                        "console",
+                        format!("console must be true, false, \"pretty\" or \"json\", got {v}"),
+                    );
+                    None
+                }
+            };
+        }
+        let max_bytes = match take("jsonl_max_bytes") {
+            None => JSONL_MAX_BYTES,
+            Some(v) => v.as_u64().filter(|n| *n > 0).unwrap_or_else(|| {
+                bad(
+                    "jsonl_max_bytes",
+                    format!("jsonl_max_bytes must be a positive integer, got {v}"),
+                );
+                JSONL_MAX_BYTES
+            }),
+        };
+        let max_files = match take("jsonl_max_files") {
+            None => JSONL_MAX_FILES,
+            Some(v) => v
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or_else(|| {
+                    bad(
+                        "jsonl_max_files",
+                        format!("jsonl_max_files must be a non-negative integer, got {v}"),
+                    );
+                    JSONL_MAX_FILES
+                }),
+        };
+        if let Some(v) = take("jsonl") {
+            match v.as_str() {
+                Some(path) if !path.is_empty() => {
+                    out.jsonl = Some((PathBuf::from(path), max_bytes, max_files))
+                }
+                _ => bad("jsonl", format!("jsonl must be a file path, got {v}")),
+            }
+        }
+        if problems.is_empty() {
+            Ok(out)
+        } else {
+            Err(Error::with_violations(ErrorKind::InvalidConfig, problems))
+        }
+    }
+
+    /// Whether no destination is named.
+    pub fn is_empty(&self) -> bool {
+        self.store.is_none() && self.console.is_none() && self.jsonl.is_none()
+    }
+
+    /// Adds the sinks to `config`, opening (or creating) the store; returns the store too,
+    /// for queries.
+    pub fn attach(&self, mut config: Config) -> Result<(Config, Option<Arc<SqliteStore>>), Error> {
+        let mut store = None;
+        if let Some(path) = &self.store {
+            let opened = Arc::new(SqliteStore::open(path)?);
+            config = config.sink(StoreSink::new(Arc::clone(&opened)));
+            store = Some(opened);
+        }
+        if let Some(format) = self.console {
+            config = config.sink(ConsoleSink::new(format, ConsoleTarget::Stderr));
+        }
+        if let Some((path, max_bytes, max_files)) = &self.jsonl {
+            config = config.sink(JsonLinesSink::new(path, *max_bytes, *max_files));
+        }
+        Ok((config, store))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn takes_its_options_and_leaves_the_rest() {
+        let mut options = json!({"store": "a.db", "console": "json", "jsonl": "e.jsonl",
+                                 "jsonl_max_files": 2, "batch_size": 10})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+        let d = Destinations::take_from(&mut options).expect("valid");
+        assert_eq!(d.store, Some(PathBuf::from("a.db")));
+        assert_eq!(d.console, Some(ConsoleFormat::JsonLines));
+        assert_eq!(
+            d.jsonl,
+            Some((PathBuf::from("e.jsonl"), JSONL_MAX_BYTES, 2))
+        );
+        assert_eq!(options.keys().collect::<Vec<_>>(), ["batch_size"]);
+    }
+
+    #[test]
+    fn reports_every_bad_value() {
+        let mut options = json!({"store": 3, "console": "loud", "jsonl_max_bytes": 0, "jsonl": ""})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let e = Destinations::take_from(&mut options).expect_err("invalid");
+        let mut paths: Vec<_> = e.violations().iter().map(|v| v.path.as_str()).collect();
+        paths.sort_unstable();
+        assert_eq!(paths, ["/console", "/jsonl", "/jsonl_max_bytes", "/store"]);
+        assert!(e.violations().iter().all(|v| v.code == "invalid_option"));
+    }
+}
