@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 WHEELS := target/wheels
 
-.PHONY: help setup python-env python-wheel test test-rust test-python check-wasm lint lint-python demo demo-rust bench bench-python clean
+.PHONY: help setup python-env python-wheel node-addon test test-rust test-python test-node check-wasm lint lint-python demo demo-rust bench bench-python clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -31,7 +31,20 @@ python-wheel: setup python-env ## Build the `sonde` wheel (release) and install 
 	cd bindings-python && ../$(VENV)/bin/maturin build --release --quiet -o ../$(WHEELS)
 	$(PY) -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps $(WHEELS)/sonde-*.whl
 
-test: setup test-rust check-wasm test-python ## Install what the tests need, then run every suite
+node-addon: setup ## Build the Node addon (release) into bindings-node/sonde.node
+	$(CARGO) build -p sonde-node --release
+	cp target/release/libsonde_node.so bindings-node/sonde.node
+
+bindings-node/node_modules/.ready: bindings-node/package.json bindings-node/package-lock.json
+	cd bindings-node && npm ci --no-audit --no-fund --silent
+	touch $@
+
+test: setup test-rust check-wasm test-python test-node ## Install what the tests need, then run every suite
+
+test-node: node-addon bindings-node/node_modules/.ready ## node --test against the built addon, and tsc --strict over the .d.ts
+	cd bindings-node && node --test test/
+	cd bindings-node && npx tsc --noEmit --strict -p test/tsconfig.json
+
 
 test-python: python-wheel ## pytest against the installed wheel, and the native stubs checked by stubtest
 	$(PY) -m pytest bindings-python/tests -q

@@ -1,4 +1,8 @@
-//! Node binding for Sonde (napi-rs). Not built yet: the "Node package" issue fills this
-//! crate. It exists so the workspace layout is final and `cargo clippy --workspace` covers it.
+//! Node binding for Sonde (napi-rs). The addon exports `NativeSonde`; `index.js` builds the
+//! public API on it (promises, timing helpers, middleware, exit hooks). Conversion and
+//! delegation to sonde-core only; errors become JS `Error` objects in `errors.rs`.
 
-pub use sonde_core::Library;
+mod client;
+mod errors;
+
+pub use client::NativeSonde;

@@ -1,0 +1,213 @@
+// Types of the public API (index.js). Checked by compiling test/types.ts with
+// `tsc --noEmit --strict` in `make test`.
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+/** One broken rule: where (JSON pointer), what (stable code), why. */
+export interface Violation {
+  path: string;
+  code: string;
+  message: string;
+}
+
+/** Every error Sonde throws: a real `Error` with a stable `code`. */
+export interface SondeError extends Error {
+  code: string;
+  violations: Violation[];
+}
+
+/** A delivered event (Segment JSON, camelCase). */
+export interface SondeEvent {
+  type: 'track' | 'page' | 'screen' | 'identify' | 'group' | 'alias';
+  messageId: string;
+  timestamp: string;
+  event?: string;
+  name?: string;
+  userId?: string;
+  anonymousId?: string;
+  properties?: JsonObject;
+  traits?: JsonObject;
+  context?: JsonObject;
+  [field: string]: JsonValue | undefined;
+}
+
+export interface SondeOptions {
+  /** A SQLite file to store events in (queryable with `queryEvents`). */
+  store?: string;
+  /** Print events: `true`/`'pretty'` readable lines, `'json'` JSON lines (stderr). */
+  console?: boolean | 'pretty' | 'json';
+  /** A JSON-lines file, rotated at `jsonlMaxBytes`, keeping `jsonlMaxFiles`. */
+  jsonl?: string;
+  jsonlMaxBytes?: number;
+  jsonlMaxFiles?: number;
+  /** Called on the main thread with each delivered batch; a throw makes the batch retry. */
+  sink?: (events: SondeEvent[]) => void;
+  sampleRate?: number;
+  sampleRates?: { [eventName: string]: number };
+  trackingPlan?: JsonObject | null;
+  redactKeys?: string[];
+  ipPolicy?: 'keep' | 'anonymize' | 'drop';
+  maxQueueEvents?: number;
+  maxQueueBytes?: number;
+  overflow?: 'drop_oldest' | 'drop_newest' | 'block';
+  blockTimeoutMs?: number;
+  batchSize?: number;
+  batchBytes?: number;
+  flushIntervalMs?: number;
+  maxRetries?: number;
+  retryInitialBackoffMs?: number;
+  retryMaxBackoffMs?: number;
+  dropTimeoutMs?: number;
+  maxEventNames?: number;
+  maxRoutes?: number;
+  anonymousId?: string;
+  randomSeed?: number;
+  superProperties?: JsonObject;
+  alertRules?: JsonObject[];
+  alertHistoryLimit?: number;
+  hostMetrics?: boolean;
+  metricsIntervalMs?: number;
+  limits?: JsonObject;
+  library?: { name: string; version: string };
+  /** Deliver what is buffered on `beforeExit` (default true). */
+  flushOnExit?: boolean;
+  /** Also on SIGTERM and SIGINT, then let the signal proceed (default true). */
+  handleSignals?: boolean;
+  /** How long the exit flush may take (default 2000 ms). */
+  exitTimeoutMs?: number;
+}
+
+export interface EventOptions {
+  userId?: string;
+  anonymousId?: string;
+  sessionId?: string;
+  messageId?: string;
+  timestamp?: string | Date;
+  context?: JsonObject;
+}
+
+export interface ApiRequest extends EventOptions {
+  method: string;
+  route: string;
+  statusCode: number;
+  durationMs: number;
+  path?: string;
+  clientAddress?: string;
+  userAgent?: string;
+  requestBodySize?: number;
+  responseBodySize?: number;
+  errorType?: string;
+  ttfbMs?: number;
+}
+
+export interface IngestItem {
+  index: number;
+  status: 'accepted' | 'sampled' | 'filtered' | 'queue_full' | 'rejected';
+  message_id: string | null;
+  errors: Violation[];
+  warnings: Violation[];
+}
+
+export interface IngestReport {
+  accepted: number;
+  rejected: number;
+  items: IngestItem[];
+}
+
+export interface EventQuery {
+  type?: SondeEvent['type'];
+  event?: string;
+  eventPrefix?: string;
+  userId?: string;
+  anonymousId?: string;
+  sessionId?: string;
+  from?: string | Date;
+  to?: string | Date;
+  properties?: { [key: string]: string | number | boolean | null };
+  order?: 'asc' | 'desc';
+  limit?: number;
+  cursor?: string;
+  withTotal?: boolean;
+}
+
+export interface EventPage {
+  events: SondeEvent[];
+  next_cursor: string | null;
+  total: number | null;
+}
+
+/**
+ * Statistics. Counters are 64-bit in the core and arrive as JavaScript numbers: exact up to
+ * 2^53 (9e15), far beyond what one process counts.
+ */
+export interface Stats {
+  taken_at: string;
+  counters: {
+    received: number;
+    accepted: number;
+    delivered: number;
+    queued: number;
+    queued_bytes: number;
+    in_flight: number;
+    retries: number;
+    batches_delivered: number;
+    batches_failed: number;
+    plan_violations: number;
+    dropped: { [reason: string]: number };
+  };
+  events: { [name: string]: number };
+  routes: { [route: string]: JsonObject };
+  operations: { [operation: string]: JsonObject };
+  rates: JsonObject;
+  gauges: { [name: string]: number };
+}
+
+export interface Timer {
+  end(metadata?: JsonObject): string | null;
+  fail(error: unknown, metadata?: JsonObject): string | null;
+}
+
+export declare class Sonde {
+  constructor(options?: SondeOptions);
+  readonly anonymousId: string;
+  readonly isShutDown: boolean;
+  readonly storePath: string | null;
+  readonly superProperties: JsonObject;
+  exitTimeoutMs: number;
+  handleSignals: boolean;
+
+  track(event: string, properties?: JsonObject | null, options?: EventOptions): string;
+  page(name?: string | null, properties?: JsonObject | null, options?: EventOptions): string;
+  screen(name?: string | null, properties?: JsonObject | null, options?: EventOptions): string;
+  identify(userId: string, traits?: JsonObject | null, options?: EventOptions): string;
+  group(groupId: string, traits?: JsonObject | null, options?: EventOptions): string;
+  alias(userId: string, previousId: string, options?: EventOptions): string;
+  trackApiRequest(request: ApiRequest): string;
+  recordRequest(method: string, route: string, statusCode: number, durationMs: number): void;
+  trackPerformance(
+    operation: string,
+    durationMs: number,
+    options?: EventOptions & { success?: boolean; errorType?: string; metadata?: JsonObject },
+  ): string;
+  trackInteraction(action: string, target: string, options?: EventOptions & { path?: string; value?: JsonValue }): string;
+  trackError(errorType: string, message: string, options?: EventOptions & { stack?: string; route?: string }): string;
+  ingest(body: string | Buffer | JsonObject, options?: { defaultType?: SondeEvent['type']; dryRun?: boolean }): IngestReport;
+  register(properties: JsonObject): void;
+  unregister(key: string): void;
+  limits(): { maxMessageBytes: number; maxBatchBytes: number; maxBatchMessages: number };
+  flush(timeoutMs?: number): Promise<void>;
+  shutdown(timeoutMs?: number): Promise<void>;
+  stats(): Stats;
+  systemMetrics(): JsonObject;
+  alerts(): JsonObject[];
+  evaluateAlerts(): JsonObject[];
+  queryEvents(filters?: EventQuery): EventPage;
+  getEvent(messageId: string): SondeEvent | null;
+  updateEvent(messageId: string, properties: JsonObject, options?: { replace?: boolean }): SondeEvent | null;
+  deleteEvent(messageId: string): boolean;
+  deleteEvents(filters?: EventQuery): number;
+  aggregate(options?: { from?: string | Date; to?: string | Date; bucket?: 'minute' | 'hour' | 'day' }): JsonObject;
+  time<T>(operation: string, fn: () => T): T;
+  startTimer(operation: string): Timer;
+}

@@ -1,0 +1,179 @@
+'use strict';
+// The public Node API over the native addon (`sonde.node`, built from src/ by `make`):
+// promises for waits, timing helpers, exit hooks. Everything else is the core's.
+
+const { NativeSonde } = require('./sonde.node');
+
+/** A core error as a real Error with `code` and `violations` (from a promise's result). */
+function coreError(json) {
+  const data = JSON.parse(json);
+  const error = new Error(data.message);
+  error.code = data.code;
+  error.violations = data.violations;
+  return error;
+}
+
+/** Dates become RFC 3339 text; everything else passes as is. */
+function envelope(options) {
+  if (options && options.timestamp instanceof Date) {
+    return { ...options, timestamp: options.timestamp.toISOString() };
+  }
+  return options;
+}
+
+function isoTime(value) {
+  return value instanceof Date ? value.toISOString() : value;
+}
+
+// Clients that flush at exit, and the one set of process hooks that serves them all.
+const live = new Set();
+let hooked = false;
+
+function hookProcess() {
+  if (hooked) return;
+  hooked = true;
+  process.on('beforeExit', () => {
+    for (const client of [...live]) client.shutdown(client.exitTimeoutMs).catch(() => {});
+  });
+  for (const signal of ['SIGTERM', 'SIGINT']) {
+    const onSignal = async () => {
+      const waits = [...live].filter((c) => c.handleSignals).map((c) => c.shutdown(c.exitTimeoutMs).catch(() => {}));
+      await Promise.all(waits);
+      process.removeListener(signal, onSignal);
+      process.kill(process.pid, signal);
+    };
+    process.on(signal, onSignal);
+  }
+}
+
+class Sonde {
+  #native;
+
+  /**
+   * @param {object} options the core's options in camelCase (`sampleRate`, `trackingPlan`,
+   *   `batchSize`, `flushIntervalMs`, ...) plus destinations: `store` (SQLite file),
+   *   `console`, `jsonl`, and `sink` (a function receiving each batch as an array of events).
+   *   Lifecycle: `flushOnExit` (default true), `handleSignals` (default true),
+   *   `exitTimeoutMs` (default 2000).
+   */
+  constructor(options = {}) {
+    const { sink, flushOnExit = true, handleSignals = true, exitTimeoutMs = 2000, ...rest } = options;
+    if (sink !== undefined && typeof sink !== 'function') {
+      const error = new TypeError('sink must be a function');
+      error.code = 'invalid_config';
+      throw error;
+    }
+    const nativeSink = sink ? (json) => { sink(JSON.parse(json)); } : undefined;
+    this.#native = new NativeSonde(rest, nativeSink);
+    this.exitTimeoutMs = exitTimeoutMs;
+    this.handleSignals = handleSignals;
+    if (flushOnExit) {
+      live.add(this);
+      hookProcess();
+    }
+  }
+
+  track(event, properties, options) { return this.#native.track(event, properties, envelope(options)); }
+  page(name, properties, options) { return this.#native.page(name, properties, envelope(options)); }
+  screen(name, properties, options) { return this.#native.screen(name, properties, envelope(options)); }
+  identify(userId, traits, options) { return this.#native.identify(userId, traits, envelope(options)); }
+  group(groupId, traits, options) { return this.#native.group(groupId, traits, envelope(options)); }
+  alias(userId, previousId, options) { return this.#native.alias(userId, previousId, envelope(options)); }
+  trackApiRequest(request) { return this.#native.trackApiRequest(request); }
+  recordRequest(method, route, statusCode, durationMs) {
+    this.#native.recordRequest(method, route, statusCode, durationMs);
+  }
+  trackPerformance(operation, durationMs, options) {
+    return this.#native.trackPerformance(operation, durationMs, options);
+  }
+  trackInteraction(action, target, options) { return this.#native.trackInteraction(action, target, options); }
+  trackError(errorType, message, options) { return this.#native.trackError(errorType, message, options); }
+
+  /** Segment-shaped body (string, Buffer or object); per-item results. */
+  ingest(body, options = {}) {
+    const raw = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
+    return this.#native.ingest(raw, options.defaultType, options.dryRun ?? false);
+  }
+
+  register(properties) { this.#native.register(properties); }
+  unregister(key) { this.#native.unregister(key); }
+  get superProperties() { return this.#native.superProperties(); }
+  get anonymousId() { return this.#native.anonymousId; }
+  get isShutDown() { return this.#native.isShutDown; }
+  get storePath() { return this.#native.storePath ?? null; }
+  limits() { return this.#native.limits(); }
+
+  /** Delivers everything accepted so far; never blocks the event loop. */
+  async flush(timeoutMs = 5000) {
+    const failed = await this.#native.flushAsync(timeoutMs);
+    if (failed) throw coreError(failed);
+  }
+
+  /** Stops accepting events and delivers what is buffered within `timeoutMs`. */
+  async shutdown(timeoutMs = 5000) {
+    live.delete(this);
+    const failed = await this.#native.shutdownAsync(timeoutMs);
+    if (failed) throw coreError(failed);
+  }
+
+  stats() { return this.#native.stats(); }
+  systemMetrics() { return this.#native.systemMetrics(); }
+  alerts() { return this.#native.alerts(); }
+  evaluateAlerts() { return this.#native.evaluateAlerts(); }
+
+  queryEvents(filters = {}) {
+    return this.#native.queryEvents({ ...filters, from: isoTime(filters.from), to: isoTime(filters.to) });
+  }
+  getEvent(messageId) { return this.#native.getEvent(messageId) ?? null; }
+  updateEvent(messageId, properties, options = {}) {
+    return this.#native.updateEvent(messageId, properties, options.replace ?? false) ?? null;
+  }
+  deleteEvent(messageId) { return this.#native.deleteEvent(messageId); }
+  deleteEvents(filters = {}) {
+    return this.#native.deleteEvents({ ...filters, from: isoTime(filters.from), to: isoTime(filters.to) });
+  }
+  aggregate(options = {}) {
+    return this.#native.aggregate({ ...options, from: isoTime(options.from), to: isoTime(options.to) });
+  }
+
+  /**
+   * Runs `fn` and records its duration as a `$performance` event; a throw or a rejection is
+   * recorded with `success: false` and the error's name, then rethrown.
+   */
+  time(operation, fn) {
+    const timer = this.startTimer(operation);
+    let result;
+    try {
+      result = fn();
+    } catch (error) {
+      timer.fail(error);
+      throw error;
+    }
+    if (result && typeof result.then === 'function') {
+      return result.then(
+        (value) => { timer.end(); return value; },
+        (error) => { timer.fail(error); throw error; },
+      );
+    }
+    timer.end();
+    return result;
+  }
+
+  /** A timer: `end(metadata?)` records success, `fail(error, metadata?)` a failure. */
+  startTimer(operation) {
+    const started = process.hrtime.bigint();
+    const elapsed = () => Number(process.hrtime.bigint() - started) / 1e6;
+    let done = false;
+    const record = (success, errorType, metadata) => {
+      if (done) return null;
+      done = true;
+      return this.#native.trackPerformance(operation, elapsed(), { success, errorType, metadata });
+    };
+    return {
+      end: (metadata) => record(true, undefined, metadata),
+      fail: (error, metadata) => record(false, error?.constructor?.name || error?.name || 'Error', metadata),
+    };
+  }
+}
+
+module.exports = { Sonde };

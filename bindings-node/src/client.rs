@@ -1,0 +1,684 @@
+//! The native `Sonde` class (`index.js` wraps it in the public JS API): converts arguments,
+//! delegates to the core, and runs waits (flush, shutdown) on libuv's thread pool.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use napi::bindgen_prelude::{AsyncTask, Buffer, Either, Function};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{Env, Result, Status, Task};
+use napi_derive::napi;
+use serde_json::{Map, Value};
+use sonde_core::config::Destinations;
+use sonde_core::event::reserved::{ApiRequest, ErrorEvent, Interaction, Performance};
+use sonde_core::sink::{CallbackSink, SinkBatch, SinkError};
+use sonde_core::store::{Bucket, EventQuery, SqliteStore, Store, TimeRange};
+use sonde_core::{Config, Error as CoreError, ErrorKind, Message, MessageType, Sonde, Timestamp};
+
+use crate::errors::{as_data, invalid_argument, throw};
+
+/// How long the worker waits for a JS sink to run on the main thread before counting the
+/// batch as failed (and retrying it).
+const JS_SINK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a client dropped by the garbage collector may take to deliver what it holds.
+const DROP_TIMEOUT: Duration = Duration::from_secs(5);
+
+type JsSink = ThreadsafeFunction<String, (), String, Status, false, true>;
+
+/// `someOption` → `some_option`: option names are camelCase in JS, snake_case in the core.
+fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn object(value: Option<Value>, what: &str) -> std::result::Result<Map<String, Value>, CoreError> {
+    match value {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(map)) => Ok(map),
+        Some(other) => Err(invalid_argument(format!(
+            "{what} must be an object, got {other}"
+        ))),
+    }
+}
+
+fn text(map: &Map<String, Value>, key: &str) -> Option<String> {
+    map.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn number(map: &Map<String, Value>, key: &str) -> Option<f64> {
+    map.get(key).and_then(Value::as_f64)
+}
+
+/// Identity and envelope options (`userId`, `anonymousId`, `sessionId`, `messageId`,
+/// `timestamp`, `context`) applied to a message.
+fn envelope(
+    mut m: Message,
+    options: &Map<String, Value>,
+) -> std::result::Result<Message, CoreError> {
+    if let Some(id) = text(options, "userId") {
+        m = m.with_user_id(id);
+    }
+    if let Some(id) = text(options, "anonymousId") {
+        m = m.with_anonymous_id(id);
+    }
+    if let Some(id) = text(options, "sessionId") {
+        m = m.with_session_id(id);
+    }
+    if let Some(id) = text(options, "messageId") {
+        m = m.with_message_id(id);
+    }
+    if let Some(t) = options.get("timestamp").filter(|v| !v.is_null()) {
+        let parsed = t.as_str().and_then(Timestamp::parse).ok_or_else(|| {
+            invalid_argument(format!(
+                "timestamp must be an RFC 3339 string or a Date, got {t}"
+            ))
+        })?;
+        m = m.with_timestamp(parsed);
+    }
+    if let Some(Value::Object(context)) = options.get("context") {
+        m = m.with_context(context.clone());
+    }
+    Ok(m)
+}
+
+fn bucket(name: Option<&str>) -> std::result::Result<Bucket, CoreError> {
+    match name.unwrap_or("hour") {
+        "minute" => Ok(Bucket::Minute),
+        "hour" => Ok(Bucket::Hour),
+        "day" => Ok(Bucket::Day),
+        other => Err(invalid_argument(format!(
+            "bucket must be \"minute\", \"hour\" or \"day\", got {other:?}"
+        ))),
+    }
+}
+
+/// Flush or shutdown on libuv's thread pool; resolves to `null`, or an error's data as
+/// JSON text for `index.js` to throw.
+pub struct Wait {
+    sonde: Sonde,
+    timeout: Duration,
+    shutdown: bool,
+}
+
+impl Task for Wait {
+    type Output = Option<String>;
+    type JsValue = Option<String>;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let done = if self.shutdown {
+            self.sonde.shutdown(self.timeout)
+        } else {
+            self.sonde.flush(self.timeout)
+        };
+        Ok(done.err().map(|e| as_data(&e).to_string()))
+    }
+
+    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        Ok(output)
+    }
+}
+
+/// The native client.
+#[napi(js_name = "NativeSonde")]
+pub struct NativeSonde {
+    sonde: Sonde,
+    store: Option<Arc<SqliteStore>>,
+}
+
+/// Garbage collection runs this on the main thread, which a JS sink needs in order to
+/// deliver what is left: the last handle is dropped (a bounded shutdown) on a thread of
+/// its own instead of blocking the event loop.
+impl Drop for NativeSonde {
+    fn drop(&mut self) {
+        if self.sonde.is_shut_down() {
+            return;
+        }
+        let sonde = self.sonde.clone();
+        let store = self.store.take();
+        let spawned = std::thread::Builder::new()
+            .name("sonde-drop".into())
+            .spawn(move || {
+                let _ = sonde.shutdown(DROP_TIMEOUT);
+                drop(store);
+            });
+        if spawned.is_err() {
+            // No thread to wait on: give up what is buffered rather than block the loop.
+            let _ = self.sonde.shutdown(Duration::ZERO);
+        }
+    }
+}
+
+impl NativeSonde {
+    fn store(&self) -> std::result::Result<&SqliteStore, CoreError> {
+        self.store.as_deref().ok_or_else(|| {
+            CoreError::new(
+                ErrorKind::Unsupported,
+                "this client has no store: pass { store: 'sonde.db' }",
+            )
+        })
+    }
+
+    fn send(&self, env: &Env, m: std::result::Result<Message, CoreError>) -> Result<String> {
+        m.and_then(|m| self.sonde.send(m))
+            .map(|receipt| receipt.message_id)
+            .map_err(|e| throw(env, &e))
+    }
+}
+
+fn js_sink(sink: JsSink) -> CallbackSink {
+    CallbackSink::new("javascript", move |batch: &SinkBatch<'_>| {
+        let (done, wait) = std::sync::mpsc::channel();
+        let status = sink.call_with_return_value(
+            batch.to_json_array(),
+            ThreadsafeFunctionCallMode::Blocking,
+            move |result: Result<()>, _env| {
+                let _ = done.send(result.map_err(|e| e.reason.clone()));
+                Ok(())
+            },
+        );
+        if status != Status::Ok {
+            return Err(SinkError::retryable(format!(
+                "the JS sink is closing ({status})"
+            )));
+        }
+        match wait.recv_timeout(JS_SINK_TIMEOUT) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => Err(SinkError::retryable(format!("the JS sink threw: {reason}"))),
+            Err(_) => Err(SinkError::retryable("the JS sink did not run in time")),
+        }
+    })
+}
+
+#[napi]
+impl NativeSonde {
+    /// `options`: the core's options in camelCase plus `store`, `console`, `jsonl`;
+    /// `sink`: a function receiving each batch as a JSON array string.
+    #[napi(constructor)]
+    pub fn new(
+        env: Env,
+        options: Option<Value>,
+        sink: Option<Function<'_, String, ()>>,
+    ) -> Result<Self> {
+        let build = || -> std::result::Result<(Sonde, Option<Arc<SqliteStore>>), CoreError> {
+            let mut core_options: Map<String, Value> = object(options, "options")?
+                .into_iter()
+                .map(|(k, v)| (snake_case(&k), v))
+                .collect();
+            let destinations = Destinations::take_from(&mut core_options)?;
+            let has_library = core_options.contains_key("library");
+            let mut config = Config::from_options(&Value::Object(core_options))?;
+            if !has_library {
+                config.library.name = "sonde-node".to_owned();
+                config.library.version = env!("CARGO_PKG_VERSION").to_owned();
+            }
+            let (mut config, store) = destinations.attach(config)?;
+            if let Some(sink) = &sink {
+                let tsfn = sink
+                    .build_threadsafe_function::<String>()
+                    .weak::<true>()
+                    .build()
+                    .map_err(|e| invalid_argument(format!("sink: {e}")))?;
+                config = config.sink(js_sink(tsfn));
+            }
+            if config.sinks.is_empty() {
+                return Err(CoreError::invalid_config(
+                    "no destination for events: pass store: 'sonde.db', console: true, jsonl: 'events.jsonl' or sink: (events) => ...",
+                ));
+            }
+            Ok((Sonde::new(config)?, store))
+        };
+        let (sonde, store) = build().map_err(|e| throw(&env, &e))?;
+        Ok(Self { sonde, store })
+    }
+
+    #[napi]
+    pub fn track(
+        &self,
+        env: Env,
+        event: String,
+        properties: Option<Value>,
+        options: Option<Value>,
+    ) -> Result<String> {
+        self.send(
+            &env,
+            (|| {
+                envelope(
+                    Message::track(event, object(properties, "properties")?),
+                    &object(options, "options")?,
+                )
+            })(),
+        )
+    }
+
+    #[napi]
+    pub fn page(
+        &self,
+        env: Env,
+        name: Option<String>,
+        properties: Option<Value>,
+        options: Option<Value>,
+    ) -> Result<String> {
+        self.send(
+            &env,
+            (|| {
+                envelope(
+                    Message::page(name, object(properties, "properties")?),
+                    &object(options, "options")?,
+                )
+            })(),
+        )
+    }
+
+    #[napi]
+    pub fn screen(
+        &self,
+        env: Env,
+        name: Option<String>,
+        properties: Option<Value>,
+        options: Option<Value>,
+    ) -> Result<String> {
+        self.send(
+            &env,
+            (|| {
+                envelope(
+                    Message::screen(name, object(properties, "properties")?),
+                    &object(options, "options")?,
+                )
+            })(),
+        )
+    }
+
+    #[napi]
+    pub fn identify(
+        &self,
+        env: Env,
+        user_id: String,
+        traits: Option<Value>,
+        options: Option<Value>,
+    ) -> Result<String> {
+        self.send(
+            &env,
+            (|| {
+                envelope(
+                    Message::identify(user_id, object(traits, "traits")?),
+                    &object(options, "options")?,
+                )
+            })(),
+        )
+    }
+
+    #[napi]
+    pub fn group(
+        &self,
+        env: Env,
+        group_id: String,
+        traits: Option<Value>,
+        options: Option<Value>,
+    ) -> Result<String> {
+        self.send(
+            &env,
+            (|| {
+                envelope(
+                    Message::group(group_id, object(traits, "traits")?),
+                    &object(options, "options")?,
+                )
+            })(),
+        )
+    }
+
+    #[napi]
+    pub fn alias(
+        &self,
+        env: Env,
+        user_id: String,
+        previous_id: String,
+        options: Option<Value>,
+    ) -> Result<String> {
+        self.send(
+            &env,
+            (|| {
+                envelope(
+                    Message::alias(user_id, previous_id),
+                    &object(options, "options")?,
+                )
+            })(),
+        )
+    }
+
+    /// `{method, route, statusCode, durationMs, path?, clientAddress?, userAgent?,
+    /// requestBodySize?, responseBodySize?, errorType?, ttfbMs?}` plus identity options.
+    #[napi]
+    pub fn track_api_request(&self, env: Env, request: Value) -> Result<String> {
+        self.send(
+            &env,
+            (|| {
+                let r = object(Some(request), "request")?;
+                let status = number(&r, "statusCode").unwrap_or(0.0);
+                let request = ApiRequest {
+                    path: text(&r, "path"),
+                    client_address: text(&r, "clientAddress"),
+                    user_agent: text(&r, "userAgent"),
+                    request_body_size: r.get("requestBodySize").and_then(Value::as_u64),
+                    response_body_size: r.get("responseBodySize").and_then(Value::as_u64),
+                    error_type: text(&r, "errorType"),
+                    ttfb_ms: number(&r, "ttfbMs"),
+                    ..ApiRequest::new(
+                        text(&r, "method").unwrap_or_default(),
+                        text(&r, "route").unwrap_or_default(),
+                        u16::try_from(status as i64).unwrap_or(0),
+                        number(&r, "durationMs").unwrap_or(f64::NAN),
+                    )
+                };
+                envelope(request.into_message(), &r)
+            })(),
+        )
+    }
+
+    /// Counts a request in the route statistics without an event (sampled-out requests).
+    #[napi]
+    pub fn record_request(
+        &self,
+        method: String,
+        route: String,
+        status_code: u32,
+        duration_ms: f64,
+    ) {
+        let status = u16::try_from(status_code).unwrap_or(u16::MAX);
+        self.sonde
+            .record_request(&method, &route, status, duration_ms);
+    }
+
+    /// `options`: `{success = true, errorType?, metadata?}` plus identity options.
+    #[napi]
+    pub fn track_performance(
+        &self,
+        env: Env,
+        operation: String,
+        duration_ms: f64,
+        options: Option<Value>,
+    ) -> Result<String> {
+        self.send(
+            &env,
+            (|| {
+                let o = object(options, "options")?;
+                let perf = Performance {
+                    error_type: text(&o, "errorType"),
+                    metadata: object(o.get("metadata").cloned(), "metadata")?,
+                    ..Performance::new(
+                        operation,
+                        duration_ms,
+                        o.get("success").and_then(Value::as_bool).unwrap_or(true),
+                    )
+                };
+                envelope(perf.into_message(), &o)
+            })(),
+        )
+    }
+
+    /// `options`: `{path?, value?}` plus identity options.
+    #[napi]
+    pub fn track_interaction(
+        &self,
+        env: Env,
+        action: String,
+        target: String,
+        options: Option<Value>,
+    ) -> Result<String> {
+        self.send(
+            &env,
+            (|| {
+                let o = object(options, "options")?;
+                let interaction = Interaction {
+                    path: text(&o, "path"),
+                    value: o.get("value").cloned(),
+                    ..Interaction::new(action, target)
+                };
+                envelope(interaction.into_message(), &o)
+            })(),
+        )
+    }
+
+    /// `options`: `{stack?, route?}` plus identity options.
+    #[napi]
+    pub fn track_error(
+        &self,
+        env: Env,
+        error_type: String,
+        message: String,
+        options: Option<Value>,
+    ) -> Result<String> {
+        self.send(
+            &env,
+            (|| {
+                let o = object(options, "options")?;
+                let error = ErrorEvent {
+                    stack: text(&o, "stack"),
+                    route: text(&o, "route"),
+                    ..ErrorEvent::new(error_type, message)
+                };
+                envelope(error.into_message(), &o)
+            })(),
+        )
+    }
+
+    /// Ingests a Segment-shaped request body (one message or `{batch: [...]}`); per-item
+    /// results. `dryRun` checks without recording.
+    #[napi]
+    pub fn ingest(
+        &self,
+        env: Env,
+        body: Either<String, Buffer>,
+        default_type: Option<String>,
+        dry_run: Option<bool>,
+    ) -> Result<Value> {
+        let bytes: &[u8] = match &body {
+            Either::A(s) => s.as_bytes(),
+            Either::B(b) => b.as_ref(),
+        };
+        let run = || -> std::result::Result<Value, CoreError> {
+            let kind = match default_type.as_deref() {
+                None => None,
+                Some(t) => Some(MessageType::parse(t).ok_or_else(|| {
+                    invalid_argument(format!("defaultType must be a message type, got {t:?}"))
+                })?),
+            };
+            let report = match (dry_run.unwrap_or(false), kind) {
+                (true, kind) => self.sonde.validate_request(bytes, kind)?,
+                (false, Some(kind)) => self.sonde.ingest_as(bytes, kind)?,
+                (false, None) => self.sonde.ingest(bytes)?,
+            };
+            serde_json::to_value(report).map_err(|e| invalid_argument(e.to_string()))
+        };
+        run().map_err(|e| throw(&env, &e))
+    }
+
+    #[napi]
+    pub fn register(&self, env: Env, properties: Value) -> Result<()> {
+        let properties = object(Some(properties), "properties").map_err(|e| throw(&env, &e))?;
+        self.sonde.register(properties);
+        Ok(())
+    }
+
+    #[napi]
+    pub fn unregister(&self, key: String) {
+        self.sonde.unregister(&key);
+    }
+
+    #[napi]
+    pub fn super_properties(&self) -> Value {
+        Value::Object(self.sonde.super_properties())
+    }
+
+    #[napi(getter)]
+    pub fn anonymous_id(&self) -> String {
+        self.sonde.anonymous_id().to_owned()
+    }
+
+    #[napi(getter)]
+    pub fn is_shut_down(&self) -> bool {
+        self.sonde.is_shut_down()
+    }
+
+    /// The size limits in force.
+    #[napi]
+    pub fn limits(&self) -> Value {
+        let l = self.sonde.validator().limits();
+        serde_json::json!({
+            "maxMessageBytes": l.max_message_bytes,
+            "maxBatchBytes": l.max_batch_bytes,
+            "maxBatchMessages": l.max_batch_messages,
+        })
+    }
+
+    #[napi]
+    pub fn flush_async(&self, timeout_ms: Option<u32>) -> AsyncTask<Wait> {
+        AsyncTask::new(Wait {
+            sonde: self.sonde.clone(),
+            timeout: Duration::from_millis(u64::from(timeout_ms.unwrap_or(5000))),
+            shutdown: false,
+        })
+    }
+
+    #[napi]
+    pub fn shutdown_async(&self, timeout_ms: Option<u32>) -> AsyncTask<Wait> {
+        AsyncTask::new(Wait {
+            sonde: self.sonde.clone(),
+            timeout: Duration::from_millis(u64::from(timeout_ms.unwrap_or(5000))),
+            shutdown: true,
+        })
+    }
+
+    #[napi]
+    pub fn stats(&self, env: Env) -> Result<Value> {
+        serde_json::to_value(self.sonde.stats())
+            .map_err(|e| throw(&env, &invalid_argument(e.to_string())))
+    }
+
+    #[napi]
+    pub fn system_metrics(&self, env: Env) -> Result<Value> {
+        let metrics = self.sonde.system_metrics().map_err(|e| throw(&env, &e))?;
+        serde_json::to_value(metrics).map_err(|e| throw(&env, &invalid_argument(e.to_string())))
+    }
+
+    #[napi]
+    pub fn evaluate_alerts(&self, env: Env) -> Result<Value> {
+        let transitions = self.sonde.evaluate_alerts().map_err(|e| throw(&env, &e))?;
+        serde_json::to_value(transitions).map_err(|e| throw(&env, &invalid_argument(e.to_string())))
+    }
+
+    #[napi]
+    pub fn alerts(&self, env: Env) -> Result<Value> {
+        serde_json::to_value(self.sonde.alerts())
+            .map_err(|e| throw(&env, &invalid_argument(e.to_string())))
+    }
+
+    /// A page of stored events: `{events, next_cursor, total}`. Filters as in the Python
+    /// and HTTP APIs (snake_case keys; camelCase accepted).
+    #[napi]
+    pub fn query_events(&self, env: Env, filters: Option<Value>) -> Result<Value> {
+        let run = || -> std::result::Result<Value, CoreError> {
+            let doc: Map<String, Value> = object(filters, "filters")?
+                .into_iter()
+                .map(|(k, v)| (snake_case(&k), v))
+                .collect();
+            let query = EventQuery::from_value(&Value::Object(doc))?;
+            let page = self.store()?.query(&query)?;
+            serde_json::to_value(page).map_err(|e| invalid_argument(e.to_string()))
+        };
+        run().map_err(|e| throw(&env, &e))
+    }
+
+    #[napi]
+    pub fn get_event(&self, env: Env, message_id: String) -> Result<Option<Value>> {
+        let run = || self.store()?.get(&message_id);
+        run().map_err(|e| throw(&env, &e))
+    }
+
+    #[napi]
+    pub fn update_event(
+        &self,
+        env: Env,
+        message_id: String,
+        properties: Value,
+        replace: Option<bool>,
+    ) -> Result<Option<Value>> {
+        let run = || -> std::result::Result<Option<Value>, CoreError> {
+            let patch = object(Some(properties), "properties")?;
+            let now = self.sonde.now().as_millis();
+            self.store()?.update(
+                &message_id,
+                &patch,
+                replace.unwrap_or(false),
+                self.sonde.validator(),
+                now,
+            )
+        };
+        run().map_err(|e| throw(&env, &e))
+    }
+
+    #[napi]
+    pub fn delete_event(&self, env: Env, message_id: String) -> Result<bool> {
+        let run = || self.store()?.delete(&message_id);
+        run().map_err(|e| throw(&env, &e))
+    }
+
+    /// Deletes every stored event the filters match; how many (a number: below 2^53).
+    #[napi]
+    pub fn delete_events(&self, env: Env, filters: Option<Value>) -> Result<f64> {
+        let run = || -> std::result::Result<u64, CoreError> {
+            let doc: Map<String, Value> = object(filters, "filters")?
+                .into_iter()
+                .map(|(k, v)| (snake_case(&k), v))
+                .collect();
+            self.store()?
+                .delete_where(&EventQuery::from_value(&Value::Object(doc))?)
+        };
+        run().map(|n| n as f64).map_err(|e| throw(&env, &e))
+    }
+
+    /// `{from?, to?, bucket?: "minute" | "hour" | "day"}`.
+    #[napi]
+    pub fn aggregate(&self, env: Env, options: Option<Value>) -> Result<Value> {
+        let run = || -> std::result::Result<Value, CoreError> {
+            let o = object(options, "options")?;
+            let time = |key: &str| -> std::result::Result<Option<Timestamp>, CoreError> {
+                match o.get(key).filter(|v| !v.is_null()) {
+                    None => Ok(None),
+                    Some(v) => v
+                        .as_str()
+                        .and_then(Timestamp::parse)
+                        .map(Some)
+                        .ok_or_else(|| {
+                            invalid_argument(format!(
+                                "{key} must be an RFC 3339 string or a Date, got {v}"
+                            ))
+                        }),
+                }
+            };
+            let range = TimeRange {
+                from: time("from")?,
+                to: time("to")?,
+            };
+            let aggregates = self
+                .store()?
+                .aggregate(range, bucket(o.get("bucket").and_then(Value::as_str))?)?;
+            serde_json::to_value(aggregates).map_err(|e| invalid_argument(e.to_string()))
+        };
+        run().map_err(|e| throw(&env, &e))
+    }
+
+    /// The path of the SQLite store, if any.
+    #[napi(getter)]
+    pub fn store_path(&self) -> Option<String> {
+        self.store.as_ref().map(|s| s.path().display().to_string())
+    }
+}

@@ -1,0 +1,47 @@
+//! The one place core errors become JavaScript `Error` objects: `code` is the core's stable
+//! code and `violations` lists every problem (`{path, code, message}`).
+
+use napi::bindgen_prelude::JsObjectValue;
+use napi::{Env, Error, Status};
+
+/// Throws `e` as a JS `Error` with `code` and `violations`; the returned error tells napi
+/// the exception is already pending.
+pub fn throw(env: &Env, e: &sonde_core::Error) -> Error {
+    match to_js(env, e) {
+        Ok(object) => match env.throw(object) {
+            Ok(()) => Error::from_status(Status::PendingException),
+            Err(failure) => failure,
+        },
+        Err(failure) => failure,
+    }
+}
+
+fn to_js<'env>(
+    env: &'env Env,
+    e: &sonde_core::Error,
+) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
+    let mut object = env.create_error(Error::new(Status::GenericFailure, e.to_string()))?;
+    object.set_named_property("code", e.code())?;
+    object.set_named_property("violations", env.to_js_value(&violations(e))?)?;
+    Ok(object)
+}
+
+/// Every violation as JSON.
+pub fn violations(e: &sonde_core::Error) -> serde_json::Value {
+    serde_json::Value::Array(
+        e.violations()
+            .iter()
+            .map(|v| serde_json::json!({"path": v.path, "code": v.code, "message": v.message}))
+            .collect(),
+    )
+}
+
+/// A core error as plain data, for promises: the JS layer turns it into an `Error`.
+pub fn as_data(e: &sonde_core::Error) -> serde_json::Value {
+    serde_json::json!({"code": e.code(), "message": e.to_string(), "violations": violations(e)})
+}
+
+/// An argument the binding itself refuses (wrong type or shape), as a JS `TypeError` code.
+pub fn invalid_argument(message: impl Into<String>) -> sonde_core::Error {
+    sonde_core::Error::new(sonde_core::ErrorKind::InvalidConfig, message)
+}

@@ -1,0 +1,257 @@
+'use strict';
+// The public Node API against the built addon: events, errors, the store, promises under
+// load, the JS sink, timing helpers, exit and signal flushing, worker threads.
+
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
+const { Worker } = require('node:worker_threads');
+const { Sonde } = require('..');
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-node-'));
+const collecting = (options = {}) => {
+  const delivered = [];
+  const sonde = new Sonde({ sink: (events) => delivered.push(...events), flushIntervalMs: 3_600_000, flushOnExit: false, ...options });
+  return { sonde, delivered };
+};
+
+test('every event method delivers Segment JSON', async () => {
+  const { sonde, delivered } = collecting();
+  const when = new Date('2026-01-02T03:04:05.678Z');
+  const ids = [
+    sonde.track('Order Completed', { total: 12.5, items: ['a'] }, { userId: 'u1', sessionId: 's1', timestamp: when, context: { ip: '10.0.0.1' } }),
+    sonde.page('Home', { path: '/' }, { anonymousId: 'anon' }),
+    sonde.screen('Settings', null, { userId: 'u1' }),
+    sonde.identify('u1', { plan: 'pro' }),
+    sonde.group('g1', { name: 'ACME' }, { userId: 'u1' }),
+    sonde.alias('u1', 'anon'),
+    sonde.trackApiRequest({ method: 'GET', route: '/items/:id', statusCode: 200, durationMs: 12.5, ttfbMs: 3 }),
+    sonde.trackPerformance('db.query', 4.2, { metadata: { table: 'users' } }),
+    sonde.trackInteraction('click', '#buy', { path: '/cart', value: 3 }),
+    sonde.trackError('TypeError', 'x is undefined', { route: '/items/:id' }),
+  ];
+  await sonde.flush();
+  assert.deepEqual(delivered.map((e) => e.messageId), ids);
+  const [track, page, , identify, group, alias, api, perf] = delivered;
+  assert.equal(track.timestamp, '2026-01-02T03:04:05.678Z');
+  assert.deepEqual(track.properties, { total: 12.5, items: ['a'] });
+  assert.equal(track.context.ip, '10.0.0.1');
+  assert.equal(track.context.library.name, 'sonde-node');
+  assert.equal(page.name, 'Home');
+  assert.deepEqual(identify.traits, { plan: 'pro' });
+  assert.equal(group.groupId, 'g1');
+  assert.equal(alias.previousId, 'anon');
+  assert.equal(api.properties['http.route'], '/items/:id');
+  assert.equal(perf.properties.table, 'users');
+  assert.equal(sonde.stats().routes['GET /items/:id'].count, 1);
+  await sonde.shutdown();
+  assert.equal(sonde.isShutDown, true);
+  assert.throws(() => sonde.track('After'), (e) => e.code === 'shut_down');
+});
+
+test('errors are real Errors with a code and every violation', () => {
+  const { sonde } = collecting({ trackingPlan: { mode: 'enforce', events: { 'Signed Up': { type: 'object', required: ['plan'] } } } });
+  assert.throws(() => sonde.track('', {}), (e) => e instanceof Error && e.code === 'invalid_event' && e.violations[0].code === 'event_name_length');
+  assert.throws(() => sonde.track('Signed Up', {}), (e) => e.violations.some((v) => v.code === 'required'));
+  assert.throws(() => sonde.track('Bad', 'not an object'), (e) => e.code === 'invalid_config');
+  assert.throws(() => new Sonde({ batchSize: 0, overflow: 'explode', sink: () => {} }), (e) => {
+    assert.equal(e.code, 'invalid_config');
+    assert.deepEqual(e.violations.map((v) => v.path).sort(), ['/batch_size', '/overflow']);
+    return true;
+  });
+  assert.throws(() => new Sonde({}), (e) => e.code === 'invalid_config' && /no destination/.test(e.message));
+  assert.throws(() => new Sonde({ sink: 42 }), (e) => e instanceof TypeError && e.code === 'invalid_config');
+  assert.throws(() => new Sonde({ console: 'loud', store: 3 }), (e) => e.violations.length === 2);
+  assert.throws(() => sonde.ingest('{nope'), (e) => e.code === 'invalid_event');
+  assert.throws(() => sonde.queryEvents(), (e) => e.code === 'unsupported');
+});
+
+test('ingest takes strings, buffers and objects, with per-item results', async () => {
+  const { sonde, delivered } = collecting();
+  const batch = { batch: [{ type: 'track', event: 'A', userId: 'u' }, { type: 'track', userId: 'u' }] };
+  for (const form of [JSON.stringify(batch), Buffer.from(JSON.stringify(batch)), batch]) {
+    const report = sonde.ingest(form);
+    assert.equal(report.accepted, 1);
+    assert.equal(report.items[1].errors[0].code, 'missing_field');
+  }
+  assert.equal(sonde.ingest({ event: 'B', userId: 'u' }, { defaultType: 'track' }).accepted, 1);
+  assert.equal(sonde.ingest(batch, { dryRun: true }).accepted, 1);
+  await sonde.flush();
+  assert.deepEqual(delivered.map((e) => e.event), ['A', 'A', 'A', 'B']);
+});
+
+test('the store: queries, pages, updates, erasure, aggregates', async () => {
+  const dir = tmp();
+  const sonde = new Sonde({ store: path.join(dir, 's.db'), flushOnExit: false });
+  const base = Date.parse('2026-01-01T00:00:00Z');
+  const ids = [];
+  for (let i = 0; i < 30; i++) {
+    ids.push(sonde.track(i % 3 ? 'Viewed' : 'Bought', { i, plan: i % 2 ? 'pro' : 'free' }, { userId: `u${i % 5}`, timestamp: new Date(base + i * 60_000) }));
+  }
+  await sonde.flush();
+  assert.equal(sonde.storePath, path.join(dir, 's.db'));
+  assert.equal(sonde.getEvent(ids[0]).event, 'Bought');
+  assert.equal(sonde.getEvent('missing'), null);
+  const seen = [];
+  let cursor;
+  do {
+    const page = sonde.queryEvents({ limit: 7, order: 'asc', cursor, withTotal: true });
+    assert.equal(page.total, 30);
+    seen.push(...page.events.map((e) => e.messageId));
+    cursor = page.next_cursor ?? undefined;
+  } while (cursor);
+  assert.deepEqual(seen, ids);
+  assert.equal(sonde.queryEvents({ properties: { plan: 'pro' }, limit: 100 }).events.length, 15);
+  assert.equal(sonde.queryEvents({ from: new Date(base + 10 * 60_000), to: new Date(base + 20 * 60_000), limit: 100 }).events.length, 10);
+  assert.throws(() => sonde.queryEvents({ limit: 5000 }), (e) => e.violations[0].code === 'invalid_query');
+  assert.deepEqual(sonde.updateEvent(ids[1], { plan: 'team' }).properties, { i: 1, plan: 'team' });
+  assert.deepEqual(sonde.updateEvent(ids[1], { x: 1 }, { replace: true }).properties, { x: 1 });
+  assert.equal(sonde.updateEvent('missing', {}), null);
+  const agg = sonde.aggregate({ from: new Date(base), to: new Date(base + 3_600_000), bucket: 'minute' });
+  assert.equal(agg.total, 30);
+  assert.deepEqual(agg.by_event, { Bought: 10, Viewed: 20 });
+  assert.throws(() => sonde.aggregate({ bucket: 'week' }), (e) => e.code === 'invalid_config');
+  assert.equal(sonde.deleteEvent(ids[0]), true);
+  assert.equal(sonde.deleteEvent(ids[0]), false);
+  assert.equal(sonde.deleteEvents({ userId: 'u1' }), 6);
+  assert.equal(sonde.queryEvents({ withTotal: true, limit: 1 }).total, 23);
+  await sonde.shutdown();
+});
+
+test('flush and shutdown are promises that do not block the event loop, under load', async () => {
+  const dir = tmp();
+  const sonde = new Sonde({ store: path.join(dir, 'load.db'), maxQueueEvents: 100_000, flushOnExit: false });
+  for (let i = 0; i < 20_000; i++) sonde.track('Load', { i }, { userId: `u${i % 100}` });
+  let ticks = 0;
+  const ticker = setInterval(() => { ticks += 1; }, 1);
+  await sonde.flush(60_000);
+  clearInterval(ticker);
+  assert.ok(ticks > 0, 'the event loop kept running during the flush');
+  const { counters } = sonde.stats();
+  assert.equal(counters.delivered, 20_000);
+  assert.equal(sonde.queryEvents({ withTotal: true, limit: 1 }).total, 20_000);
+  await sonde.shutdown();
+  await sonde.shutdown(); // a second call returns at once
+});
+
+test('a JS sink receives every event exactly once, and a throwing sink is retried', async () => {
+  const { sonde, delivered } = collecting({ batchSize: 50 });
+  for (let i = 0; i < 1000; i++) sonde.track('Once', { i }, { userId: 'u' });
+  await sonde.flush();
+  assert.equal(delivered.length, 1000);
+  assert.equal(new Set(delivered.map((e) => e.properties.i)).size, 1000);
+
+  let calls = 0;
+  const kept = [];
+  const flaky = new Sonde({
+    sink: (events) => { calls += 1; if (calls === 1) throw new Error('down'); kept.push(...events); },
+    retryInitialBackoffMs: 1, retryMaxBackoffMs: 5, flushOnExit: false,
+  });
+  flaky.track('Retried', {}, { userId: 'u' });
+  await flaky.flush();
+  assert.equal(calls, 2);
+  assert.equal(kept.length, 1);
+  assert.equal(flaky.stats().counters.retries, 1);
+});
+
+test('flush past its timeout rejects with a timeout error', async () => {
+  const sonde = new Sonde({ sink: () => { throw new Error('down'); }, maxRetries: 100, retryInitialBackoffMs: 1000, flushOnExit: false });
+  sonde.track('Stuck', {}, { userId: 'u' });
+  await assert.rejects(sonde.flush(200), (e) => e instanceof Error && e.code === 'timeout');
+  await assert.rejects(sonde.shutdown(100), (e) => e.code === 'timeout');
+  assert.equal(sonde.stats().counters.dropped.shutdown_timeout, 1);
+});
+
+test('time() and startTimer() record $performance, failures included', async () => {
+  const { sonde, delivered } = collecting();
+  assert.equal(sonde.time('sync', () => 42), 42);
+  assert.equal(await sonde.time('async', async () => { await new Promise((r) => setTimeout(r, 20)); return 'done'; }), 'done');
+  assert.throws(() => sonde.time('throws', () => { throw new TypeError('bad'); }), TypeError);
+  await assert.rejects(sonde.time('rejects', async () => { throw new RangeError('far'); }), RangeError);
+  const timer = sonde.startTimer('manual');
+  timer.end({ rows: 3 });
+  assert.equal(timer.end(), null, 'a timer records once');
+  await sonde.flush();
+  const perf = Object.fromEntries(delivered.map((e) => [e.properties.operation, e.properties]));
+  assert.equal(perf.sync.success, true);
+  assert.ok(perf.async.duration_ms >= 15);
+  assert.equal(perf.throws['error.type'], 'TypeError');
+  assert.equal(perf.rejects['error.type'], 'RangeError');
+  assert.equal(perf.rejects.success, false);
+  assert.equal(perf.manual.rows, 3);
+  assert.equal(sonde.stats().operations.async.count, 1);
+});
+
+test('super properties, anonymous id, record_request, limits, system metrics, alerts', async () => {
+  const { sonde, delivered } = collecting({
+    anonymousId: 'anon-1', superProperties: { app: 'shop' }, hostMetrics: true,
+    alertRules: [{ name: 'always', metric: 'queue.fill_percent', op: '>=', threshold: 0 }],
+  });
+  sonde.register({ version: '1.2' });
+  sonde.unregister('app');
+  assert.deepEqual(sonde.superProperties, { version: '1.2' });
+  sonde.track('Viewed');
+  sonde.recordRequest('GET', '/health', 200, 1.5);
+  assert.equal(sonde.stats().routes['GET /health'].count, 1);
+  assert.ok(sonde.limits().maxBatchBytes > 0);
+  assert.ok(sonde.systemMetrics().memory_total_bytes > 0);
+  assert.deepEqual(sonde.evaluateAlerts().map((t) => t.state), ['fired']);
+  assert.deepEqual(sonde.alerts().map((a) => a.rule), ['always']);
+  await sonde.flush();
+  assert.equal(delivered[0].anonymousId, 'anon-1');
+  assert.equal(sonde.anonymousId, 'anon-1');
+  assert.ok(delivered.some((e) => e.event === '$alert'));
+});
+
+function runChild(script, signal) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (signal && out.includes('ready')) child.kill(signal);
+    });
+    child.on('error', reject);
+    child.on('exit', (code, sig) => resolve({ code, sig }));
+  });
+}
+
+test('what is buffered is delivered at exit, and on SIGTERM', async () => {
+  const dir = tmp();
+  const entry = JSON.stringify(path.join(__dirname, '..'));
+  const exitDb = path.join(dir, 'exit.db');
+  await runChild(`const { Sonde } = require(${entry});
+    const s = new Sonde({ store: ${JSON.stringify(exitDb)}, flushIntervalMs: 3600000 });
+    for (let i = 0; i < 500; i++) s.track('At Exit', { i }, { userId: 'u' });`);
+  const signalDb = path.join(dir, 'signal.db');
+  const { sig } = await runChild(`const { Sonde } = require(${entry});
+    const s = new Sonde({ store: ${JSON.stringify(signalDb)}, flushIntervalMs: 3600000 });
+    for (let i = 0; i < 300; i++) s.track('On Signal', { i }, { userId: 'u' });
+    setInterval(() => {}, 1000); console.log('ready');`, 'SIGTERM');
+  assert.equal(sig, 'SIGTERM', 'the signal still ends the process');
+  const reader = new Sonde({ store: exitDb, flushOnExit: false });
+  assert.equal(reader.queryEvents({ withTotal: true, limit: 1 }).total, 500);
+  const signalled = new Sonde({ store: signalDb, flushOnExit: false });
+  assert.equal(signalled.queryEvents({ withTotal: true, limit: 1 }).total, 300);
+});
+
+test('one client per worker thread works', async () => {
+  const dir = tmp();
+  const db = path.join(dir, 'workers.db');
+  const code = `const { parentPort, workerData } = require('node:worker_threads');
+    const { Sonde } = require(workerData.entry);
+    const s = new Sonde({ store: workerData.db, flushOnExit: false });
+    for (let i = 0; i < 1000; i++) s.track('From Worker', { i }, { userId: 'w' + workerData.n });
+    s.shutdown().then(() => parentPort.postMessage('done'));`;
+  await Promise.all([0, 1, 2].map((n) => new Promise((resolve, reject) => {
+    const w = new Worker(code, { eval: true, workerData: { entry: path.join(__dirname, '..'), db, n } });
+    w.on('message', resolve);
+    w.on('error', reject);
+  })));
+  const reader = new Sonde({ store: db, flushOnExit: false });
+  assert.equal(reader.queryEvents({ withTotal: true, limit: 1 }).total, 3000);
+  for (const n of [0, 1, 2]) assert.equal(reader.queryEvents({ userId: `w${n}`, withTotal: true, limit: 1 }).total, 1000);
+});

@@ -1,0 +1,40 @@
+// Compiled with `tsc --noEmit --strict` (never run): the declarations must accept real
+// usage and refuse wrong usage.
+import { Sonde, SondeError, SondeEvent, EventPage } from '..';
+
+const received: SondeEvent[] = [];
+const sonde = new Sonde({ store: 'sonde.db', sink: (events) => received.push(...events), batchSize: 100 });
+const id: string = sonde.track('Signed Up', { plan: 'pro', seats: 3, tags: ['a'] }, { userId: '42', timestamp: new Date() });
+sonde.page('Home', null, { anonymousId: 'a' });
+sonde.identify('42', { email: 'x@example.com' });
+sonde.trackApiRequest({ method: 'GET', route: '/items/:id', statusCode: 200, durationMs: 12.5 });
+sonde.trackPerformance('db.query', 3.2, { success: false, errorType: 'Timeout' });
+const report = sonde.ingest({ batch: [{ type: 'track', event: 'A', userId: 'u' }] });
+const accepted: number = report.accepted;
+const page: EventPage = sonde.queryEvents({ userId: '42', limit: 10, order: 'asc', from: new Date(0) });
+const next: string | null = page.next_cursor;
+const doubled: Promise<number> = sonde.time('double', async () => 2 * 21);
+const fixed: number = sonde.time('sync', () => 1);
+const timer = sonde.startTimer('load');
+timer.end({ rows: 3 });
+const delivered: number = sonde.stats().counters.delivered;
+
+async function main(): Promise<void> {
+  try {
+    await sonde.flush(1000);
+  } catch (e) {
+    const error = e as SondeError;
+    const codes: string[] = error.violations.map((v) => v.code);
+    console.log(error.code, codes);
+  }
+  await sonde.shutdown();
+}
+
+// @ts-expect-error: the event name is required
+sonde.track();
+// @ts-expect-error: a sink receives events, not a string
+new Sonde({ sink: (events: string) => events });
+// @ts-expect-error: unknown destinations are refused
+new Sonde({ stores: 'x.db' });
+
+void [id, accepted, next, doubled, fixed, delivered, main];
