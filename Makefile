@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 WHEELS := target/wheels
 
-.PHONY: help setup python-env python-wheel node-addon test test-rust test-python test-node check-wasm lint lint-python demo demo-rust bench bench-python clean
+.PHONY: help setup python-env python-wheel node-addon test test-rust test-python test-node check-wasm lint lint-python demo demo-rust bench bench-python bench-node clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -92,6 +92,9 @@ bench-python: python-wheel ## Python benchmarks: track() vs competitors, collect
 	$(PY) -m pip install --quiet --disable-pip-version-check -r bindings-python/requirements-bench.txt
 	command -v wrk >/dev/null || apt-get -o DPkg::Lock::Timeout=600 install -y -q wrk
 	cd bindings-python/bench && ../../$(PY) bench_track.py && ../../$(PY) bench_collector.py && ../../$(PY) bench_middleware.py
+
+bench-node: node-addon ## Node benchmark: track() against @segment/analytics-node and posthog-node (BENCHMARKS.md)
+	cd bindings-node/bench && npm ci --no-audit --no-fund --silent && node track.js
 
 clean: ## Remove build output
 	$(CARGO) clean

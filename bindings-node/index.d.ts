@@ -1,3 +1,5 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
 // Types of the public API (index.js). Checked by compiling test/types.ts with
 // `tsc --noEmit --strict` in `make test`.
 
@@ -163,6 +165,30 @@ export interface Stats {
   gauges: { [name: string]: number };
 }
 
+export interface MiddlewareOptions {
+  /** Regular expressions matched against the path; matching requests are not recorded. */
+  excludePaths?: string[];
+  /** Methods not recorded (default `['OPTIONS']`). */
+  excludeMethods?: string[];
+  /** Share of requests recorded as `$api_request` events; statistics see every request. */
+  sampleRate?: number;
+  /** Adds `X-Process-Time` (seconds, when the headers are written). */
+  processTimeHeader?: boolean;
+  clientAddress?: 'full' | 'anonymize' | 'omit';
+  /** Take the client from `X-Forwarded-For`. */
+  trustForwarded?: boolean;
+  /** The route template of a request (default: Express's `baseUrl` + `route.path`). */
+  route?: (req: IncomingMessage) => string | undefined;
+}
+
+export type Middleware = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => void;
+export type ErrorMiddleware = (
+  error: unknown,
+  req: IncomingMessage,
+  res: ServerResponse,
+  next: (error?: unknown) => void,
+) => void;
+
 export interface Timer {
   end(metadata?: JsonObject): string | null;
   fail(error: unknown, metadata?: JsonObject): string | null;
@@ -208,6 +234,12 @@ export declare class Sonde {
   deleteEvent(messageId: string): boolean;
   deleteEvents(filters?: EventQuery): number;
   aggregate(options?: { from?: string | Date; to?: string | Date; bucket?: 'minute' | 'hour' | 'day' }): JsonObject;
+  middleware(options?: MiddlewareOptions): Middleware;
+  errorHandler(options?: MiddlewareOptions): ErrorMiddleware;
+  wrap(
+    handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>,
+    options?: MiddlewareOptions,
+  ): (req: IncomingMessage, res: ServerResponse) => void;
   time<T>(operation: string, fn: () => T): T;
   startTimer(operation: string): Timer;
 }

@@ -3,6 +3,7 @@
 // promises for waits, timing helpers, exit hooks. Everything else is the core's.
 
 const { NativeSonde } = require('./sonde.node');
+const http = require('./middleware');
 
 /** A core error as a real Error with `code` and `violations` (from a promise's result). */
 function coreError(json) {
@@ -13,17 +14,11 @@ function coreError(json) {
   return error;
 }
 
-/** Dates become RFC 3339 text; everything else passes as is. */
-function envelope(options) {
-  if (options && options.timestamp instanceof Date) {
-    return { ...options, timestamp: options.timestamp.toISOString() };
-  }
-  return options;
-}
-
-function isoTime(value) {
-  return value instanceof Date ? value.toISOString() : value;
-}
+// Objects cross to the addon as JSON text and results come back as JSON text:
+// JSON.stringify / JSON.parse in V8 are far cheaper than walking objects through N-API.
+// (Dates become RFC 3339 text on the way, through their toJSON.)
+const json = (value) => (value == null ? undefined : JSON.stringify(value));
+const parsed = (text) => (text == null ? null : JSON.parse(text));
 
 // Clients that flush at exit, and the one set of process hooks that serves them all.
 const live = new Set();
@@ -64,7 +59,7 @@ class Sonde {
       throw error;
     }
     const nativeSink = sink ? (json) => { sink(JSON.parse(json)); } : undefined;
-    this.#native = new NativeSonde(rest, nativeSink);
+    this.#native = new NativeSonde(JSON.stringify(rest), nativeSink);
     this.exitTimeoutMs = exitTimeoutMs;
     this.handleSignals = handleSignals;
     if (flushOnExit) {
@@ -73,35 +68,35 @@ class Sonde {
     }
   }
 
-  track(event, properties, options) { return this.#native.track(event, properties, envelope(options)); }
-  page(name, properties, options) { return this.#native.page(name, properties, envelope(options)); }
-  screen(name, properties, options) { return this.#native.screen(name, properties, envelope(options)); }
-  identify(userId, traits, options) { return this.#native.identify(userId, traits, envelope(options)); }
-  group(groupId, traits, options) { return this.#native.group(groupId, traits, envelope(options)); }
-  alias(userId, previousId, options) { return this.#native.alias(userId, previousId, envelope(options)); }
-  trackApiRequest(request) { return this.#native.trackApiRequest(request); }
+  track(event, properties, options) { return this.#native.track(event, json(properties), json(options)); }
+  page(name, properties, options) { return this.#native.page(name, json(properties), json(options)); }
+  screen(name, properties, options) { return this.#native.screen(name, json(properties), json(options)); }
+  identify(userId, traits, options) { return this.#native.identify(userId, json(traits), json(options)); }
+  group(groupId, traits, options) { return this.#native.group(groupId, json(traits), json(options)); }
+  alias(userId, previousId, options) { return this.#native.alias(userId, previousId, json(options)); }
+  trackApiRequest(request) { return this.#native.trackApiRequest(JSON.stringify(request)); }
   recordRequest(method, route, statusCode, durationMs) {
     this.#native.recordRequest(method, route, statusCode, durationMs);
   }
   trackPerformance(operation, durationMs, options) {
-    return this.#native.trackPerformance(operation, durationMs, options);
+    return this.#native.trackPerformance(operation, durationMs, json(options));
   }
-  trackInteraction(action, target, options) { return this.#native.trackInteraction(action, target, options); }
-  trackError(errorType, message, options) { return this.#native.trackError(errorType, message, options); }
+  trackInteraction(action, target, options) { return this.#native.trackInteraction(action, target, json(options)); }
+  trackError(errorType, message, options) { return this.#native.trackError(errorType, message, json(options)); }
 
   /** Segment-shaped body (string, Buffer or object); per-item results. */
   ingest(body, options = {}) {
     const raw = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
-    return this.#native.ingest(raw, options.defaultType, options.dryRun ?? false);
+    return JSON.parse(this.#native.ingest(raw, options.defaultType, options.dryRun ?? false));
   }
 
-  register(properties) { this.#native.register(properties); }
+  register(properties) { this.#native.register(JSON.stringify(properties)); }
   unregister(key) { this.#native.unregister(key); }
-  get superProperties() { return this.#native.superProperties(); }
+  get superProperties() { return JSON.parse(this.#native.superProperties()); }
   get anonymousId() { return this.#native.anonymousId; }
   get isShutDown() { return this.#native.isShutDown; }
   get storePath() { return this.#native.storePath ?? null; }
-  limits() { return this.#native.limits(); }
+  limits() { return JSON.parse(this.#native.limits()); }
 
   /** Delivers everything accepted so far; never blocks the event loop. */
   async flush(timeoutMs = 5000) {
@@ -116,25 +111,33 @@ class Sonde {
     if (failed) throw coreError(failed);
   }
 
-  stats() { return this.#native.stats(); }
-  systemMetrics() { return this.#native.systemMetrics(); }
-  alerts() { return this.#native.alerts(); }
-  evaluateAlerts() { return this.#native.evaluateAlerts(); }
+  stats() { return JSON.parse(this.#native.stats()); }
+  systemMetrics() { return JSON.parse(this.#native.systemMetrics()); }
+  alerts() { return JSON.parse(this.#native.alerts()); }
+  evaluateAlerts() { return JSON.parse(this.#native.evaluateAlerts()); }
 
-  queryEvents(filters = {}) {
-    return this.#native.queryEvents({ ...filters, from: isoTime(filters.from), to: isoTime(filters.to) });
-  }
-  getEvent(messageId) { return this.#native.getEvent(messageId) ?? null; }
+  queryEvents(filters) { return JSON.parse(this.#native.queryEvents(json(filters))); }
+  getEvent(messageId) { return parsed(this.#native.getEvent(messageId)); }
   updateEvent(messageId, properties, options = {}) {
-    return this.#native.updateEvent(messageId, properties, options.replace ?? false) ?? null;
+    return parsed(this.#native.updateEvent(messageId, JSON.stringify(properties), options.replace ?? false));
   }
   deleteEvent(messageId) { return this.#native.deleteEvent(messageId); }
-  deleteEvents(filters = {}) {
-    return this.#native.deleteEvents({ ...filters, from: isoTime(filters.from), to: isoTime(filters.to) });
-  }
-  aggregate(options = {}) {
-    return this.#native.aggregate({ ...options, from: isoTime(options.from), to: isoTime(options.to) });
-  }
+  deleteEvents(filters) { return this.#native.deleteEvents(json(filters)); }
+  aggregate(options) { return JSON.parse(this.#native.aggregate(json(options))); }
+
+  /**
+   * Request instrumentation for Express/Connect (`app.use(sonde.middleware())`); options:
+   * `excludePaths` (regular expressions), `excludeMethods`, `sampleRate` for request events
+   * (statistics see every request), `processTimeHeader`, `clientAddress` ('full',
+   * 'anonymize', 'omit'), `trustForwarded`, `route(req)` for other frameworks.
+   */
+  middleware(options) { return http.middleware(this, options); }
+
+  /** Express error middleware (`app.use(sonde.errorHandler())`, after the routes). */
+  errorHandler(options) { return http.errorHandler(this, options); }
+
+  /** Wraps a `node:http` handler: `http.createServer(sonde.wrap((req, res) => ...))`. */
+  wrap(handler, options) { return http.wrap(this, handler, options); }
 
   /**
    * Runs `fn` and records its duration as a `$performance` event; a throw or a rejection is
@@ -167,7 +170,7 @@ class Sonde {
     const record = (success, errorType, metadata) => {
       if (done) return null;
       done = true;
-      return this.#native.trackPerformance(operation, elapsed(), { success, errorType, metadata });
+      return this.#native.trackPerformance(operation, elapsed(), JSON.stringify({ success, errorType, metadata }));
     };
     return {
       end: (metadata) => record(true, undefined, metadata),

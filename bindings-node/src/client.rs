@@ -40,14 +40,37 @@ fn snake_case(name: &str) -> String {
     out
 }
 
-fn object(value: Option<Value>, what: &str) -> std::result::Result<Map<String, Value>, CoreError> {
-    match value {
-        None | Some(Value::Null) => Ok(Map::new()),
-        Some(Value::Object(map)) => Ok(map),
-        Some(other) => Err(invalid_argument(format!(
+/// An object argument, sent by `index.js` as JSON text (`JSON.stringify` in V8 is far
+/// cheaper than walking a JS object through N-API); absent or `null` is an empty object.
+fn object(json: Option<String>, what: &str) -> std::result::Result<Map<String, Value>, CoreError> {
+    let Some(json) = json else {
+        return Ok(Map::new());
+    };
+    match serde_json::from_str::<Value>(&json) {
+        Ok(Value::Null) => Ok(Map::new()),
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => Err(invalid_argument(format!(
             "{what} must be an object, got {other}"
         ))),
+        Err(e) => Err(invalid_argument(format!("{what} is not JSON: {e}"))),
     }
+}
+
+/// Properties as JSON text, kept as text through the pipeline (no map is built).
+fn with_properties(
+    message: Message,
+    json: Option<String>,
+) -> std::result::Result<Message, CoreError> {
+    match json {
+        Some(json) if json != "null" => message.with_properties_json(json),
+        _ => Ok(message),
+    }
+}
+
+/// A result as JSON text, for `index.js` to `JSON.parse`.
+fn to_text(value: &impl serde::Serialize) -> std::result::Result<String, CoreError> {
+    serde_json::to_string(value)
+        .map_err(|e| invalid_argument(format!("cannot convert a result: {e}")))
 }
 
 fn text(map: &Map<String, Value>, key: &str) -> Option<String> {
@@ -205,7 +228,7 @@ impl NativeSonde {
     #[napi(constructor)]
     pub fn new(
         env: Env,
-        options: Option<Value>,
+        options: Option<String>,
         sink: Option<Function<'_, String, ()>>,
     ) -> Result<Self> {
         let build = || -> std::result::Result<(Sonde, Option<Arc<SqliteStore>>), CoreError> {
@@ -245,14 +268,14 @@ impl NativeSonde {
         &self,
         env: Env,
         event: String,
-        properties: Option<Value>,
-        options: Option<Value>,
+        properties: Option<String>,
+        options: Option<String>,
     ) -> Result<String> {
         self.send(
             &env,
             (|| {
                 envelope(
-                    Message::track(event, object(properties, "properties")?),
+                    with_properties(Message::track(event, Map::new()), properties)?,
                     &object(options, "options")?,
                 )
             })(),
@@ -264,14 +287,14 @@ impl NativeSonde {
         &self,
         env: Env,
         name: Option<String>,
-        properties: Option<Value>,
-        options: Option<Value>,
+        properties: Option<String>,
+        options: Option<String>,
     ) -> Result<String> {
         self.send(
             &env,
             (|| {
                 envelope(
-                    Message::page(name, object(properties, "properties")?),
+                    with_properties(Message::page(name, Map::new()), properties)?,
                     &object(options, "options")?,
                 )
             })(),
@@ -283,14 +306,14 @@ impl NativeSonde {
         &self,
         env: Env,
         name: Option<String>,
-        properties: Option<Value>,
-        options: Option<Value>,
+        properties: Option<String>,
+        options: Option<String>,
     ) -> Result<String> {
         self.send(
             &env,
             (|| {
                 envelope(
-                    Message::screen(name, object(properties, "properties")?),
+                    with_properties(Message::screen(name, Map::new()), properties)?,
                     &object(options, "options")?,
                 )
             })(),
@@ -302,8 +325,8 @@ impl NativeSonde {
         &self,
         env: Env,
         user_id: String,
-        traits: Option<Value>,
-        options: Option<Value>,
+        traits: Option<String>,
+        options: Option<String>,
     ) -> Result<String> {
         self.send(
             &env,
@@ -321,8 +344,8 @@ impl NativeSonde {
         &self,
         env: Env,
         group_id: String,
-        traits: Option<Value>,
-        options: Option<Value>,
+        traits: Option<String>,
+        options: Option<String>,
     ) -> Result<String> {
         self.send(
             &env,
@@ -341,7 +364,7 @@ impl NativeSonde {
         env: Env,
         user_id: String,
         previous_id: String,
-        options: Option<Value>,
+        options: Option<String>,
     ) -> Result<String> {
         self.send(
             &env,
@@ -357,7 +380,7 @@ impl NativeSonde {
     /// `{method, route, statusCode, durationMs, path?, clientAddress?, userAgent?,
     /// requestBodySize?, responseBodySize?, errorType?, ttfbMs?}` plus identity options.
     #[napi]
-    pub fn track_api_request(&self, env: Env, request: Value) -> Result<String> {
+    pub fn track_api_request(&self, env: Env, request: String) -> Result<String> {
         self.send(
             &env,
             (|| {
@@ -404,7 +427,7 @@ impl NativeSonde {
         env: Env,
         operation: String,
         duration_ms: f64,
-        options: Option<Value>,
+        options: Option<String>,
     ) -> Result<String> {
         self.send(
             &env,
@@ -412,7 +435,10 @@ impl NativeSonde {
                 let o = object(options, "options")?;
                 let perf = Performance {
                     error_type: text(&o, "errorType"),
-                    metadata: object(o.get("metadata").cloned(), "metadata")?,
+                    metadata: match o.get("metadata") {
+                        Some(Value::Object(m)) => m.clone(),
+                        _ => Map::new(),
+                    },
                     ..Performance::new(
                         operation,
                         duration_ms,
@@ -431,7 +457,7 @@ impl NativeSonde {
         env: Env,
         action: String,
         target: String,
-        options: Option<Value>,
+        options: Option<String>,
     ) -> Result<String> {
         self.send(
             &env,
@@ -454,7 +480,7 @@ impl NativeSonde {
         env: Env,
         error_type: String,
         message: String,
-        options: Option<Value>,
+        options: Option<String>,
     ) -> Result<String> {
         self.send(
             &env,
@@ -479,12 +505,12 @@ impl NativeSonde {
         body: Either<String, Buffer>,
         default_type: Option<String>,
         dry_run: Option<bool>,
-    ) -> Result<Value> {
+    ) -> Result<String> {
         let bytes: &[u8] = match &body {
             Either::A(s) => s.as_bytes(),
             Either::B(b) => b.as_ref(),
         };
-        let run = || -> std::result::Result<Value, CoreError> {
+        let run = || -> std::result::Result<String, CoreError> {
             let kind = match default_type.as_deref() {
                 None => None,
                 Some(t) => Some(MessageType::parse(t).ok_or_else(|| {
@@ -496,13 +522,13 @@ impl NativeSonde {
                 (false, Some(kind)) => self.sonde.ingest_as(bytes, kind)?,
                 (false, None) => self.sonde.ingest(bytes)?,
             };
-            serde_json::to_value(report).map_err(|e| invalid_argument(e.to_string()))
+            to_text(&report)
         };
         run().map_err(|e| throw(&env, &e))
     }
 
     #[napi]
-    pub fn register(&self, env: Env, properties: Value) -> Result<()> {
+    pub fn register(&self, env: Env, properties: String) -> Result<()> {
         let properties = object(Some(properties), "properties").map_err(|e| throw(&env, &e))?;
         self.sonde.register(properties);
         Ok(())
@@ -514,8 +540,8 @@ impl NativeSonde {
     }
 
     #[napi]
-    pub fn super_properties(&self) -> Value {
-        Value::Object(self.sonde.super_properties())
+    pub fn super_properties(&self) -> String {
+        Value::Object(self.sonde.super_properties()).to_string()
     }
 
     #[napi(getter)]
@@ -530,13 +556,14 @@ impl NativeSonde {
 
     /// The size limits in force.
     #[napi]
-    pub fn limits(&self) -> Value {
+    pub fn limits(&self) -> String {
         let l = self.sonde.validator().limits();
         serde_json::json!({
             "maxMessageBytes": l.max_message_bytes,
             "maxBatchBytes": l.max_batch_bytes,
             "maxBatchMessages": l.max_batch_messages,
         })
+        .to_string()
     }
 
     #[napi]
@@ -558,49 +585,49 @@ impl NativeSonde {
     }
 
     #[napi]
-    pub fn stats(&self, env: Env) -> Result<Value> {
-        serde_json::to_value(self.sonde.stats())
-            .map_err(|e| throw(&env, &invalid_argument(e.to_string())))
+    pub fn stats(&self, env: Env) -> Result<String> {
+        to_text(&self.sonde.stats()).map_err(|e| throw(&env, &e))
     }
 
     #[napi]
-    pub fn system_metrics(&self, env: Env) -> Result<Value> {
+    pub fn system_metrics(&self, env: Env) -> Result<String> {
         let metrics = self.sonde.system_metrics().map_err(|e| throw(&env, &e))?;
-        serde_json::to_value(metrics).map_err(|e| throw(&env, &invalid_argument(e.to_string())))
+        to_text(&metrics).map_err(|e| throw(&env, &e))
     }
 
     #[napi]
-    pub fn evaluate_alerts(&self, env: Env) -> Result<Value> {
+    pub fn evaluate_alerts(&self, env: Env) -> Result<String> {
         let transitions = self.sonde.evaluate_alerts().map_err(|e| throw(&env, &e))?;
-        serde_json::to_value(transitions).map_err(|e| throw(&env, &invalid_argument(e.to_string())))
+        to_text(&transitions).map_err(|e| throw(&env, &e))
     }
 
     #[napi]
-    pub fn alerts(&self, env: Env) -> Result<Value> {
-        serde_json::to_value(self.sonde.alerts())
-            .map_err(|e| throw(&env, &invalid_argument(e.to_string())))
+    pub fn alerts(&self, env: Env) -> Result<String> {
+        to_text(&self.sonde.alerts()).map_err(|e| throw(&env, &e))
     }
 
     /// A page of stored events: `{events, next_cursor, total}`. Filters as in the Python
     /// and HTTP APIs (snake_case keys; camelCase accepted).
     #[napi]
-    pub fn query_events(&self, env: Env, filters: Option<Value>) -> Result<Value> {
-        let run = || -> std::result::Result<Value, CoreError> {
+    pub fn query_events(&self, env: Env, filters: Option<String>) -> Result<String> {
+        let run = || -> std::result::Result<String, CoreError> {
             let doc: Map<String, Value> = object(filters, "filters")?
                 .into_iter()
                 .map(|(k, v)| (snake_case(&k), v))
                 .collect();
             let query = EventQuery::from_value(&Value::Object(doc))?;
             let page = self.store()?.query(&query)?;
-            serde_json::to_value(page).map_err(|e| invalid_argument(e.to_string()))
+            to_text(&page)
         };
         run().map_err(|e| throw(&env, &e))
     }
 
     #[napi]
-    pub fn get_event(&self, env: Env, message_id: String) -> Result<Option<Value>> {
+    pub fn get_event(&self, env: Env, message_id: String) -> Result<Option<String>> {
         let run = || self.store()?.get(&message_id);
-        run().map_err(|e| throw(&env, &e))
+        run()
+            .map(|found| found.map(|event| event.to_string()))
+            .map_err(|e| throw(&env, &e))
     }
 
     #[napi]
@@ -608,9 +635,9 @@ impl NativeSonde {
         &self,
         env: Env,
         message_id: String,
-        properties: Value,
+        properties: String,
         replace: Option<bool>,
-    ) -> Result<Option<Value>> {
+    ) -> Result<Option<String>> {
         let run = || -> std::result::Result<Option<Value>, CoreError> {
             let patch = object(Some(properties), "properties")?;
             let now = self.sonde.now().as_millis();
@@ -622,7 +649,9 @@ impl NativeSonde {
                 now,
             )
         };
-        run().map_err(|e| throw(&env, &e))
+        run()
+            .map(|found| found.map(|event| event.to_string()))
+            .map_err(|e| throw(&env, &e))
     }
 
     #[napi]
@@ -633,7 +662,7 @@ impl NativeSonde {
 
     /// Deletes every stored event the filters match; how many (a number: below 2^53).
     #[napi]
-    pub fn delete_events(&self, env: Env, filters: Option<Value>) -> Result<f64> {
+    pub fn delete_events(&self, env: Env, filters: Option<String>) -> Result<f64> {
         let run = || -> std::result::Result<u64, CoreError> {
             let doc: Map<String, Value> = object(filters, "filters")?
                 .into_iter()
@@ -647,8 +676,8 @@ impl NativeSonde {
 
     /// `{from?, to?, bucket?: "minute" | "hour" | "day"}`.
     #[napi]
-    pub fn aggregate(&self, env: Env, options: Option<Value>) -> Result<Value> {
-        let run = || -> std::result::Result<Value, CoreError> {
+    pub fn aggregate(&self, env: Env, options: Option<String>) -> Result<String> {
+        let run = || -> std::result::Result<String, CoreError> {
             let o = object(options, "options")?;
             let time = |key: &str| -> std::result::Result<Option<Timestamp>, CoreError> {
                 match o.get(key).filter(|v| !v.is_null()) {
@@ -671,7 +700,7 @@ impl NativeSonde {
             let aggregates = self
                 .store()?
                 .aggregate(range, bucket(o.get("bucket").and_then(Value::as_str))?)?;
-            serde_json::to_value(aggregates).map_err(|e| invalid_argument(e.to_string()))
+            to_text(&aggregates)
         };
         run().map_err(|e| throw(&env, &e))
     }

@@ -22,8 +22,25 @@ fn to_js<'env>(
 ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
     let mut object = env.create_error(Error::new(Status::GenericFailure, e.to_string()))?;
     object.set_named_property("code", e.code())?;
-    object.set_named_property("violations", env.to_js_value(&violations(e))?)?;
+    let list: Vec<JsViolation> = e
+        .violations()
+        .iter()
+        .map(|v| JsViolation {
+            path: v.path.clone(),
+            code: v.code.clone(),
+            message: v.message.clone(),
+        })
+        .collect();
+    object.set_named_property("violations", list)?;
     Ok(object)
+}
+
+/// One violation as a JS object.
+#[napi_derive::napi(object)]
+pub struct JsViolation {
+    pub path: String,
+    pub code: String,
+    pub message: String,
 }
 
 /// Every violation as JSON.

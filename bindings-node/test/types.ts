@@ -1,5 +1,7 @@
 // Compiled with `tsc --noEmit --strict` (never run): the declarations must accept real
 // usage and refuse wrong usage.
+import * as http from 'node:http';
+import express from 'express';
 import { Sonde, SondeError, SondeEvent, EventPage } from '..';
 
 const received: SondeEvent[] = [];
@@ -30,6 +32,14 @@ async function main(): Promise<void> {
   await sonde.shutdown();
 }
 
+const app = express();
+app.use(sonde.middleware({ excludePaths: ['^/health$'], sampleRate: 0.5, clientAddress: 'anonymize' }));
+app.get('/items/:id', (req, res) => { res.json({ id: req.params.id }); });
+app.use(sonde.errorHandler());
+http.createServer(sonde.wrap(async (req, res) => { res.end('ok'); }));
+// @ts-expect-error: clientAddress has three values
+sonde.middleware({ clientAddress: 'partial' });
+
 // @ts-expect-error: the event name is required
 sonde.track();
 // @ts-expect-error: a sink receives events, not a string
@@ -37,4 +47,4 @@ new Sonde({ sink: (events: string) => events });
 // @ts-expect-error: unknown destinations are refused
 new Sonde({ stores: 'x.db' });
 
-void [id, accepted, next, doubled, fixed, delivered, main];
+void [id, accepted, next, doubled, fixed, delivered, main, app];

@@ -1,0 +1,128 @@
+'use strict';
+// The HTTP middleware with real servers on 127.0.0.1: Express (route templates, routers,
+// errors, exclusions, sampling) and plain node:http; events land in the store.
+
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const http = require('node:http');
+const express = require('express');
+const { Sonde } = require('..');
+const { anonymize } = require('../middleware');
+
+function listen(handler) {
+  return new Promise((resolve) => {
+    const server = http.createServer(handler);
+    server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${server.address().port}` }));
+  });
+}
+
+const close = (server) => new Promise((resolve) => server.close(resolve));
+const storeClient = () => new Sonde({ store: path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-mw-')), 'mw.db'), flushOnExit: false });
+const requests = (sonde) => sonde.queryEvents({ event: '$api_request', order: 'asc', limit: 100 }).events.map((e) => e.properties);
+
+test('express: templates, routers, unmatched, sizes, timing, errors', async () => {
+  const sonde = storeClient();
+  const app = express();
+  app.use(sonde.middleware({ processTimeHeader: true }));
+  app.get('/items/:id', (req, res) => res.json({ id: req.params.id }));
+  const admin = express.Router();
+  admin.post('/users/:userId/roles', express.json(), (req, res) => res.status(201).json(req.body));
+  app.use('/admin', admin);
+  app.get('/slow', async (req, res) => { await new Promise((r) => setTimeout(r, 60)); res.send('done'); });
+  app.get('/boom', () => { throw new RangeError('out of range'); });
+  app.use(sonde.errorHandler());
+  const { server, url } = await listen(app);
+  try {
+    const item = await fetch(`${url}/items/7?x=1`, { headers: { 'user-agent': 'node-test' } });
+    assert.equal(item.status, 200);
+    assert.ok(Number(item.headers.get('x-process-time')) >= 0);
+    assert.equal((await fetch(`${url}/admin/users/42/roles`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"role":"admin"}' })).status, 201);
+    assert.equal((await fetch(`${url}/nowhere`)).status, 404);
+    await (await fetch(`${url}/slow`)).text();
+    assert.equal((await fetch(`${url}/boom`)).status, 500);
+  } finally {
+    await close(server);
+  }
+  await sonde.flush();
+  const found = requests(sonde);
+  assert.deepEqual(found.map((r) => [r['http.request.method'], r['http.route'], r['http.response.status_code']]), [
+    ['GET', '/items/:id', 200],
+    ['POST', '/admin/users/:userId/roles', 201],
+    ['GET', '__unmatched__', 404],
+    ['GET', '/slow', 200],
+    ['GET', '/boom', 500],
+  ]);
+  const [first, roles, , slow, boom] = found;
+  assert.equal(first['url.path'], '/items/7');
+  assert.equal(first['user_agent.original'], 'node-test');
+  assert.equal(first['http.response.body.size'], Buffer.byteLength('{"id":"7"}'));
+  assert.ok(first.ttfb_ms <= first.duration_ms);
+  assert.equal(roles['http.request.body.size'], Buffer.byteLength('{"role":"admin"}'));
+  assert.ok(slow.duration_ms >= 50);
+  assert.equal(boom['error.type'], 'RangeError');
+  const [error] = sonde.queryEvents({ event: '$error' }).events;
+  assert.equal(error.properties['error.type'], 'RangeError');
+  assert.equal(error.properties['http.route'], '/boom');
+  assert.equal(sonde.stats().routes['GET /items/:id'].count, 1);
+  await sonde.shutdown();
+});
+
+test('exclusions, sampling and client privacy', async () => {
+  const sonde = storeClient();
+  const app = express();
+  app.use(sonde.middleware({ excludePaths: ['^/health$'], excludeMethods: ['DELETE'], clientAddress: 'anonymize', trustForwarded: true }));
+  app.get('/health', (req, res) => res.send('ok'));
+  app.delete('/items/:id', (req, res) => res.sendStatus(204));
+  app.get('/items/:id', (req, res) => res.send('item'));
+  const quiet = storeClient();
+  const sampled = express();
+  sampled.use(quiet.middleware({ sampleRate: 0, clientAddress: 'omit' }));
+  sampled.get('/items/:id', (req, res) => res.send('item'));
+  const a = await listen(app);
+  const b = await listen(sampled);
+  try {
+    await fetch(`${a.url}/health`);
+    await fetch(`${a.url}/items/1`, { method: 'DELETE' });
+    await fetch(`${a.url}/items/1`, { headers: { 'x-forwarded-for': '203.0.113.77, 10.0.0.1' } });
+    for (let i = 0; i < 10; i++) await (await fetch(`${b.url}/items/${i}`)).text();
+  } finally {
+    await close(a.server);
+    await close(b.server);
+  }
+  await sonde.flush();
+  await quiet.flush();
+  const [only, ...rest] = requests(sonde);
+  assert.equal(rest.length, 0);
+  assert.equal(only['http.route'], '/items/:id');
+  assert.equal(only['client.address'], '203.0.113.0');
+  assert.deepEqual(requests(quiet), []);
+  assert.equal(quiet.stats().routes['GET /items/:id'].count, 10);
+  assert.throws(() => sonde.middleware({ sampleRate: 2 }), (e) => e.code === 'invalid_config');
+  assert.equal(anonymize('2001:db8:85a3:8d3:1319:8a2e:370:7348'), '2001:db8:85a3::');
+});
+
+test('node:http handlers: wrap() records requests and turns throws into 500s', async () => {
+  const sonde = storeClient();
+  const handler = sonde.wrap(async (req, res) => {
+    if (req.url === '/fail') throw new TypeError('bad input');
+    res.setHeader('content-type', 'text/plain');
+    res.end('hello');
+  }, { route: (req) => (req.url === '/fail' ? '/fail' : '/hello') });
+  const { server, url } = await listen(handler);
+  try {
+    assert.equal(await (await fetch(`${url}/hello`)).text(), 'hello');
+    assert.equal((await fetch(`${url}/fail`)).status, 500);
+  } finally {
+    await close(server);
+  }
+  await sonde.flush();
+  const found = requests(sonde);
+  assert.deepEqual(found.map((r) => [r['http.route'], r['http.response.status_code']]), [['/hello', 200], ['/fail', 500]]);
+  assert.equal(found[0]['http.response.body.size'], 5);
+  assert.equal(found[1]['error.type'], 'TypeError');
+  assert.equal(sonde.queryEvents({ event: '$error' }).events.length, 1);
+  await sonde.shutdown();
+});
