@@ -236,6 +236,8 @@ export declare class Sonde {
   aggregate(options?: { from?: string | Date; to?: string | Date; bucket?: 'minute' | 'hour' | 'day' }): JsonObject;
   middleware(options?: MiddlewareOptions): Middleware;
   errorHandler(options?: MiddlewareOptions): ErrorMiddleware;
+  /** A Fastify plugin: `app.register(sonde.fastify(), options)`. */
+  fastify(): (instance: any, options: MiddlewareOptions, done: (error?: Error) => void) => void;
   wrap(
     handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>,
     options?: MiddlewareOptions,

@@ -136,6 +136,9 @@ class Sonde {
   /** Express error middleware (`app.use(sonde.errorHandler())`, after the routes). */
   errorHandler(options) { return http.errorHandler(this, options); }
 
+  /** A Fastify plugin: `fastify.register(sonde.fastify(), middlewareOptions)`. */
+  fastify() { return http.fastify(this); }
+
   /** Wraps a `node:http` handler: `http.createServer(sonde.wrap((req, res) => ...))`. */
   wrap(handler, options) { return http.wrap(this, handler, options); }
 

@@ -69,6 +69,33 @@ function client(req, o) {
   return o.clientAddress === 'anonymize' ? anonymize(address) : address;
 }
 
+const errorName = (error) => error?.constructor?.name || error?.name || 'Error';
+
+/** Records one request: an `$api_request` event when sampled, route statistics always. */
+function report(sonde, o, request) {
+  try {
+    if (o.sampleRate >= 1 || Math.random() < o.sampleRate) {
+      sonde.trackApiRequest(request);
+      return;
+    }
+  } catch {
+    // Instrumentation never breaks the response; statistics still see the request.
+  }
+  sonde.recordRequest(request.method, request.route, request.statusCode, request.durationMs);
+}
+
+/** Records an `$error` event; never throws over the application's own error. */
+function recordError(sonde, error, route, withStack) {
+  try {
+    sonde.trackError(errorName(error), String(error?.message ?? error).slice(0, 1000), {
+      stack: withStack && typeof error?.stack === 'string' ? error.stack.slice(0, 8000) : undefined,
+      route,
+    });
+  } catch {
+    // never mask the application's error
+  }
+}
+
 /** Starts timing `req`/`res`; records when the response finishes or the client goes away. */
 function observe(sonde, o, req, res) {
   const started = process.hrtime.bigint();
@@ -99,33 +126,21 @@ function observe(sonde, o, req, res) {
   const record = (aborted) => {
     if (recorded) return;
     recorded = true;
-    const durationMs = ms(process.hrtime.bigint());
-    const route = o.route(req) || UNMATCHED;
     const error = res.locals && res.locals.sondeError;
-    const status = aborted && !res.headersSent ? 499 : res.statusCode;
-    try {
-      if (o.sampleRate >= 1 || Math.random() < o.sampleRate) {
-        const declared = Number(req.headers['content-length']);
-        sonde.trackApiRequest({
-          method: req.method,
-          route,
-          statusCode: status,
-          durationMs,
-          path: (req.originalUrl || req.url || '').split('?')[0],
-          clientAddress: client(req, o),
-          userAgent: req.headers['user-agent'],
-          requestBodySize: Number.isFinite(declared) ? declared : undefined,
-          responseBodySize: responseBytes,
-          errorType: error ? error.constructor?.name || error.name : aborted ? 'ClientAborted' : undefined,
-          ttfbMs: firstByte ? ms(firstByte) : undefined,
-        });
-      } else {
-        sonde.recordRequest(req.method, route, status, durationMs);
-      }
-    } catch {
-      // Instrumentation never breaks the response; statistics still see the request.
-      sonde.recordRequest(req.method, route, status, durationMs);
-    }
+    const declared = Number(req.headers['content-length']);
+    report(sonde, o, {
+      method: req.method,
+      route: o.route(req) || UNMATCHED,
+      statusCode: aborted && !res.headersSent ? 499 : res.statusCode,
+      durationMs: ms(process.hrtime.bigint()),
+      path: (req.originalUrl || req.url || '').split('?')[0],
+      clientAddress: client(req, o),
+      userAgent: req.headers['user-agent'],
+      requestBodySize: Number.isFinite(declared) ? declared : undefined,
+      responseBodySize: responseBytes,
+      errorType: error ? errorName(error) : aborted ? 'ClientAborted' : undefined,
+      ttfbMs: firstByte ? ms(firstByte) : undefined,
+    });
   };
   res.once('finish', () => record(false));
   res.once('close', () => record(!res.writableFinished));
@@ -150,14 +165,7 @@ function errorHandler(sonde, opts) {
   const o = options(opts);
   return function sondeErrorHandler(err, req, res, next) {
     if (res.locals) res.locals.sondeError = err;
-    try {
-      sonde.trackError(err?.constructor?.name || err?.name || 'Error', String(err?.message ?? err).slice(0, 1000), {
-        stack: typeof err?.stack === 'string' ? err.stack.slice(0, 8000) : undefined,
-        route: o.route(req) || UNMATCHED,
-      });
-    } catch {
-      // never mask the application's error
-    }
+    recordError(sonde, err, o.route(req) || UNMATCHED, true);
     next(err);
   };
 }
@@ -174,11 +182,7 @@ function wrap(sonde, handler, opts) {
     if (!skip) observe(sonde, o, req, res);
     const fail = (err) => {
       res.locals.sondeError = err;
-      try {
-        sonde.trackError(err?.constructor?.name || 'Error', String(err?.message ?? err).slice(0, 1000), { route: o.route(req) || UNMATCHED });
-      } catch {
-        // never mask the application's error
-      }
+      recordError(sonde, err, o.route(req) || UNMATCHED, true);
       if (!res.headersSent) {
         res.statusCode = 500;
         res.end('Internal Server Error');
@@ -197,4 +201,51 @@ function wrap(sonde, handler, opts) {
   };
 }
 
-module.exports = { middleware, errorHandler, wrap, anonymize, UNMATCHED };
+/**
+ * A Fastify plugin (`fastify.register(sonde.fastify(), options)`): the same records from
+ * Fastify's hooks, with the route template Fastify matched.
+ */
+function fastify(sonde) {
+  const plugin = (instance, opts, done) => {
+    const o = options({ route: (request) => request.routeOptions?.url, ...opts });
+    const started = Symbol('sondeStarted');
+    const failure = Symbol('sondeError');
+    instance.addHook('onRequest', (request, reply, next) => {
+      if (!excluded(o, request.raw)) request[started] = process.hrtime.bigint();
+      next();
+    });
+    instance.addHook('onError', (request, reply, error, next) => {
+      request[failure] = error;
+      recordError(sonde, error, o.route(request) || UNMATCHED, true);
+      next();
+    });
+    instance.addHook('onResponse', (request, reply, next) => {
+      const begun = request[started];
+      if (begun !== undefined) {
+        const declared = Number(request.headers['content-length']);
+        const sent = Number(reply.getHeader('content-length'));
+        const error = request[failure];
+        report(sonde, o, {
+          method: request.method,
+          route: o.route(request) || UNMATCHED,
+          statusCode: reply.statusCode,
+          durationMs: Number(process.hrtime.bigint() - begun) / 1e6,
+          path: request.url.split('?')[0],
+          clientAddress: client(request.raw, o),
+          userAgent: request.headers['user-agent'],
+          requestBodySize: Number.isFinite(declared) ? declared : undefined,
+          responseBodySize: Number.isFinite(sent) ? sent : undefined,
+          errorType: error ? errorName(error) : undefined,
+        });
+      }
+      next();
+    });
+    done();
+  };
+  // Hooks apply to the whole app, not an encapsulated child (what fastify-plugin does).
+  plugin[Symbol.for('skip-override')] = true;
+  plugin[Symbol.for('fastify.display-name')] = 'sonde';
+  return plugin;
+}
+
+module.exports = { middleware, errorHandler, wrap, fastify, anonymize, UNMATCHED };

@@ -126,3 +126,33 @@ test('node:http handlers: wrap() records requests and turns throws into 500s', a
   assert.equal(sonde.queryEvents({ event: '$error' }).events.length, 1);
   await sonde.shutdown();
 });
+
+test('fastify plugin: templates, errors, exclusions', async () => {
+  const Fastify = require('fastify');
+  const sonde = storeClient();
+  const app = Fastify();
+  await app.register(sonde.fastify(), { excludePaths: ['^/health$'] });
+  app.get('/health', async () => 'ok');
+  app.get('/items/:id', async (request) => ({ id: request.params.id }));
+  app.get('/boom', async () => { throw new SyntaxError('broken'); });
+  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  try {
+    await fetch(`${url}/health`);
+    assert.equal((await (await fetch(`${url}/items/5`)).json()).id, '5');
+    assert.equal((await fetch(`${url}/boom`)).status, 500);
+    assert.equal((await fetch(`${url}/nope`)).status, 404);
+  } finally {
+    await app.close();
+  }
+  await sonde.flush();
+  const found = requests(sonde);
+  assert.deepEqual(found.map((r) => [r['http.route'], r['http.response.status_code']]), [
+    ['/items/:id', 200],
+    ['/boom', 500],
+    ['__unmatched__', 404],
+  ]);
+  assert.equal(found[1]['error.type'], 'SyntaxError');
+  assert.ok(found[0]['http.response.body.size'] > 0);
+  assert.equal(sonde.queryEvents({ event: '$error' }).events[0].properties['error.type'], 'SyntaxError');
+  await sonde.shutdown();
+});

@@ -2,6 +2,7 @@
 // usage and refuse wrong usage.
 import * as http from 'node:http';
 import express from 'express';
+import Fastify from 'fastify';
 import { Sonde, SondeError, SondeEvent, EventPage } from '..';
 
 const received: SondeEvent[] = [];
@@ -36,6 +37,8 @@ const app = express();
 app.use(sonde.middleware({ excludePaths: ['^/health$'], sampleRate: 0.5, clientAddress: 'anonymize' }));
 app.get('/items/:id', (req, res) => { res.json({ id: req.params.id }); });
 app.use(sonde.errorHandler());
+const server = Fastify();
+void server.register(sonde.fastify(), { excludePaths: ['^/health$'] });
 http.createServer(sonde.wrap(async (req, res) => { res.end('ok'); }));
 // @ts-expect-error: clientAddress has three values
 sonde.middleware({ clientAddress: 'partial' });
