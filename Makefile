@@ -7,8 +7,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 WHEELS := target/wheels
+WASM_BINDGEN := .tools/bin/wasm-bindgen
+WASM_OUT := target/$(WASM_TARGET)/wasm-size/sonde_wasm.wasm
 
-.PHONY: help setup python-env python-wheel node-addon test test-rust test-python test-node check-wasm lint lint-python demo demo-rust bench bench-python bench-node clean
+.PHONY: help setup python-env python-wheel node-addon wasm chromium test test-rust test-python test-node test-browser check-wasm lint lint-python demo demo-rust bench bench-python bench-node clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,7 +41,28 @@ bindings-node/node_modules/.ready: bindings-node/package.json bindings-node/pack
 	cd bindings-node && npm ci --no-audit --no-fund --silent
 	touch $@
 
-test: setup test-rust check-wasm test-python test-node ## Install what the tests need, then run every suite
+$(WASM_BINDGEN): ## wasm-bindgen-cli, the exact version the crate pins (built once into .tools)
+	$(CARGO) install wasm-bindgen-cli --version 0.2.130 --root .tools
+
+bindings-wasm/node_modules/.ready: bindings-wasm/package.json bindings-wasm/package-lock.json
+	cd bindings-wasm && npm ci --no-audit --no-fund --silent
+	touch $@
+
+wasm: setup $(WASM_BINDGEN) bindings-wasm/node_modules/.ready ## Build the browser package: size profile, wasm-bindgen, wasm-opt -Oz (npm binaryen)
+	$(CARGO) build -p sonde-wasm --target $(WASM_TARGET) --profile wasm-size
+	$(WASM_BINDGEN) --target web --out-dir bindings-wasm/pkg $(WASM_OUT)
+	bindings-wasm/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+		--enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+		--strip-debug --strip-producers -o bindings-wasm/pkg/sonde_wasm_bg.wasm bindings-wasm/pkg/sonde_wasm_bg.wasm
+
+chromium: ## Debian's chromium for the browser tests (never a downloaded browser)
+	command -v chromium >/dev/null || apt-get -o DPkg::Lock::Timeout=600 install -y -q chromium
+
+test: setup test-rust check-wasm test-python test-node test-browser ## Install what the tests need, then run every suite
+
+test-browser: wasm python-wheel chromium ## The browser package in headless Chromium, served by the FastAPI example
+	cd bindings-wasm && node --test test/
+
 
 test-node: node-addon bindings-node/node_modules/.ready ## node --test against the built addon, and tsc --strict over the .d.ts
 	cd bindings-node && node --test test/
@@ -67,7 +90,7 @@ lint-python: python-env ## ruff lint and format check of the Python package and 
 	$(VENV)/bin/ruff check bindings-python examples
 	$(VENV)/bin/ruff format --check bindings-python examples
 
-demo: python-wheel ## Build the Python package and serve the example FastAPI app on 127.0.0.1:8000
+demo: python-wheel wasm ## Build the Python and browser packages and serve the example FastAPI app on 127.0.0.1:8000
 	@echo ""
 	@echo "  Sonde example shop on http://127.0.0.1:8000  (events stored in examples/fastapi_app/sonde.db)"
 	@echo "    curl http://127.0.0.1:8000/items/1                     a tracked request"
@@ -76,6 +99,7 @@ demo: python-wheel ## Build the Python package and serve the example FastAPI app
 	@echo "    curl -H 'X-API-Key: dev-key' 'http://127.0.0.1:8000/analytics/events?limit=5'"
 	@echo "    curl http://127.0.0.1:8000/analytics/performance       latency per route"
 	@echo "    http://127.0.0.1:8000/docs                             every endpoint (OpenAPI)"
+	@echo "    http://127.0.0.1:8000/demo/                            the browser package (WebAssembly) in a page"
 	@echo ""
 	cd examples/fastapi_app && ../../$(VENV)/bin/uvicorn app:app --host 127.0.0.1 --port 8000
 

@@ -1,4 +1,9 @@
-//! Browser binding for Sonde (wasm-bindgen). Not built yet: the browser issue fills this
-//! crate. It exists so the workspace layout is final and CI checks it for wasm32 from the start.
+//! Browser binding for Sonde (wasm-bindgen). The module exports `NativeSonde`; the ESM
+//! glue in `js/` builds the public `Sonde` API on it (transport, beacons, identity
+//! persistence, autocapture). Conversion and delegation to sonde-core only: objects cross
+//! as JSON text, errors become JS `Error`s with `code` and `violations`.
 
-pub use sonde_core::Library;
+mod client;
+mod errors;
+
+pub use client::NativeSonde;

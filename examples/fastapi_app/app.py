@@ -18,6 +18,8 @@ from sonde.fastapi import instrument
 
 HERE = Path(__file__).resolve().parent
 BROWSER_DEMO = HERE.parent / "browser"
+# The browser package (`make wasm` builds its pkg/); the demo page loads it from here.
+BROWSER_PACKAGE = HERE.parent.parent / "bindings-wasm"
 
 app = FastAPI(title="Sonde example shop")
 sonde = instrument(
@@ -85,7 +87,13 @@ async def fail() -> None:
     raise RuntimeError("the payment provider is down")
 
 
-if BROWSER_DEMO.is_dir():
+if (BROWSER_PACKAGE / "pkg").is_dir():
+    for part in ("js", "pkg"):
+        app.mount(
+            f"/sonde-browser/{part}",
+            StaticFiles(directory=BROWSER_PACKAGE / part),
+            name=f"sonde-browser-{part}",
+        )
     app.mount(
         "/demo", StaticFiles(directory=BROWSER_DEMO, html=True), name="browser-demo"
     )

@@ -1,0 +1,74 @@
+// Types of the browser package's public API (js/sonde.js).
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+export interface Violation {
+  path: string;
+  code: string;
+  message: string;
+}
+
+/** What Sonde throws: an `Error` named "SondeError" with a stable `code`. */
+export interface SondeError extends Error {
+  code: string;
+  violations: Violation[];
+}
+
+export interface SondeBrowserOptions {
+  /** A Segment-compatible batch URL (default `/analytics/v1/batch`). */
+  endpoint?: string;
+  /** Sent as `?writeKey=` (beacons cannot carry headers). */
+  writeKey?: string;
+  /** Events per batch (20). */
+  flushAt?: number;
+  /** How often buffered events are sent (5000 ms). */
+  flushIntervalMs?: number;
+  /** A new session after this long without activity (30 minutes). */
+  sessionTimeoutMs?: number;
+  /** Batches kept across page loads when they could not be sent (100). */
+  maxQueuedBatches?: number;
+  /** Where the `.wasm` file is, when not next to the glue. */
+  wasmUrl?: string | URL;
+  trackingPlan?: JsonObject;
+  sampleRate?: number;
+  sampleRates?: { [eventName: string]: number };
+  superProperties?: JsonObject;
+  redactKeys?: string[];
+}
+
+export interface EventOptions {
+  userId?: string;
+  anonymousId?: string;
+  sessionId?: string;
+  messageId?: string;
+  timestamp?: string | Date;
+  context?: JsonObject;
+}
+
+export interface Timer {
+  end(metadata?: JsonObject): string | null;
+  fail(error: unknown, metadata?: JsonObject): string | null;
+}
+
+export declare class Sonde {
+  static init(options?: SondeBrowserOptions): Promise<Sonde>;
+  readonly anonymousId: string;
+  readonly userId: string | null;
+  readonly sessionId: string;
+  track(event: string, properties?: JsonObject | null, options?: EventOptions): string;
+  page(name?: string | null, properties?: JsonObject | null, options?: EventOptions): string;
+  identify(userId: string, traits?: JsonObject | null, options?: EventOptions): string;
+  group(groupId: string, traits?: JsonObject | null, options?: EventOptions): string;
+  alias(userId: string, previousId: string, options?: EventOptions): string;
+  trackInteraction(action: string, target: string, options?: EventOptions & { path?: string; value?: JsonValue }): string;
+  trackError(errorType: string, message: string, options?: EventOptions & { stack?: string; route?: string }): string;
+  register(properties: JsonObject): void;
+  stats(): JsonObject;
+  time<T>(operation: string, fn: () => T): T;
+  startTimer(operation: string): Timer;
+  flush(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export default Sonde;

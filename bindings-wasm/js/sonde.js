@@ -1,0 +1,270 @@
+// sonde-browser: the public API over the WebAssembly core (`../pkg/sonde_wasm.js`, built by
+// `make wasm`). The core validates, batches and counts; this file is the transport
+// (fetch with keepalive, sendBeacon when the page goes away, a capped persistent queue for
+// what could not be sent), identity persistence and timing helpers.
+
+import initWasm, { NativeSonde } from '../pkg/sonde_wasm.js';
+
+const BEACON_LIMIT = 64 * 1024;
+const QUEUE_KEY = 'sonde.queue';
+const ANONYMOUS_KEY = 'sonde.anonymousId';
+const USER_KEY = 'sonde.userId';
+const SESSION_KEY = 'sonde.session';
+
+/** localStorage when the page may use it, else a Map that lives as long as the page. */
+function storage() {
+  try {
+    const probe = '__sonde_probe__';
+    window.localStorage.setItem(probe, '1');
+    window.localStorage.removeItem(probe);
+    return window.localStorage;
+  } catch {
+    const memory = new Map();
+    return {
+      getItem: (k) => (memory.has(k) ? memory.get(k) : null),
+      setItem: (k, v) => memory.set(k, String(v)),
+      removeItem: (k) => memory.delete(k),
+    };
+  }
+}
+
+const json = (value) => (value == null ? undefined : JSON.stringify(value));
+
+function randomSeed() {
+  const words = crypto.getRandomValues(new Uint32Array(2));
+  return (words[0] & 0x1fffff) * 2 ** 32 + words[1]; // 53 bits: exact as a JSON number
+}
+
+function newId() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+export class Sonde {
+  /**
+   * Loads the WebAssembly core and starts a client.
+   * Options: `endpoint` (a Segment-compatible batch URL, e.g. `/analytics/v1/batch`),
+   * `writeKey`, `flushAt` (events per batch, 20), `flushIntervalMs` (5000),
+   * `sessionTimeoutMs` (30 min idle), `maxQueuedBatches` (persistent queue cap, 100),
+   * `wasmUrl`, and the core's options (`trackingPlan`, `sampleRate`, `superProperties`, ...).
+   */
+  static async init(options = {}) {
+    await initWasm(options.wasmUrl ? { module_or_path: options.wasmUrl } : undefined);
+    const client = new Sonde(options);
+    client.#resendQueued();
+    return client;
+  }
+
+  #native;
+  #store = storage();
+  #endpoint;
+  #sessionTimeoutMs;
+  #maxQueued;
+  #timer = null;
+  #sending = false;
+  #userId = null;
+
+  constructor(options) {
+    const {
+      endpoint = '/analytics/v1/batch',
+      writeKey,
+      flushAt = 20,
+      flushIntervalMs = 5000,
+      sessionTimeoutMs = 30 * 60 * 1000,
+      maxQueuedBatches = 100,
+      wasmUrl, // eslint-disable-line no-unused-vars
+      ...core
+    } = options;
+    const url = new URL(endpoint, window.location.href);
+    if (writeKey) url.searchParams.set('writeKey', writeKey);
+    this.#endpoint = url.toString();
+    this.#sessionTimeoutMs = sessionTimeoutMs;
+    this.#maxQueued = maxQueuedBatches;
+    let anonymousId = this.#store.getItem(ANONYMOUS_KEY);
+    if (!anonymousId) {
+      anonymousId = newId();
+      this.#store.setItem(ANONYMOUS_KEY, anonymousId);
+    }
+    this.#userId = this.#store.getItem(USER_KEY);
+    this.#native = new NativeSonde(JSON.stringify({
+      batchSize: flushAt,
+      batchBytes: BEACON_LIMIT - 1024, // every batch fits in one beacon
+      flushIntervalMs,
+      anonymousId,
+      randomSeed: randomSeed(),
+      ...core,
+    }));
+    const goingAway = () => this.#beacon();
+    window.addEventListener('pagehide', goingAway);
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'hidden') goingAway();
+    });
+    this.#schedule();
+  }
+
+  get anonymousId() { return this.#native.anonymousId; }
+  get userId() { return this.#userId; }
+
+  /** The current session id; a new one after `sessionTimeoutMs` without activity. */
+  get sessionId() {
+    const now = Date.now();
+    let session = null;
+    try { session = JSON.parse(this.#store.getItem(SESSION_KEY)); } catch { session = null; }
+    if (!session || now - session.lastActivity > this.#sessionTimeoutMs) session = { id: newId(), lastActivity: now };
+    session.lastActivity = now;
+    this.#store.setItem(SESSION_KEY, JSON.stringify(session));
+    return session.id;
+  }
+
+  #identity(options) {
+    return json({ userId: this.#userId ?? undefined, sessionId: this.sessionId, ...options });
+  }
+
+  #after(id) {
+    this.#schedule();
+    return id;
+  }
+
+  track(event, properties, options) { return this.#after(this.#native.track(event, json(properties), this.#identity(options))); }
+  page(name, properties, options) {
+    const props = { path: window.location.pathname, url: window.location.href, title: document.title, referrer: document.referrer, ...properties };
+    return this.#after(this.#native.page(name ?? null, json(props), this.#identity(options)));
+  }
+  identify(userId, traits, options) {
+    this.#userId = userId;
+    this.#store.setItem(USER_KEY, userId);
+    return this.#after(this.#native.identify(userId, json(traits), this.#identity(options)));
+  }
+  group(groupId, traits, options) { return this.#after(this.#native.group(groupId, json(traits), this.#identity(options))); }
+  alias(userId, previousId, options) { return this.#after(this.#native.alias(userId, previousId, json(options))); }
+  trackInteraction(action, target, options) { return this.#after(this.#native.trackInteraction(action, target, this.#identity(options))); }
+  trackError(errorType, message, options) { return this.#after(this.#native.trackError(errorType, message, this.#identity(options))); }
+  register(properties) { this.#native.register(JSON.stringify(properties)); }
+  stats() { return JSON.parse(this.#native.stats()); }
+
+  /** Runs `fn` (sync or async) and records a `$performance` event; failures are rethrown. */
+  time(operation, fn) {
+    const timer = this.startTimer(operation);
+    let result;
+    try {
+      result = fn();
+    } catch (error) {
+      timer.fail(error);
+      throw error;
+    }
+    if (result && typeof result.then === 'function') {
+      return result.then((v) => { timer.end(); return v; }, (e) => { timer.fail(e); throw e; });
+    }
+    timer.end();
+    return result;
+  }
+
+  startTimer(operation) {
+    const started = performance.now();
+    let done = false;
+    const record = (success, errorType, metadata) => {
+      if (done) return null;
+      done = true;
+      return this.#after(this.#native.trackPerformance(operation, performance.now() - started,
+        this.#identity({ success, errorType, metadata })));
+    };
+    return {
+      end: (metadata) => record(true, undefined, metadata),
+      fail: (error, metadata) => record(false, error?.constructor?.name || error?.name || 'Error', metadata),
+    };
+  }
+
+  /** Sends everything buffered now; resolves when every batch got an answer. */
+  async flush() {
+    this.#native.flush();
+    await this.#drain();
+  }
+
+  /** Stops accepting events and sends what is left. */
+  async shutdown() {
+    this.#native.close();
+    await this.#drain();
+    if (this.#timer) clearTimeout(this.#timer);
+  }
+
+  #schedule() {
+    const due = this.#native.nextBatchIn();
+    if (due === undefined) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => { this.#timer = null; this.#drain(); }, Math.max(0, due));
+  }
+
+  async #drain() {
+    if (this.#sending) return;
+    this.#sending = true;
+    try {
+      for (let raw = this.#native.takeBatch(); raw !== undefined; raw = this.#native.takeBatch()) {
+        const batch = JSON.parse(raw);
+        const outcome = await this.#post(batch.payload);
+        if (outcome === 'sent' || outcome === 'refused') this.#native.ack(batch.id);
+        else {
+          // Kept across page loads and sent again later; messageId makes it idempotent.
+          this.#enqueue(batch.payload);
+          this.#native.ack(batch.id);
+        }
+      }
+    } finally {
+      this.#sending = false;
+      this.#schedule();
+    }
+  }
+
+  /** `sent`, `refused` (a 4xx other than 429: retrying cannot help), or `failed`. */
+  async #post(payload) {
+    try {
+      const response = await fetch(this.#endpoint, {
+        method: 'POST',
+        body: payload,
+        headers: { 'content-type': 'text/plain' }, // CORS-simple: no preflight
+        keepalive: payload.length < BEACON_LIMIT,
+      });
+      if (response.ok) return 'sent';
+      if (response.status === 429 || response.status >= 500) return 'failed';
+      return 'refused';
+    } catch {
+      return 'failed';
+    }
+  }
+
+  #queued() {
+    try { return JSON.parse(this.#store.getItem(QUEUE_KEY)) || []; } catch { return []; }
+  }
+
+  #enqueue(payload) {
+    const queue = this.#queued();
+    queue.push(payload);
+    this.#store.setItem(QUEUE_KEY, JSON.stringify(queue.slice(-this.#maxQueued)));
+  }
+
+  async #resendQueued() {
+    const queue = this.#queued();
+    if (!queue.length) return;
+    this.#store.setItem(QUEUE_KEY, '[]');
+    for (const payload of queue) {
+      if ((await this.#post(payload)) === 'failed') this.#enqueue(payload);
+    }
+  }
+
+  /** The page is going away: hand what is buffered to `sendBeacon`, which outlives it. */
+  #beacon() {
+    this.#native.flush();
+    for (let raw = this.#native.takeBatch(); raw !== undefined; raw = this.#native.takeBatch()) {
+      const batch = JSON.parse(raw);
+      const sent = navigator.sendBeacon && batch.payload.length <= BEACON_LIMIT
+        && navigator.sendBeacon(this.#endpoint, new Blob([batch.payload], { type: 'text/plain' }));
+      if (!sent) this.#enqueue(batch.payload);
+      this.#native.ack(batch.id);
+    }
+  }
+}
+
+export default Sonde;

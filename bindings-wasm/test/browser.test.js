@@ -1,0 +1,129 @@
+// The browser package in real headless Chromium (Debian's, driven by playwright-core),
+// served by the FastAPI example app on 127.0.0.1: events tracked and clicked in the page
+// land in the store; an event tracked right before the page closes still arrives
+// (sendBeacon); a tracking-plan violation is refused in the page with the core's code.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..', '..');
+const KEY = 'dev-key';
+let server;
+let base;
+let context;
+
+const freePort = () => new Promise((resolve) => {
+  const s = net.createServer();
+  s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+});
+
+async function events(query) {
+  const response = await fetch(`${base}/analytics/events?${query}`, { headers: { 'X-API-Key': KEY } });
+  assert.equal(response.status, 200);
+  return (await response.json()).events;
+}
+
+async function eventually(what, check) {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    await fetch(`${base}/analytics/flush`, { method: 'POST', headers: { 'X-API-Key': KEY } });
+    const found = await check();
+    if (found) return found;
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+before(async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-browser-'));
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  server = spawn(path.join(root, '.venv', 'bin', 'uvicorn'), ['app:app', '--host', '127.0.0.1', '--port', String(port), '--log-level', 'warning'], {
+    cwd: path.join(root, 'examples', 'fastapi_app'),
+    env: { ...process.env, SONDE_STORE: path.join(tmp, 'browser.db'), SONDE_API_KEY: KEY },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`${base}/analytics/health`)).ok) break;
+    } catch { /* not yet */ }
+    assert.ok(i < 150, 'the example app did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const executablePath = execFileSync('sh', ['-c', 'command -v chromium']).toString().trim();
+  context = await chromium.launchPersistentContext(path.join(tmp, 'profile'), {
+    executablePath,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await context?.close();
+  server?.kill('SIGTERM');
+});
+
+async function openDemo() {
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e));
+  await page.goto(`${base}/demo/`);
+  await page.waitForFunction(() => window.sondeReady === true, null, { timeout: 15_000 });
+  assert.deepEqual(errors, []);
+  return page;
+}
+
+test('tracked and clicked events arrive in the store', async () => {
+  const page = await openDemo();
+  const anonymousId = await page.evaluate(() => window.sonde.anonymousId);
+  await page.evaluate(() => window.sonde.track('Browser Test', { n: 1, nested: { ok: true } }));
+  await page.click('button[data-track="buy"]');
+  await page.evaluate(() => window.sonde.flush());
+  const tracked = await eventually('the tracked event', async () => (await events('event=Browser%20Test'))[0]);
+  assert.deepEqual(tracked.properties, { n: 1, nested: { ok: true } });
+  assert.equal(tracked.anonymousId, anonymousId);
+  assert.equal(tracked.context.library.name, 'sonde-browser');
+  assert.ok(tracked.sessionId && tracked.receivedAt);
+  const clicks = await eventually('the click', async () => {
+    const found = (await events('event=%24interaction')).filter((e) => e.properties.target === 'buy');
+    return found.length ? found : null;
+  });
+  assert.equal(clicks[0].properties.action, 'click');
+  const pages = await events('type=page');
+  assert.ok(pages.some((e) => e.name === 'Browser Demo' && e.properties.path === '/demo/'));
+  await page.close();
+});
+
+test('an event tracked as the page closes still arrives (sendBeacon)', async () => {
+  const page = await openDemo();
+  await page.evaluate(() => window.sonde.track('Tracked Before Close', { last: true }));
+  await page.close({ runBeforeUnload: true });
+  const found = await eventually('the beaconed event', async () => (await events('event=Tracked%20Before%20Close'))[0]);
+  assert.equal(found.properties.last, true);
+});
+
+test('a tracking-plan violation is refused in the page with the core code', async () => {
+  const page = await openDemo();
+  const refused = await page.evaluate(() => {
+    try {
+      window.sonde.track('Plan Chosen', { plan: 'platinum' });
+      return null;
+    } catch (e) {
+      return { isError: e instanceof Error, name: e.name, code: e.code, violations: e.violations };
+    }
+  });
+  assert.equal(refused.isError, true);
+  assert.equal(refused.name, 'SondeError');
+  assert.equal(refused.code, 'invalid_event');
+  assert.deepEqual(refused.violations.map((v) => [v.path, v.code]), [['/properties/plan', 'enum']]);
+  await page.close();
+});
