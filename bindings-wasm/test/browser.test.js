@@ -127,3 +127,27 @@ test('a tracking-plan violation is refused in the page with the core code', asyn
   assert.deepEqual(refused.violations.map((v) => [v.path, v.code]), [['/properties/plan', 'enum']]);
   await page.close();
 });
+
+test('collector down: events wait in the page queue and arrive once after a reload', async () => {
+  const page = await openDemo();
+  await page.evaluate(async () => {
+    const { Sonde } = await import('/sonde-browser/js/sonde.js');
+    // A collector that is down: nothing listens on port 9 (discard) here.
+    const down = await Sonde.init({ endpoint: 'http://127.0.0.1:9/analytics/v1/batch', flushIntervalMs: 600_000 });
+    down.track('Queued While Down', { attempt: 1 });
+    await down.flush();
+  });
+  const queued = await page.evaluate(() => JSON.parse(localStorage.getItem('sonde.queue') || '[]').length);
+  assert.ok(queued >= 1, 'the failed batch is kept in the page');
+  assert.deepEqual(await events('event=Queued%20While%20Down'), []);
+  await page.reload();
+  await page.waitForFunction(() => window.sondeReady === true, null, { timeout: 15_000 });
+  await eventually('the queued event', async () => (await events('event=Queued%20While%20Down'))[0]);
+  await page.reload(); // a second load must not send it again
+  await page.waitForFunction(() => window.sondeReady === true, null, { timeout: 15_000 });
+  await new Promise((r) => setTimeout(r, 500));
+  await fetch(`${base}/analytics/flush`, { method: 'POST', headers: { 'X-API-Key': KEY } });
+  assert.equal((await events('event=Queued%20While%20Down')).length, 1);
+  assert.equal(await page.evaluate(() => JSON.parse(localStorage.getItem('sonde.queue') || '[]').length), 0);
+  await page.close();
+});
