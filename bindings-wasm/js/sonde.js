@@ -30,6 +30,15 @@ function storage() {
 
 const json = (value) => (value == null ? undefined : JSON.stringify(value));
 
+/** `Retry-After` (seconds or an HTTP date) in milliseconds, or undefined. */
+function retryAfter(header) {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(header);
+  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined;
+}
+
 function randomSeed() {
   const words = crypto.getRandomValues(new Uint32Array(2));
   return (words[0] & 0x1fffff) * 2 ** 32 + words[1]; // 53 bits: exact as a JSON number
@@ -65,6 +74,8 @@ export class Sonde {
   #sessionTimeoutMs;
   #maxQueued;
   #timer = null;
+  #retryTimer = null;
+  #retryDelayMs = 1000;
   #sending = false;
   #userId = null;
 
@@ -204,13 +215,14 @@ export class Sonde {
     try {
       for (let raw = this.#native.takeBatch(); raw !== undefined; raw = this.#native.takeBatch()) {
         const batch = JSON.parse(raw);
-        const outcome = await this.#post(batch.payload);
-        if (outcome === 'sent' || outcome === 'refused') this.#native.ack(batch.id);
-        else {
-          // Kept across page loads and sent again later; messageId makes it idempotent.
+        const { outcome, retryAfterMs } = await this.#post(batch.payload);
+        if (outcome === 'failed') {
+          // Kept across page loads and sent again with backoff; messageId makes a resend
+          // harmless at the collector.
           this.#enqueue(batch.payload);
-          this.#native.ack(batch.id);
+          this.#retryLater(retryAfterMs);
         }
+        this.#native.ack(batch.id);
       }
     } finally {
       this.#sending = false;
@@ -218,7 +230,10 @@ export class Sonde {
     }
   }
 
-  /** `sent`, `refused` (a 4xx other than 429: retrying cannot help), or `failed`. */
+  /**
+   * `sent`, `refused` (a 4xx other than 429: retrying cannot help), or `failed` (network
+   * error, 429, 5xx), with the server's `Retry-After` in ms when it gave one.
+   */
   async #post(payload) {
     try {
       const response = await fetch(this.#endpoint, {
@@ -227,12 +242,25 @@ export class Sonde {
         headers: { 'content-type': 'text/plain' }, // CORS-simple: no preflight
         keepalive: payload.length < BEACON_LIMIT,
       });
-      if (response.ok) return 'sent';
-      if (response.status === 429 || response.status >= 500) return 'failed';
-      return 'refused';
+      if (response.ok) return { outcome: 'sent' };
+      if (response.status === 429 || response.status >= 500) {
+        return { outcome: 'failed', retryAfterMs: retryAfter(response.headers.get('retry-after')) };
+      }
+      return { outcome: 'refused' };
     } catch {
-      return 'failed';
+      return { outcome: 'failed' };
     }
+  }
+
+  /** Sends the queue again after the server's hint, else after 1, 2, 4 ... 60 s. */
+  #retryLater(hintMs) {
+    if (this.#retryTimer) return;
+    const delay = hintMs ?? this.#retryDelayMs;
+    this.#retryDelayMs = Math.min(this.#retryDelayMs * 2, 60_000);
+    this.#retryTimer = setTimeout(async () => {
+      this.#retryTimer = null;
+      if (await this.#resendQueued()) this.#retryDelayMs = 1000;
+    }, delay);
   }
 
   #queued() {
@@ -245,13 +273,21 @@ export class Sonde {
     this.#store.setItem(QUEUE_KEY, JSON.stringify(queue.slice(-this.#maxQueued)));
   }
 
+  /** Sends the persistent queue; whether all of it went out. */
   async #resendQueued() {
     const queue = this.#queued();
-    if (!queue.length) return;
+    if (!queue.length) return true;
     this.#store.setItem(QUEUE_KEY, '[]');
+    let all = true;
     for (const payload of queue) {
-      if ((await this.#post(payload)) === 'failed') this.#enqueue(payload);
+      const { outcome, retryAfterMs } = await this.#post(payload);
+      if (outcome === 'failed') {
+        all = false;
+        this.#enqueue(payload);
+        this.#retryLater(retryAfterMs);
+      }
     }
+    return all;
   }
 
   /** The page is going away: hand what is buffered to `sendBeacon`, which outlives it. */

@@ -151,3 +151,24 @@ test('collector down: events wait in the page queue and arrive once after a relo
   assert.equal(await page.evaluate(() => JSON.parse(localStorage.getItem('sonde.queue') || '[]').length), 0);
   await page.close();
 });
+
+test('a 503 with Retry-After is retried in the page after the delay', async () => {
+  const page = await openDemo();
+  const calls = [];
+  await page.route('**/analytics/v1/batch*', async (route) => {
+    calls.push(Date.now());
+    if (calls.length === 1) {
+      await route.fulfill({ status: 503, headers: { 'retry-after': '1' }, body: 'busy' });
+    } else {
+      await route.continue();
+    }
+  });
+  await page.evaluate(async () => {
+    window.sonde.track('Retried After 503', { n: 1 });
+    await window.sonde.flush();
+  });
+  const found = await eventually('the retried event', async () => (await events('event=Retried%20After%20503'))[0]);
+  assert.equal(found.properties.n, 1);
+  assert.ok(calls.length >= 2 && calls[1] - calls[0] >= 900, `retried after the server's delay: ${calls}`);
+  await page.close();
+});
