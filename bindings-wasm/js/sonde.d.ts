@@ -28,6 +28,17 @@ export interface SondeBrowserOptions {
   sessionTimeoutMs?: number;
   /** Batches kept across page loads when they could not be sent (100). */
   maxQueuedBatches?: number;
+  /** Opt-in automatic events. */
+  autocapture?: {
+    /** A page view now and on every history API navigation. */
+    pageViews?: boolean;
+    /** Clicks on elements with `attribute` (`true`), or also every button and link (`'all'`). */
+    clicks?: boolean | 'all';
+    /** Navigation timing, LCP, CLS and INP as `$performance` events when the page is hidden. */
+    performance?: boolean;
+    /** The attribute naming tracked elements (default `data-track`). */
+    attribute?: string;
+  };
   /** Where the `.wasm` file is, when not next to the glue. */
   wasmUrl?: string | URL;
   trackingPlan?: JsonObject;

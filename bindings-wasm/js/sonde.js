@@ -87,6 +87,7 @@ export class Sonde {
       flushIntervalMs = 5000,
       sessionTimeoutMs = 30 * 60 * 1000,
       maxQueuedBatches = 100,
+      autocapture = {},
       wasmUrl, // eslint-disable-line no-unused-vars
       ...core
     } = options;
@@ -109,12 +110,99 @@ export class Sonde {
       randomSeed: randomSeed(),
       ...core,
     }));
-    const goingAway = () => this.#beacon();
+    this.#autocapture(autocapture);
+    const goingAway = () => {
+      this.#reportVitals();
+      this.#beacon();
+    };
     window.addEventListener('pagehide', goingAway);
     document.addEventListener('visibilitychange', () => {
       if (document.visibilityState === 'hidden') goingAway();
     });
     this.#schedule();
+  }
+
+  #vitals = null;
+
+  /**
+   * Opt-in automatic events: `pageViews` (now and on history API navigation), `clicks`
+   * (`true`: elements carrying the `attribute`, default `data-track`; `'all'`: also every
+   * button and link), `performance` (navigation timing, LCP, CLS and INP as `$performance`
+   * events, sent when the page is hidden).
+   */
+  #autocapture({ pageViews = false, clicks = false, performance: vitals = false, attribute = 'data-track' }) {
+    if (pageViews) {
+      let last = location.pathname + location.search;
+      const viewed = () => {
+        const now = location.pathname + location.search;
+        if (now === last) return;
+        last = now;
+        this.page(document.title || null);
+      };
+      for (const method of ['pushState', 'replaceState']) {
+        const original = history[method];
+        history[method] = function sondeHistory(...args) {
+          const result = original.apply(this, args);
+          queueMicrotask(viewed);
+          return result;
+        };
+      }
+      window.addEventListener('popstate', viewed);
+      this.page(document.title || null);
+    }
+    if (clicks) {
+      const selector = clicks === 'all' ? `[${attribute}], button, a, [role="button"]` : `[${attribute}]`;
+      document.addEventListener('click', (event) => {
+        const element = event.target instanceof Element ? event.target.closest(selector) : null;
+        if (!element) return;
+        const name = element.getAttribute(attribute) || element.id
+          || (element.textContent || '').trim().slice(0, 100) || element.tagName.toLowerCase();
+        try {
+          this.trackInteraction('click', name, { path: location.pathname });
+        } catch {
+          // never break the page's own click handling
+        }
+      }, { capture: true });
+    }
+    if (vitals && typeof PerformanceObserver === 'function') {
+      this.#vitals = { lcp: null, cls: 0, inp: 0, reported: false };
+      const observe = (type, handle) => {
+        try {
+          new PerformanceObserver((list) => list.getEntries().forEach(handle)).observe({ type, buffered: true });
+        } catch {
+          // this browser does not report that entry type
+        }
+      };
+      observe('largest-contentful-paint', (e) => { this.#vitals.lcp = e.startTime; });
+      observe('layout-shift', (e) => { if (!e.hadRecentInput) this.#vitals.cls += e.value; });
+      observe('event', (e) => { if (e.interactionId) this.#vitals.inp = Math.max(this.#vitals.inp, e.duration); });
+    }
+  }
+
+  /** Page performance, once per page, as `$performance` events (`web.*` operations). */
+  #reportVitals() {
+    const v = this.#vitals;
+    if (!v || v.reported) return;
+    v.reported = true;
+    const path = location.pathname;
+    const record = (operation, ms, metadata = {}) => {
+      try {
+        this.#native.trackPerformance(operation, Math.max(0, ms), this.#identity({ metadata: { path, ...metadata } }));
+      } catch {
+        // a value the schema refuses is not worth breaking the page for
+      }
+    };
+    const [nav] = performance.getEntriesByType('navigation');
+    if (nav) {
+      record('web.navigation', nav.duration || nav.loadEventEnd, {
+        ttfb_ms: nav.responseStart,
+        dom_content_loaded_ms: nav.domContentLoadedEventEnd,
+        load_ms: nav.loadEventEnd,
+      });
+    }
+    if (v.lcp !== null) record('web.lcp', v.lcp);
+    record('web.cls', 0, { value: Math.round(v.cls * 10000) / 10000 });
+    if (v.inp > 0) record('web.inp', v.inp);
   }
 
   get anonymousId() { return this.#native.anonymousId; }

@@ -99,7 +99,7 @@ test('tracked and clicked events arrive in the store', async () => {
   });
   assert.equal(clicks[0].properties.action, 'click');
   const pages = await events('type=page');
-  assert.ok(pages.some((e) => e.name === 'Browser Demo' && e.properties.path === '/demo/'));
+  assert.ok(pages.some((e) => e.name === 'Sonde browser demo' && e.properties.path === '/demo/'));
   await page.close();
 });
 
@@ -171,4 +171,22 @@ test('a 503 with Retry-After is retried in the page after the delay', async () =
   assert.equal(found.properties.n, 1);
   assert.ok(calls.length >= 2 && calls[1] - calls[0] >= 900, `retried after the server's delay: ${calls}`);
   await page.close();
+});
+
+test('autocapture: history API page views, and page performance when the page is hidden', async () => {
+  const page = await openDemo();
+  await page.evaluate(() => history.pushState({}, '', '/demo/checkout?step=2'));
+  await page.evaluate(() => window.sonde.flush());
+  const views = await eventually('the history page view', async () => {
+    const found = (await events('type=page&limit=100')).filter((e) => e.properties.path === '/demo/checkout');
+    return found.length ? found : null;
+  });
+  assert.equal(views[0].properties.url.endsWith('/demo/checkout?step=2'), true);
+  await page.close({ runBeforeUnload: true });
+  const navigation = await eventually('the navigation timing', async () => {
+    const found = (await events('event=%24performance&limit=100')).filter((e) => e.properties.operation === 'web.navigation');
+    return found.length ? found : null;
+  });
+  assert.ok(navigation[0].properties.duration_ms >= 0);
+  assert.equal(navigation[0].properties.path, '/demo/checkout');
 });
