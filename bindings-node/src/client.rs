@@ -9,7 +9,8 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Result, Status, Task};
 use napi_derive::napi;
 use serde_json::{Map, Value};
-use sonde_core::config::Destinations;
+use sonde_core::config::{snake_case_name, Destinations};
+use sonde_core::event::object_arg;
 use sonde_core::event::reserved::{ApiRequest, ErrorEvent, Interaction, Performance};
 use sonde_core::sink::{CallbackSink, SinkBatch, SinkError};
 use sonde_core::store::{Bucket, EventQuery, SqliteStore, Store, TimeRange};
@@ -26,47 +27,6 @@ const DROP_TIMEOUT: Duration = Duration::from_secs(5);
 
 type JsSink = ThreadsafeFunction<String, (), String, Status, false, true>;
 
-/// `someOption` → `some_option`: option names are camelCase in JS, snake_case in the core.
-fn snake_case(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 4);
-    for c in name.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// An object argument, sent by `index.js` as JSON text (`JSON.stringify` in V8 is far
-/// cheaper than walking a JS object through N-API); absent or `null` is an empty object.
-fn object(json: Option<String>, what: &str) -> std::result::Result<Map<String, Value>, CoreError> {
-    let Some(json) = json else {
-        return Ok(Map::new());
-    };
-    match serde_json::from_str::<Value>(&json) {
-        Ok(Value::Null) => Ok(Map::new()),
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(invalid_argument(format!(
-            "{what} must be an object, got {other}"
-        ))),
-        Err(e) => Err(invalid_argument(format!("{what} is not JSON: {e}"))),
-    }
-}
-
-/// Properties as JSON text, kept as text through the pipeline (no map is built).
-fn with_properties(
-    message: Message,
-    json: Option<String>,
-) -> std::result::Result<Message, CoreError> {
-    match json {
-        Some(json) if json != "null" => message.with_properties_json(json),
-        _ => Ok(message),
-    }
-}
-
 /// A result as JSON text, for `index.js` to `JSON.parse`.
 fn to_text(value: &impl serde::Serialize) -> std::result::Result<String, CoreError> {
     serde_json::to_string(value)
@@ -79,38 +39,6 @@ fn text(map: &Map<String, Value>, key: &str) -> Option<String> {
 
 fn number(map: &Map<String, Value>, key: &str) -> Option<f64> {
     map.get(key).and_then(Value::as_f64)
-}
-
-/// Identity and envelope options (`userId`, `anonymousId`, `sessionId`, `messageId`,
-/// `timestamp`, `context`) applied to a message.
-fn envelope(
-    mut m: Message,
-    options: &Map<String, Value>,
-) -> std::result::Result<Message, CoreError> {
-    if let Some(id) = text(options, "userId") {
-        m = m.with_user_id(id);
-    }
-    if let Some(id) = text(options, "anonymousId") {
-        m = m.with_anonymous_id(id);
-    }
-    if let Some(id) = text(options, "sessionId") {
-        m = m.with_session_id(id);
-    }
-    if let Some(id) = text(options, "messageId") {
-        m = m.with_message_id(id);
-    }
-    if let Some(t) = options.get("timestamp").filter(|v| !v.is_null()) {
-        let parsed = t.as_str().and_then(Timestamp::parse).ok_or_else(|| {
-            invalid_argument(format!(
-                "timestamp must be an RFC 3339 string or a Date, got {t}"
-            ))
-        })?;
-        m = m.with_timestamp(parsed);
-    }
-    if let Some(Value::Object(context)) = options.get("context") {
-        m = m.with_context(context.clone());
-    }
-    Ok(m)
 }
 
 fn bucket(name: Option<&str>) -> std::result::Result<Bucket, CoreError> {
@@ -232,9 +160,9 @@ impl NativeSonde {
         sink: Option<Function<'_, String, ()>>,
     ) -> Result<Self> {
         let build = || -> std::result::Result<(Sonde, Option<Arc<SqliteStore>>), CoreError> {
-            let mut core_options: Map<String, Value> = object(options, "options")?
+            let mut core_options: Map<String, Value> = object_arg(options.as_deref(), "options")?
                 .into_iter()
-                .map(|(k, v)| (snake_case(&k), v))
+                .map(|(k, v)| (snake_case_name(&k), v))
                 .collect();
             let destinations = Destinations::take_from(&mut core_options)?;
             let has_library = core_options.contains_key("library");
@@ -274,10 +202,9 @@ impl NativeSonde {
         self.send(
             &env,
             (|| {
-                envelope(
-                    with_properties(Message::track(event, Map::new()), properties)?,
-                    &object(options, "options")?,
-                )
+                Message::track(event, Map::new())
+                    .with_properties_arg(properties)?
+                    .with_envelope(&object_arg(options.as_deref(), "options")?)
             })(),
         )
     }
@@ -293,10 +220,9 @@ impl NativeSonde {
         self.send(
             &env,
             (|| {
-                envelope(
-                    with_properties(Message::page(name, Map::new()), properties)?,
-                    &object(options, "options")?,
-                )
+                Message::page(name, Map::new())
+                    .with_properties_arg(properties)?
+                    .with_envelope(&object_arg(options.as_deref(), "options")?)
             })(),
         )
     }
@@ -312,10 +238,9 @@ impl NativeSonde {
         self.send(
             &env,
             (|| {
-                envelope(
-                    with_properties(Message::screen(name, Map::new()), properties)?,
-                    &object(options, "options")?,
-                )
+                Message::screen(name, Map::new())
+                    .with_properties_arg(properties)?
+                    .with_envelope(&object_arg(options.as_deref(), "options")?)
             })(),
         )
     }
@@ -331,10 +256,8 @@ impl NativeSonde {
         self.send(
             &env,
             (|| {
-                envelope(
-                    Message::identify(user_id, object(traits, "traits")?),
-                    &object(options, "options")?,
-                )
+                Message::identify(user_id, object_arg(traits.as_deref(), "traits")?)
+                    .with_envelope(&object_arg(options.as_deref(), "options")?)
             })(),
         )
     }
@@ -350,10 +273,8 @@ impl NativeSonde {
         self.send(
             &env,
             (|| {
-                envelope(
-                    Message::group(group_id, object(traits, "traits")?),
-                    &object(options, "options")?,
-                )
+                Message::group(group_id, object_arg(traits.as_deref(), "traits")?)
+                    .with_envelope(&object_arg(options.as_deref(), "options")?)
             })(),
         )
     }
@@ -369,10 +290,8 @@ impl NativeSonde {
         self.send(
             &env,
             (|| {
-                envelope(
-                    Message::alias(user_id, previous_id),
-                    &object(options, "options")?,
-                )
+                Message::alias(user_id, previous_id)
+                    .with_envelope(&object_arg(options.as_deref(), "options")?)
             })(),
         )
     }
@@ -384,7 +303,7 @@ impl NativeSonde {
         self.send(
             &env,
             (|| {
-                let r = object(Some(request), "request")?;
+                let r = object_arg(Some(&request), "request")?;
                 let status = number(&r, "statusCode").unwrap_or(0.0);
                 let request = ApiRequest {
                     path: text(&r, "path"),
@@ -401,7 +320,7 @@ impl NativeSonde {
                         number(&r, "durationMs").unwrap_or(f64::NAN),
                     )
                 };
-                envelope(request.into_message(), &r)
+                request.into_message().with_envelope(&r)
             })(),
         )
     }
@@ -432,7 +351,7 @@ impl NativeSonde {
         self.send(
             &env,
             (|| {
-                let o = object(options, "options")?;
+                let o = object_arg(options.as_deref(), "options")?;
                 let perf = Performance {
                     error_type: text(&o, "errorType"),
                     metadata: match o.get("metadata") {
@@ -445,7 +364,7 @@ impl NativeSonde {
                         o.get("success").and_then(Value::as_bool).unwrap_or(true),
                     )
                 };
-                envelope(perf.into_message(), &o)
+                perf.into_message().with_envelope(&o)
             })(),
         )
     }
@@ -462,13 +381,13 @@ impl NativeSonde {
         self.send(
             &env,
             (|| {
-                let o = object(options, "options")?;
+                let o = object_arg(options.as_deref(), "options")?;
                 let interaction = Interaction {
                     path: text(&o, "path"),
                     value: o.get("value").cloned(),
                     ..Interaction::new(action, target)
                 };
-                envelope(interaction.into_message(), &o)
+                interaction.into_message().with_envelope(&o)
             })(),
         )
     }
@@ -485,13 +404,13 @@ impl NativeSonde {
         self.send(
             &env,
             (|| {
-                let o = object(options, "options")?;
+                let o = object_arg(options.as_deref(), "options")?;
                 let error = ErrorEvent {
                     stack: text(&o, "stack"),
                     route: text(&o, "route"),
                     ..ErrorEvent::new(error_type, message)
                 };
-                envelope(error.into_message(), &o)
+                error.into_message().with_envelope(&o)
             })(),
         )
     }
@@ -529,7 +448,8 @@ impl NativeSonde {
 
     #[napi]
     pub fn register(&self, env: Env, properties: String) -> Result<()> {
-        let properties = object(Some(properties), "properties").map_err(|e| throw(&env, &e))?;
+        let properties =
+            object_arg(Some(&properties), "properties").map_err(|e| throw(&env, &e))?;
         self.sonde.register(properties);
         Ok(())
     }
@@ -611,9 +531,9 @@ impl NativeSonde {
     #[napi]
     pub fn query_events(&self, env: Env, filters: Option<String>) -> Result<String> {
         let run = || -> std::result::Result<String, CoreError> {
-            let doc: Map<String, Value> = object(filters, "filters")?
+            let doc: Map<String, Value> = object_arg(filters.as_deref(), "filters")?
                 .into_iter()
-                .map(|(k, v)| (snake_case(&k), v))
+                .map(|(k, v)| (snake_case_name(&k), v))
                 .collect();
             let query = EventQuery::from_value(&Value::Object(doc))?;
             let page = self.store()?.query(&query)?;
@@ -639,7 +559,7 @@ impl NativeSonde {
         replace: Option<bool>,
     ) -> Result<Option<String>> {
         let run = || -> std::result::Result<Option<Value>, CoreError> {
-            let patch = object(Some(properties), "properties")?;
+            let patch = object_arg(Some(&properties), "properties")?;
             let now = self.sonde.now().as_millis();
             self.store()?.update(
                 &message_id,
@@ -664,9 +584,9 @@ impl NativeSonde {
     #[napi]
     pub fn delete_events(&self, env: Env, filters: Option<String>) -> Result<f64> {
         let run = || -> std::result::Result<u64, CoreError> {
-            let doc: Map<String, Value> = object(filters, "filters")?
+            let doc: Map<String, Value> = object_arg(filters.as_deref(), "filters")?
                 .into_iter()
-                .map(|(k, v)| (snake_case(&k), v))
+                .map(|(k, v)| (snake_case_name(&k), v))
                 .collect();
             self.store()?
                 .delete_where(&EventQuery::from_value(&Value::Object(doc))?)
@@ -678,7 +598,7 @@ impl NativeSonde {
     #[napi]
     pub fn aggregate(&self, env: Env, options: Option<String>) -> Result<String> {
         let run = || -> std::result::Result<String, CoreError> {
-            let o = object(options, "options")?;
+            let o = object_arg(options.as_deref(), "options")?;
             let time = |key: &str| -> std::result::Result<Option<Timestamp>, CoreError> {
                 match o.get(key).filter(|v| !v.is_null()) {
                     None => Ok(None),

@@ -4,11 +4,13 @@
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
+use sonde_core::config::snake_case_name;
+use sonde_core::event::object_arg;
 use sonde_core::event::reserved::{ErrorEvent, Interaction, Performance};
-use sonde_core::{Clock, Config, DeliveryMode, Error as CoreError, Message, Sonde, Timestamp};
+use sonde_core::{Clock, Config, DeliveryMode, Error as CoreError, Message, Sonde};
 use wasm_bindgen::prelude::*;
 
-use crate::errors::{invalid_argument, to_js};
+use crate::errors::to_js;
 
 #[wasm_bindgen]
 extern "C" {
@@ -32,74 +34,8 @@ impl Clock for BrowserClock {
 
 type Result<T> = std::result::Result<T, JsValue>;
 
-fn object(json: Option<String>, what: &str) -> std::result::Result<Map<String, Value>, CoreError> {
-    let Some(json) = json else {
-        return Ok(Map::new());
-    };
-    match serde_json::from_str::<Value>(&json) {
-        Ok(Value::Null) => Ok(Map::new()),
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(invalid_argument(format!(
-            "{what} must be an object, got {other}"
-        ))),
-        Err(e) => Err(invalid_argument(format!("{what} is not JSON: {e}"))),
-    }
-}
-
-fn with_properties(
-    message: Message,
-    json: Option<String>,
-) -> std::result::Result<Message, CoreError> {
-    match json {
-        Some(json) if json != "null" => message.with_properties_json(json),
-        _ => Ok(message),
-    }
-}
-
 fn text(map: &Map<String, Value>, key: &str) -> Option<String> {
     map.get(key).and_then(Value::as_str).map(str::to_owned)
-}
-
-/// `userId`, `anonymousId`, `sessionId`, `messageId`, `timestamp`, `context`.
-fn envelope(mut m: Message, o: &Map<String, Value>) -> std::result::Result<Message, CoreError> {
-    if let Some(id) = text(o, "userId") {
-        m = m.with_user_id(id);
-    }
-    if let Some(id) = text(o, "anonymousId") {
-        m = m.with_anonymous_id(id);
-    }
-    if let Some(id) = text(o, "sessionId") {
-        m = m.with_session_id(id);
-    }
-    if let Some(id) = text(o, "messageId") {
-        m = m.with_message_id(id);
-    }
-    if let Some(t) = o.get("timestamp").filter(|v| !v.is_null()) {
-        let parsed = t.as_str().and_then(Timestamp::parse).ok_or_else(|| {
-            invalid_argument(format!(
-                "timestamp must be an RFC 3339 string or a Date, got {t}"
-            ))
-        })?;
-        m = m.with_timestamp(parsed);
-    }
-    if let Some(Value::Object(context)) = o.get("context") {
-        m = m.with_context(context.clone());
-    }
-    Ok(m)
-}
-
-/// `someOption` → `some_option`.
-fn snake_case(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 4);
-    for c in name.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// The native client.
@@ -123,9 +59,9 @@ impl NativeSonde {
     #[wasm_bindgen(constructor)]
     pub fn new(options: Option<String>) -> Result<NativeSonde> {
         let build = || -> std::result::Result<Sonde, CoreError> {
-            let mut core: Map<String, Value> = object(options, "options")?
+            let mut core: Map<String, Value> = object_arg(options.as_deref(), "options")?
                 .into_iter()
-                .map(|(k, v)| (snake_case(&k), v))
+                .map(|(k, v)| (snake_case_name(&k), v))
                 .collect();
             core.insert("delivery".into(), Value::String("manual".into()));
             let has_library = core.contains_key("library");
@@ -151,10 +87,9 @@ impl NativeSonde {
         options: Option<String>,
     ) -> Result<String> {
         self.send((|| {
-            envelope(
-                with_properties(Message::track(event, Map::new()), properties)?,
-                &object(options, "options")?,
-            )
+            Message::track(event, Map::new())
+                .with_properties_arg(properties)?
+                .with_envelope(&object_arg(options.as_deref(), "options")?)
         })())
     }
 
@@ -165,10 +100,9 @@ impl NativeSonde {
         options: Option<String>,
     ) -> Result<String> {
         self.send((|| {
-            envelope(
-                with_properties(Message::page(name, Map::new()), properties)?,
-                &object(options, "options")?,
-            )
+            Message::page(name, Map::new())
+                .with_properties_arg(properties)?
+                .with_envelope(&object_arg(options.as_deref(), "options")?)
         })())
     }
 
@@ -179,10 +113,9 @@ impl NativeSonde {
         options: Option<String>,
     ) -> Result<String> {
         self.send((|| {
-            envelope(
-                with_properties(Message::screen(name, Map::new()), properties)?,
-                &object(options, "options")?,
-            )
+            Message::screen(name, Map::new())
+                .with_properties_arg(properties)?
+                .with_envelope(&object_arg(options.as_deref(), "options")?)
         })())
     }
 
@@ -193,10 +126,8 @@ impl NativeSonde {
         options: Option<String>,
     ) -> Result<String> {
         self.send((|| {
-            envelope(
-                Message::identify(user_id, object(traits, "traits")?),
-                &object(options, "options")?,
-            )
+            Message::identify(user_id, object_arg(traits.as_deref(), "traits")?)
+                .with_envelope(&object_arg(options.as_deref(), "options")?)
         })())
     }
 
@@ -207,10 +138,8 @@ impl NativeSonde {
         options: Option<String>,
     ) -> Result<String> {
         self.send((|| {
-            envelope(
-                Message::group(group_id, object(traits, "traits")?),
-                &object(options, "options")?,
-            )
+            Message::group(group_id, object_arg(traits.as_deref(), "traits")?)
+                .with_envelope(&object_arg(options.as_deref(), "options")?)
         })())
     }
 
@@ -221,10 +150,8 @@ impl NativeSonde {
         options: Option<String>,
     ) -> Result<String> {
         self.send((|| {
-            envelope(
-                Message::alias(user_id, previous_id),
-                &object(options, "options")?,
-            )
+            Message::alias(user_id, previous_id)
+                .with_envelope(&object_arg(options.as_deref(), "options")?)
         })())
     }
 
@@ -237,13 +164,13 @@ impl NativeSonde {
         options: Option<String>,
     ) -> Result<String> {
         self.send((|| {
-            let o = object(options, "options")?;
+            let o = object_arg(options.as_deref(), "options")?;
             let interaction = Interaction {
                 path: text(&o, "path"),
                 value: o.get("value").cloned(),
                 ..Interaction::new(action, target)
             };
-            envelope(interaction.into_message(), &o)
+            interaction.into_message().with_envelope(&o)
         })())
     }
 
@@ -256,13 +183,13 @@ impl NativeSonde {
         options: Option<String>,
     ) -> Result<String> {
         self.send((|| {
-            let o = object(options, "options")?;
+            let o = object_arg(options.as_deref(), "options")?;
             let error = ErrorEvent {
                 stack: text(&o, "stack"),
                 route: text(&o, "route"),
                 ..ErrorEvent::new(error_type, message)
             };
-            envelope(error.into_message(), &o)
+            error.into_message().with_envelope(&o)
         })())
     }
 
@@ -275,7 +202,7 @@ impl NativeSonde {
         options: Option<String>,
     ) -> Result<String> {
         self.send((|| {
-            let o = object(options, "options")?;
+            let o = object_arg(options.as_deref(), "options")?;
             let perf = Performance {
                 error_type: text(&o, "errorType"),
                 metadata: match o.get("metadata") {
@@ -288,12 +215,12 @@ impl NativeSonde {
                     o.get("success").and_then(Value::as_bool).unwrap_or(true),
                 )
             };
-            envelope(perf.into_message(), &o)
+            perf.into_message().with_envelope(&o)
         })())
     }
 
     pub fn register(&self, properties: String) -> Result<()> {
-        let properties = object(Some(properties), "properties").map_err(|e| to_js(&e))?;
+        let properties = object_arg(Some(&properties), "properties").map_err(|e| to_js(&e))?;
         self.sonde.register(properties);
         Ok(())
     }

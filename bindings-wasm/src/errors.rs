@@ -19,8 +19,3 @@ pub fn to_js(e: &sonde_core::Error) -> JsValue {
     let _ = js_sys::Reflect::set(&error, &"violations".into(), &list);
     error.into()
 }
-
-/// An argument the binding refuses (wrong shape), as an `invalid_config` error.
-pub fn invalid_argument(message: impl Into<String>) -> sonde_core::Error {
-    sonde_core::Error::new(sonde_core::ErrorKind::InvalidConfig, message)
-}

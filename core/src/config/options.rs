@@ -42,6 +42,21 @@ pub const OPTION_NAMES: &[&str] = &[
     "metrics_interval_ms",
 ];
 
+/// An option name as JS spells it (`flushIntervalMs`) in the core's spelling
+/// (`flush_interval_ms`); snake_case names pass unchanged.
+pub fn snake_case_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 struct Reader<'a> {
     problems: &'a mut Vec<Violation>,
 }

@@ -1,5 +1,6 @@
 //! The event: Segment Spec message shape, camelCase on the wire.
 
+mod envelope;
 pub(crate) mod json;
 mod parse;
 pub(crate) mod raw;
@@ -9,6 +10,8 @@ mod timestamp;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::{Map, Value};
+
+pub use envelope::object_arg;
 
 use crate::error::Violation;
 use crate::validate::codes;

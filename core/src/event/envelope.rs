@@ -1,0 +1,105 @@
+//! Event arguments as JSON text, the way the JS bindings (Node, browser) pass them: object
+//! arguments parsed (or, for properties, kept as text), and the envelope options — `userId`,
+//! `anonymousId`, `sessionId`, `messageId`, `timestamp`, `context` — applied to a message.
+
+use serde_json::Value;
+
+use super::{Message, Properties, Timestamp};
+use crate::error::{Error, ErrorKind};
+
+fn invalid(message: String) -> Error {
+    Error::new(ErrorKind::InvalidConfig, message)
+}
+
+/// An object argument given as JSON text: absent or `null` is an empty object; anything
+/// else that is not an object is refused, naming the argument.
+pub fn object_arg(json: Option<&str>, what: &str) -> Result<Properties, Error> {
+    let Some(json) = json else {
+        return Ok(Properties::new());
+    };
+    match serde_json::from_str::<Value>(json) {
+        Ok(Value::Null) => Ok(Properties::new()),
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => Err(invalid(format!("{what} must be an object, got {other}"))),
+        Err(e) => Err(invalid(format!("{what} is not JSON: {e}"))),
+    }
+}
+
+fn text(options: &Properties, key: &str) -> Option<String> {
+    options.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+impl Message {
+    /// Properties given as JSON text (absent or `null`: none), kept as text; see
+    /// [`Message::with_properties_json`].
+    pub fn with_properties_arg(self, json: Option<String>) -> Result<Self, Error> {
+        match json {
+            Some(json) if json != "null" => self.with_properties_json(json),
+            _ => Ok(self),
+        }
+    }
+
+    /// Applies the envelope options (camelCase, as JS passes them): `userId`,
+    /// `anonymousId`, `sessionId`, `messageId`, `timestamp` (RFC 3339) and `context`.
+    pub fn with_envelope(mut self, options: &Properties) -> Result<Self, Error> {
+        if let Some(id) = text(options, "userId") {
+            self = self.with_user_id(id);
+        }
+        if let Some(id) = text(options, "anonymousId") {
+            self = self.with_anonymous_id(id);
+        }
+        if let Some(id) = text(options, "sessionId") {
+            self = self.with_session_id(id);
+        }
+        if let Some(id) = text(options, "messageId") {
+            self = self.with_message_id(id);
+        }
+        if let Some(t) = options.get("timestamp").filter(|v| !v.is_null()) {
+            let parsed = t.as_str().and_then(Timestamp::parse).ok_or_else(|| {
+                invalid(format!(
+                    "timestamp must be an RFC 3339 string or a Date, got {t}"
+                ))
+            })?;
+            self = self.with_timestamp(parsed);
+        }
+        if let Some(Value::Object(context)) = options.get("context") {
+            self = self.with_context(context.clone());
+        }
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn object_arguments() {
+        assert!(object_arg(None, "x").expect("empty").is_empty());
+        assert!(object_arg(Some("null"), "x").expect("empty").is_empty());
+        assert_eq!(object_arg(Some(r#"{"a":1}"#), "x").expect("object")["a"], 1);
+        let e = object_arg(Some("[1]"), "traits").expect_err("not an object");
+        assert!(e.message().contains("traits must be an object"));
+        assert!(object_arg(Some("{"), "x").is_err());
+    }
+
+    #[test]
+    fn envelope_options() {
+        let options = json!({"userId": "u", "anonymousId": "a", "sessionId": "s", "messageId": "m",
+                             "timestamp": "2026-01-01T00:00:00Z", "context": {"ip": "10.0.0.1"}});
+        let m = Message::track("E", Properties::new())
+            .with_envelope(options.as_object().expect("object"))
+            .expect("valid");
+        assert_eq!(m.user_id.as_deref(), Some("u"));
+        assert_eq!(m.anonymous_id.as_deref(), Some("a"));
+        assert_eq!(m.session_id.as_deref(), Some("s"));
+        assert_eq!(m.message_id.as_deref(), Some("m"));
+        assert_eq!(m.timestamp, Timestamp::parse("2026-01-01T00:00:00Z"));
+        assert_eq!(m.context["ip"], "10.0.0.1");
+        let bad = json!({"timestamp": "yesterday"});
+        assert!(Message::track("E", Properties::new())
+            .with_envelope(bad.as_object().expect("object"))
+            .is_err());
+    }
+}
