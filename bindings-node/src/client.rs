@@ -352,18 +352,7 @@ impl NativeSonde {
             &env,
             (|| {
                 let o = object_arg(options.as_deref(), "options")?;
-                let perf = Performance {
-                    error_type: text(&o, "errorType"),
-                    metadata: match o.get("metadata") {
-                        Some(Value::Object(m)) => m.clone(),
-                        _ => Map::new(),
-                    },
-                    ..Performance::new(
-                        operation,
-                        duration_ms,
-                        o.get("success").and_then(Value::as_bool).unwrap_or(true),
-                    )
-                };
+                let perf = Performance::from_options(operation, duration_ms, &o);
                 perf.into_message().with_envelope(&o)
             })(),
         )
@@ -382,11 +371,7 @@ impl NativeSonde {
             &env,
             (|| {
                 let o = object_arg(options.as_deref(), "options")?;
-                let interaction = Interaction {
-                    path: text(&o, "path"),
-                    value: o.get("value").cloned(),
-                    ..Interaction::new(action, target)
-                };
+                let interaction = Interaction::from_options(action, target, &o);
                 interaction.into_message().with_envelope(&o)
             })(),
         )
@@ -405,11 +390,7 @@ impl NativeSonde {
             &env,
             (|| {
                 let o = object_arg(options.as_deref(), "options")?;
-                let error = ErrorEvent {
-                    stack: text(&o, "stack"),
-                    route: text(&o, "route"),
-                    ..ErrorEvent::new(error_type, message)
-                };
+                let error = ErrorEvent::from_options(error_type, message, &o);
                 error.into_message().with_envelope(&o)
             })(),
         )

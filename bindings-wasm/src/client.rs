@@ -34,10 +34,6 @@ impl Clock for BrowserClock {
 
 type Result<T> = std::result::Result<T, JsValue>;
 
-fn text(map: &Map<String, Value>, key: &str) -> Option<String> {
-    map.get(key).and_then(Value::as_str).map(str::to_owned)
-}
-
 /// The native client.
 #[wasm_bindgen]
 pub struct NativeSonde {
@@ -165,11 +161,7 @@ impl NativeSonde {
     ) -> Result<String> {
         self.send((|| {
             let o = object_arg(options.as_deref(), "options")?;
-            let interaction = Interaction {
-                path: text(&o, "path"),
-                value: o.get("value").cloned(),
-                ..Interaction::new(action, target)
-            };
+            let interaction = Interaction::from_options(action, target, &o);
             interaction.into_message().with_envelope(&o)
         })())
     }
@@ -184,11 +176,7 @@ impl NativeSonde {
     ) -> Result<String> {
         self.send((|| {
             let o = object_arg(options.as_deref(), "options")?;
-            let error = ErrorEvent {
-                stack: text(&o, "stack"),
-                route: text(&o, "route"),
-                ..ErrorEvent::new(error_type, message)
-            };
+            let error = ErrorEvent::from_options(error_type, message, &o);
             error.into_message().with_envelope(&o)
         })())
     }
@@ -203,18 +191,7 @@ impl NativeSonde {
     ) -> Result<String> {
         self.send((|| {
             let o = object_arg(options.as_deref(), "options")?;
-            let perf = Performance {
-                error_type: text(&o, "errorType"),
-                metadata: match o.get("metadata") {
-                    Some(Value::Object(m)) => m.clone(),
-                    _ => Map::new(),
-                },
-                ..Performance::new(
-                    operation,
-                    duration_ms,
-                    o.get("success").and_then(Value::as_bool).unwrap_or(true),
-                )
-            };
+            let perf = Performance::from_options(operation, duration_ms, &o);
             perf.into_message().with_envelope(&o)
         })())
     }

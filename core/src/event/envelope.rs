@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use super::reserved::{ErrorEvent, Interaction, Performance};
 use super::{Message, Properties, Timestamp};
 use crate::error::{Error, ErrorKind};
 
@@ -69,6 +70,61 @@ impl Message {
     }
 }
 
+impl Performance {
+    /// From JS-style options: `success` (default true), `errorType`, `metadata`.
+    pub fn from_options(
+        operation: impl Into<String>,
+        duration_ms: f64,
+        options: &Properties,
+    ) -> Self {
+        Self {
+            error_type: text(options, "errorType"),
+            metadata: match options.get("metadata") {
+                Some(Value::Object(m)) => m.clone(),
+                _ => Properties::new(),
+            },
+            ..Self::new(
+                operation,
+                duration_ms,
+                options
+                    .get("success")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true),
+            )
+        }
+    }
+}
+
+impl Interaction {
+    /// From JS-style options: `path`, `value`.
+    pub fn from_options(
+        action: impl Into<String>,
+        target: impl Into<String>,
+        options: &Properties,
+    ) -> Self {
+        Self {
+            path: text(options, "path"),
+            value: options.get("value").cloned(),
+            ..Self::new(action, target)
+        }
+    }
+}
+
+impl ErrorEvent {
+    /// From JS-style options: `stack`, `route`.
+    pub fn from_options(
+        error_type: impl Into<String>,
+        message: impl Into<String>,
+        options: &Properties,
+    ) -> Self {
+        Self {
+            stack: text(options, "stack"),
+            route: text(options, "route"),
+            ..Self::new(error_type, message)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +138,28 @@ mod tests {
         let e = object_arg(Some("[1]"), "traits").expect_err("not an object");
         assert!(e.message().contains("traits must be an object"));
         assert!(object_arg(Some("{"), "x").is_err());
+    }
+
+    #[test]
+    fn typed_events_from_options() {
+        let o = json!({"success": false, "errorType": "Timeout", "metadata": {"rows": 3},
+                       "path": "/cart", "value": 2, "stack": "at x", "route": "/items/:id"});
+        let o = o.as_object().expect("object");
+        let perf = Performance::from_options("db", 1.5, o);
+        assert!(!perf.success);
+        assert_eq!(perf.error_type.as_deref(), Some("Timeout"));
+        assert_eq!(perf.metadata["rows"], 3);
+        assert!(Performance::from_options("db", 1.5, &Properties::new()).success);
+        let click = Interaction::from_options("click", "#buy", o);
+        assert_eq!(
+            (click.path.as_deref(), click.value),
+            (Some("/cart"), Some(json!(2)))
+        );
+        let error = ErrorEvent::from_options("TypeError", "bad", o);
+        assert_eq!(
+            (error.stack.as_deref(), error.route.as_deref()),
+            (Some("at x"), Some("/items/:id"))
+        );
     }
 
     #[test]
