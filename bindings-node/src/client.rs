@@ -9,7 +9,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Result, Status, Task};
 use napi_derive::napi;
 use serde_json::{Map, Value};
-use sonde_core::config::{snake_case_name, Destinations};
+use sonde_core::config::{snake_case_keys, Destinations};
 use sonde_core::event::object_arg;
 use sonde_core::event::reserved::{ApiRequest, ErrorEvent, Interaction, Performance};
 use sonde_core::sink::{CallbackSink, SinkBatch, SinkError};
@@ -41,15 +41,10 @@ fn number(map: &Map<String, Value>, key: &str) -> Option<f64> {
     map.get(key).and_then(Value::as_f64)
 }
 
-fn bucket(name: Option<&str>) -> std::result::Result<Bucket, CoreError> {
-    match name.unwrap_or("hour") {
-        "minute" => Ok(Bucket::Minute),
-        "hour" => Ok(Bucket::Hour),
-        "day" => Ok(Bucket::Day),
-        other => Err(invalid_argument(format!(
-            "bucket must be \"minute\", \"hour\" or \"day\", got {other:?}"
-        ))),
-    }
+/// Store query filters (snake_case keys; camelCase accepted).
+fn query_of(filters: Option<String>) -> std::result::Result<EventQuery, CoreError> {
+    let doc = snake_case_keys(object_arg(filters.as_deref(), "filters")?);
+    EventQuery::from_value(&Value::Object(doc))
 }
 
 /// Flush or shutdown on libuv's thread pool; resolves to `null`, or an error's data as
@@ -160,10 +155,8 @@ impl NativeSonde {
         sink: Option<Function<'_, String, ()>>,
     ) -> Result<Self> {
         let build = || -> std::result::Result<(Sonde, Option<Arc<SqliteStore>>), CoreError> {
-            let mut core_options: Map<String, Value> = object_arg(options.as_deref(), "options")?
-                .into_iter()
-                .map(|(k, v)| (snake_case_name(&k), v))
-                .collect();
+            let mut core_options: Map<String, Value> =
+                snake_case_keys(object_arg(options.as_deref(), "options")?);
             let destinations = Destinations::take_from(&mut core_options)?;
             let has_library = core_options.contains_key("library");
             let mut config = Config::from_options(&Value::Object(core_options))?;
@@ -512,11 +505,7 @@ impl NativeSonde {
     #[napi]
     pub fn query_events(&self, env: Env, filters: Option<String>) -> Result<String> {
         let run = || -> std::result::Result<String, CoreError> {
-            let doc: Map<String, Value> = object_arg(filters.as_deref(), "filters")?
-                .into_iter()
-                .map(|(k, v)| (snake_case_name(&k), v))
-                .collect();
-            let query = EventQuery::from_value(&Value::Object(doc))?;
+            let query = query_of(filters)?;
             let page = self.store()?.query(&query)?;
             to_text(&page)
         };
@@ -565,12 +554,7 @@ impl NativeSonde {
     #[napi]
     pub fn delete_events(&self, env: Env, filters: Option<String>) -> Result<f64> {
         let run = || -> std::result::Result<u64, CoreError> {
-            let doc: Map<String, Value> = object_arg(filters.as_deref(), "filters")?
-                .into_iter()
-                .map(|(k, v)| (snake_case_name(&k), v))
-                .collect();
-            self.store()?
-                .delete_where(&EventQuery::from_value(&Value::Object(doc))?)
+            self.store()?.delete_where(&query_of(filters)?)
         };
         run().map(|n| n as f64).map_err(|e| throw(&env, &e))
     }
@@ -598,9 +582,10 @@ impl NativeSonde {
                 from: time("from")?,
                 to: time("to")?,
             };
-            let aggregates = self
-                .store()?
-                .aggregate(range, bucket(o.get("bucket").and_then(Value::as_str))?)?;
+            let aggregates = self.store()?.aggregate(
+                range,
+                Bucket::from_name(o.get("bucket").and_then(Value::as_str).unwrap_or("hour"))?,
+            )?;
             to_text(&aggregates)
         };
         run().map_err(|e| throw(&env, &e))

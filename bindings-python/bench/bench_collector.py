@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+from common import six_properties
 from server import Server
 
 BATCH = 500
@@ -32,14 +33,7 @@ def body(b: int) -> bytes:
                     "userId": f"user-{(b * BATCH + i) % 1000}",
                     "messageId": f"bench-{b}-{i}",
                     "timestamp": "2026-11-26T10:00:00.000Z",
-                    "properties": {
-                        "plan": "pro",
-                        "revenue": 42.5,
-                        "currency": "EUR",
-                        "items": i,
-                        "coupon": None,
-                        "first_order": True,
-                    },
+                    "properties": six_properties(i),
                 }
                 for i in range(BATCH)
             ],

@@ -757,16 +757,7 @@ impl Client {
         to: Option<&Bound<'py, PyAny>>,
         bucket: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let bucket = match bucket {
-            "minute" => Bucket::Minute,
-            "hour" => Bucket::Hour,
-            "day" => Bucket::Day,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "bucket must be \"minute\", \"hour\" or \"day\", got {other:?}"
-                )))
-            }
-        };
+        let bucket = Bucket::from_name(bucket).map_err(CoreError)?;
         let range = TimeRange {
             from: from_.map(timestamp_of).transpose()?,
             to: to.map(timestamp_of).transpose()?,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use sonde_core::config::snake_case_name;
+use sonde_core::config::snake_case_keys;
 use sonde_core::event::object_arg;
 use sonde_core::event::reserved::{ErrorEvent, Interaction, Performance};
 use sonde_core::{Clock, Config, DeliveryMode, Error as CoreError, Message, Sonde};
@@ -55,10 +55,8 @@ impl NativeSonde {
     #[wasm_bindgen(constructor)]
     pub fn new(options: Option<String>) -> Result<NativeSonde> {
         let build = || -> std::result::Result<Sonde, CoreError> {
-            let mut core: Map<String, Value> = object_arg(options.as_deref(), "options")?
-                .into_iter()
-                .map(|(k, v)| (snake_case_name(&k), v))
-                .collect();
+            let mut core: Map<String, Value> =
+                snake_case_keys(object_arg(options.as_deref(), "options")?);
             core.insert("delivery".into(), Value::String("manual".into()));
             let has_library = core.contains_key("library");
             // The clock first: checking the options on wasm32 requires one.

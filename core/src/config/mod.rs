@@ -18,7 +18,7 @@ use crate::event::{Library, Message};
 use crate::platform::MaybeSendSync;
 #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
 pub use destinations::{Destinations, DESTINATION_OPTIONS};
-pub use options::{snake_case_name, OPTION_NAMES};
+pub use options::{snake_case_keys, snake_case_name, OPTION_NAMES};
 
 use crate::sink::Sink;
 use crate::validate::{codes, Limits, TrackingPlan};

@@ -57,6 +57,14 @@ pub fn snake_case_name(name: &str) -> String {
     out
 }
 
+/// An options object with its keys in the core's spelling (see [`snake_case_name`]).
+pub fn snake_case_keys(options: Map<String, Value>) -> Map<String, Value> {
+    options
+        .into_iter()
+        .map(|(k, v)| (snake_case_name(&k), v))
+        .collect()
+}
+
 struct Reader<'a> {
     problems: &'a mut Vec<Violation>,
 }

@@ -20,6 +20,18 @@ pub enum Bucket {
 }
 
 impl Bucket {
+    /// A bucket by name (`"minute"`, `"hour"`, `"day"`), as bindings receive it.
+    pub fn from_name(name: &str) -> Result<Self, crate::Error> {
+        match name {
+            "minute" => Ok(Bucket::Minute),
+            "hour" => Ok(Bucket::Hour),
+            "day" => Ok(Bucket::Day),
+            other => Err(crate::Error::invalid_config(format!(
+                "bucket must be \"minute\", \"hour\" or \"day\", got {other:?}"
+            ))),
+        }
+    }
+
     /// The width in milliseconds.
     pub const fn millis(self) -> i64 {
         match self {
