@@ -39,6 +39,11 @@ export interface SondeBrowserOptions {
     /** The attribute naming tracked elements (default `data-track`). */
     attribute?: string;
   };
+  /**
+   * `'gzip'` (default): batches of 1 KiB or more are sent gzipped (`Content-Encoding: gzip`)
+   * where the browser has `CompressionStream`; `false` sends them as plain text.
+   */
+  compression?: 'gzip' | false;
   /** Where the `.wasm` file is, when not next to the glue. */
   wasmUrl?: string | URL;
   trackingPlan?: JsonObject;

@@ -6,6 +6,8 @@
 import initWasm, { NativeSonde } from '../pkg/sonde_wasm.js';
 
 const BEACON_LIMIT = 64 * 1024;
+// Below this a gzip header and a CORS preflight cost more than the bytes saved.
+const GZIP_MIN_BYTES = 1024;
 const QUEUE_KEY = 'sonde.queue';
 const ANONYMOUS_KEY = 'sonde.anonymousId';
 const USER_KEY = 'sonde.userId';
@@ -39,6 +41,12 @@ function retryAfter(header) {
   return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined;
 }
 
+/** `text` gzipped by the browser's own `CompressionStream`. */
+async function gzip(text) {
+  const stream = new Blob([text]).stream().pipeThrough(new CompressionStream('gzip'));
+  return new Response(stream).arrayBuffer();
+}
+
 function randomSeed() {
   const words = crypto.getRandomValues(new Uint32Array(2));
   return (words[0] & 0x1fffff) * 2 ** 32 + words[1]; // 53 bits: exact as a JSON number
@@ -59,7 +67,8 @@ export class Sonde {
    * Options: `endpoint` (a Segment-compatible batch URL, e.g. `/analytics/v1/batch`),
    * `writeKey`, `flushAt` (events per batch, 20), `flushIntervalMs` (5000),
    * `sessionTimeoutMs` (30 min idle), `maxQueuedBatches` (persistent queue cap, 100),
-   * `wasmUrl`, and the core's options (`trackingPlan`, `sampleRate`, `superProperties`, ...).
+   * `compression` (`'gzip'`, the default where the browser has `CompressionStream`, or
+   * `false`), `wasmUrl`, and the core's options (`trackingPlan`, `sampleRate`, `superProperties`, ...).
    */
   static async init(options = {}) {
     await initWasm(options.wasmUrl ? { module_or_path: options.wasmUrl } : undefined);
@@ -78,6 +87,7 @@ export class Sonde {
   #retryDelayMs = 1000;
   #sending = false;
   #userId = null;
+  #gzip;
 
   constructor(options) {
     const {
@@ -88,6 +98,7 @@ export class Sonde {
       sessionTimeoutMs = 30 * 60 * 1000,
       maxQueuedBatches = 100,
       autocapture = {},
+      compression = 'gzip',
       wasmUrl, // eslint-disable-line no-unused-vars
       ...core
     } = options;
@@ -96,6 +107,7 @@ export class Sonde {
     this.#endpoint = url.toString();
     this.#sessionTimeoutMs = sessionTimeoutMs;
     this.#maxQueued = maxQueuedBatches;
+    this.#gzip = compression === 'gzip' && typeof CompressionStream === 'function';
     let anonymousId = this.#store.getItem(ANONYMOUS_KEY);
     if (!anonymousId) {
       anonymousId = newId();
@@ -324,11 +336,17 @@ export class Sonde {
    */
   async #post(payload) {
     try {
+      const headers = { 'content-type': 'text/plain' }; // CORS-simple unless compressed
+      let body = payload;
+      if (this.#gzip && payload.length >= GZIP_MIN_BYTES) {
+        body = await gzip(payload);
+        headers['content-encoding'] = 'gzip';
+      }
       const response = await fetch(this.#endpoint, {
         method: 'POST',
-        body: payload,
-        headers: { 'content-type': 'text/plain' }, // CORS-simple: no preflight
-        keepalive: payload.length < BEACON_LIMIT,
+        body,
+        headers,
+        keepalive: (body.byteLength ?? body.length) < BEACON_LIMIT,
       });
       if (response.ok) return { outcome: 'sent' };
       if (response.status === 429 || response.status >= 500) {

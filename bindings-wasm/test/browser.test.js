@@ -5,13 +5,13 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -58,13 +58,7 @@ before(async () => {
     assert.ok(i < 150, 'the example app did not start');
     await new Promise((r) => setTimeout(r, 100));
   }
-  const executablePath = execFileSync('sh', ['-c', 'command -v chromium']).toString().trim();
-  context = await chromium.launchPersistentContext(path.join(tmp, 'profile'), {
-    executablePath,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  context = await launchChromium();
 });
 
 after(async () => {
@@ -190,4 +184,25 @@ test('autocapture: history API page views, and page performance when the page is
   });
   assert.ok(navigation[0].properties.duration_ms >= 0);
   assert.ok(navigation[0].properties.ttfb_ms >= 0);
+});
+
+test('large batches go out gzipped (CompressionStream) and arrive whole', async () => {
+  const page = await openDemo();
+  const encodings = [];
+  page.on('request', (request) => {
+    if (request.url().includes('/analytics/v1/batch')) encodings.push(request.headers()['content-encoding'] ?? 'none');
+  });
+  const text = 'compressible '.repeat(200);
+  await page.evaluate(async (body) => {
+    for (let i = 0; i < 5; i++) window.sonde.track('Gzipped Event', { i, body });
+    await window.sonde.flush();
+  }, text);
+  const found = await eventually('the gzipped events', async () => {
+    const all = await events('event=Gzipped%20Event&limit=100');
+    return all.length === 5 ? all : null;
+  });
+  assert.deepEqual(found.map((e) => e.properties.i).sort(), [0, 1, 2, 3, 4]);
+  assert.equal(found[0].properties.body, text);
+  assert.ok(encodings.includes('gzip'), `a batch was sent gzipped: ${encodings}`);
+  await page.close();
 });

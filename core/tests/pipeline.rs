@@ -502,6 +502,38 @@ fn manual_delivery_take_ack_nack() {
 }
 
 #[test]
+fn manual_close_refuses_new_events_and_keeps_the_buffered_ones_for_the_host() {
+    let sonde = Sonde::new(
+        Config::default()
+            .delivery(DeliveryMode::Manual)
+            .batch_size(2),
+    )
+    .unwrap();
+    for i in 0..3 {
+        sonde.track("E", props(json!({"i": i}))).unwrap();
+    }
+    sonde.close();
+    assert_eq!(
+        sonde.track("late", Default::default()).unwrap_err().kind(),
+        ErrorKind::ShutDown
+    );
+    assert_eq!(
+        sonde.next_batch_in(),
+        Some(Duration::ZERO),
+        "all due at once"
+    );
+    let mut delivered = 0;
+    while let Some(batch) = sonde.take_batch().unwrap() {
+        delivered += batch.events;
+        assert!(sonde.ack(batch.id).unwrap());
+    }
+    assert_eq!(delivered, 3);
+    sonde.shutdown(Duration::ZERO).unwrap();
+    let c = sonde.stats().counters;
+    assert_eq!((c.delivered, c.dropped.total()), (3, 0));
+}
+
+#[test]
 fn manual_calls_are_refused_with_a_worker() {
     let sonde = Sonde::new(fast().sink(MemorySink::new())).unwrap();
     assert_eq!(

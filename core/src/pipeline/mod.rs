@@ -419,6 +419,15 @@ impl Sonde {
         self.inner.shutdown(timeout)
     }
 
+    /// Stops accepting events and makes everything buffered due now, without giving up on
+    /// any of it: a manual-delivery host keeps draining with [`Sonde::take_batch`] and then
+    /// calls [`Sonde::shutdown`], which drops only what is still undelivered.
+    pub fn close(&self) {
+        let shared = &self.inner.shared;
+        let mut buf = shared.buffer();
+        shared.close(&mut buf);
+    }
+
     /// Whether `shutdown` was called (or the client dropped).
     pub fn is_shut_down(&self) -> bool {
         self.inner.shared.is_closed()

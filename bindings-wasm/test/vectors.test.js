@@ -1,0 +1,177 @@
+// The shared vectors in real headless Chromium, through the WebAssembly binding: `message`
+// and `batch` through `ingest`, `track` through `register` + `track`, `config` through the
+// constructor. The page runs the binding built with the `ingest` feature
+// (bindings-wasm/pkg-vectors, `make wasm-vectors`): the same core as the shipped package,
+// plus the one entry point the message vectors need. The page only calls and records;
+// the checks are the same code as the Node suite's (tests/vectors/check.cjs).
+// (`alerts`, `stats_merge` and `store_query` test engines the browser package does not carry.)
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import check from '../../tests/vectors/check.cjs';
+import { launchChromium } from './chromium.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const PKG = path.resolve(here, '..', 'pkg-vectors');
+const ORIGIN = 'http://vectors.sonde.test';
+const RUN_IN_PAGE = new Set(['message', 'batch', 'track', 'config']);
+const NOT_IN_BROWSER = new Set(['alerts', 'stats_merge', 'store_query']);
+
+const all = check.cases();
+let context;
+let results;
+
+/** Runs every case in the page; returns what each call returned or threw. */
+async function pageRunner(list) {
+  {
+    const { default: init, NativeSonde } = await import('/pkg/sonde_wasm.js');
+    await init();
+    const thrown = (e) => ({
+      isError: e instanceof Error, name: e.name, code: e.code, violations: e.violations,
+    });
+    const attempt = (fn) => {
+      try { return { value: fn() }; } catch (e) { return { error: thrown(e) }; }
+    };
+    const client = (config) => new NativeSonde(JSON.stringify({ ...(config ?? {}), flush_interval_ms: 3_600_000 }));
+    const delivered = (s) => {
+      s.flush();
+      const raw = s.takeBatch();
+      return raw === undefined ? [] : JSON.parse(JSON.parse(raw).payload).batch;
+    };
+    const body = (c) => (c.raw ? c.input : JSON.stringify(c.input));
+    const report = (text) => JSON.parse(text);
+    const run = {
+      message(c) {
+        const s = client(c.config);
+        if (c.expected_errors) {
+          const dry = attempt(() => report(s.ingest(body(c), true)));
+          const received = JSON.parse(s.stats()).counters.received;
+          return { dry, received, real: attempt(() => report(s.ingest(body(c)))) };
+        }
+        const real = attempt(() => report(s.ingest(body(c))));
+        return { real, delivered: real.value ? delivered(s) : [] };
+      },
+      batch(c) {
+        return { real: attempt(() => report(client(c.config).ingest(body(c)))) };
+      },
+      config(c) {
+        return { real: attempt(() => { new NativeSonde(JSON.stringify(c.input)).close(); return 'ok'; }) };
+      },
+      track(c) {
+        const s = client(c.config);
+        if (c.input.register) s.register(JSON.stringify(c.input.register));
+        const props = c.input.properties == null ? undefined : JSON.stringify(c.input.properties);
+        const options = JSON.stringify({ userId: c.input.user_id });
+        const real = attempt(() => s.track(c.input.event, props, options));
+        return { real, delivered: real.value ? delivered(s) : [] };
+      },
+    };
+    return list.map(({ kind, c }) => {
+      try {
+        return run[kind](c);
+      } catch (e) {
+        return { crashed: String(e && e.stack || e) };
+      }
+    });
+  }
+}
+
+before(async () => {
+  assert.ok(fs.existsSync(path.join(PKG, 'sonde_wasm_bg.wasm')), 'run `make wasm-vectors` first');
+  context = await launchChromium();
+  const page = await context.newPage();
+  const types = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html' };
+  await page.route(`${ORIGIN}/**`, (route) => {
+    const { pathname } = new URL(route.request().url());
+    if (pathname === '/') return route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>vectors</title>' });
+    const file = path.join(PKG, path.basename(pathname));
+    return route.fulfill({ path: file, contentType: types[path.extname(file)] });
+  });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e));
+  await page.goto(`${ORIGIN}/`);
+  const cases = all.filter((v) => RUN_IN_PAGE.has(v.kind)).map(({ kind, c }) => ({ kind, c }));
+  const out = await page.evaluate(pageRunner, cases);
+  assert.deepEqual(errors, []);
+  results = new Map(cases.map((v, i) => [v.c, out[i]]));
+});
+
+after(async () => {
+  await context?.close();
+});
+
+const violationsOf = (outcome) => {
+  if (outcome.error) {
+    assert.ok(outcome.error.isError && outcome.error.name === 'SondeError' && typeof outcome.error.code === 'string',
+      JSON.stringify(outcome.error));
+    return check.pairs(outcome.error.violations);
+  }
+  const { items } = outcome.value;
+  assert.ok(items.length === 1 && items[0].status === 'rejected', JSON.stringify(outcome.value));
+  return check.pairs(items[0].errors);
+};
+
+const verify = {
+  message(c, r) {
+    if (c.expected_errors) {
+      const want = check.pairs(c.expected_errors);
+      assert.deepEqual(violationsOf(r.dry), want);
+      assert.equal(r.received, 0, 'a dry run counted events');
+      assert.deepEqual(violationsOf(r.real), want);
+      return;
+    }
+    assert.ok(!r.real.error, JSON.stringify(r.real.error));
+    const item = r.real.value.items[0];
+    assert.equal(item.status, c.expected.status ?? 'accepted', JSON.stringify(item));
+    assert.deepEqual(check.pairs(item.warnings), check.pairs(c.expected.warnings ?? []));
+    if (item.status === 'accepted') {
+      assert.equal(r.delivered.length, 1);
+      check.checkDelivered(c.expected, r.delivered[0]);
+    }
+  },
+  batch(c, r) {
+    if (c.expected_errors) {
+      assert.ok(r.real.error, 'expected the request to be refused');
+      assert.deepEqual(check.pairs(r.real.error.violations), check.pairs(c.expected_errors));
+      return;
+    }
+    assert.ok(!r.real.error, JSON.stringify(r.real.error));
+    check.checkBatchReport(c, r.real.value);
+  },
+  config(c, r) {
+    if (c.expected_errors) {
+      assert.ok(r.real.error, 'the configuration was accepted');
+      assert.equal(r.real.error.code, 'invalid_config');
+      assert.deepEqual(check.pairs(r.real.error.violations), check.pairs(c.expected_errors));
+    } else {
+      assert.ok(!r.real.error, JSON.stringify(r.real.error));
+    }
+  },
+  track(c, r) {
+    if (c.expected_errors) {
+      assert.ok(r.real.error, 'accepted');
+      assert.deepEqual(check.pairs(r.real.error.violations), check.pairs(c.expected_errors));
+      return;
+    }
+    assert.ok(!r.real.error, JSON.stringify(r.real.error));
+    assert.equal(r.delivered.length, 1);
+    check.checkDelivered(c.expected, r.delivered[0]);
+  },
+};
+
+test('every vector kind is run in the page or belongs to an engine the browser lacks', () => {
+  for (const { kind } of all) assert.ok(RUN_IN_PAGE.has(kind) || NOT_IN_BROWSER.has(kind), kind);
+  assert.ok(all.filter((v) => RUN_IN_PAGE.has(v.kind)).length >= 130);
+});
+
+for (const { kind, name, c } of all) {
+  if (!RUN_IN_PAGE.has(kind)) continue;
+  test(name, () => {
+    const r = results.get(c);
+    assert.ok(r && !r.crashed, r?.crashed ?? 'not run');
+    verify[kind](c, r);
+  });
+}

@@ -1,0 +1,219 @@
+//! The binding's API surface, run as wasm under Node by `wasm-bindgen-test-runner`
+//! (`make test-wasm`): what the JS glue relies on — ids back from every event method,
+//! errors as `Error` objects with `code` and `violations`, manual delivery through
+//! `takeBatch` / `ack` / `nack`, statistics as JSON, and the browser clock.
+#![cfg(target_arch = "wasm32")]
+
+use serde_json::{json, Value};
+use sonde_wasm::NativeSonde;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_test::wasm_bindgen_test;
+
+fn client(options: Value) -> NativeSonde {
+    match NativeSonde::new(Some(options.to_string())) {
+        Ok(client) => client,
+        Err(e) => panic!("client refused: {:?}", e),
+    }
+}
+
+fn field(error: &JsValue, name: &str) -> JsValue {
+    js_sys::Reflect::get(error, &name.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// `(code, [(path, code)])` of a thrown SondeError.
+fn refusal(error: JsValue) -> (String, Vec<(String, String)>) {
+    assert!(
+        error.is_instance_of::<js_sys::Error>(),
+        "not an Error: {error:?}"
+    );
+    assert_eq!(
+        field(&error, "name").as_string().as_deref(),
+        Some("SondeError")
+    );
+    let code = field(&error, "code").as_string().unwrap_or_default();
+    let list: js_sys::Array = field(&error, "violations").dyn_into().unwrap_or_default();
+    let violations = list
+        .iter()
+        .map(|v| {
+            let text = |k: &str| field(&v, k).as_string().unwrap_or_default();
+            assert!(!text("message").is_empty(), "a violation without a message");
+            (text("path"), text("code"))
+        })
+        .collect();
+    (code, violations)
+}
+
+fn take(client: &NativeSonde) -> Value {
+    let text = client.take_batch().ok().flatten().expect("a batch is due");
+    serde_json::from_str(&text).expect("a batch is JSON")
+}
+
+fn events(batch: &Value) -> Vec<Value> {
+    let payload: Value = serde_json::from_str(batch["payload"].as_str().unwrap_or("")).unwrap();
+    payload["batch"].as_array().cloned().unwrap_or_default()
+}
+
+#[wasm_bindgen_test]
+fn every_event_method_returns_the_message_id_and_is_delivered_in_order() {
+    let c = client(json!({"batchSize": 100, "anonymousId": "anon-1", "randomSeed": 7}));
+    let props = Some(json!({"plan": "pro"}).to_string());
+    let ids = [
+        c.track("Signed Up".into(), props.clone(), None).unwrap(),
+        c.page(Some("Home".into()), None, None).unwrap(),
+        c.screen(Some("Main".into()), None, None).unwrap(),
+        c.identify("u1".into(), Some(r#"{"email":"a@b.c"}"#.into()), None)
+            .unwrap(),
+        c.group("g1".into(), None, None).unwrap(),
+        c.alias("u1".into(), "anon-1".into(), None).unwrap(),
+        c.track_interaction(
+            "click".into(),
+            "buy".into(),
+            Some(r#"{"path":"/p"}"#.into()),
+        )
+        .unwrap(),
+        c.track_error("TypeError".into(), "x is undefined".into(), None)
+            .unwrap(),
+        c.track_performance("web.lcp".into(), 812.5, None).unwrap(),
+    ];
+    c.flush().unwrap();
+    let batch = take(&c);
+    let delivered = events(&batch);
+    assert_eq!(batch["events"], json!(ids.len()));
+    assert_eq!(batch["attempt"], json!(1));
+    let delivered_ids: Vec<&str> = delivered
+        .iter()
+        .filter_map(|e| e["messageId"].as_str())
+        .collect();
+    assert_eq!(
+        delivered_ids,
+        ids.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    assert_eq!(delivered[0]["properties"], json!({"plan": "pro"}));
+    assert_eq!(delivered[0]["anonymousId"], json!("anon-1"));
+    assert_eq!(
+        delivered[0]["context"]["library"]["name"],
+        json!("sonde-browser")
+    );
+    assert_eq!(delivered[6]["event"], json!("$interaction"));
+    assert_eq!(delivered[8]["properties"]["duration_ms"], json!(812.5));
+    assert!(c.ack(batch["id"].as_f64().unwrap()).unwrap());
+    assert_eq!(c.take_batch().unwrap(), None);
+    assert_eq!(c.anonymous_id(), "anon-1");
+}
+
+#[wasm_bindgen_test]
+fn the_browser_clock_stamps_events_with_the_current_time() {
+    let c = client(json!({}));
+    c.track("Clocked".into(), None, None).unwrap();
+    c.flush().unwrap();
+    let event = events(&take(&c)).remove(0);
+    let stamped = event["timestamp"].as_str().unwrap_or("").to_owned();
+    let now = js_sys::Date::new_0()
+        .to_iso_string()
+        .as_string()
+        .unwrap_or_default();
+    // Same minute (ISO text compares as time): the clock is Date.now, not zero or a fixture.
+    assert_eq!(stamped[..16], now[..16], "{stamped} vs {now}");
+    assert_eq!(event["messageId"].as_str().map(|id| &id[14..15]), Some("7"));
+}
+
+#[wasm_bindgen_test]
+fn bad_options_are_one_error_naming_every_problem() {
+    let error = NativeSonde::new(Some(
+        r#"{"sampleRate": 2, "batchSize": "ten", "bogus": 1}"#.into(),
+    ))
+    .err()
+    .expect("refused");
+    let (code, mut violations) = refusal(error);
+    violations.sort();
+    assert_eq!(code, "invalid_config");
+    let paths: Vec<&str> = violations.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(paths, ["/batch_size", "/bogus", "/sample_rate"]);
+    let error = NativeSonde::new(Some("[1]".into())).err().expect("refused");
+    assert_eq!(refusal(error).0, "invalid_config");
+}
+
+#[wasm_bindgen_test]
+fn a_tracking_plan_violation_is_refused_with_its_code_and_path() {
+    let plan = json!({"trackingPlan": {"events": {"Plan Chosen": {
+        "type": "object",
+        "properties": {"plan": {"enum": ["free", "pro"]}, "seats": {"type": "integer"}},
+        "required": ["plan"]
+    }}}});
+    let c = client(plan);
+    let error = c
+        .track(
+            "Plan Chosen".into(),
+            Some(r#"{"plan":"gold","seats":1.5}"#.into()),
+            None,
+        )
+        .expect_err("refused");
+    let (code, mut violations) = refusal(error);
+    violations.sort();
+    assert_eq!(code, "invalid_event");
+    assert_eq!(
+        violations,
+        [
+            ("/properties/plan".into(), "enum".into()),
+            ("/properties/seats".into(), "type_mismatch".into())
+        ]
+    );
+    let error = c
+        .track("Plan Chosen".into(), Some("not json".into()), None)
+        .expect_err("refused");
+    assert_eq!(
+        refusal(error),
+        (
+            "invalid_event".into(),
+            vec![("/properties".into(), "invalid_type".into())]
+        )
+    );
+    assert!(c
+        .track("Plan Chosen".into(), Some(r#"{"plan":"pro"}"#.into()), None)
+        .is_ok());
+    let stats: Value = serde_json::from_str(&c.stats()).unwrap();
+    assert_eq!(stats["counters"]["accepted"], json!(1));
+    assert_eq!(stats["counters"]["dropped"]["invalid"], json!(1));
+}
+
+#[wasm_bindgen_test]
+fn a_nacked_batch_comes_back_with_the_next_attempt_then_is_dropped() {
+    let c = client(json!({"maxRetries": 1, "retryInitialBackoffMs": 1, "retryMaxBackoffMs": 1}));
+    c.track("Retried".into(), None, None).unwrap();
+    c.flush().unwrap();
+    let first = take(&c);
+    let delay = c.nack(first["id"].as_f64().unwrap(), true).unwrap();
+    assert!(delay.is_some_and(|ms| ms >= 0.0), "retryable: a delay back");
+    assert!(c.next_batch_in().is_some());
+    c.flush().unwrap();
+    let second = take(&c);
+    assert_eq!(second["attempt"], json!(2));
+    assert_eq!(
+        events(&second)[0]["messageId"],
+        events(&first)[0]["messageId"]
+    );
+    assert_eq!(
+        c.nack(second["id"].as_f64().unwrap(), true).unwrap(),
+        None,
+        "out of retries"
+    );
+    let stats: Value = serde_json::from_str(&c.stats()).unwrap();
+    assert_eq!(stats["counters"]["dropped"]["retry_exhausted"], json!(1));
+}
+
+#[wasm_bindgen_test]
+fn register_adds_super_properties_and_close_refuses_new_events() {
+    let c = client(json!({"superProperties": {"app": "web"}}));
+    c.register(r#"{"build": 42}"#.into()).unwrap();
+    c.unregister("app");
+    c.track("After Register".into(), None, None).unwrap();
+    c.close();
+    let error = c
+        .track("After Close".into(), None, None)
+        .expect_err("closed");
+    assert_eq!(refusal(error).0, "shut_down");
+    let event = events(&take(&c)).remove(0);
+    assert_eq!(event["properties"], json!({"build": 42}));
+    assert_eq!(c.next_batch_in(), None);
+    assert!(c.register("[]".into()).is_err());
+}
