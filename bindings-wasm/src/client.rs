@@ -54,6 +54,7 @@ impl NativeSonde {
     /// always manual (the JS glue is the transport).
     #[wasm_bindgen(constructor)]
     pub fn new(options: Option<String>) -> Result<NativeSonde> {
+        crate::pattern::register();
         let build = || -> std::result::Result<Sonde, CoreError> {
             let mut core: Map<String, Value> =
                 snake_case_keys(object_arg(options.as_deref(), "options")?);

@@ -5,5 +5,6 @@
 
 mod client;
 mod errors;
+mod pattern;
 
 pub use client::NativeSonde;

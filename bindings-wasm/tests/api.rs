@@ -217,3 +217,35 @@ fn register_adds_super_properties_and_close_refuses_new_events() {
     assert_eq!(c.next_batch_in(), None);
     assert!(c.register("[]".into()).is_err());
 }
+
+#[wasm_bindgen_test]
+fn patterns_run_on_the_pages_regexp() {
+    let plan = |pattern: &str| {
+        json!({"trackingPlan": {"events": {"Coupon": {
+            "type": "object",
+            "properties": {"code": {"type": "string", "pattern": pattern}}
+        }}}})
+    };
+    let c = client(plan("^[A-Z]{3}-\\d+$"));
+    assert!(c
+        .track("Coupon".into(), Some(r#"{"code":"ABC-12"}"#.into()), None)
+        .is_ok());
+    let error = c
+        .track("Coupon".into(), Some(r#"{"code":"abc-12"}"#.into()), None)
+        .expect_err("refused");
+    assert_eq!(
+        refusal(error).1,
+        [("/properties/code".into(), "pattern".into())]
+    );
+    // Unanchored like JSON Schema, Unicode-aware (`u`): one emoji is one character.
+    let c = client(plan("^.$"));
+    assert!(c
+        .track("Coupon".into(), Some(r#"{"code":"😀"}"#.into()), None)
+        .is_ok());
+    let error = NativeSonde::new(Some(plan("([a-z]").to_string()))
+        .err()
+        .expect("refused");
+    let (code, violations) = refusal(error);
+    assert_eq!(code, "invalid_config");
+    assert_eq!(violations[0].1, "invalid_schema");
+}

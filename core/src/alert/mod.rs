@@ -197,7 +197,11 @@ impl AlertRule {
                 };
                 bad(
                     "clear",
-                    format!("clear must be {side} the threshold ({threshold}), got {clear}"),
+                    format!(
+                        "clear must be {side} the threshold ({}), got {}",
+                        crate::event::json::number_text(threshold),
+                        crate::event::json::number_text(clear)
+                    ),
                 );
             }
         }

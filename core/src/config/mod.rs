@@ -14,6 +14,7 @@ use std::time::Duration;
 use crate::alert::{AlertRule, AlertTransition};
 use crate::clock::SharedClock;
 use crate::error::{Error, ErrorKind, Violation};
+use crate::event::json::number_text;
 use crate::event::{Library, Message};
 use crate::platform::MaybeSendSync;
 #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
@@ -433,14 +434,20 @@ impl Config {
         if !rate_ok(self.sample_rate) {
             bad(
                 "/sample_rate",
-                format!("sample_rate must be within 0..=1, got {}", self.sample_rate),
+                format!(
+                    "sample_rate must be within 0..=1, got {}",
+                    number_text(self.sample_rate)
+                ),
             );
         }
         for (name, rate) in &self.sample_rates {
             if !rate_ok(*rate) {
                 bad(
                     "/sample_rates",
-                    format!("sample rate for {name:?} must be within 0..=1, got {rate}"),
+                    format!(
+                        "sample rate for {name:?} must be within 0..=1, got {}",
+                        number_text(*rate)
+                    ),
                 );
             }
         }

@@ -252,6 +252,12 @@ fn any_needs_escape(bytes: &[u8]) -> bool {
 }
 
 #[inline]
+/// A number for a message, formatted as JSON writes it: the browser build then carries
+/// one float formatter (serde_json's) instead of also `core::fmt`'s.
+pub(crate) fn number_text(x: f64) -> String {
+    serde_json::Value::from(x).to_string()
+}
+
 pub(crate) fn write_str(s: &str, out: &mut Vec<u8>) {
     let bytes = s.as_bytes();
     out.push(b'"');

@@ -1,7 +1,7 @@
 //! Reserved `track` events with built-in schemas, and typed builders for them.
 //! HTTP fields use OpenTelemetry semantic-convention names.
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::{Message, Properties};
 
@@ -243,80 +243,64 @@ fn finite(x: f64) -> Value {
     }
 }
 
-/// Built-in schemas for the reserved events, in the tracking-plan schema language.
-pub(crate) fn builtin_schemas() -> [(&'static str, Value); 5] {
-    [
-        (
-            API_REQUEST,
-            json!({
-                "type": "object",
-                "required": [keys::HTTP_METHOD, keys::HTTP_ROUTE, keys::HTTP_STATUS, keys::DURATION_MS],
-                "properties": {
-                    keys::HTTP_METHOD: {"type": "string", "minLength": 1, "maxLength": 32},
-                    keys::HTTP_ROUTE: {"type": "string", "minLength": 1, "maxLength": 1024},
-                    keys::HTTP_STATUS: {"type": "integer", "minimum": 100, "maximum": 599},
-                    keys::DURATION_MS: {"type": "number", "minimum": 0},
-                    keys::TTFB_MS: {"type": "number", "minimum": 0},
-                    keys::URL_PATH: {"type": "string"},
-                    keys::CLIENT_ADDRESS: {"type": "string"},
-                    keys::USER_AGENT: {"type": "string"},
-                    keys::REQUEST_BODY_SIZE: {"type": "integer", "minimum": 0},
-                    keys::RESPONSE_BODY_SIZE: {"type": "integer", "minimum": 0},
-                    keys::ERROR_TYPE: {"type": "string"}
-                }
-            }),
-        ),
-        (
-            PERFORMANCE,
-            json!({
-                "type": "object",
-                "required": [keys::OPERATION, keys::DURATION_MS, keys::SUCCESS],
-                "properties": {
-                    keys::OPERATION: {"type": "string", "minLength": 1, "maxLength": 200},
-                    keys::DURATION_MS: {"type": "number", "minimum": 0},
-                    keys::SUCCESS: {"type": "boolean"},
-                    keys::ERROR_TYPE: {"type": "string"}
-                }
-            }),
-        ),
-        (
-            INTERACTION,
-            json!({
-                "type": "object",
-                "required": [keys::ACTION, keys::TARGET],
-                "properties": {
-                    keys::ACTION: {"type": "string", "minLength": 1, "maxLength": 64},
-                    keys::TARGET: {"type": "string", "maxLength": 1024},
-                    keys::URL_PATH: {"type": "string"}
-                }
-            }),
-        ),
-        (
-            ERROR,
-            json!({
-                "type": "object",
-                "required": [keys::ERROR_TYPE, keys::ERROR_MESSAGE],
-                "properties": {
-                    keys::ERROR_TYPE: {"type": "string", "minLength": 1},
-                    keys::ERROR_MESSAGE: {"type": "string"},
-                    keys::ERROR_STACK: {"type": "string"},
-                    keys::HTTP_ROUTE: {"type": "string"}
-                }
-            }),
-        ),
-        (
-            ALERT,
-            json!({
-                "type": "object",
-                "required": ["rule", "state", "metric", "value", "threshold"],
-                "properties": {
-                    "rule": {"type": "string", "minLength": 1},
-                    "state": {"enum": ["fired", "resolved"]},
-                    "metric": {"type": "string", "minLength": 1},
-                    "value": {"type": "number"},
-                    "threshold": {"type": "number"}
-                }
-            }),
-        ),
-    ]
+/// Built-in schemas for the reserved events, in the tracking-plan schema language. Kept as
+/// JSON text (parsed when a validator is built) rather than `json!` code: the text is a
+/// fraction of the size in the browser's WebAssembly, and a test checks it names the same
+/// keys as [`keys`].
+const BUILTIN_SCHEMAS: &str = r#"{
+"$api_request": {"type": "object",
+  "required": ["http.request.method", "http.route", "http.response.status_code", "duration_ms"],
+  "properties": {
+    "http.request.method": {"type": "string", "minLength": 1, "maxLength": 32},
+    "http.route": {"type": "string", "minLength": 1, "maxLength": 1024},
+    "http.response.status_code": {"type": "integer", "minimum": 100, "maximum": 599},
+    "duration_ms": {"type": "number", "minimum": 0},
+    "ttfb_ms": {"type": "number", "minimum": 0},
+    "url.path": {"type": "string"},
+    "client.address": {"type": "string"},
+    "user_agent.original": {"type": "string"},
+    "http.request.body.size": {"type": "integer", "minimum": 0},
+    "http.response.body.size": {"type": "integer", "minimum": 0},
+    "error.type": {"type": "string"}}},
+"$performance": {"type": "object",
+  "required": ["operation", "duration_ms", "success"],
+  "properties": {
+    "operation": {"type": "string", "minLength": 1, "maxLength": 200},
+    "duration_ms": {"type": "number", "minimum": 0},
+    "success": {"type": "boolean"},
+    "error.type": {"type": "string"}}},
+"$interaction": {"type": "object",
+  "required": ["action", "target"],
+  "properties": {
+    "action": {"type": "string", "minLength": 1, "maxLength": 64},
+    "target": {"type": "string", "maxLength": 1024},
+    "url.path": {"type": "string"}}},
+"$error": {"type": "object",
+  "required": ["error.type", "error.message"],
+  "properties": {
+    "error.type": {"type": "string", "minLength": 1},
+    "error.message": {"type": "string"},
+    "error.stack": {"type": "string"},
+    "http.route": {"type": "string"}}},
+"$alert": {"type": "object",
+  "required": ["rule", "state", "metric", "value", "threshold"],
+  "properties": {
+    "rule": {"type": "string", "minLength": 1},
+    "state": {"enum": ["fired", "resolved"]},
+    "metric": {"type": "string", "minLength": 1},
+    "value": {"type": "number"},
+    "threshold": {"type": "number"}}}
+}"#;
+
+/// The reserved event names with their built-in schemas.
+pub(crate) fn builtin_schemas() -> Vec<(&'static str, Value)> {
+    let mut docs = match serde_json::from_str::<Value>(BUILTIN_SCHEMAS) {
+        Ok(Value::Object(map)) => map,
+        // Unreachable for the constant above; a test parses it.
+        _ => Map::new(),
+    };
+    [API_REQUEST, PERFORMANCE, INTERACTION, ERROR, ALERT]
+        .into_iter()
+        .filter_map(|name| docs.remove(name).map(|doc| (name, doc)))
+        .collect()
 }

@@ -314,11 +314,6 @@ mod wasm {
         pub fn wake_worker(&self) {}
     }
 
-    /// Periodic work (never registered on wasm32: there is no worker).
-    pub(crate) type Tick = Arc<dyn Fn()>;
-
-    pub(crate) fn set_tick(_shared: &Shared, _every: Duration, _tick: Tick) {}
-
     /// There is no worker thread on wasm32.
     pub(crate) fn on_worker_thread(_shared: &Shared) -> bool {
         false

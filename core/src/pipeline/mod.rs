@@ -232,10 +232,12 @@ impl Sonde {
                 alert_callbacks: config.alert_callbacks.clone(),
             }),
         };
-        let samples_host =
-            cfg!(all(feature = "host-metrics", not(target_arch = "wasm32"))) && config.host_metrics;
+        // No worker on wasm32: the host calls `evaluate_alerts` itself (and the browser
+        // build leaves the alert evaluation code out).
+        #[cfg(not(target_arch = "wasm32"))]
         if config.delivery == DeliveryMode::Worker
-            && (samples_host || !config.alert_rules.is_empty())
+            && ((cfg!(feature = "host-metrics") && config.host_metrics)
+                || !config.alert_rules.is_empty())
         {
             // The worker samples the host and evaluates alerts at the interval. It holds the client only weakly, so
             // dropping the last handle still shuts the client down.

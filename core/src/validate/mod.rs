@@ -2,6 +2,7 @@
 //! tracking plan. Every violation is reported, each with a JSON pointer and a stable code.
 
 pub mod codes;
+mod pattern;
 mod plan;
 mod pointer;
 mod schema;
@@ -10,6 +11,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+pub use pattern::{set_pattern_compiler, PatternCompiler, PatternMatcher};
 pub use plan::{PlanMode, TrackingPlan};
 pub use schema::Schema;
 
@@ -381,6 +383,53 @@ impl Validator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn builtin_schemas_name_every_reserved_event_and_the_shared_keys() {
+        use crate::event::reserved::{self as r, keys as k};
+        let docs: HashMap<&str, serde_json::Value> = r::builtin_schemas().into_iter().collect();
+        let required = |name: &str| docs[name]["required"].clone();
+        assert_eq!(docs.len(), 5);
+        assert_eq!(
+            required(r::API_REQUEST),
+            serde_json::json!([
+                k::HTTP_METHOD,
+                k::HTTP_ROUTE,
+                k::HTTP_STATUS,
+                k::DURATION_MS
+            ])
+        );
+        assert_eq!(
+            required(r::PERFORMANCE),
+            serde_json::json!([k::OPERATION, k::DURATION_MS, k::SUCCESS])
+        );
+        assert_eq!(
+            required(r::INTERACTION),
+            serde_json::json!([k::ACTION, k::TARGET])
+        );
+        assert_eq!(
+            required(r::ERROR),
+            serde_json::json!([k::ERROR_TYPE, k::ERROR_MESSAGE])
+        );
+        for key in [
+            k::TTFB_MS,
+            k::URL_PATH,
+            k::CLIENT_ADDRESS,
+            k::USER_AGENT,
+            k::REQUEST_BODY_SIZE,
+            k::RESPONSE_BODY_SIZE,
+            k::ERROR_TYPE,
+        ] {
+            assert!(
+                docs[r::API_REQUEST]["properties"].get(key).is_some(),
+                "{key}"
+            );
+        }
+        assert!(docs[r::ERROR]["properties"].get(k::ERROR_STACK).is_some());
+        assert!(docs[r::INTERACTION]["properties"]
+            .get(k::URL_PATH)
+            .is_some());
+    }
 
     #[test]
     fn builtin_schemas_compile_cleanly() {

@@ -3,12 +3,13 @@
 //! `pattern`, `additionalProperties`, `items`. Unknown assertion keywords are rejected when
 //! the schema is compiled, so a plan never silently checks less than its author meant.
 
-use regex_lite::Regex;
 use serde_json::{Map, Value};
 
 use super::codes;
+use super::pattern::Pattern;
 use super::pointer::PointerBuf;
 use crate::error::Violation;
+use crate::event::json::number_text;
 use crate::event::Properties;
 
 /// JSON types as JSON Schema names them.
@@ -83,7 +84,7 @@ pub struct Schema {
     maximum: Option<f64>,
     min_length: Option<usize>,
     max_length: Option<usize>,
-    pattern: Option<Regex>,
+    pattern: Option<Pattern>,
     additional: Additional,
     items: Option<Box<Schema>>,
 }
@@ -161,7 +162,7 @@ impl Schema {
                 "maximum" => schema.maximum = number(value, &at, problems),
                 "minLength" => schema.min_length = count(value, &at, problems),
                 "maxLength" => schema.max_length = count(value, &at, problems),
-                "pattern" => match value.as_str().map(Regex::new) {
+                "pattern" => match value.as_str().map(Pattern::compile) {
                     Some(Ok(re)) => schema.pattern = Some(re),
                     Some(Err(e)) => {
                         problems.push(bad(&at, &format!("pattern does not compile: {e}")))
@@ -254,7 +255,11 @@ impl Schema {
                 out.push(Violation::new(
                     path.as_str(),
                     codes::MINIMUM,
-                    format!("{x} is less than the minimum {min}"),
+                    format!(
+                        "{} is less than the minimum {}",
+                        number_text(x),
+                        number_text(min)
+                    ),
                 ));
             }
         }
@@ -263,7 +268,11 @@ impl Schema {
                 out.push(Violation::new(
                     path.as_str(),
                     codes::MAXIMUM,
-                    format!("{x} is greater than the maximum {max}"),
+                    format!(
+                        "{} is greater than the maximum {}",
+                        number_text(x),
+                        number_text(max)
+                    ),
                 ));
             }
         }
