@@ -11,7 +11,7 @@ WASM_BINDGEN := .tools/bin/wasm-bindgen
 WASM_OUT := target/$(WASM_TARGET)/wasm-size/sonde_wasm.wasm
 WASM_TEST_RUNNER := $(abspath .tools/bin/wasm-bindgen-test-runner)
 
-.PHONY: help setup python-env python-wheel node-addon wasm wasm-vectors chromium test test-rust test-wasm test-python test-node test-browser check-wasm lint lint-python demo demo-rust bench bench-python bench-node clean
+.PHONY: help setup python-env python-wheel node-addon wasm wasm-vectors chromium test test-rust test-wasm test-python test-node test-browser check-wasm lint lint-python demo demo-rust bench bench-python bench-node bench-browser clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -57,7 +57,7 @@ wasm: setup $(WASM_BINDGEN) bindings-wasm/node_modules/.ready ## Build the brows
 		--strip-debug --strip-producers -o bindings-wasm/pkg/sonde_wasm_bg.wasm bindings-wasm/pkg/sonde_wasm_bg.wasm
 
 wasm-vectors: setup $(WASM_BINDGEN) ## The binding plus `ingest` (dev profile), for the shared vectors in the browser
-	$(CARGO) build -p sonde-wasm --target $(WASM_TARGET) --features ingest
+	$(CARGO) build -p sonde-wasm --target $(WASM_TARGET) --features vectors
 	$(WASM_BINDGEN) --target web --out-dir bindings-wasm/pkg-vectors target/$(WASM_TARGET)/debug/sonde_wasm.wasm
 
 chromium: ## Debian's chromium for the browser tests (never a downloaded browser)
@@ -66,7 +66,7 @@ chromium: ## Debian's chromium for the browser tests (never a downloaded browser
 test: setup test-rust check-wasm test-wasm test-python test-node test-browser ## Install what the tests need, then run every suite
 
 test-browser: wasm wasm-vectors python-wheel chromium ## The browser package and the shared vectors in headless Chromium; tsc --strict over the .d.ts
-	cd bindings-wasm && node --test test/
+	cd bindings-wasm && node --test test/*.test.js
 	cd bindings-wasm && npx tsc --noEmit --strict -p test/tsconfig.json
 
 test-wasm: setup $(WASM_BINDGEN) ## wasm-bindgen tests of the browser binding's API, as wasm under Node
@@ -88,7 +88,7 @@ test-rust: ## Rust unit, property, vector and doc tests for the whole workspace
 check-wasm: ## The core (and the browser binding) must keep building for wasm32, warning-free
 	$(CARGO) clippy -p sonde-core --target $(WASM_TARGET) --no-default-features -- -D warnings
 	$(CARGO) clippy -p sonde-core -p sonde-wasm --target $(WASM_TARGET) -- -D warnings
-	$(CARGO) clippy -p sonde-wasm --target $(WASM_TARGET) --all-targets --features ingest -- -D warnings
+	$(CARGO) clippy -p sonde-wasm --target $(WASM_TARGET) --all-targets --features vectors -- -D warnings
 	$(CARGO) clippy -p sonde-core --target $(WASM_TARGET) --features host-metrics -- -D warnings
 
 lint: lint-python ## rustfmt, clippy, rustdoc and ruff with warnings as errors
@@ -129,6 +129,9 @@ bench-python: python-wheel ## Python benchmarks: track() vs competitors, collect
 
 bench-node: node-addon ## Node benchmark: track() against @segment/analytics-node and posthog-node (BENCHMARKS.md)
 	cd bindings-node/bench && npm ci --no-audit --no-fund --silent && node track.js
+
+bench-browser: wasm ## Browser package size (raw, gzip) against posthog-js and @segment/analytics-next from npm (BENCHMARKS.md)
+	cd bindings-wasm/bench && npm ci --no-audit --no-fund --silent && node size.mjs
 
 clean: ## Remove build output
 	$(CARGO) clean

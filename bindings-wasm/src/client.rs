@@ -37,7 +37,7 @@ type Result<T> = std::result::Result<T, JsValue>;
 /// The native client.
 #[wasm_bindgen]
 pub struct NativeSonde {
-    sonde: Sonde,
+    pub(crate) sonde: Sonde,
 }
 
 impl NativeSonde {
@@ -258,24 +258,5 @@ impl NativeSonde {
     #[wasm_bindgen(js_name = nextBatchIn)]
     pub fn next_batch_in(&self) -> Option<f64> {
         self.sonde.next_batch_in().map(|d| d.as_secs_f64() * 1000.0)
-    }
-}
-
-/// Only in builds with the `ingest` feature (the shared-vector test build): the shipped
-/// package leaves it out, since pages track through the API above and it costs ~13 KB gzip.
-#[cfg(feature = "ingest")]
-#[wasm_bindgen]
-impl NativeSonde {
-    /// A Segment-format request body (one message or `{batch: [...]}`), validated and
-    /// buffered like local events; the per-item report as JSON text. `dry_run` validates
-    /// only (nothing is buffered or counted).
-    pub fn ingest(&self, body: &str, dry_run: Option<bool>) -> Result<String> {
-        let report = if dry_run.unwrap_or(false) {
-            self.sonde.validate_request(body.as_bytes(), None)
-        } else {
-            self.sonde.ingest(body.as_bytes())
-        };
-        let report = report.map_err(|e| to_js(&e))?;
-        serde_json::to_string(&report).map_err(|e| js_sys::Error::new(&e.to_string()).into())
     }
 }

@@ -6,5 +6,7 @@
 mod client;
 mod errors;
 mod pattern;
+#[cfg(feature = "vectors")]
+mod vectors;
 
 pub use client::NativeSonde;
