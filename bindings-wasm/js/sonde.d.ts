@@ -67,19 +67,27 @@ export interface Timer {
   fail(error: unknown, metadata?: JsonObject): string | null;
 }
 
+/** Event methods return the event's `messageId`, or `null` while opted out (`optOut()`). */
 export declare class Sonde {
   static init(options?: SondeBrowserOptions): Promise<Sonde>;
   readonly anonymousId: string;
   readonly userId: string | null;
   readonly sessionId: string;
-  track(event: string, properties?: JsonObject | null, options?: EventOptions): string;
-  page(name?: string | null, properties?: JsonObject | null, options?: EventOptions): string;
-  identify(userId: string, traits?: JsonObject | null, options?: EventOptions): string;
-  group(groupId: string, traits?: JsonObject | null, options?: EventOptions): string;
-  alias(userId: string, previousId: string, options?: EventOptions): string;
-  trackInteraction(action: string, target: string, options?: EventOptions & { path?: string; value?: JsonValue }): string;
-  trackError(errorType: string, message: string, options?: EventOptions & { stack?: string; route?: string }): string;
+  track(event: string, properties?: JsonObject | null, options?: EventOptions): string | null;
+  page(name?: string | null, properties?: JsonObject | null, options?: EventOptions): string | null;
+  identify(userId: string, traits?: JsonObject | null, options?: EventOptions): string | null;
+  group(groupId: string, traits?: JsonObject | null, options?: EventOptions): string | null;
+  alias(userId: string, previousId: string, options?: EventOptions): string | null;
+  trackInteraction(action: string, target: string, options?: EventOptions & { path?: string; value?: JsonValue }): string | null;
+  trackError(errorType: string, message: string, options?: EventOptions & { stack?: string; route?: string }): string | null;
   register(properties: JsonObject): void;
+  /** Stops all tracking in this browser, remembered across page loads. */
+  optOut(): void;
+  /** Tracking again after `optOut()`. */
+  optIn(): void;
+  readonly optedOut: boolean;
+  /** Forgets the user (on logout): user id, session and anonymous id (a new one is made). */
+  reset(): void;
   stats(): JsonObject;
   time<T>(operation: string, fn: () => T): T;
   startTimer(operation: string): Timer;

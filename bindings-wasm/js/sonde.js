@@ -12,6 +12,7 @@ const QUEUE_KEY = 'sonde.queue';
 const ANONYMOUS_KEY = 'sonde.anonymousId';
 const USER_KEY = 'sonde.userId';
 const SESSION_KEY = 'sonde.session';
+const OPT_OUT_KEY = 'sonde.optOut';
 
 /** localStorage when the page may use it, else a Map that lives as long as the page. */
 function storage() {
@@ -87,6 +88,8 @@ export class Sonde {
   #retryDelayMs = 1000;
   #sending = false;
   #userId = null;
+  #anonymousId;
+  #optedOut;
   #gzip;
 
   constructor(options) {
@@ -113,6 +116,8 @@ export class Sonde {
       anonymousId = newId();
       this.#store.setItem(ANONYMOUS_KEY, anonymousId);
     }
+    this.#anonymousId = anonymousId;
+    this.#optedOut = this.#store.getItem(OPT_OUT_KEY) === '1';
     this.#userId = this.#store.getItem(USER_KEY);
     this.#native = new NativeSonde(JSON.stringify({
       batchSize: flushAt,
@@ -194,7 +199,7 @@ export class Sonde {
   /** Page performance, once per page, as `$performance` events (`web.*` operations). */
   #reportVitals() {
     const v = this.#vitals;
-    if (!v || v.reported) return;
+    if (!v || v.reported || this.#optedOut) return;
     v.reported = true;
     const path = location.pathname;
     const record = (operation, ms, metadata = {}) => {
@@ -217,7 +222,7 @@ export class Sonde {
     if (v.inp > 0) record('web.inp', v.inp);
   }
 
-  get anonymousId() { return this.#native.anonymousId; }
+  get anonymousId() { return this.#anonymousId; }
   get userId() { return this.#userId; }
 
   /** The current session id; a new one after `sessionTimeoutMs` without activity. */
@@ -232,7 +237,19 @@ export class Sonde {
   }
 
   #identity(options) {
-    return json({ userId: this.#userId ?? undefined, sessionId: this.sessionId, ...options });
+    return json({ userId: this.#userId ?? undefined, anonymousId: this.#anonymousId, sessionId: this.sessionId, ...options });
+  }
+
+  /**
+   * Forgets who is using the page (call it on logout): the user id, the session, and the
+   * anonymous id, which is replaced by a new one. Buffered events keep the ids they had.
+   */
+  reset() {
+    this.#userId = null;
+    this.#store.removeItem(USER_KEY);
+    this.#store.removeItem(SESSION_KEY);
+    this.#anonymousId = newId();
+    this.#store.setItem(ANONYMOUS_KEY, this.#anonymousId);
   }
 
   #after(id) {
@@ -240,20 +257,40 @@ export class Sonde {
     return id;
   }
 
-  track(event, properties, options) { return this.#after(this.#native.track(event, json(properties), this.#identity(options))); }
+  /** One event call: nothing at all while opted out, else the call and a flush timer. */
+  #send(call) {
+    return this.#optedOut ? null : this.#after(call());
+  }
+
+  /** Stops all tracking in this browser, remembered across page loads: event methods do nothing and return null. */
+  optOut() {
+    this.#optedOut = true;
+    this.#store.setItem(OPT_OUT_KEY, '1');
+  }
+
+  /** Tracking again after `optOut()`. */
+  optIn() {
+    this.#optedOut = false;
+    this.#store.removeItem(OPT_OUT_KEY);
+  }
+
+  get optedOut() { return this.#optedOut; }
+
+  track(event, properties, options) { return this.#send(() => this.#native.track(event, json(properties), this.#identity(options))); }
   page(name, properties, options) {
     const props = { path: window.location.pathname, url: window.location.href, title: document.title, referrer: document.referrer, ...properties };
-    return this.#after(this.#native.page(name ?? null, json(props), this.#identity(options)));
+    return this.#send(() => this.#native.page(name ?? null, json(props), this.#identity(options)));
   }
   identify(userId, traits, options) {
+    if (this.#optedOut) return null;
     this.#userId = userId;
     this.#store.setItem(USER_KEY, userId);
-    return this.#after(this.#native.identify(userId, json(traits), this.#identity(options)));
+    return this.#send(() => this.#native.identify(userId, json(traits), this.#identity(options)));
   }
-  group(groupId, traits, options) { return this.#after(this.#native.group(groupId, json(traits), this.#identity(options))); }
-  alias(userId, previousId, options) { return this.#after(this.#native.alias(userId, previousId, json(options))); }
-  trackInteraction(action, target, options) { return this.#after(this.#native.trackInteraction(action, target, this.#identity(options))); }
-  trackError(errorType, message, options) { return this.#after(this.#native.trackError(errorType, message, this.#identity(options))); }
+  group(groupId, traits, options) { return this.#send(() => this.#native.group(groupId, json(traits), this.#identity(options))); }
+  alias(userId, previousId, options) { return this.#send(() => this.#native.alias(userId, previousId, json({ anonymousId: this.#anonymousId, ...options }))); }
+  trackInteraction(action, target, options) { return this.#send(() => this.#native.trackInteraction(action, target, this.#identity(options))); }
+  trackError(errorType, message, options) { return this.#send(() => this.#native.trackError(errorType, message, this.#identity(options))); }
   register(properties) { this.#native.register(JSON.stringify(properties)); }
   stats() { return JSON.parse(this.#native.stats()); }
 
@@ -280,7 +317,7 @@ export class Sonde {
     const record = (success, errorType, metadata) => {
       if (done) return null;
       done = true;
-      return this.#after(this.#native.trackPerformance(operation, performance.now() - started,
+      return this.#send(() => this.#native.trackPerformance(operation, performance.now() - started,
         this.#identity({ success, errorType, metadata })));
     };
     return {
@@ -339,8 +376,12 @@ export class Sonde {
       const headers = { 'content-type': 'text/plain' }; // CORS-simple unless compressed
       let body = payload;
       if (this.#gzip && payload.length >= GZIP_MIN_BYTES) {
-        body = await gzip(payload);
-        headers['content-encoding'] = 'gzip';
+        try {
+          body = await gzip(payload);
+          headers['content-encoding'] = 'gzip';
+        } catch {
+          this.#gzip = false; // a compressor that fails once is not trusted again: send text
+        }
       }
       const response = await fetch(this.#endpoint, {
         method: 'POST',

@@ -206,3 +206,61 @@ test('large batches go out gzipped (CompressionStream) and arrive whole', async 
   assert.ok(encodings.includes('gzip'), `a batch was sent gzipped: ${encodings}`);
   await page.close();
 });
+
+test('reset() forgets the user: new anonymous id, no user id, a new session', async () => {
+  const page = await openDemo();
+  const before = await page.evaluate(() => {
+    window.sonde.identify('user-reset', { plan: 'pro' });
+    window.sonde.track('Before Reset');
+    return { anonymousId: window.sonde.anonymousId, sessionId: window.sonde.sessionId };
+  });
+  const after = await page.evaluate(async () => {
+    window.sonde.reset();
+    window.sonde.track('After Reset');
+    await window.sonde.flush();
+    return { anonymousId: window.sonde.anonymousId, sessionId: window.sonde.sessionId, userId: window.sonde.userId };
+  });
+  assert.notEqual(after.anonymousId, before.anonymousId);
+  assert.notEqual(after.sessionId, before.sessionId);
+  assert.equal(after.userId, null);
+  const [old] = await eventually('the event before reset', async () => (await events('event=Before%20Reset'))[0] && events('event=Before%20Reset'));
+  assert.equal(old.userId, 'user-reset');
+  assert.equal(old.anonymousId, before.anonymousId);
+  const [fresh] = await eventually('the event after reset', async () => (await events('event=After%20Reset'))[0] && events('event=After%20Reset'));
+  assert.equal(fresh.userId ?? null, null);
+  assert.equal(fresh.anonymousId, after.anonymousId);
+  assert.equal(fresh.sessionId, after.sessionId);
+  // A reload keeps the new identity.
+  await page.reload();
+  await page.waitForFunction(() => window.sondeReady === true, null, { timeout: 15_000 });
+  assert.equal(await page.evaluate(() => window.sonde.anonymousId), after.anonymousId);
+  assert.equal(await page.evaluate(() => window.sonde.userId), null);
+  await page.close();
+});
+
+test('optOut() stops tracking, across reloads, until optIn()', async () => {
+  const page = await openDemo();
+  const ids = await page.evaluate(async () => {
+    window.sonde.optOut();
+    const out = [window.sonde.track('While Opted Out'), window.sonde.identify('nobody'), window.sonde.trackInteraction('click', 'x')];
+    await window.sonde.flush();
+    return out;
+  });
+  assert.deepEqual(ids, [null, null, null]);
+  await page.reload();
+  await page.waitForFunction(() => window.sondeReady === true, null, { timeout: 15_000 });
+  assert.equal(await page.evaluate(() => window.sonde.optedOut), true);
+  assert.equal(await page.evaluate(() => window.sonde.track('Still Opted Out')), null);
+  const id = await page.evaluate(async () => {
+    window.sonde.optIn();
+    const tracked = window.sonde.track('Opted In Again');
+    await window.sonde.flush();
+    return tracked;
+  });
+  const [event] = await eventually('the event after optIn', async () => (await events('event=Opted%20In%20Again'))[0] && events('event=Opted%20In%20Again'));
+  assert.equal(event.messageId, id);
+  assert.deepEqual(await events('event=While%20Opted%20Out'), []);
+  assert.deepEqual(await events('event=Still%20Opted%20Out'), []);
+  assert.ok((await events('type=identify&limit=100')).every((e) => e.userId !== 'nobody'));
+  await page.close();
+});

@@ -14,7 +14,7 @@ const options: SondeBrowserOptions = {
 
 async function main(): Promise<void> {
   const sonde: Sonde = await Sonde.init(options);
-  const id: string = sonde.track('Signed Up', { plan: 'pro', seats: 3, tags: ['a'] }, { timestamp: new Date() });
+  const id: string | null = sonde.track('Signed Up', { plan: 'pro', seats: 3, tags: ['a'] }, { timestamp: new Date() });
   sonde.page(null, { section: 'pricing' });
   sonde.identify('42', { email: 'x@example.com' });
   sonde.trackInteraction('click', 'buy', { path: '/pricing', value: 3 });
@@ -31,8 +31,12 @@ async function main(): Promise<void> {
     const codes: string[] = error.violations.map((v) => v.code);
     console.log(codes, error.code);
   }
+  sonde.optOut();
+  const out: boolean = sonde.optedOut;
+  sonde.optIn();
+  sonde.reset();
   await sonde.shutdown();
-  console.log(id, doubled, recorded, anonymous, user);
+  console.log(id, doubled, recorded, anonymous, user, out);
   // @ts-expect-error: properties are a JSON object, not a string
   sonde.track('Bad', 'not an object');
   // @ts-expect-error: compression is 'gzip' or false

@@ -193,7 +193,7 @@ fn write_number(n: &Number, out: &mut Vec<u8>) {
     }
 }
 
-fn write_u64(mut v: u64, out: &mut Vec<u8>) {
+pub(crate) fn write_u64(mut v: u64, out: &mut Vec<u8>) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     loop {
@@ -252,6 +252,14 @@ fn any_needs_escape(bytes: &[u8]) -> bool {
 }
 
 #[inline]
+/// A float as serde_json writes one: shortest round-trip digits, `null` when not finite.
+pub(crate) fn write_f64(x: f64, out: &mut Vec<u8>) {
+    match Number::from_f64(x) {
+        Some(n) => write_number(&n, out),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
 /// A number for a message, formatted as JSON writes it: the browser build then carries
 /// one float formatter (serde_json's) instead of also `core::fmt`'s.
 pub(crate) fn number_text(x: f64) -> String {

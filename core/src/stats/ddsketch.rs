@@ -10,6 +10,7 @@
 //! [`MIN_INDEXABLE`] (and zero) are counted in a zero bucket. Negative and non-finite
 //! values are ignored and counted in `rejected`.
 
+use crate::event::json::number_text;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind};
@@ -227,7 +228,8 @@ impl DDSketch {
             seen += c as f64;
             if rank < seen {
                 let v = self.value_of(self.offset + i as i32);
-                return Some(v.clamp(self.min, self.max));
+                // Not `clamp`: it panics (with f64 formatting code) when min > max.
+                return Some(v.max(self.min).min(self.max));
             }
         }
         Some(self.max)
@@ -240,7 +242,8 @@ impl DDSketch {
                 ErrorKind::InvalidConfig,
                 format!(
                     "cannot merge sketches of accuracy {} and {}",
-                    self.relative_accuracy, other.relative_accuracy
+                    number_text(self.relative_accuracy),
+                    number_text(other.relative_accuracy)
                 ),
             ));
         }
@@ -289,6 +292,43 @@ impl DDSketch {
         window.sum = (self.sum - earlier.sum).max(0.0);
         window.rejected = self.rejected.saturating_sub(earlier.rejected);
         window
+    }
+}
+
+impl DDSketch {
+    /// Writes the wire form (as `SketchWire` serializes) straight to JSON text; see
+    /// `stats/json.rs`.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        let mut o = super::json::Object::new(out);
+        o.str("mapping", MAPPING);
+        o.f64("relativeAccuracy", self.relative_accuracy);
+        o.u64("maxBins", self.max_bins as u64);
+        o.u64("count", self.count);
+        o.u64("zeroCount", self.zero_count);
+        o.f64("sum", self.sum);
+        o.opt_f64("min", self.min());
+        o.opt_f64("max", self.max());
+        o.u64("rejected", self.rejected);
+        let bins = o.key("bins");
+        bins.push(b'[');
+        let mut first = true;
+        for (i, &c) in self.bins.iter().enumerate().filter(|(_, &c)| c > 0) {
+            if !first {
+                bins.push(b',');
+            }
+            first = false;
+            let index = i64::from(self.offset) + i as i64;
+            bins.push(b'[');
+            if index < 0 {
+                bins.push(b'-');
+            }
+            crate::event::json::write_u64(index.unsigned_abs(), bins);
+            bins.push(b',');
+            crate::event::json::write_u64(c, bins);
+            bins.push(b']');
+        }
+        bins.push(b']');
+        o.end();
     }
 }
 
@@ -347,7 +387,7 @@ impl TryFrom<SketchWire> for DDSketch {
         if !(w.relative_accuracy > 0.0 && w.relative_accuracy < 1.0) {
             return Err(format!(
                 "relativeAccuracy {} is not in (0, 1)",
-                w.relative_accuracy
+                number_text(w.relative_accuracy)
             ));
         }
         let mut s = DDSketch::new(w.relative_accuracy, w.max_bins);

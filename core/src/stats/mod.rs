@@ -4,6 +4,7 @@
 //! of several workers or hosts add up to one correct view.
 
 mod ddsketch;
+mod json;
 mod window;
 
 use std::collections::{BTreeMap, HashMap};
@@ -387,7 +388,7 @@ impl StatsSnapshot {
 
     /// The snapshot as JSON (snake_case keys).
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        json::snapshot(self)
     }
 
     /// Reads a snapshot written by [`StatsSnapshot::to_json`] (any runtime).
