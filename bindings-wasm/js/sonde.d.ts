@@ -62,6 +62,19 @@ export interface EventOptions {
   context?: JsonObject;
 }
 
+/** What happened to batches once the core handed them to the page's transport. */
+export interface TransportStats {
+  sent_batches: number;
+  /** Network errors, 429 and 5xx answers (the batch waits in the persistent queue). */
+  failed_attempts: number;
+  /** 4xx answers other than 429: not retried. */
+  refused_batches: number;
+  /** Batches in the persistent queue now. */
+  queued_batches: number;
+  /** Batches pushed out of the persistent queue by its cap or a full storage. */
+  queue_dropped_batches: number;
+}
+
 export interface Timer {
   end(metadata?: JsonObject): string | null;
   fail(error: unknown, metadata?: JsonObject): string | null;
@@ -88,7 +101,8 @@ export declare class Sonde {
   readonly optedOut: boolean;
   /** Forgets the user (on logout): user id, session and anonymous id (a new one is made). */
   reset(): void;
-  stats(): JsonObject;
+  /** The core's statistics (as every runtime reports them) plus the page's transport. */
+  stats(): JsonObject & { transport: TransportStats };
   time<T>(operation: string, fn: () => T): T;
   startTimer(operation: string): Timer;
   flush(): Promise<void>;

@@ -87,6 +87,9 @@ export class Sonde {
   #retryTimer = null;
   #retryDelayMs = 1000;
   #sending = false;
+  // What happened to batches after the core handed them over (the core counts them as
+  // delivered once the transport has taken them: sent, persisted for later, or refused).
+  #transport = { sent_batches: 0, failed_attempts: 0, refused_batches: 0, queue_dropped_batches: 0 };
   #userId = null;
   #anonymousId;
   #optedOut;
@@ -292,7 +295,14 @@ export class Sonde {
   trackInteraction(action, target, options) { return this.#send(() => this.#native.trackInteraction(action, target, this.#identity(options))); }
   trackError(errorType, message, options) { return this.#send(() => this.#native.trackError(errorType, message, this.#identity(options))); }
   register(properties) { this.#native.register(JSON.stringify(properties)); }
-  stats() { return JSON.parse(this.#native.stats()); }
+  /** The core's statistics, plus `transport`: batches sent, failed attempts, batches the
+   * collector refused (4xx), batches waiting in the persistent queue, and batches the
+   * queue's cap (or a full storage) pushed out. */
+  stats() {
+    const stats = JSON.parse(this.#native.stats());
+    stats.transport = { ...this.#transport, queued_batches: this.#queued().length };
+    return stats;
+  }
 
   /** Runs `fn` (sync or async) and records a `$performance` event; failures are rethrown. */
   time(operation, fn) {
@@ -389,12 +399,18 @@ export class Sonde {
         headers,
         keepalive: (body.byteLength ?? body.length) < BEACON_LIMIT,
       });
-      if (response.ok) return { outcome: 'sent' };
+      if (response.ok) {
+        this.#transport.sent_batches += 1;
+        return { outcome: 'sent' };
+      }
       if (response.status === 429 || response.status >= 500) {
+        this.#transport.failed_attempts += 1;
         return { outcome: 'failed', retryAfterMs: retryAfter(response.headers.get('retry-after')) };
       }
+      this.#transport.refused_batches += 1;
       return { outcome: 'refused' };
     } catch {
+      this.#transport.failed_attempts += 1;
       return { outcome: 'failed' };
     }
   }
@@ -414,10 +430,27 @@ export class Sonde {
     try { return JSON.parse(this.#store.getItem(QUEUE_KEY)) || []; } catch { return []; }
   }
 
+  /** Keeps a batch for later; past the cap, or when storage is full, the oldest go first. */
   #enqueue(payload) {
-    const queue = this.#queued();
+    let queue = this.#queued();
     queue.push(payload);
-    this.#store.setItem(QUEUE_KEY, JSON.stringify(queue.slice(-this.#maxQueued)));
+    for (;;) {
+      const kept = queue.length > this.#maxQueued ? queue.slice(-this.#maxQueued) : queue;
+      this.#transport.queue_dropped_batches += queue.length - kept.length;
+      queue = kept;
+      try {
+        this.#store.setItem(QUEUE_KEY, JSON.stringify(queue));
+        return;
+      } catch {
+        // Storage full: give up the oldest batch and try again.
+        queue = queue.slice(1);
+        this.#transport.queue_dropped_batches += 1;
+        if (!queue.length) {
+          this.#store.removeItem(QUEUE_KEY);
+          return;
+        }
+      }
+    }
   }
 
   /** Sends the persistent queue; whether all of it went out. */

@@ -133,6 +133,8 @@ test('collector down: events wait in the page queue and arrive once after a relo
   });
   const queued = await page.evaluate(() => JSON.parse(localStorage.getItem('sonde.queue') || '[]').length);
   assert.ok(queued >= 1, 'the failed batch is kept in the page');
+  const transport = await page.evaluate(() => window.sonde.stats().transport);
+  assert.equal(transport.queued_batches, queued);
   assert.deepEqual(await events('event=Queued%20While%20Down'), []);
   await page.reload();
   await page.waitForFunction(() => window.sondeReady === true, null, { timeout: 15_000 });
@@ -262,5 +264,36 @@ test('optOut() stops tracking, across reloads, until optIn()', async () => {
   assert.deepEqual(await events('event=While%20Opted%20Out'), []);
   assert.deepEqual(await events('event=Still%20Opted%20Out'), []);
   assert.ok((await events('type=identify&limit=100')).every((e) => e.userId !== 'nobody'));
+  await page.close();
+});
+
+test('transport statistics: a refused batch is counted and not retried; the queue cap drops the oldest', async () => {
+  const page = await openDemo();
+  let posts = 0;
+  await page.route('**/analytics/v1/batch*', (route) => {
+    posts += 1;
+    return route.fulfill({ status: 400, contentType: 'application/json', body: '{"detail":"no"}' });
+  });
+  const refused = await page.evaluate(async () => {
+    window.sonde.track('Refused By Collector');
+    await window.sonde.flush();
+    return window.sonde.stats().transport;
+  });
+  assert.equal(refused.refused_batches, 1);
+  assert.equal(posts, 1);
+  await page.unroute('**/analytics/v1/batch*');
+  const capped = await page.evaluate(async () => {
+    const { Sonde } = await import('/sonde-browser/js/sonde.js');
+    localStorage.setItem('sonde.queue', '[]');
+    const down = await Sonde.init({ endpoint: 'http://127.0.0.1:9/analytics/v1/batch', flushAt: 1, maxQueuedBatches: 2, flushIntervalMs: 600_000 });
+    for (let i = 0; i < 4; i++) down.track('Capped', { i });
+    await down.flush();
+    const stats = down.stats().transport;
+    localStorage.setItem('sonde.queue', '[]');
+    return stats;
+  });
+  assert.equal(capped.queued_batches, 2);
+  assert.equal(capped.queue_dropped_batches, 2);
+  assert.ok(capped.failed_attempts >= 4);
   await page.close();
 });

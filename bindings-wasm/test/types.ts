@@ -23,6 +23,7 @@ async function main(): Promise<void> {
   const timer = sonde.startTimer('render');
   const recorded: string | null = timer.end({ rows: 3 });
   const anonymous: string = sonde.anonymousId;
+  const waiting: number = sonde.stats().transport.queued_batches;
   const user: string | null = sonde.userId;
   try {
     await sonde.flush();
@@ -36,7 +37,7 @@ async function main(): Promise<void> {
   sonde.optIn();
   sonde.reset();
   await sonde.shutdown();
-  console.log(id, doubled, recorded, anonymous, user, out);
+  console.log(id, doubled, recorded, anonymous, user, out, waiting);
   // @ts-expect-error: properties are a JSON object, not a string
   sonde.track('Bad', 'not an object');
   // @ts-expect-error: compression is 'gzip' or false
