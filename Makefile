@@ -130,8 +130,8 @@ bench-python: python-wheel ## Python benchmarks: track() vs competitors, collect
 bench-node: node-addon ## Node benchmark: track() against @segment/analytics-node and posthog-node (BENCHMARKS.md)
 	cd bindings-node/bench && npm ci --no-audit --no-fund --silent && node track.js
 
-bench-browser: wasm ## Browser package size (raw, gzip) against posthog-js and @segment/analytics-next from npm (BENCHMARKS.md)
-	cd bindings-wasm/bench && npm ci --no-audit --no-fund --silent && node size.mjs
+bench-browser: wasm chromium ## Browser package size and track() cost in Chromium against posthog-js and @segment/analytics-next from npm (BENCHMARKS.md)
+	cd bindings-wasm/bench && npm ci --no-audit --no-fund --silent && node size.mjs && node track.mjs
 
 clean: ## Remove build output
 	$(CARGO) clean

@@ -13,6 +13,7 @@ const ANONYMOUS_KEY = 'sonde.anonymousId';
 const USER_KEY = 'sonde.userId';
 const SESSION_KEY = 'sonde.session';
 const OPT_OUT_KEY = 'sonde.optOut';
+const SESSION_WRITE_INTERVAL_MS = 5000;
 
 /** localStorage when the page may use it, else a Map that lives as long as the page. */
 function storage() {
@@ -132,6 +133,7 @@ export class Sonde {
     }));
     this.#autocapture(autocapture);
     const goingAway = () => {
+      this.#persistSession();
       this.#reportVitals();
       this.#beacon();
     };
@@ -228,15 +230,37 @@ export class Sonde {
   get anonymousId() { return this.#anonymousId; }
   get userId() { return this.#userId; }
 
-  /** The current session id; a new one after `sessionTimeoutMs` without activity. */
+  #session = null; // { id, lastActivity, persistedAt }
+
+  /**
+   * The current session id; a new one after `sessionTimeoutMs` without activity (in any
+   * tab: storage is checked before a session is renewed). Activity is written to storage at
+   * most every few seconds and when the page is hidden, not on every event.
+   */
   get sessionId() {
     const now = Date.now();
-    let session = null;
-    try { session = JSON.parse(this.#store.getItem(SESSION_KEY)); } catch { session = null; }
-    if (!session || now - session.lastActivity > this.#sessionTimeoutMs) session = { id: newId(), lastActivity: now };
+    let session = this.#session;
+    if (!session || now - session.lastActivity > this.#sessionTimeoutMs) {
+      let stored = null;
+      try { stored = JSON.parse(this.#store.getItem(SESSION_KEY)); } catch { stored = null; }
+      const fresh = stored && typeof stored.id === 'string' && now - stored.lastActivity <= this.#sessionTimeoutMs;
+      session = fresh ? { id: stored.id, lastActivity: now, persistedAt: 0 } : { id: newId(), lastActivity: now, persistedAt: 0 };
+      this.#session = session;
+    }
     session.lastActivity = now;
-    this.#store.setItem(SESSION_KEY, JSON.stringify(session));
+    if (now - session.persistedAt > SESSION_WRITE_INTERVAL_MS) this.#persistSession();
     return session.id;
+  }
+
+  #persistSession() {
+    const session = this.#session;
+    if (!session) return;
+    session.persistedAt = Date.now();
+    try {
+      this.#store.setItem(SESSION_KEY, JSON.stringify({ id: session.id, lastActivity: session.lastActivity }));
+    } catch {
+      // storage full: the session still lives in this page
+    }
   }
 
   #identity(options) {
@@ -251,6 +275,7 @@ export class Sonde {
     this.#userId = null;
     this.#store.removeItem(USER_KEY);
     this.#store.removeItem(SESSION_KEY);
+    this.#session = null;
     this.#anonymousId = newId();
     this.#store.setItem(ANONYMOUS_KEY, this.#anonymousId);
   }
@@ -347,12 +372,19 @@ export class Sonde {
     this.#native.close();
     await this.#drain();
     if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
   }
 
+  #timerAt = 0;
+
+  /** Sets the drain timer for the next due batch, unless one is already set for sooner. */
   #schedule() {
     const due = this.#native.nextBatchIn();
     if (due === undefined) return;
+    const at = Date.now() + Math.max(0, due);
+    if (this.#timer && this.#timerAt <= at) return;
     if (this.#timer) clearTimeout(this.#timer);
+    this.#timerAt = at;
     this.#timer = setTimeout(() => { this.#timer = null; this.#drain(); }, Math.max(0, due));
   }
 

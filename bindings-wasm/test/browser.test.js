@@ -297,3 +297,28 @@ test('transport statistics: a refused batch is counted and not retried; the queu
   assert.ok(capped.failed_attempts >= 4);
   await page.close();
 });
+
+test('sessions: kept while active, renewed after the idle timeout, shared through storage', async () => {
+  const page = await openDemo();
+  const ids = await page.evaluate(async () => {
+    const { Sonde } = await import('/sonde-browser/js/sonde.js');
+    localStorage.removeItem('sonde.session');
+    const a = await Sonde.init({ endpoint: 'http://127.0.0.1:9/analytics/v1/batch', sessionTimeoutMs: 300, flushIntervalMs: 600_000 });
+    const first = a.sessionId;
+    await new Promise((r) => setTimeout(r, 150));
+    const active = a.sessionId; // activity within the timeout keeps it
+    // Another client on the page (as another tab would) finds the session in storage.
+    const b = await Sonde.init({ endpoint: 'http://127.0.0.1:9/analytics/v1/batch', sessionTimeoutMs: 300, flushIntervalMs: 600_000 });
+    const shared = b.sessionId;
+    await new Promise((r) => setTimeout(r, 450));
+    const renewed = a.sessionId;
+    await a.shutdown();
+    await b.shutdown();
+    localStorage.setItem('sonde.queue', '[]');
+    return { first, active, shared, renewed };
+  });
+  assert.equal(ids.active, ids.first);
+  assert.equal(ids.shared, ids.first);
+  assert.notEqual(ids.renewed, ids.first);
+  await page.close();
+});
