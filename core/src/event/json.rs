@@ -99,7 +99,7 @@ fn field(out: &mut Vec<u8>, first: bool, key: &str) {
     out.push(b':');
 }
 
-fn write_timestamp(t: Timestamp, out: &mut Vec<u8>) {
+pub(crate) fn write_timestamp(t: Timestamp, out: &mut Vec<u8>) {
     match t.fixed_width() {
         Some(bytes) => {
             out.push(b'"');

@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 
 use super::ddsketch::DDSketch;
+use super::StatusClasses;
 use super::{Counters, DropReason, Latency, OperationStats, Rates, RouteStats, StatsSnapshot};
-use super::{StatusClasses, Timestamp};
-use crate::event::json::{write_f64, write_str, write_u64};
+use crate::event::json::{write_f64, write_str, write_timestamp, write_u64};
 
 /// An object being written: `{`, then `"key":value` pairs, then `}`.
 pub(super) struct Object<'a> {
@@ -69,7 +69,7 @@ fn map<V>(out: &mut Vec<u8>, map: &BTreeMap<String, V>, write: impl Fn(&V, &mut 
 pub(super) fn snapshot(s: &StatsSnapshot) -> String {
     let mut out = Vec::with_capacity(512);
     let mut o = Object::new(&mut out);
-    timestamp(s.taken_at, o.key("taken_at"));
+    write_timestamp(s.taken_at, o.key("taken_at"));
     counters(&s.counters, o.key("counters"));
     map(o.key("events"), &s.events, |n, out| write_u64(*n, out));
     map(o.key("routes"), &s.routes, route);
@@ -79,17 +79,6 @@ pub(super) fn snapshot(s: &StatsSnapshot) -> String {
     o.end();
     // Every piece above is valid UTF-8 (escaped strings and ASCII).
     String::from_utf8(out).unwrap_or_default()
-}
-
-fn timestamp(t: Timestamp, out: &mut Vec<u8>) {
-    match t.fixed_width() {
-        Some(bytes) => {
-            out.push(b'"');
-            out.extend_from_slice(&bytes);
-            out.push(b'"');
-        }
-        None => write_str(&t.to_string(), out),
-    }
 }
 
 fn counters(c: &Counters, out: &mut Vec<u8>) {
