@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { launchChromium } from '../test/chromium.js';
+import { fulfillFile, launchChromium } from '../test/chromium.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const pkgRoot = path.resolve(here, '..');
@@ -78,9 +78,7 @@ try {
       if (url.pathname === '/') return route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>bench</title>' });
       const file = files[url.pathname]
         ?? (url.pathname.startsWith('/sonde-browser/') ? path.join(pkgRoot, url.pathname.slice('/sonde-browser/'.length)) : null);
-      if (file && fs.existsSync(file)) {
-        return route.fulfill({ path: file, contentType: file.endsWith('.wasm') ? 'application/wasm' : 'text/javascript' });
-      }
+      if (file && fs.existsSync(file)) return fulfillFile(route, file);
       return route.fulfill({ status: 200, contentType: 'application/json', body: '{"success":true}' });
     });
     await page.goto(`${ORIGIN}/`);

@@ -280,14 +280,12 @@ export class Sonde {
     this.#store.setItem(ANONYMOUS_KEY, this.#anonymousId);
   }
 
-  #after(id) {
-    this.#schedule();
-    return id;
-  }
-
   /** One event call: nothing at all while opted out, else the call and a flush timer. */
   #send(call) {
-    return this.#optedOut ? null : this.#after(call());
+    if (this.#optedOut) return null;
+    const id = call();
+    this.#schedule();
+    return id;
   }
 
   /** Stops all tracking in this browser, remembered across page loads: event methods do nothing and return null. */

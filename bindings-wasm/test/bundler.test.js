@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { launchChromium } from './chromium.js';
+import { fulfillFile, launchChromium } from './chromium.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const pkgRoot = path.resolve(here, '..');
@@ -62,9 +62,7 @@ test('a bundled page loads the wasm next to its bundle and delivers', async () =
       posted.push({ writeKey: searchParams.get('writeKey'), body: JSON.parse(request.postData()) });
       return route.fulfill({ status: 200, contentType: 'application/json', body: '{"success":true}' });
     }
-    const file = path.join(out, pathname);
-    const contentType = file.endsWith('.wasm') ? 'application/wasm' : 'text/javascript';
-    return route.fulfill({ path: file, contentType });
+    return fulfillFile(route, path.join(out, pathname));
   });
   const errors = [];
   page.on('pageerror', (e) => errors.push(e));

@@ -7,6 +7,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
+const CONTENT_TYPES = { '.wasm': 'application/wasm', '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript' };
+
+/** Answers an intercepted request with a file from disk, typed so the page accepts it
+ * (`application/wasm` lets the wasm-bindgen glue stream-compile the module). */
+export function fulfillFile(route, file) {
+  return route.fulfill({ path: file, contentType: CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream' });
+}
+
 export async function launchChromium() {
   const executablePath = execFileSync('sh', ['-c', 'command -v chromium']).toString().trim();
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-chromium-'));

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import { launchChromium } from './chromium.js';
+import { fulfillFile, launchChromium } from './chromium.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const pkgRoot = path.resolve(here, '..');
@@ -42,9 +42,7 @@ test('the README browser snippet runs and its events arrive', async () => {
       batches.push({ writeKey: searchParams.get('writeKey'), batch: JSON.parse(body.toString()).batch });
       return route.fulfill({ status: 200, contentType: 'application/json', body: '{"success":true}' });
     }
-    const file = path.join(pkgRoot, pathname.replace(/^\/sonde-browser\//, ''));
-    const contentType = file.endsWith('.wasm') ? 'application/wasm' : 'text/javascript';
-    return route.fulfill({ path: file, contentType });
+    return fulfillFile(route, path.join(pkgRoot, pathname.replace(/^\/sonde-browser\//, '')));
   });
   const warnings = [];
   const errors = [];

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import check from '../../tests/vectors/check.cjs';
-import { launchChromium } from './chromium.js';
+import { fulfillFile, launchChromium } from './chromium.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const PKG = path.resolve(here, '..', 'pkg-vectors');
@@ -98,12 +98,10 @@ before(async () => {
   assert.ok(fs.existsSync(path.join(PKG, 'sonde_wasm_bg.wasm')), 'run `make wasm-vectors` first');
   context = await launchChromium();
   const page = await context.newPage();
-  const types = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html' };
   await page.route(`${ORIGIN}/**`, (route) => {
     const { pathname } = new URL(route.request().url());
     if (pathname === '/') return route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>vectors</title>' });
-    const file = path.join(PKG, path.basename(pathname));
-    return route.fulfill({ path: file, contentType: types[path.extname(file)] });
+    return fulfillFile(route, path.join(PKG, path.basename(pathname)));
   });
   const errors = [];
   page.on('pageerror', (e) => errors.push(e));
