@@ -31,6 +31,7 @@
 // wasm32 has no threads: host objects (JS clocks, hooks) are not Send, and an Arc of them is fine.
 #![cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
 
+pub mod address;
 pub mod alert;
 mod buffer;
 pub mod clock;
@@ -38,6 +39,8 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod host;
+#[cfg(all(feature = "http", not(target_arch = "wasm32")))]
+pub mod http;
 pub mod ids;
 mod pipeline;
 pub mod platform;

@@ -397,6 +397,234 @@ fn run_store_query(case: &Value) -> Result<(), String> {
     }
 }
 
+/// The `$api_request` and `$error` events a manual client delivered, in order.
+#[cfg(feature = "http")]
+fn delivered_all(sonde: &Sonde) -> Vec<Value> {
+    sonde.flush(Duration::from_secs(1)).expect("flush");
+    let mut out = Vec::new();
+    while let Some(batch) = sonde.take_batch().expect("manual") {
+        let payload: Value = serde_json::from_str(&batch.payload).expect("payload JSON");
+        out.extend(payload["batch"].as_array().cloned().unwrap_or_default());
+        sonde.ack(batch.id).expect("manual");
+    }
+    out
+}
+
+/// Each expected `{properties, absent?}` against the events of one name, in order.
+#[cfg(feature = "http")]
+fn check_events(expected: Option<&Value>, events: &[&Value], what: &str) -> Result<(), String> {
+    let Some(expected) = expected else {
+        return Ok(());
+    };
+    let expected = expected.as_array().expect("list");
+    if expected.len() != events.len() {
+        return Err(format!(
+            "{} {what} events, expected {}: {events:?}",
+            events.len(),
+            expected.len()
+        ));
+    }
+    for (want, got) in expected.iter().zip(events) {
+        subset(&want["properties"], &got["properties"], what)?;
+        for name in want["absent"].as_array().into_iter().flatten() {
+            let name = name.as_str().expect("name");
+            if got["properties"].get(name).is_some() {
+                return Err(format!("{what}: {name} should be absent in {got}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(feature = "http")]
+fn run_http_request(case: &Value) -> Result<(), String> {
+    use sonde_core::http::{RequestFacts, RequestRecorder};
+    let recorder = RequestRecorder::from_options(&case["recorder"]);
+    let recorder = match (recorder, case.get("expected_errors")) {
+        (Err(e), Some(want)) => return same_violations(e.violations(), want),
+        (Ok(_), Some(_)) => return Err("options accepted".into()),
+        (Err(e), None) => return Err(format!("options refused: {e}")),
+        (Ok(r), None) => r,
+    };
+    let sonde = client(case.get("config").unwrap_or(&Value::Null)).map_err(|e| e.to_string())?;
+    let mut excluded = Vec::new();
+    for (i, facts) in case["input"].as_array().expect("input").iter().enumerate() {
+        let facts: RequestFacts =
+            serde_json::from_value(facts.clone()).map_err(|e| format!("facts {i}: {e}"))?;
+        if recorder.excludes(&facts.method, &facts.path) {
+            excluded.push(json!(i));
+            continue;
+        }
+        recorder.record(&sonde, &facts);
+    }
+    let expected = &case["expected"];
+    if let Some(want) = expected.get("excluded") {
+        if want != &Value::Array(excluded.clone()) {
+            return Err(format!("excluded {excluded:?}, expected {want}"));
+        }
+    }
+    let stats = serde_json::to_value(sonde.stats()).expect("stats JSON");
+    if let Some(routes) = expected.get("routes") {
+        subset(routes, &stats["routes"], "/routes")?;
+    }
+    let events = delivered_all(&sonde);
+    let named =
+        |name: &str| -> Vec<&Value> { events.iter().filter(|e| e["event"] == name).collect() };
+    check_events(
+        expected.get("events"),
+        &named("$api_request"),
+        "$api_request",
+    )?;
+    check_events(expected.get("errors"), &named("$error"), "$error")
+}
+
+#[cfg(feature = "http")]
+fn api_request(step: &Value) -> sonde_core::http::HttpRequest {
+    use std::io::Write;
+    let r = &step["request"];
+    let mut headers: Vec<(String, String)> = r["headers"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_str().expect("header text").to_owned()))
+        .collect();
+    let mut body = match (r.get("json"), r.get("text")) {
+        (Some(json), _) => serde_json::to_vec(json).expect("JSON"),
+        (None, Some(text)) => text.as_str().expect("text").as_bytes().to_vec(),
+        _ => Vec::new(),
+    };
+    if r["gzip"] == json!(true) {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&body).expect("gzip");
+        body = gz.finish().expect("gzip");
+        headers.push(("content-encoding".into(), "gzip".into()));
+    }
+    sonde_core::http::HttpRequest {
+        method: r["method"].as_str().expect("method").to_owned(),
+        path: r["path"].as_str().expect("path").to_owned(),
+        query: r["query"].as_str().unwrap_or("").to_owned(),
+        headers,
+        body,
+    }
+}
+
+/// A response against `{status, code?, body?, headers?, violations?}`.
+#[cfg(feature = "http")]
+fn check_response(
+    expected: &Value,
+    status: u16,
+    headers: &[(String, String)],
+    body: &Value,
+) -> Result<(), String> {
+    if expected["status"] != json!(status) {
+        return Err(format!(
+            "status {status}, expected {}: {body}",
+            expected["status"]
+        ));
+    }
+    if let Some(code) = expected.get("code") {
+        if &body["code"] != code {
+            return Err(format!("code {}, expected {code}", body["code"]));
+        }
+    }
+    if let Some(want) = expected.get("body") {
+        subset(want, body, "")?;
+    }
+    for (name, value) in expected["headers"].as_object().into_iter().flatten() {
+        let got = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str());
+        if got != value.as_str() {
+            return Err(format!("header {name}: {got:?}, expected {value}"));
+        }
+    }
+    if let Some(want) = expected.get("violations") {
+        let key = |v: &Value, with_index: bool| {
+            let index = if with_index {
+                v["index"].to_string()
+            } else {
+                String::new()
+            };
+            format!("{index}|{}|{}", v["path"], v["code"])
+        };
+        let wants: Vec<&Value> = want.as_array().expect("list").iter().collect();
+        let with_index = wants.iter().any(|w| w.get("index").is_some());
+        let mut want_keys: Vec<String> = wants.iter().map(|w| key(w, with_index)).collect();
+        let mut got: Vec<String> = body["violations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| key(v, with_index))
+            .collect();
+        got.sort();
+        want_keys.sort();
+        if got != want_keys {
+            return Err(format!("violations {got:?}, expected {want_keys:?}"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(feature = "http")]
+fn run_api(case: &Value) -> Result<(), String> {
+    use sonde_core::http::{Api, FixedHost};
+    use sonde_core::store::SqliteStore;
+    let api = match (Api::new(&case["api"]), case.get("expected_errors")) {
+        (Err(e), Some(want)) => return same_violations(e.violations(), want),
+        (Ok(_), Some(_)) => return Err("options accepted".into()),
+        (Err(e), None) => return Err(format!("options refused: {e}")),
+        (Ok(api), None) => api,
+    };
+    let mut options = case["config"].as_object().cloned().unwrap_or_default();
+    options.insert("flush_interval_ms".into(), json!(3_600_000));
+    let mut config =
+        Config::from_options(&Value::Object(options.clone())).map_err(|e| e.to_string())?;
+    let dir = std::env::temp_dir().join(format!(
+        "sonde-api-vector-{}-{}",
+        std::process::id(),
+        sonde_core::ids::stable_hash(case["name"].to_string().as_bytes())
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let store = if case["store"] == json!(true) {
+        let store = std::sync::Arc::new(
+            SqliteStore::open(dir.join("events.db")).map_err(|e| e.to_string())?,
+        );
+        config = config.sink(sonde_core::store::StoreSink::new(store.clone()));
+        Some(store)
+    } else {
+        config = config.sink(sonde_core::sink::MemorySink::new());
+        None
+    };
+    let host = FixedHost {
+        sonde: Sonde::new(config).map_err(|e| e.to_string())?,
+        store,
+        options,
+    };
+    let mut result = Ok(());
+    for (i, step) in case["input"].as_array().expect("input").iter().enumerate() {
+        if step["flush"] == json!(true) {
+            host.sonde
+                .flush(Duration::from_secs(5))
+                .map_err(|e| e.to_string())?;
+            continue;
+        }
+        let response = api.handle(&host, &api_request(step));
+        let body = response.json_body();
+        if let Err(why) =
+            check_response(&step["expected"], response.status, &response.headers, &body)
+        {
+            result = Err(format!("step {i}: {why}"));
+            break;
+        }
+    }
+    let _ = host.sonde.shutdown(Duration::from_secs(1));
+    drop(host);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
 #[test]
 fn every_vector_passes() {
     let mut failures = Vec::new();
@@ -415,6 +643,12 @@ fn every_vector_passes() {
                 "stats_merge" => run_stats_merge(case),
                 "alerts" => run_alerts(case),
                 "store_query" => run_store_query(case),
+                #[cfg(feature = "http")]
+                "http_request" => run_http_request(case),
+                #[cfg(feature = "http")]
+                "api" => run_api(case),
+                #[cfg(not(feature = "http"))]
+                "http_request" | "api" => Ok(()),
                 other => Err(format!("unknown vector kind {other}")),
             };
             if let Err(why) = result {

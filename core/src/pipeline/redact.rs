@@ -4,6 +4,7 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
+use crate::address::anonymize;
 use crate::config::IpPolicy;
 use crate::event::reserved::keys;
 use crate::event::{Message, Properties};
@@ -168,19 +169,6 @@ impl Redactor {
             matches!(before, b'_' | b'-' | b'.')
                 || (before.is_ascii_lowercase() && suffix[0].is_ascii_uppercase())
         })
-    }
-}
-
-fn anonymize(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, c, _] = v4.octets();
-            IpAddr::from([a, b, c, 0])
-        }
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            IpAddr::from([s[0], s[1], s[2], 0, 0, 0, 0, 0])
-        }
     }
 }
 

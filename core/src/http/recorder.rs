@@ -1,0 +1,436 @@
+//! [`RequestRecorder`]: every decision a server middleware makes about a request, once.
+//! Middlewares keep only their framework's hooks and clocks: they ask [`RequestRecorder::excludes`]
+//! before timing, then hand the facts they observed to [`RequestRecorder::record`].
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::address::{anonymize, client_address, TrustedProxies};
+use crate::error::{Error, ErrorKind, Result, Violation};
+use crate::event::reserved::{ApiRequest, ErrorEvent};
+use crate::ids::stable_hash;
+use crate::pipeline::{Disposition, Sonde};
+use crate::validate::codes::INVALID_OPTION;
+
+/// The route of a request no route template matched (one bucket, so raw paths never become
+/// statistics keys).
+pub const UNMATCHED: &str = "__unmatched__";
+
+/// Longest `error.message` kept from an exception.
+pub const MAX_ERROR_MESSAGE: usize = 1_000;
+/// Longest `error.stack` kept from an exception.
+pub const MAX_ERROR_STACK: usize = 8_000;
+
+/// The recorder's option names (snake_case; JS bindings pass camelCase).
+pub const RECORDER_OPTION_NAMES: &[&str] = &[
+    "exclude_paths",
+    "exclude_methods",
+    "sample_rate",
+    "client_address",
+    "trust_forwarded",
+    "trusted_proxies",
+    "process_time_header",
+];
+
+/// What a recorded request says about its client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAddressPolicy {
+    /// The address as seen.
+    Full,
+    /// IPv4 /24, IPv6 /48 ([`crate::address::anonymize`]).
+    Anonymize,
+    /// No address.
+    Omit,
+}
+
+/// An exception the request ended with.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RequestError {
+    /// Exception class (`LookupError`, `TypeError`).
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// Its message.
+    #[serde(default)]
+    pub message: String,
+    /// Its stack trace, when the runtime has one worth keeping.
+    #[serde(default)]
+    pub stack: Option<String>,
+}
+
+/// What a middleware observed about one request. JSON field names are camelCase.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RequestFacts {
+    /// HTTP method.
+    pub method: String,
+    /// The raw path, without the query string.
+    pub path: String,
+    /// The route template the framework matched; `None` or empty for no match.
+    #[serde(default)]
+    pub route: Option<String>,
+    /// The status sent; `None` when no response started (an exception escaped: 500, or the
+    /// client went away: 499).
+    #[serde(default)]
+    pub status_code: Option<u16>,
+    /// From the request's arrival to the last response body byte, in milliseconds.
+    pub duration_ms: f64,
+    /// Time to the first response byte, in milliseconds.
+    #[serde(default)]
+    pub ttfb_ms: Option<f64>,
+    /// The connection's peer address.
+    #[serde(default)]
+    pub peer_address: Option<String>,
+    /// The `Forwarded` header (RFC 7239).
+    #[serde(default)]
+    pub forwarded: Option<String>,
+    /// The `X-Forwarded-For` header.
+    #[serde(default)]
+    pub x_forwarded_for: Option<String>,
+    /// The `User-Agent` header.
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    /// Request body bytes actually received.
+    #[serde(default)]
+    pub request_body_bytes: Option<u64>,
+    /// Response body bytes actually sent.
+    #[serde(default)]
+    pub response_body_bytes: Option<u64>,
+    /// The exception the request ended with.
+    #[serde(default)]
+    pub error: Option<RequestError>,
+    /// The client closed the connection before the response finished.
+    #[serde(default)]
+    pub aborted: bool,
+}
+
+impl RequestFacts {
+    /// Facts from their JSON text (the JS bindings' form).
+    pub fn from_json(text: &str) -> Result<Self> {
+        serde_json::from_str(text).map_err(|e| {
+            Error::with_violations(
+                ErrorKind::InvalidEvent,
+                vec![Violation::new(
+                    "",
+                    crate::validate::codes::INVALID_TYPE,
+                    format!("request facts: {e}"),
+                )],
+            )
+        })
+    }
+}
+
+/// What [`RequestRecorder::record`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// The `$api_request` event's id, when the request was sampled in and accepted.
+    pub request_event: Option<String>,
+    /// The `$error` event's id, when the request ended with an exception.
+    pub error_event: Option<String>,
+    /// The status recorded.
+    pub status_code: u16,
+}
+
+/// Exclusion, sampling, client address policy, route, status and error rules for requests.
+#[derive(Debug)]
+pub struct RequestRecorder {
+    excluded_paths: Option<regex_lite::Regex>,
+    excluded_methods: Vec<String>,
+    sample_rate: f64,
+    client_address: ClientAddressPolicy,
+    trusted: TrustedProxies,
+    process_time_header: bool,
+    sequence: AtomicU64,
+}
+
+impl Default for RequestRecorder {
+    fn default() -> Self {
+        Self {
+            excluded_paths: None,
+            excluded_methods: vec!["OPTIONS".to_owned()],
+            sample_rate: 1.0,
+            client_address: ClientAddressPolicy::Full,
+            trusted: TrustedProxies::None,
+            process_time_header: false,
+            sequence: AtomicU64::new(0),
+        }
+    }
+}
+
+fn option_problem(path: &str, message: String) -> Violation {
+    Violation::new(format!("/{path}"), INVALID_OPTION, message)
+}
+
+fn strings(key: &str, value: &Value, problems: &mut Vec<Violation>) -> Vec<String> {
+    match value {
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|v| match v.as_str() {
+                Some(s) => Some(s.to_owned()),
+                None => {
+                    problems.push(option_problem(key, format!("{key} must list strings")));
+                    None
+                }
+            })
+            .collect(),
+        Value::String(s) => vec![s.clone()],
+        _ => {
+            problems.push(option_problem(
+                key,
+                format!("{key} must be a list of strings"),
+            ));
+            Vec::new()
+        }
+    }
+}
+
+impl RequestRecorder {
+    /// A recorder from options ([`RECORDER_OPTION_NAMES`]; `null` means the default):
+    ///
+    /// - `exclude_paths`: regular expressions; a request is excluded when one matches at
+    ///   the **start** of its path (`/health` excludes `/health` and `/healthz`; end with `$`
+    ///   for an exact path).
+    /// - `exclude_methods` (default `["OPTIONS"]`), case-insensitive.
+    /// - `sample_rate` (0 to 1, default 1): the share of requests recorded as `$api_request`
+    ///   events, chosen deterministically; route statistics count every request.
+    /// - `client_address`: `"full"` (default), `"anonymize"` or `"omit"`.
+    /// - `trusted_proxies`: how many proxies in front of the app to believe (the client is
+    ///   the rightmost forwarded hop that is not one of them); `trust_forwarded: true`
+    ///   believes every hop (the leftmost is the client).
+    /// - `process_time_header`: whether the middleware adds `X-Process-Time`.
+    ///
+    /// Every bad option is reported at once (`invalid_config`, code `invalid_option`).
+    pub fn from_options(options: &Value) -> Result<Self> {
+        let empty = Map::new();
+        let map = match options {
+            Value::Object(map) => map,
+            Value::Null => &empty,
+            _ => {
+                return Err(Error::with_violations(
+                    ErrorKind::InvalidConfig,
+                    vec![option_problem("", "options must be an object".to_owned())],
+                ))
+            }
+        };
+        let mut recorder = Self::default();
+        let mut problems = Vec::new();
+        let mut trust_all = false;
+        let mut proxies = 0usize;
+        for (key, value) in map {
+            if value.is_null() {
+                continue;
+            }
+            match key.as_str() {
+                "exclude_paths" => {
+                    let patterns = strings(key, value, &mut problems);
+                    if !patterns.is_empty() {
+                        let joined = patterns
+                            .iter()
+                            .map(|p| format!("^(?:{p})"))
+                            .collect::<Vec<_>>()
+                            .join("|");
+                        match regex_lite::Regex::new(&joined) {
+                            Ok(re) => recorder.excluded_paths = Some(re),
+                            Err(e) => problems.push(option_problem(
+                                key,
+                                format!("exclude_paths has a bad regular expression: {e}"),
+                            )),
+                        }
+                    }
+                }
+                "exclude_methods" => {
+                    recorder.excluded_methods = strings(key, value, &mut problems)
+                        .iter()
+                        .map(|m| m.to_ascii_uppercase())
+                        .collect();
+                }
+                "sample_rate" => match value.as_f64() {
+                    Some(rate) if (0.0..=1.0).contains(&rate) => recorder.sample_rate = rate,
+                    _ => problems.push(option_problem(
+                        key,
+                        format!("sample_rate must be between 0 and 1, got {value}"),
+                    )),
+                },
+                "client_address" => match value.as_str() {
+                    Some("full") => recorder.client_address = ClientAddressPolicy::Full,
+                    Some("anonymize") => recorder.client_address = ClientAddressPolicy::Anonymize,
+                    Some("omit") => recorder.client_address = ClientAddressPolicy::Omit,
+                    _ => problems.push(option_problem(
+                        key,
+                        format!("client_address must be \"full\", \"anonymize\" or \"omit\", got {value}"),
+                    )),
+                },
+                "trust_forwarded" => match value.as_bool() {
+                    Some(b) => trust_all = b,
+                    None => problems.push(option_problem(
+                        key,
+                        format!("trust_forwarded must be true or false, got {value}"),
+                    )),
+                },
+                "trusted_proxies" => match value.as_u64() {
+                    Some(n) => proxies = usize::try_from(n).unwrap_or(usize::MAX),
+                    None => problems.push(option_problem(
+                        key,
+                        format!("trusted_proxies must be a whole number of proxies, got {value}"),
+                    )),
+                },
+                "process_time_header" => match value.as_bool() {
+                    Some(b) => recorder.process_time_header = b,
+                    None => problems.push(option_problem(
+                        key,
+                        format!("process_time_header must be true or false, got {value}"),
+                    )),
+                },
+                _ => problems.push(option_problem(
+                    key,
+                    format!(
+                        "unknown request option {key:?} (known: {})",
+                        RECORDER_OPTION_NAMES.join(", ")
+                    ),
+                )),
+            }
+        }
+        recorder.trusted = match (trust_all, proxies) {
+            (true, _) => TrustedProxies::All,
+            (false, 0) => TrustedProxies::None,
+            (false, n) => TrustedProxies::Count(n),
+        };
+        if problems.is_empty() {
+            Ok(recorder)
+        } else {
+            Err(Error::with_violations(ErrorKind::InvalidConfig, problems))
+        }
+    }
+
+    /// Whether a request is left alone (not timed, not counted).
+    pub fn excludes(&self, method: &str, path: &str) -> bool {
+        self.excluded_methods
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(method))
+            || self
+                .excluded_paths
+                .as_ref()
+                .is_some_and(|re| re.is_match(path))
+    }
+
+    /// Whether the middleware adds `X-Process-Time` (seconds, when the response starts).
+    pub fn process_time_header(&self) -> bool {
+        self.process_time_header
+    }
+
+    /// The client address as the policy allows it to be recorded.
+    pub fn client_of(&self, facts: &RequestFacts) -> Option<IpAddr> {
+        if self.client_address == ClientAddressPolicy::Omit {
+            return None;
+        }
+        let ip = client_address(
+            facts.peer_address.as_deref(),
+            facts.forwarded.as_deref(),
+            facts.x_forwarded_for.as_deref(),
+            self.trusted,
+        )?;
+        Some(match self.client_address {
+            ClientAddressPolicy::Anonymize => anonymize(ip),
+            _ => ip,
+        })
+    }
+
+    /// Deterministic: the n-th request of this recorder is in the sample when its hash
+    /// falls under the rate, so a rate of 0.1 keeps about one request in ten, spread evenly
+    /// and the same on every run.
+    fn sampled_in(&self) -> bool {
+        if self.sample_rate >= 1.0 {
+            return true;
+        }
+        if self.sample_rate <= 0.0 {
+            return false;
+        }
+        let n = self.sequence.fetch_add(1, Ordering::Relaxed);
+        let position = stable_hash(&n.to_le_bytes()) as f64 / 18_446_744_073_709_551_616.0;
+        position < self.sample_rate
+    }
+
+    /// Records one finished request: an `$error` event if it ended with an exception, an
+    /// `$api_request` event if it is sampled in, and route statistics always. Never fails:
+    /// instrumentation must not break the response it observes.
+    pub fn record(&self, sonde: &Sonde, facts: &RequestFacts) -> Recorded {
+        let route = match facts.route.as_deref() {
+            Some(r) if !r.is_empty() => r,
+            _ => UNMATCHED,
+        };
+        let status_code = facts
+            .status_code
+            .unwrap_or(if facts.aborted && facts.error.is_none() {
+                499
+            } else {
+                500
+            });
+        let mut recorded = Recorded {
+            status_code,
+            ..Recorded::default()
+        };
+        if let Some(error) = &facts.error {
+            let mut event = ErrorEvent::new(
+                error.type_name.as_str(),
+                truncated(&error.message, MAX_ERROR_MESSAGE),
+            );
+            event.stack = error
+                .stack
+                .as_deref()
+                .map(|s| truncated(s, MAX_ERROR_STACK).to_owned());
+            event.route = Some(route.to_owned());
+            recorded.error_event = sonde.track_error(event).ok().map(|r| r.message_id);
+        }
+        let error_type = match (&facts.error, facts.aborted) {
+            (Some(e), _) => Some(e.type_name.clone()),
+            (None, true) => Some("ClientAborted".to_owned()),
+            (None, false) => None,
+        };
+        if self.sampled_in() {
+            let request = ApiRequest {
+                method: facts.method.clone(),
+                route: route.to_owned(),
+                status_code,
+                duration_ms: facts.duration_ms,
+                path: Some(facts.path.clone()),
+                client_address: self.client_of(facts).map(|ip| ip.to_string()),
+                user_agent: facts.user_agent.clone(),
+                request_body_size: facts.request_body_bytes,
+                response_body_size: facts.response_body_bytes,
+                error_type,
+                ttfb_ms: facts.ttfb_ms,
+            };
+            match sonde.track_api_request(request) {
+                Ok(receipt)
+                    if !matches!(
+                        receipt.disposition,
+                        Disposition::Sampled | Disposition::Filtered
+                    ) =>
+                {
+                    recorded.request_event = Some(receipt.message_id);
+                    return recorded;
+                }
+                // Dropped before statistics (sampled by the client, filtered, invalid or
+                // shut down): the route still counts the request below.
+                _ => {}
+            }
+        }
+        sonde.record_request(&facts.method, route, status_code, facts.duration_ms);
+        recorded
+    }
+}
+
+/// `text` cut to at most `max` bytes on a character boundary.
+fn truncated(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
