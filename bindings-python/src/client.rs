@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 use serde_json::{Map, Value};
@@ -177,8 +177,57 @@ fn query_of(filters: Option<&Bound<'_, PyDict>>) -> PyResult<EventQuery> {
     Ok(EventQuery::from_value(&Value::Object(doc)).map_err(CoreError)?)
 }
 
+/// Why `reconfigure` changed nothing.
+pub enum Reconfigure {
+    /// An option that cannot change at run time (a destination or a binding option).
+    Fixed(String),
+    /// The new options were refused, or the new engine could not be built.
+    Failed(PyErr),
+}
+
 impl Client {
-    fn engine(&self) -> &Engine {
+    /// Builds a new engine with `changes` merged into the options and swaps it in; the
+    /// previous one delivers what it holds (waiting at most `timeout`).
+    pub fn reconfigure_with(
+        &self,
+        py: Python<'_>,
+        changes: &Map<String, Value>,
+        timeout: Duration,
+    ) -> Result<(), Reconfigure> {
+        // Work on a copy: building detaches from the interpreter, and holding the spec's
+        // lock meanwhile could deadlock another thread waiting for it with the GIL.
+        let mut spec = self
+            .spec
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone_ref(py);
+        spec.super_properties = self.engine().sonde.super_properties();
+        spec.merge_options(changes).map_err(Reconfigure::Fixed)?;
+        let engine = spec.build(py).map_err(Reconfigure::Failed)?;
+        *self.spec.lock().unwrap_or_else(PoisonError::into_inner) = spec;
+        let old = self
+            .engine
+            .swap(Box::into_raw(Box::new(engine)), Ordering::AcqRel);
+        // SAFETY: `old` stays allocated until `drop` (it joins the retired list below).
+        let old_ref = unsafe { &*old };
+        let flushed = py.detach(|| old_ref.sonde.flush(timeout));
+        self.retired
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(RetiredEngine(old));
+        flushed.map_err(|e| Reconfigure::Failed(CoreError(e).into()))
+    }
+
+    /// The core options in force.
+    pub fn core_options(&self) -> Map<String, Value> {
+        self.spec
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .core_options()
+            .clone()
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
         // SAFETY: the pointer is set from `Box::into_raw` in `new` and replaced only in
         // `_after_fork_child`, which leaks the previous engine instead of freeing it (the
         // child has a single thread then); it is freed only by `drop`, which needs `&mut`.
@@ -229,28 +278,17 @@ impl Client {
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
         let timeout = seconds(timeout)?;
-        // Work on a copy: building detaches from the interpreter, and holding the spec's
-        // lock meanwhile could deadlock another thread waiting for it with the GIL.
-        let mut spec = self
-            .spec
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone_ref(py);
-        spec.super_properties = self.engine().sonde.super_properties();
-        spec.merge_options(options)?;
-        let engine = spec.build(py)?;
-        *self.spec.lock().unwrap_or_else(PoisonError::into_inner) = spec;
-        let old = self
-            .engine
-            .swap(Box::into_raw(Box::new(engine)), Ordering::AcqRel);
-        // SAFETY: `old` stays allocated until `drop` (it joins the retired list below).
-        let old_ref = unsafe { &*old };
-        let flushed = py.detach(|| old_ref.sonde.flush(timeout));
-        self.retired
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(RetiredEngine(old));
-        Ok(flushed.map_err(CoreError)?)
+        let mut changes = Map::new();
+        for (key, value) in options.into_iter().flatten() {
+            changes.insert(key.extract::<String>()?, to_json(&value)?);
+        }
+        self.reconfigure_with(py, &changes, timeout)
+            .map_err(|fixed| match fixed {
+                Reconfigure::Fixed(key) => PyTypeError::new_err(format!(
+                    "{key} cannot change at run time: create a new client"
+                )),
+                Reconfigure::Failed(e) => e,
+            })
     }
 
     /// The core options in force (what `reconfigure` changes), as a dict.

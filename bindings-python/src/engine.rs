@@ -75,24 +75,19 @@ impl Spec {
         &self.options
     }
 
-    /// Merges new core options (destinations cannot change at run time).
-    pub fn merge_options(&mut self, options: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
-        let Some(options) = options else {
-            return Ok(());
-        };
-        for (key, value) in options.iter() {
-            let key: String = key.extract()?;
-            if BINDING_OPTIONS.contains(&key.as_str())
-                || DESTINATION_OPTIONS.contains(&key.as_str())
-            {
-                return Err(PyTypeError::new_err(format!(
-                    "{key} cannot change at run time: create a new client"
-                )));
-            }
-            if value.is_none() {
-                self.options.remove(&key);
+    /// Merges new core options (`null` removes one). Destinations and the binding's own
+    /// options cannot change at run time: the first such name is the error.
+    pub fn merge_options(&mut self, options: &Map<String, Value>) -> Result<(), String> {
+        if let Some(fixed) = options.keys().find(|k| {
+            BINDING_OPTIONS.contains(&k.as_str()) || DESTINATION_OPTIONS.contains(&k.as_str())
+        }) {
+            return Err(fixed.clone());
+        }
+        for (key, value) in options {
+            if value.is_null() {
+                self.options.remove(key);
             } else {
-                self.options.insert(key, to_json(&value)?);
+                self.options.insert(key.clone(), value.clone());
             }
         }
         Ok(())

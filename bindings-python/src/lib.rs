@@ -7,6 +7,7 @@ mod client;
 mod convert;
 mod engine;
 mod errors;
+mod http;
 mod tools;
 
 use pyo3::prelude::*;
@@ -16,6 +17,8 @@ use pyo3::prelude::*;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::Client>()?;
     m.add_class::<tools::AlertEngine>()?;
+    m.add_class::<http::RequestRecorder>()?;
+    m.add_class::<http::HttpApi>()?;
     m.add_function(wrap_pyfunction!(tools::merge_stats, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("CORE_VERSION", sonde_core::Library::default().version)?;

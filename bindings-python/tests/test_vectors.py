@@ -3,6 +3,7 @@ options, the store query filters, statistics merging and the alert engine."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 import sonde
+from sonde._native import HttpApi, RequestRecorder
 
 from conftest import Collector, vector_cases
 
@@ -215,7 +217,121 @@ def run_store_query(case: dict[str, Any], collector: Collector, store_path: str)
         s.query_events(**case["input"])
 
 
+def check_events(expected: list[dict[str, Any]] | None, events: list[dict[str, Any]]) -> None:
+    if expected is None:
+        return
+    assert len(events) == len(expected), events
+    for want, got in zip(expected, events, strict=True):
+        subset(want["properties"], got["properties"])
+        for name in want.get("absent", []):
+            assert name not in got["properties"], got
+
+
+def run_http_request(case: dict[str, Any], collector: Collector) -> None:
+    if "expected_errors" in case:
+        with pytest.raises(sonde.ConfigError) as refused:
+            RequestRecorder(**case["recorder"])
+        assert pairs(refused.value.violations) == pairs(case["expected_errors"])
+        return
+    recorder = RequestRecorder(**case["recorder"])
+    s = sonde.Sonde(sink=collector, flush_interval_ms=3_600_000, **(case.get("config") or {}))
+    excluded = []
+    for i, facts in enumerate(case["input"]):
+        if recorder.excludes(facts["method"], facts["path"]):
+            excluded.append(i)
+            continue
+        error = facts.get("error")
+        recorder.record(
+            s,
+            facts["method"],
+            facts["path"],
+            facts.get("route"),
+            facts.get("statusCode"),
+            facts["durationMs"],
+            ttfb_ms=facts.get("ttfbMs"),
+            peer_address=facts.get("peerAddress"),
+            forwarded=facts.get("forwarded"),
+            x_forwarded_for=facts.get("xForwardedFor"),
+            user_agent=facts.get("userAgent"),
+            request_body_bytes=facts.get("requestBodyBytes"),
+            response_body_bytes=facts.get("responseBodyBytes"),
+            error_type=error["type"] if error else None,
+            error_message=error.get("message") if error else None,
+            error_stack=error.get("stack") if error else None,
+            aborted=facts.get("aborted", False),
+        )
+    expected = case["expected"]
+    if "excluded" in expected:
+        assert excluded == expected["excluded"]
+    if "routes" in expected:
+        subset(expected["routes"], s.stats()["routes"])
+    s.flush(5.0)
+    check_events(expected.get("events"), [e for e in collector.events if e["event"] == "$api_request"])
+    check_events(expected.get("errors"), [e for e in collector.events if e["event"] == "$error"])
+
+
+def api_request(step: dict[str, Any]) -> tuple[str, str, str, list[tuple[str, str]], bytes]:
+    request = step["request"]
+    headers = list(request.get("headers", {}).items())
+    if "json" in request:
+        body = json.dumps(request["json"]).encode()
+    else:
+        body = request.get("text", "").encode()
+    if request.get("gzip"):
+        body = gzip.compress(body)
+        headers.append(("content-encoding", "gzip"))
+    return request["method"], request["path"], request.get("query", ""), headers, body
+
+
+def check_response(
+    expected: dict[str, Any], status: int, headers: list[tuple[str, str]], body: Any
+) -> None:
+    assert status == expected["status"], body
+    if "code" in expected:
+        assert body["code"] == expected["code"], body
+    if "body" in expected:
+        subset(expected["body"], body)
+    got_headers = {k.lower(): v for k, v in reversed(headers)}
+    for name, value in expected.get("headers", {}).items():
+        assert got_headers.get(name) == value, (name, headers)
+    if "violations" in expected:
+        with_index = any("index" in v for v in expected["violations"])
+
+        def key(v: dict[str, Any]) -> tuple[Any, ...]:
+            return (v["index"] if with_index else None, v["path"], v["code"])
+
+        assert sorted(map(key, body["violations"]), key=str) == sorted(
+            map(key, expected["violations"]), key=str
+        )
+
+
+def run_api(case: dict[str, Any], collector: Collector, store_path: str) -> None:
+    if "expected_errors" in case:
+        s = sonde.Sonde(sink=collector)
+        with pytest.raises(sonde.ConfigError) as refused:
+            HttpApi(s, **case["api"])
+        assert pairs(refused.value.violations) == pairs(case["expected_errors"])
+        return
+    destination: dict[str, Any] = (
+        {"store": store_path} if case.get("store") else {"sink": collector}
+    )
+    s = sonde.Sonde(flush_interval_ms=3_600_000, **destination, **(case.get("config") or {}))
+    api = HttpApi(s, **case["api"])
+    for i, step in enumerate(case["input"]):
+        if step.get("flush"):
+            s.flush(5.0)
+            continue
+        status, headers, body = api.handle(*api_request(step))
+        parsed = json.loads(body) if body else None
+        try:
+            check_response(step["expected"], status, headers, parsed)
+        except AssertionError as e:
+            raise AssertionError(f"step {i}: {e}") from e
+    s.shutdown(5.0)
+
+
 RUNNERS = {
+    "http_request": run_http_request,
     "message": run_message,
     "batch": run_batch,
     "config": run_config,
@@ -231,10 +347,12 @@ def test_vector(
 ) -> None:
     if kind == "store_query":
         run_store_query(case, collector, store_path)
+    elif kind == "api":
+        run_api(case, collector, store_path)
     else:
         RUNNERS[kind](case, collector)
 
 
 def test_every_kind_has_a_runner() -> None:
-    assert {kind for kind, _, _ in CASES} <= {*RUNNERS, "store_query"}
+    assert {kind for kind, _, _ in CASES} <= {*RUNNERS, "store_query", "api"}
     assert len(CASES) >= 160

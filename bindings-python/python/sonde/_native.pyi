@@ -4,7 +4,15 @@ from typing import Any, final
 
 from typing_extensions import disjoint_base
 
-__all__ = ["CORE_VERSION", "AlertEngine", "Client", "__version__", "merge_stats"]
+__all__ = [
+    "CORE_VERSION",
+    "AlertEngine",
+    "Client",
+    "HttpApi",
+    "RequestRecorder",
+    "__version__",
+    "merge_stats",
+]
 
 __version__: str
 CORE_VERSION: str
@@ -187,3 +195,46 @@ class AlertEngine:
     def active(self) -> list[dict[str, Any]]: ...
 
 def merge_stats(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]: ...
+
+@final
+class RequestRecorder:
+    def __new__(cls, **options: Any) -> RequestRecorder: ...
+    def excludes(self, method: str, path: str) -> bool: ...
+    @property
+    def process_time_header(self) -> bool: ...
+    def record(
+        self,
+        client: Client,
+        method: str,
+        path: str,
+        route: str | None,
+        status_code: int | None,
+        duration_ms: float,
+        *,
+        ttfb_ms: float | None = None,
+        peer_address: str | None = None,
+        forwarded: str | None = None,
+        x_forwarded_for: str | None = None,
+        user_agent: str | None = None,
+        request_body_bytes: int | None = None,
+        response_body_bytes: int | None = None,
+        error_type: str | None = None,
+        error_message: str | None = None,
+        error_stack: str | None = None,
+        aborted: bool = False,
+    ) -> None: ...
+
+@final
+class HttpApi:
+    def __new__(cls, client: Client, **options: Any) -> HttpApi: ...
+    def body_limit(self) -> int: ...
+    @staticmethod
+    def runs_inline(method: str, path: str) -> bool: ...
+    def handle(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+    ) -> tuple[int, list[tuple[str, str]], bytes]: ...

@@ -321,21 +321,29 @@ impl RequestRecorder {
         self.process_time_header
     }
 
-    /// The client address as the policy allows it to be recorded.
-    pub fn client_of(&self, facts: &RequestFacts) -> Option<IpAddr> {
-        if self.client_address == ClientAddressPolicy::Omit {
-            return None;
+    /// The client address as the policy allows it to be recorded. `full` without trusted
+    /// proxies keeps the peer as the server reported it (a Unix socket or test client name
+    /// included); forwarded hops and anonymized addresses must parse as IP addresses.
+    pub fn client_of(&self, facts: &RequestFacts) -> Option<String> {
+        let untrusting = matches!(self.trusted, TrustedProxies::None | TrustedProxies::Count(0));
+        match self.client_address {
+            ClientAddressPolicy::Omit => None,
+            ClientAddressPolicy::Full if untrusting => facts.peer_address.clone(),
+            policy => {
+                let ip = client_address(
+                    facts.peer_address.as_deref(),
+                    facts.forwarded.as_deref(),
+                    facts.x_forwarded_for.as_deref(),
+                    self.trusted,
+                )?;
+                let ip: IpAddr = if policy == ClientAddressPolicy::Anonymize {
+                    anonymize(ip)
+                } else {
+                    ip
+                };
+                Some(ip.to_string())
+            }
         }
-        let ip = client_address(
-            facts.peer_address.as_deref(),
-            facts.forwarded.as_deref(),
-            facts.x_forwarded_for.as_deref(),
-            self.trusted,
-        )?;
-        Some(match self.client_address {
-            ClientAddressPolicy::Anonymize => anonymize(ip),
-            _ => ip,
-        })
     }
 
     /// Deterministic: the n-th request of this recorder is in the sample when its hash
@@ -396,7 +404,7 @@ impl RequestRecorder {
                 status_code,
                 duration_ms: facts.duration_ms,
                 path: Some(facts.path.clone()),
-                client_address: self.client_of(facts).map(|ip| ip.to_string()),
+                client_address: self.client_of(facts),
                 user_agent: facts.user_agent.clone(),
                 request_body_size: facts.request_body_bytes,
                 response_body_size: facts.response_body_bytes,

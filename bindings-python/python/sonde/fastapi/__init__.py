@@ -44,6 +44,7 @@ def instrument(
     process_time_header: bool = False,
     client_address: ClientAddress = "full",
     trust_forwarded: bool = False,
+    trusted_proxies: int = 0,
     retention_days: float | None = None,
     shutdown_timeout: float = 5.0,
     **options: Any,
@@ -69,6 +70,7 @@ def instrument(
         process_time_header=process_time_header,
         client_address=client_address,
         trust_forwarded=trust_forwarded,
+        trusted_proxies=trusted_proxies,
     )
     app.include_router(
         analytics_router(

@@ -1,23 +1,22 @@
 """``SondeMiddleware``: pure ASGI request instrumentation.
 
-Per request: method, route template (``/items/{item_id}``; unmatched paths share one
-``__unmatched__`` bucket; the core caps distinct routes), status, duration to the last
-response body chunk (background tasks run after it and are excluded), time to first byte,
-request and response body sizes, client address (per the privacy option) and user agent.
-A sampled request becomes an ``$api_request`` event; every request feeds route statistics.
-An exception is recorded as a 500 plus an ``$error`` event and re-raised for the server.
+This file holds only the ASGI hooks and clocks: per request it observes the method, the
+route template Starlette matched, the status, the time to the last response body chunk
+(background tasks run after it and are excluded), the time to first byte, the body bytes
+actually received and sent, the peer and forwarding headers and the user agent, then hands
+them to the core's ``RequestRecorder``, which decides exclusion, sampling, client address,
+the ``__unmatched__`` bucket and the ``$error`` event (``core/src/http/recorder.rs``).
 """
 
 from __future__ import annotations
 
-import ipaddress
-import random
-import re
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, Literal
 
 from .. import Sonde
+from .._native import RequestRecorder
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -25,37 +24,26 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-UNMATCHED = "__unmatched__"
 ClientAddress = Literal["full", "anonymize", "omit"]
 
 
-def route_template(scope: Scope) -> str:
-    """The template of the route the framework matched, or ``__unmatched__``."""
+def route_template(scope: Scope) -> str | None:
+    """The template of the route the framework matched, or ``None``."""
     route = scope.get("route")
     template = getattr(route, "path_format", None) or getattr(route, "path", None)
-    if not isinstance(template, str) or not template:
-        return UNMATCHED
-    return template
-
-
-def anonymize(address: str) -> str:
-    """Zeroes the host part: the last octet of IPv4, the last 80 bits of IPv6."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    prefix = 24 if ip.version == 4 else 48
-    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False).network_address)
+    return template if isinstance(template, str) and template else None
 
 
 class SondeMiddleware:
     """Times every HTTP request of the wrapped ASGI app and records it with ``sonde``.
 
-    Options: ``exclude_paths`` (regular expressions matched against the raw path),
+    Options (checked by the core; a bad one raises ``ConfigError`` listing every problem):
+    ``exclude_paths`` (regular expressions matched at the start of the raw path),
     ``exclude_methods``, ``sample_rate`` for request events (statistics still see every
     request), ``process_time_header`` (adds ``X-Process-Time`` in seconds, measured when the
     response starts), ``client_address`` (``"full"``, ``"anonymize"`` or ``"omit"``),
-    ``trust_forwarded`` (take the client from ``X-Forwarded-For``).
+    ``trusted_proxies`` (how many proxies in front of the app to believe) or
+    ``trust_forwarded`` (believe every hop of ``Forwarded`` / ``X-Forwarded-For``).
     """
 
     def __init__(
@@ -69,39 +57,29 @@ class SondeMiddleware:
         process_time_header: bool = False,
         client_address: ClientAddress = "full",
         trust_forwarded: bool = False,
+        trusted_proxies: int = 0,
     ) -> None:
-        if not 0.0 <= sample_rate <= 1.0:
-            raise ValueError(f"sample_rate must be between 0 and 1, got {sample_rate}")
-        if client_address not in ("full", "anonymize", "omit"):
-            raise ValueError(
-                f'client_address must be "full", "anonymize" or "omit", got {client_address!r}'
-            )
         self.app = app
         self.sonde = sonde
-        patterns = list(exclude_paths)
-        self._excluded = re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
-        self._excluded_methods = frozenset(m.upper() for m in exclude_methods)
-        self.sample_rate = sample_rate
-        self.process_time_header = process_time_header
-        self.client_address = client_address
-        self.trust_forwarded = trust_forwarded
+        self.recorder = RequestRecorder(
+            exclude_paths=list(exclude_paths),
+            exclude_methods=list(exclude_methods),
+            sample_rate=sample_rate,
+            process_time_header=process_time_header,
+            client_address=client_address,
+            trust_forwarded=trust_forwarded,
+            trusted_proxies=trusted_proxies,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        method: str = scope["method"]
-        path: str = scope["path"]
-        if method in self._excluded_methods or (
-            self._excluded is not None and self._excluded.match(path)
-        ):
+        if scope["type"] != "http" or self.recorder.excludes(scope["method"], scope["path"]):
             await self.app(scope, receive, send)
             return
 
         started = time.perf_counter()
         # [status, first byte at, last body chunk at, response bytes, request bytes]
         state: list[Any] = [None, 0.0, 0.0, 0, 0]
-        add_header = self.process_time_header
+        add_header = self.recorder.process_time_header
 
         async def receive_counting() -> Message:
             message = await receive()
@@ -128,67 +106,46 @@ class SondeMiddleware:
             await self.app(scope, receive_counting, send_timing)
         except Exception as exc:
             # Starlette's outer error middleware turns the re-raised exception into a 500.
-            self._record(scope, method, path, state, started, exc)
+            self._record(scope, state, started, exc)
             raise
-        self._record(scope, method, path, state, started, None)
+        self._record(scope, state, started, None)
 
     def _record(
-        self,
-        scope: Scope,
-        method: str,
-        path: str,
-        state: list[Any],
-        started: float,
-        exc: BaseException | None,
+        self, scope: Scope, state: list[Any], started: float, exc: BaseException | None
     ) -> None:
-        now = time.perf_counter()
-        status: int = state[0] or 500
-        if exc is not None:
-            status = 500
-        finished = state[2] or now
-        duration_ms = (finished - started) * 1000.0
-        route = route_template(scope)
-        error_type = type(exc).__name__ if exc is not None else None
-        try:
-            if exc is not None:
-                self.sonde.track_error(error_type or "Exception", str(exc)[:1000], route=route)
-            if self.sample_rate >= 1.0 or random.random() < self.sample_rate:
-                self.sonde.track_api_request(
-                    method,
-                    route,
-                    status,
-                    duration_ms,
-                    path=path,
-                    client_address=self._client(scope),
-                    user_agent=_header(scope, b"user-agent"),
-                    request_body_size=state[4],
-                    response_body_size=state[3],
-                    error_type=error_type,
-                    ttfb_ms=(state[1] - started) * 1000.0 if state[1] else None,
-                )
-            else:
-                self.sonde.record_request(method, route, status, duration_ms)
-        except Exception:
-            self.sonde.record_request(method, route, status, duration_ms)
-
-    def _client(self, scope: Scope) -> str | None:
-        if self.client_address == "omit":
-            return None
-        address = None
-        if self.trust_forwarded:
-            forwarded = _header(scope, b"x-forwarded-for")
-            if forwarded:
-                address = forwarded.split(",")[0].strip()
-        if address is None:
-            client = scope.get("client")
-            address = client[0] if client else None
-        if address is None:
-            return None
-        return anonymize(address) if self.client_address == "anonymize" else address
+        finished = state[2] or time.perf_counter()
+        headers = _headers(scope, (b"user-agent", b"forwarded", b"x-forwarded-for"))
+        client = scope.get("client")
+        self.recorder.record(
+            self.sonde,
+            scope["method"],
+            scope["path"],
+            route_template(scope),
+            None if exc is not None else state[0],
+            (finished - started) * 1000.0,
+            ttfb_ms=(state[1] - started) * 1000.0 if state[1] else None,
+            peer_address=client[0] if client else None,
+            forwarded=headers[1],
+            x_forwarded_for=headers[2],
+            user_agent=headers[0],
+            request_body_bytes=state[4],
+            response_body_bytes=state[3],
+            error_type=type(exc).__name__ if exc is not None else None,
+            error_message=str(exc) if exc is not None else None,
+            error_stack=_stack(exc) if exc is not None else None,
+        )
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def _stack(exc: BaseException) -> str:
+    # A Python traceback ends with the frame that raised: keep the end (the core's limit).
+    return "".join(traceback.format_exception(exc))[-8000:]
+
+
+def _headers(scope: Scope, names: tuple[bytes, ...]) -> list[str | None]:
+    found: list[str | None] = [None] * len(names)
     for key, value in scope.get("headers", ()):
-        if key == name:
-            return value.decode("latin-1")
-    return None
+        if key in names:
+            i = names.index(key)
+            if found[i] is None:
+                found[i] = value.decode("latin-1")
+    return found

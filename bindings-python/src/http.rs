@@ -1,0 +1,201 @@
+//! The core's HTTP layer for Python adapters: `RequestRecorder` (what the ASGI middleware
+//! records) and `HttpApi` (the analytics endpoints). Conversion only: every decision is in
+//! `sonde_core::http`.
+
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use serde_json::{Map, Value};
+use sonde_core::http::{
+    runs_inline, Api, ApiHost, HttpRequest, RequestError, RequestFacts,
+    RequestRecorder as CoreRecorder,
+};
+use sonde_core::store::SqliteStore;
+use sonde_core::{Config, Error, ErrorKind, Sonde, Violation};
+
+use crate::client::{Client, Reconfigure};
+use crate::convert::to_json;
+use crate::errors::CoreError;
+
+/// How long `PUT /config` lets the replaced engine deliver what it holds.
+const RECONFIGURE_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn options_value(options: Option<&Bound<'_, PyDict>>) -> PyResult<Value> {
+    Ok(match options {
+        Some(options) => to_json(options.as_any())?,
+        None => Value::Object(Map::new()),
+    })
+}
+
+/// Request recording rules (exclusion, sampling, client address, forwarded headers).
+#[pyclass(frozen, module = "sonde._native", name = "RequestRecorder")]
+pub struct RequestRecorder {
+    inner: CoreRecorder,
+}
+
+#[pymethods]
+impl RequestRecorder {
+    #[new]
+    #[pyo3(signature = (**options))]
+    fn new(options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let inner = CoreRecorder::from_options(&options_value(options)?).map_err(CoreError)?;
+        Ok(Self { inner })
+    }
+
+    /// Whether a request is left alone (not timed, not counted).
+    fn excludes(&self, method: &str, path: &str) -> bool {
+        self.inner.excludes(method, path)
+    }
+
+    /// Whether the middleware adds `X-Process-Time`.
+    #[getter]
+    fn process_time_header(&self) -> bool {
+        self.inner.process_time_header()
+    }
+
+    /// Records one finished request (`status_code=None` when no response started).
+    #[pyo3(signature = (client, method, path, route, status_code, duration_ms, *, ttfb_ms=None, peer_address=None, forwarded=None, x_forwarded_for=None, user_agent=None, request_body_bytes=None, response_body_bytes=None, error_type=None, error_message=None, error_stack=None, aborted=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        client: &Bound<'_, Client>,
+        method: String,
+        path: String,
+        route: Option<String>,
+        status_code: Option<u16>,
+        duration_ms: f64,
+        ttfb_ms: Option<f64>,
+        peer_address: Option<String>,
+        forwarded: Option<String>,
+        x_forwarded_for: Option<String>,
+        user_agent: Option<String>,
+        request_body_bytes: Option<u64>,
+        response_body_bytes: Option<u64>,
+        error_type: Option<String>,
+        error_message: Option<String>,
+        error_stack: Option<String>,
+        aborted: bool,
+    ) {
+        let facts = RequestFacts {
+            method,
+            path,
+            route,
+            status_code,
+            duration_ms,
+            ttfb_ms,
+            peer_address,
+            forwarded,
+            x_forwarded_for,
+            user_agent,
+            request_body_bytes,
+            response_body_bytes,
+            error: error_type.map(|type_name| RequestError {
+                type_name,
+                message: error_message.unwrap_or_default(),
+                stack: error_stack,
+            }),
+            aborted,
+        };
+        self.inner.record(&client.get().engine().sonde, &facts);
+    }
+}
+
+/// A Python client as the API's host.
+struct PythonHost<'a> {
+    client: &'a Client,
+}
+
+impl ApiHost for PythonHost<'_> {
+    fn sonde(&self) -> &Sonde {
+        &self.client.engine().sonde
+    }
+
+    fn store(&self) -> Option<&SqliteStore> {
+        self.client.engine().store.as_deref()
+    }
+
+    fn options(&self) -> Value {
+        Value::Object(self.client.core_options())
+    }
+
+    fn reconfigure(&self, changes: &Map<String, Value>) -> Result<(), Error> {
+        // Refused options are reported with every violation before anything is rebuilt.
+        let mut merged = self.client.core_options();
+        for (key, value) in changes {
+            if value.is_null() {
+                merged.remove(key);
+            } else {
+                merged.insert(key.clone(), value.clone());
+            }
+        }
+        Python::attach(|py| match self.client.reconfigure_with(py, changes, RECONFIGURE_TIMEOUT) {
+            Ok(()) => Ok(()),
+            Err(Reconfigure::Fixed(key)) => Err(Error::with_violations(
+                ErrorKind::InvalidConfig,
+                vec![Violation::new(
+                    format!("/{key}"),
+                    sonde_core::validate::codes::INVALID_OPTION,
+                    format!("{key} cannot change at run time: create a new client"),
+                )],
+            )),
+            Err(Reconfigure::Failed(e)) => Err(Config::from_options(&Value::Object(merged))
+                .err()
+                .unwrap_or_else(|| Error::invalid_config(e.to_string()))),
+        })
+    }
+}
+
+/// The analytics API over a client.
+#[pyclass(frozen, module = "sonde._native", name = "HttpApi")]
+pub struct HttpApi {
+    api: Api,
+    client: Py<Client>,
+}
+
+#[pymethods]
+impl HttpApi {
+    #[new]
+    #[pyo3(signature = (client, **options))]
+    fn new(client: Py<Client>, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let api = Api::new(&options_value(options)?).map_err(CoreError)?;
+        Ok(Self { api, client })
+    }
+
+    /// The body limit in bytes: stop reading one byte past it.
+    fn body_limit(&self) -> usize {
+        self.api.body_limit(&self.client.get().engine().sonde)
+    }
+
+    /// Whether a route only validates and enqueues (fine on the event loop).
+    #[staticmethod]
+    fn runs_inline(method: &str, path: &str) -> bool {
+        runs_inline(method, path)
+    }
+
+    /// Answers one request: `(status, [(name, value)], body)`. Runs without the GIL.
+    fn handle<'py>(
+        &self,
+        py: Python<'py>,
+        method: String,
+        path: String,
+        query: String,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> (u16, Vec<(String, String)>, Bound<'py, PyBytes>) {
+        let request = HttpRequest {
+            method,
+            path,
+            query,
+            headers,
+            body,
+        };
+        let client = self.client.get();
+        let response = py.detach(|| self.api.handle(&PythonHost { client }, &request));
+        (
+            response.status,
+            response.headers,
+            PyBytes::new(py, &response.body),
+        )
+    }
+}
