@@ -266,8 +266,9 @@ def run_http_request(case: dict[str, Any], collector: Collector) -> None:
     if "routes" in expected:
         subset(expected["routes"], s.stats()["routes"])
     s.flush(5.0)
-    check_events(expected.get("events"), [e for e in collector.events if e["event"] == "$api_request"])
-    check_events(expected.get("errors"), [e for e in collector.events if e["event"] == "$error"])
+    named = lambda name: [e for e in collector.events if e["event"] == name]  # noqa: E731
+    check_events(expected.get("events"), named("$api_request"))
+    check_events(expected.get("errors"), named("$error"))
 
 
 def api_request(step: dict[str, Any]) -> tuple[str, str, str, list[tuple[str, str]], bytes]:
