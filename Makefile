@@ -65,7 +65,7 @@ chromium: ## Debian's chromium for the browser tests (never a downloaded browser
 
 test: setup test-rust check-wasm test-wasm test-python test-node test-browser ## Install what the tests need, then run every suite
 
-test-browser: wasm wasm-vectors python-wheel chromium ## The browser package and the shared vectors in headless Chromium; tsc --strict over the .d.ts
+test-browser: wasm wasm-vectors python-wheel node-addon chromium ## The browser package and the shared vectors in headless Chromium; tsc --strict over the .d.ts
 	cd bindings-wasm && node --test test/*.test.js
 	cd bindings-wasm && npx tsc --noEmit --strict -p test/tsconfig.json
 

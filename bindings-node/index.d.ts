@@ -166,7 +166,7 @@ export interface Stats {
 }
 
 export interface MiddlewareOptions {
-  /** Regular expressions matched against the path; matching requests are not recorded. */
+  /** Regular expressions matched at the start of the path; matching requests are not recorded. */
   excludePaths?: string[];
   /** Methods not recorded (default `['OPTIONS']`). */
   excludeMethods?: string[];
@@ -175,10 +175,29 @@ export interface MiddlewareOptions {
   /** Adds `X-Process-Time` (seconds, when the headers are written). */
   processTimeHeader?: boolean;
   clientAddress?: 'full' | 'anonymize' | 'omit';
-  /** Take the client from `X-Forwarded-For`. */
+  /** How many proxies in front of the app to believe: the client is the rightmost hop of
+   * `Forwarded` (RFC 7239) or `X-Forwarded-For` that is not one of them. */
+  trustedProxies?: number;
+  /** Believe every forwarded hop: the leftmost is the client. */
   trustForwarded?: boolean;
   /** The route template of a request (default: Express's `baseUrl` + `route.path`). */
   route?: (req: IncomingMessage) => string | undefined;
+}
+
+/** Options of the analytics API (`router`, `handler`, `fastifyRouter`). */
+export interface ApiOptions {
+  /** Admin key(s) for management endpoints and event reads (`X-API-Key` or `Bearer`). */
+  apiKey?: string | string[];
+  /** When given, ingestion needs one (basic auth user, `X-Write-Key` or `?writeKey=`). */
+  writeKeys?: string | string[];
+  /** Event reads need the admin key (default true). */
+  protectReads?: boolean;
+  /** Serve management endpoints without a key (local development only). */
+  allowUnauthenticated?: boolean;
+  /** Origins (or `'*'`) allowed to post from browsers. */
+  corsOrigins?: string[];
+  /** Request body limit (default: the client's batch limit). */
+  maxBodyBytes?: number;
 }
 
 export type Middleware = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => void;
@@ -235,13 +254,21 @@ export declare class Sonde {
   deleteEvents(filters?: EventQuery): number;
   aggregate(options?: { from?: string | Date; to?: string | Date; bucket?: 'minute' | 'hour' | 'day' }): JsonObject;
   middleware(options?: MiddlewareOptions): Middleware;
-  errorHandler(options?: MiddlewareOptions): ErrorMiddleware;
+  errorHandler(): ErrorMiddleware;
   /** A Fastify plugin: `app.register(sonde.fastify(), options)`. */
   fastify(): (instance: any, options: MiddlewareOptions, done: (error?: Error) => void) => void;
   wrap(
     handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>,
     options?: MiddlewareOptions,
   ): (req: IncomingMessage, res: ServerResponse) => void;
+  /** The analytics API for Express/Connect: `app.use('/analytics', sonde.router({ apiKey }))`. */
+  router(options?: ApiOptions): Middleware;
+  /** The analytics API for `node:http` under `prefix`; returns whether it took the request. */
+  handler(
+    options?: ApiOptions & { prefix?: string },
+  ): (req: IncomingMessage, res: ServerResponse, next?: () => void) => boolean;
+  /** The analytics API as a Fastify plugin: `app.register(sonde.fastifyRouter(o), { prefix: '/analytics' })`. */
+  fastifyRouter(options?: ApiOptions): (instance: any) => Promise<void>;
   time<T>(operation: string, fn: () => T): T;
   startTimer(operation: string): Timer;
 }

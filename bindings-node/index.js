@@ -44,6 +44,9 @@ function hookProcess() {
 class Sonde {
   #native;
 
+  /** The addon's client, for the HTTP adapters in middleware.js (not public API). */
+  get [http.kNative]() { return this.#native; }
+
   /**
    * @param {object} options the core's options in camelCase (`sampleRate`, `trackingPlan`,
    *   `batchSize`, `flushIntervalMs`, ...) plus destinations: `store` (SQLite file),
@@ -126,21 +129,36 @@ class Sonde {
   aggregate(options) { return JSON.parse(this.#native.aggregate(json(options))); }
 
   /**
-   * Request instrumentation for Express/Connect (`app.use(sonde.middleware())`); options:
-   * `excludePaths` (regular expressions), `excludeMethods`, `sampleRate` for request events
-   * (statistics see every request), `processTimeHeader`, `clientAddress` ('full',
-   * 'anonymize', 'omit'), `trustForwarded`, `route(req)` for other frameworks.
+   * Request instrumentation for Express/Connect (`app.use(sonde.middleware())`); options
+   * (checked by the core): `excludePaths` (regular expressions matched at the start of the
+   * path), `excludeMethods`, `sampleRate` for request events (statistics see every request),
+   * `processTimeHeader`, `clientAddress` ('full', 'anonymize', 'omit'), `trustedProxies`
+   * (how many proxies to believe) or `trustForwarded` (every hop), `route(req)` for other
+   * frameworks.
    */
   middleware(options) { return http.middleware(this, options); }
 
   /** Express error middleware (`app.use(sonde.errorHandler())`, after the routes). */
-  errorHandler(options) { return http.errorHandler(this, options); }
+  errorHandler() { return http.errorHandler(); }
 
   /** A Fastify plugin: `fastify.register(sonde.fastify(), middlewareOptions)`. */
   fastify() { return http.fastify(this); }
 
   /** Wraps a `node:http` handler: `http.createServer(sonde.wrap((req, res) => ...))`. */
   wrap(handler, options) { return http.wrap(this, handler, options); }
+
+  /**
+   * The analytics API and Segment-compatible collector for Express/Connect:
+   * `app.use('/analytics', sonde.router({ apiKey }))`. Options: `apiKey`, `writeKeys`,
+   * `protectReads`, `allowUnauthenticated`, `corsOrigins`, `maxBodyBytes`.
+   */
+  router(options) { return http.router(this, options); }
+
+  /** The analytics API for `node:http` under `prefix` (default `/analytics`). */
+  handler(options) { return http.handler(this, options); }
+
+  /** The analytics API as a Fastify plugin: `fastify.register(sonde.fastifyRouter(o), { prefix })`. */
+  fastifyRouter(options) { return http.fastifyRouter(this, options); }
 
   /**
    * Runs `fn` and records its duration as a `$performance` event; a throw or a rejection is

@@ -1,171 +1,123 @@
 'use strict';
-// HTTP request instrumentation for Express/Connect and plain `node:http`: method, route
-// template, status, duration to `finish`, time to first byte, body sizes, client address,
-// user agent; errors become `$error` events. Options match the Python middleware's.
+// HTTP adapters for Express/Connect, Fastify and plain `node:http`: each framework's hooks
+// and clocks, and nothing else. What a request records (exclusion, sampling, client
+// address, the `__unmatched__` bucket, status, `$error`) is decided by the core's
+// RequestRecorder, and what the analytics API answers by the core's Api (core/src/http/).
 
-const net = require('node:net');
+const { NativeRecorder, NativeHttpApi, anonymize } = require('./sonde.node');
 
-const UNMATCHED = '__unmatched__';
+const kNative = Symbol.for('sonde.native');
+const kError = Symbol('sondeError');
+const kRoute = Symbol('sondeRoute');
 
-/** Zeroes the host part: the last octet of IPv4, the last 80 bits of IPv6. */
-function anonymize(address) {
-  if (net.isIPv4(address)) return address.replace(/\.\d+$/, '.0');
-  if (net.isIPv6(address)) {
-    const v4 = address.match(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i);
-    if (v4) return `::ffff:${anonymize(v4[1])}`;
-    const groups = address.split(':');
-    return `${groups.slice(0, 3).join(':')}::`;
-  }
-  return address;
+const errorName = (error) => error?.constructor?.name || error?.name || 'Error';
+const pathOf = (req) => (req.originalUrl || req.url || '').split('?')[0];
+const header = (req, name) => {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+};
+
+/** The native recorder from middleware options; `route(req)` stays in JS (a framework hook). */
+function recorder(opts = {}) {
+  const { route, ...rules } = opts;
+  return { rules: new NativeRecorder(JSON.stringify(rules)), route: route || expressRoute };
 }
 
-/** Express's matched route (`baseUrl` + `route.path`), else the `__unmatched__` bucket. */
+/** Express's matched route (`baseUrl` + `route.path`); `undefined` when none matched. */
 function expressRoute(req) {
   const route = req.route && req.route.path;
-  if (typeof route !== 'string') return UNMATCHED;
+  if (typeof route !== 'string') return undefined;
   return `${req.baseUrl || ''}${route}` || '/';
 }
 
-function options(opts = {}) {
-  const {
-    excludePaths = [],
-    excludeMethods = ['OPTIONS'],
-    sampleRate = 1,
-    processTimeHeader = false,
-    clientAddress = 'full',
-    trustForwarded = false,
-    route = expressRoute,
-  } = opts;
-  if (!(sampleRate >= 0 && sampleRate <= 1)) {
-    const error = new RangeError(`sampleRate must be between 0 and 1, got ${sampleRate}`);
-    error.code = 'invalid_config';
-    throw error;
-  }
-  if (!['full', 'anonymize', 'omit'].includes(clientAddress)) {
-    const error = new RangeError(`clientAddress must be 'full', 'anonymize' or 'omit', got ${clientAddress}`);
-    error.code = 'invalid_config';
-    throw error;
-  }
-  return {
-    excluded: excludePaths.length ? new RegExp(excludePaths.map((p) => `(?:${p})`).join('|')) : null,
-    excludedMethods: new Set(excludeMethods.map((m) => m.toUpperCase())),
-    sampleRate,
-    processTimeHeader,
-    clientAddress,
-    trustForwarded,
-    route,
-  };
+/** Remembers the error a request ended with, for the record made when it finishes. */
+function remember(res, error) {
+  if (res) res[kError] = error;
 }
 
-function client(req, o) {
-  if (o.clientAddress === 'omit') return undefined;
-  let address;
-  if (o.trustForwarded) {
-    const forwarded = req.headers['x-forwarded-for'];
-    if (typeof forwarded === 'string') address = forwarded.split(',')[0].trim();
-  }
-  address = address || (req.socket && req.socket.remoteAddress);
-  if (!address) return undefined;
-  return o.clientAddress === 'anonymize' ? anonymize(address) : address;
-}
-
-const errorName = (error) => error?.constructor?.name || error?.name || 'Error';
-
-/** Records one request: an `$api_request` event when sampled, route statistics always. */
-function report(sonde, o, request) {
-  try {
-    if (o.sampleRate >= 1 || Math.random() < o.sampleRate) {
-      sonde.trackApiRequest(request);
-      return;
-    }
-  } catch {
-    // Instrumentation never breaks the response; statistics still see the request.
-  }
-  sonde.recordRequest(request.method, request.route, request.statusCode, request.durationMs);
-}
-
-/** Records an `$error` event; never throws over the application's own error. */
-function recordError(sonde, error, route, withStack) {
-  try {
-    sonde.trackError(errorName(error), String(error?.message ?? error).slice(0, 1000), {
-      stack: withStack && typeof error?.stack === 'string' ? error.stack.slice(0, 8000) : undefined,
-      route,
-    });
-  } catch {
-    // never mask the application's error
-  }
-}
-
-/** Starts timing `req`/`res`; records when the response finishes or the client goes away. */
-function observe(sonde, o, req, res) {
+/**
+ * Starts timing `req`/`res`: body bytes received (as the HTTP parser pushes them) and sent,
+ * time to first byte, and the finish or the client going away, when the facts go to the
+ * core.
+ */
+function observe(sonde, rec, req, res) {
   const started = process.hrtime.bigint();
   const ms = (t) => Number(t - started) / 1e6;
   let firstByte = 0n;
+  let requestBytes = 0;
   let responseBytes = 0;
-  const count = (chunk, encoding) => {
-    if (chunk == null || typeof chunk === 'function') return;
-    responseBytes += typeof chunk === 'string' ? Buffer.byteLength(chunk, typeof encoding === 'string' ? encoding : 'utf8') : chunk.length;
+  const size = (chunk, encoding) => (typeof chunk === 'string'
+    ? Buffer.byteLength(chunk, typeof encoding === 'string' ? encoding : 'utf8')
+    : chunk.length);
+  const { push } = req;
+  req.push = function sondePush(chunk, encoding) {
+    if (chunk != null) requestBytes += size(chunk, encoding);
+    return push.call(this, chunk, encoding);
   };
   const { writeHead, write, end } = res;
   res.writeHead = function sondeWriteHead(...args) {
     if (!firstByte) {
       firstByte = process.hrtime.bigint();
-      if (o.processTimeHeader && !res.headersSent) res.setHeader('X-Process-Time', (ms(firstByte) / 1000).toFixed(6));
+      if (rec.rules.processTimeHeader && !res.headersSent) res.setHeader('X-Process-Time', (ms(firstByte) / 1000).toFixed(6));
     }
     return writeHead.apply(this, args);
   };
   res.write = function sondeWrite(chunk, encoding, cb) {
-    count(chunk, encoding);
+    if (chunk != null && typeof chunk !== 'function') responseBytes += size(chunk, encoding);
     return write.call(this, chunk, encoding, cb);
   };
   res.end = function sondeEnd(chunk, encoding, cb) {
-    count(chunk, encoding);
+    if (chunk != null && typeof chunk !== 'function') responseBytes += size(chunk, encoding);
     return end.call(this, chunk, encoding, cb);
   };
   let recorded = false;
   const record = (aborted) => {
     if (recorded) return;
     recorded = true;
-    const error = res.locals && res.locals.sondeError;
-    const declared = Number(req.headers['content-length']);
-    report(sonde, o, {
+    const error = res[kError];
+    const facts = {
       method: req.method,
-      route: o.route(req) || UNMATCHED,
-      statusCode: aborted && !res.headersSent ? 499 : res.statusCode,
+      path: pathOf(req),
+      route: rec.route(req) || null,
+      statusCode: aborted && !res.headersSent ? null : res.statusCode,
       durationMs: ms(process.hrtime.bigint()),
-      path: (req.originalUrl || req.url || '').split('?')[0],
-      clientAddress: client(req, o),
-      userAgent: req.headers['user-agent'],
-      requestBodySize: Number.isFinite(declared) ? declared : undefined,
-      responseBodySize: responseBytes,
-      errorType: error ? errorName(error) : aborted ? 'ClientAborted' : undefined,
-      ttfbMs: firstByte ? ms(firstByte) : undefined,
-    });
+      ttfbMs: firstByte ? ms(firstByte) : null,
+      peerAddress: req.socket?.remoteAddress ?? null,
+      forwarded: header(req, 'forwarded') ?? null,
+      xForwardedFor: header(req, 'x-forwarded-for') ?? null,
+      userAgent: header(req, 'user-agent') ?? null,
+      requestBodyBytes: requestBytes,
+      responseBodyBytes: responseBytes,
+      error: error === undefined ? null : {
+        type: errorName(error),
+        message: String(error?.message ?? error),
+        stack: typeof error?.stack === 'string' ? error.stack : null,
+      },
+      aborted,
+    };
+    try {
+      rec.rules.record(sonde[kNative], JSON.stringify(facts));
+    } catch {
+      // Instrumentation never breaks the response it observes.
+    }
   };
   res.once('finish', () => record(false));
   res.once('close', () => record(!res.writableFinished));
 }
 
-function excluded(o, req) {
-  if (o.excludedMethods.has(req.method)) return true;
-  return o.excluded !== null && o.excluded.test((req.originalUrl || req.url || '').split('?')[0]);
-}
-
 /** `(req, res, next)` middleware for Express and Connect. */
 function middleware(sonde, opts) {
-  const o = options(opts);
+  const rec = recorder(opts);
   return function sondeMiddleware(req, res, next) {
-    if (!excluded(o, req)) observe(sonde, o, req, res);
+    if (!rec.rules.excludes(req.method, pathOf(req))) observe(sonde, rec, req, res);
     if (typeof next === 'function') next();
   };
 }
 
-/** Express error middleware: records an `$error` event, then passes the error on. */
-function errorHandler(sonde, opts) {
-  const o = options(opts);
+/** Express error middleware: the request's record carries the error; then passes it on. */
+function errorHandler() {
   return function sondeErrorHandler(err, req, res, next) {
-    if (res.locals) res.locals.sondeError = err;
-    recordError(sonde, err, o.route(req) || UNMATCHED, true);
+    remember(res, err);
     next(err);
   };
 }
@@ -175,14 +127,11 @@ function errorHandler(sonde, opts) {
  * promise is recorded (`$error`, status 500) and answered with a 500 if nothing was sent.
  */
 function wrap(sonde, handler, opts) {
-  const o = options({ route: () => UNMATCHED, ...opts });
+  const rec = recorder({ route: () => undefined, ...opts });
   return function sondeHandler(req, res) {
-    if (!res.locals) res.locals = {};
-    const skip = excluded(o, req);
-    if (!skip) observe(sonde, o, req, res);
+    if (!rec.rules.excludes(req.method, pathOf(req))) observe(sonde, rec, req, res);
     const fail = (err) => {
-      res.locals.sondeError = err;
-      recordError(sonde, err, o.route(req) || UNMATCHED, true);
+      remember(res, err);
       if (!res.headersSent) {
         res.statusCode = 500;
         res.end('Internal Server Error');
@@ -207,37 +156,16 @@ function wrap(sonde, handler, opts) {
  */
 function fastify(sonde) {
   const plugin = (instance, opts, done) => {
-    const o = options({ route: (request) => request.routeOptions?.url, ...opts });
-    const started = Symbol('sondeStarted');
-    const failure = Symbol('sondeError');
+    const rec = recorder({ ...opts, route: (req) => req[kRoute] });
     instance.addHook('onRequest', (request, reply, next) => {
-      if (!excluded(o, request.raw)) request[started] = process.hrtime.bigint();
+      if (!rec.rules.excludes(request.method, request.url.split('?')[0])) {
+        request.raw[kRoute] = request.routeOptions?.url;
+        observe(sonde, rec, request.raw, reply.raw);
+      }
       next();
     });
     instance.addHook('onError', (request, reply, error, next) => {
-      request[failure] = error;
-      recordError(sonde, error, o.route(request) || UNMATCHED, true);
-      next();
-    });
-    instance.addHook('onResponse', (request, reply, next) => {
-      const begun = request[started];
-      if (begun !== undefined) {
-        const declared = Number(request.headers['content-length']);
-        const sent = Number(reply.getHeader('content-length'));
-        const error = request[failure];
-        report(sonde, o, {
-          method: request.method,
-          route: o.route(request) || UNMATCHED,
-          statusCode: reply.statusCode,
-          durationMs: Number(process.hrtime.bigint() - begun) / 1e6,
-          path: request.url.split('?')[0],
-          clientAddress: client(request.raw, o),
-          userAgent: request.headers['user-agent'],
-          requestBodySize: Number.isFinite(declared) ? declared : undefined,
-          responseBodySize: Number.isFinite(sent) ? sent : undefined,
-          errorType: error ? errorName(error) : undefined,
-        });
-      }
+      remember(reply.raw, error);
       next();
     });
     done();
@@ -248,4 +176,132 @@ function fastify(sonde) {
   return plugin;
 }
 
-module.exports = { middleware, errorHandler, wrap, fastify, anonymize, UNMATCHED };
+// -- the analytics API ------------------------------------------------------------------------
+
+/** The body, read no further than one byte past `limit` (the core answers 413). */
+function readBounded(req, limit) {
+  if (req.readableEnded || req.complete) {
+    // A body parser ran first: hand over what it kept.
+    const { body } = req;
+    if (body === undefined) return Promise.resolve(undefined);
+    if (Buffer.isBuffer(body)) return Promise.resolve(body);
+    return Promise.resolve(Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    const finish = (error) => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', finish);
+      if (error) reject(error);
+      else resolve(Buffer.concat(chunks));
+    };
+    const onData = (chunk) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size > limit) {
+        req.pause();
+        finish();
+      }
+    };
+    const onEnd = () => finish();
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', finish);
+  });
+}
+
+/** The core's Api over a client, answering `(req, res)` for a path under the mount point. */
+function analyticsApi(sonde, opts = {}) {
+  const native = new NativeHttpApi(sonde[kNative], JSON.stringify(opts));
+  const limit = native.bodyLimit();
+  return async function answer(req, res, path, query) {
+    const { method } = req;
+    const body = method === 'POST' || method === 'PUT' || method === 'PATCH' ? await readBounded(req, limit) : undefined;
+    const headers = Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)]);
+    const out = NativeHttpApi.runsInline(method, path)
+      ? native.handle(method, path, query, headers, body)
+      : await native.handleAsync(method, path, query, headers, body);
+    return out;
+  };
+}
+
+function send(res, out) {
+  res.statusCode = out.status;
+  for (const [name, value] of out.headers) res.setHeader(name, value);
+  res.end(out.body);
+}
+
+function splitUrl(url) {
+  const at = url.indexOf('?');
+  return at < 0 ? [url, ''] : [url.slice(0, at), url.slice(at + 1)];
+}
+
+function failed(res, next, error) {
+  if (typeof next === 'function') return next(error);
+  if (!res.headersSent) res.statusCode = 500;
+  return res.end();
+}
+
+/**
+ * Express/Connect router for the analytics API, to mount on a path:
+ * `app.use('/analytics', sonde.router({ apiKey }))`. Paths that are not API endpoints go on
+ * to `next()`.
+ */
+function router(sonde, opts) {
+  const answer = analyticsApi(sonde, opts);
+  return function sondeRouter(req, res, next) {
+    const [path, query] = splitUrl(req.url || '/');
+    if (!NativeHttpApi.serves(path) && typeof next === 'function') return next();
+    return answer(req, res, path, query).then((out) => send(res, out), (error) => failed(res, next, error));
+  };
+}
+
+/**
+ * A `node:http` handler for the analytics API under `prefix` (default `/analytics`):
+ * `if (analytics(req, res)) return;` in a request listener. Returns whether it took the
+ * request; with a `next` argument, calls it for other paths instead.
+ */
+function handler(sonde, opts = {}) {
+  const { prefix = '/analytics', ...apiOptions } = opts;
+  const answer = analyticsApi(sonde, apiOptions);
+  const base = prefix.replace(/\/+$/, '');
+  return function sondeHandler(req, res, next) {
+    const [full, query] = splitUrl(req.url || '/');
+    if (full !== base && !full.startsWith(`${base}/`)) {
+      if (typeof next === 'function') next();
+      return false;
+    }
+    const path = full.slice(base.length) || '/';
+    answer(req, res, path, query).then((out) => send(res, out), (error) => failed(res, next, error));
+    return true;
+  };
+}
+
+/**
+ * A Fastify plugin serving the analytics API:
+ * `fastify.register(sonde.fastifyRouter({ apiKey }), { prefix: '/analytics' })`. Bodies are
+ * left unparsed for the core (decompression and limits included).
+ */
+function fastifyRouter(sonde, opts) {
+  const answer = analyticsApi(sonde, opts);
+  return async function sondeApi(instance) {
+    instance.removeAllContentTypeParsers();
+    // Leave the stream unread: the core reads it with its own bound.
+    instance.addContentTypeParser('*', (request, payload, done) => done(null));
+    instance.route({
+      method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+      url: '/*',
+      handler: async (request, reply) => {
+        const [, query] = splitUrl(request.url);
+        const out = await answer(request.raw, reply.raw, `/${request.params['*']}`, query);
+        reply.code(out.status);
+        for (const [name, value] of out.headers) reply.header(name, value);
+        return reply.send(out.body);
+      },
+    });
+  };
+}
+
+module.exports = { middleware, errorHandler, wrap, fastify, router, handler, fastifyRouter, anonymize, kNative, UNMATCHED: '__unmatched__' };

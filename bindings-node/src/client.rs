@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use sonde_core::config::{snake_case_keys, Destinations};
 use sonde_core::event::object_arg;
 use sonde_core::event::reserved::{ApiRequest, ErrorEvent, Interaction, Performance};
+use sonde_core::http::FixedHost;
 use sonde_core::sink::{CallbackSink, SinkBatch, SinkError};
 use sonde_core::store::{Bucket, EventQuery, SqliteStore, Store, TimeRange};
 use sonde_core::{Config, Error as CoreError, ErrorKind, Message, MessageType, Sonde, Timestamp};
@@ -78,6 +79,8 @@ impl Task for Wait {
 pub struct NativeSonde {
     sonde: Sonde,
     store: Option<Arc<SqliteStore>>,
+    /// The core options it was built with (shown by the API's `GET /config`).
+    options: Map<String, Value>,
 }
 
 /// Garbage collection runs this on the main thread, which a JS sink needs in order to
@@ -104,6 +107,20 @@ impl Drop for NativeSonde {
 }
 
 impl NativeSonde {
+    /// The client, its store and its options, for the HTTP layer.
+    pub fn host(&self) -> FixedHost {
+        FixedHost {
+            sonde: self.sonde.clone(),
+            store: self.store.clone(),
+            options: self.options.clone(),
+        }
+    }
+
+    /// The client.
+    pub fn sonde(&self) -> &Sonde {
+        &self.sonde
+    }
+
     fn store(&self) -> std::result::Result<&SqliteStore, CoreError> {
         self.store.as_deref().ok_or_else(|| {
             CoreError::new(
@@ -154,12 +171,13 @@ impl NativeSonde {
         options: Option<String>,
         sink: Option<Function<'_, String, ()>>,
     ) -> Result<Self> {
-        let build = || -> std::result::Result<(Sonde, Option<Arc<SqliteStore>>), CoreError> {
+        type Built = (Sonde, Option<Arc<SqliteStore>>, Map<String, Value>);
+        let build = || -> std::result::Result<Built, CoreError> {
             let mut core_options: Map<String, Value> =
                 snake_case_keys(object_arg(options.as_deref(), "options")?);
             let destinations = Destinations::take_from(&mut core_options)?;
             let has_library = core_options.contains_key("library");
-            let mut config = Config::from_options(&Value::Object(core_options))?;
+            let mut config = Config::from_options(&Value::Object(core_options.clone()))?;
             if !has_library {
                 config.library.name = "sonde-node".to_owned();
                 config.library.version = env!("CARGO_PKG_VERSION").to_owned();
@@ -178,10 +196,14 @@ impl NativeSonde {
                     "no destination for events: pass store: 'sonde.db', console: true, jsonl: 'events.jsonl' or sink: (events) => ...",
                 ));
             }
-            Ok((Sonde::new(config)?, store))
+            Ok((Sonde::new(config)?, store, core_options))
         };
-        let (sonde, store) = build().map_err(|e| throw(&env, &e))?;
-        Ok(Self { sonde, store })
+        let (sonde, store, options) = build().map_err(|e| throw(&env, &e))?;
+        Ok(Self {
+            sonde,
+            store,
+            options,
+        })
     }
 
     #[napi]

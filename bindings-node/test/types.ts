@@ -40,6 +40,13 @@ app.use(sonde.errorHandler());
 const server = Fastify();
 void server.register(sonde.fastify(), { excludePaths: ['^/health$'] });
 http.createServer(sonde.wrap(async (req, res) => { res.end('ok'); }));
+app.use('/analytics', sonde.router({ apiKey: ['k1', 'k2'], writeKeys: 'w', corsOrigins: ['https://shop.example'] }));
+void server.register(sonde.fastifyRouter({ apiKey: 'k' }), { prefix: '/analytics' });
+const analytics = sonde.handler({ prefix: '/collect', allowUnauthenticated: true });
+http.createServer((req, res) => { if (!analytics(req, res)) res.end('app'); });
+app.use(sonde.middleware({ trustedProxies: 1 }));
+// @ts-expect-error: maxBodyBytes is a number
+sonde.router({ maxBodyBytes: '1mb' });
 // @ts-expect-error: clientAddress has three values
 sonde.middleware({ clientAddress: 'partial' });
 

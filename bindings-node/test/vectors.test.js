@@ -8,9 +8,12 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const zlib = require('node:zlib');
 const { Sonde } = require('..');
+const { NativeRecorder, NativeHttpApi } = require('../sonde.node');
+const { kNative } = require('../middleware');
 
-const { cases, pairs, checkDelivered, body, checkBatchReport } = require('../../tests/vectors/check.cjs');
+const { cases, pairs, subset, checkDelivered, body, checkBatchReport } = require('../../tests/vectors/check.cjs');
 
 function client(config, delivered) {
   return new Sonde({ ...(config ?? {}), sink: (events) => delivered.push(...events), flushIntervalMs: 3_600_000, flushOnExit: false });
@@ -34,7 +37,93 @@ function rejection(outcome) {
   return pairs(items[0].errors);
 }
 
+function checkEvents(expected, events) {
+  if (expected === undefined) return;
+  assert.equal(events.length, expected.length, JSON.stringify(events));
+  expected.forEach((want, i) => {
+    subset(want.properties, events[i].properties);
+    for (const name of want.absent ?? []) assert.ok(!(name in events[i].properties), `${name} in ${JSON.stringify(events[i])}`);
+  });
+}
+
+function apiRequest(step) {
+  const r = step.request;
+  const headers = Object.entries(r.headers ?? {});
+  let payload = 'json' in r ? Buffer.from(JSON.stringify(r.json)) : Buffer.from(r.text ?? '');
+  if (r.gzip) {
+    payload = zlib.gzipSync(payload);
+    headers.push(['content-encoding', 'gzip']);
+  }
+  return [r.method, r.path, r.query ?? '', headers, payload];
+}
+
+function checkResponse(expected, out) {
+  const parsedBody = out.body.length ? JSON.parse(out.body.toString()) : null;
+  assert.equal(out.status, expected.status, JSON.stringify(parsedBody));
+  if (expected.code) assert.equal(parsedBody.code, expected.code);
+  if (expected.body) subset(expected.body, parsedBody);
+  const headers = Object.fromEntries(out.headers.map(([k, v]) => [k.toLowerCase(), v]));
+  for (const [name, value] of Object.entries(expected.headers ?? {})) assert.equal(headers[name], value, name);
+  if (expected.violations) {
+    const withIndex = expected.violations.some((v) => 'index' in v);
+    const key = (v) => JSON.stringify([withIndex ? v.index : null, v.path, v.code]);
+    assert.deepEqual(parsedBody.violations.map(key).sort(), expected.violations.map(key).sort());
+  }
+}
+
 const runners = {
+  async http_request(c) {
+    if (c.expected_errors) {
+      const outcome = attempt(() => new NativeRecorder(JSON.stringify(c.recorder)));
+      assert.ok(outcome.error, 'the options were accepted');
+      assert.equal(outcome.error.code, 'invalid_config');
+      assert.deepEqual(pairs(outcome.error.violations), pairs(c.expected_errors));
+      return;
+    }
+    const delivered = [];
+    const s = client(c.config, delivered);
+    const recorder = new NativeRecorder(JSON.stringify(c.recorder));
+    const excluded = [];
+    c.input.forEach((facts, i) => {
+      if (recorder.excludes(facts.method, facts.path)) excluded.push(i);
+      else recorder.record(s[kNative], JSON.stringify(facts));
+    });
+    if (c.expected.excluded) assert.deepEqual(excluded, c.expected.excluded);
+    if (c.expected.routes) subset(c.expected.routes, s.stats().routes);
+    await s.flush();
+    checkEvents(c.expected.events, delivered.filter((e) => e.event === '$api_request'));
+    checkEvents(c.expected.errors, delivered.filter((e) => e.event === '$error'));
+    await s.shutdown();
+  },
+  async api(c) {
+    if (c.expected_errors) {
+      const s = client({}, []);
+      const outcome = attempt(() => new NativeHttpApi(s[kNative], JSON.stringify(c.api)));
+      assert.ok(outcome.error, 'the options were accepted');
+      assert.deepEqual(pairs(outcome.error.violations), pairs(c.expected_errors));
+      return;
+    }
+    const destination = c.store
+      ? { store: path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-api-')), 'api.db') }
+      : { sink: () => {} };
+    const s = new Sonde({ ...(c.config ?? {}), ...destination, flushIntervalMs: 3_600_000, flushOnExit: false });
+    const api = new NativeHttpApi(s[kNative], JSON.stringify(c.api));
+    for (const [i, step] of c.input.entries()) {
+      if (step.flush) {
+        await s.flush();
+        continue;
+      }
+      const out = await api.handleAsync(...apiRequest(step));
+      try {
+        checkResponse(step.expected, out);
+      } catch (error) {
+        error.message = `step ${i}: ${error.message}`;
+        throw error;
+      }
+    }
+    await s.shutdown();
+  },
+
   async message(c) {
     const delivered = [];
     const s = client(c.config, delivered);

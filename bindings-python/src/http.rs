@@ -129,19 +129,24 @@ impl ApiHost for PythonHost<'_> {
                 merged.insert(key.clone(), value.clone());
             }
         }
-        Python::attach(|py| match self.client.reconfigure_with(py, changes, RECONFIGURE_TIMEOUT) {
-            Ok(()) => Ok(()),
-            Err(Reconfigure::Fixed(key)) => Err(Error::with_violations(
-                ErrorKind::InvalidConfig,
-                vec![Violation::new(
-                    format!("/{key}"),
-                    sonde_core::validate::codes::INVALID_OPTION,
-                    format!("{key} cannot change at run time: create a new client"),
-                )],
-            )),
-            Err(Reconfigure::Failed(e)) => Err(Config::from_options(&Value::Object(merged))
-                .err()
-                .unwrap_or_else(|| Error::invalid_config(e.to_string()))),
+        Python::attach(|py| {
+            match self
+                .client
+                .reconfigure_with(py, changes, RECONFIGURE_TIMEOUT)
+            {
+                Ok(()) => Ok(()),
+                Err(Reconfigure::Fixed(key)) => Err(Error::with_violations(
+                    ErrorKind::InvalidConfig,
+                    vec![Violation::new(
+                        format!("/{key}"),
+                        sonde_core::validate::codes::INVALID_OPTION,
+                        format!("{key} cannot change at run time: create a new client"),
+                    )],
+                )),
+                Err(Reconfigure::Failed(e)) => Err(Config::from_options(&Value::Object(merged))
+                    .err()
+                    .unwrap_or_else(|| Error::invalid_config(e.to_string()))),
+            }
         })
     }
 }

@@ -121,6 +121,19 @@ pub fn runs_inline(method: &str, path: &str) -> bool {
         || method.eq_ignore_ascii_case("OPTIONS")
 }
 
+/// Whether `path` (under the mount point) is one of the API's endpoints: hosts that share a
+/// path space with an application pass other paths on instead of answering 404.
+pub fn serves(path: &str) -> bool {
+    ingest_kind(path).is_some()
+        || path
+            .strip_prefix("/events/")
+            .is_some_and(|id| !id.is_empty())
+        || matches!(
+            path,
+            "/health" | "/performance" | "/statistics" | "/config" | "/events" | "/flush"
+        )
+}
+
 /// For an ingestion path: the default message type (`None` for `/v1/batch`, which requires
 /// each item's own).
 fn ingest_kind(path: &str) -> Option<Option<MessageType>> {

@@ -8,7 +8,7 @@ mod api;
 mod recorder;
 mod wire;
 
-pub use api::{runs_inline, Api, ApiHost, API_OPTION_NAMES, SEGMENT_TYPES};
+pub use api::{runs_inline, serves, Api, ApiHost, API_OPTION_NAMES, SEGMENT_TYPES};
 pub use recorder::{
     ClientAddressPolicy, Recorded, RequestError, RequestFacts, RequestRecorder, MAX_ERROR_MESSAGE,
     MAX_ERROR_STACK, RECORDER_OPTION_NAMES, UNMATCHED,

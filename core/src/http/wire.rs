@@ -275,8 +275,8 @@ pub fn same_key(given: Option<&str>, keys: &[String]) -> bool {
     for key in keys {
         let (a, b) = (given.as_bytes(), key.as_bytes());
         let mut diff = u8::from(a.len() != b.len());
-        for i in 0..b.len() {
-            diff |= b[i] ^ a.get(i).copied().unwrap_or(!b[i]);
+        for (i, &expected) in b.iter().enumerate() {
+            diff |= expected ^ a.get(i).copied().unwrap_or(!expected);
         }
         found |= diff == 0;
     }
@@ -330,7 +330,7 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
         }
     }
     let bytes = text.as_bytes();
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return None;
     }
     let mut out = Vec::with_capacity(bytes.len() / 4 * 3);

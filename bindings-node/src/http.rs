@@ -1,0 +1,202 @@
+//! The core's HTTP layer for the Node adapters (`middleware.js`): `NativeRecorder` (what the
+//! request middlewares record) and `NativeHttpApi` (the analytics endpoints). Conversion
+//! only: every decision is in `sonde_core::http`.
+
+use napi::bindgen_prelude::{AsyncTask, Buffer};
+use napi::{Env, Result, Task};
+use napi_derive::napi;
+use serde_json::Value;
+use sonde_core::config::snake_case_keys;
+use sonde_core::event::object_arg;
+use sonde_core::http::{
+    runs_inline, serves, Api, FixedHost, HttpRequest, HttpResponse, RequestFacts, RequestRecorder,
+};
+
+use crate::client::NativeSonde;
+use crate::errors::throw;
+
+fn options_of(options: Option<String>) -> std::result::Result<Value, sonde_core::Error> {
+    Ok(Value::Object(snake_case_keys(object_arg(
+        options.as_deref(),
+        "options",
+    )?)))
+}
+
+/// Request recording rules (exclusion, sampling, client address, forwarded headers).
+#[napi(js_name = "NativeRecorder")]
+pub struct NativeRecorder {
+    inner: RequestRecorder,
+}
+
+#[napi]
+impl NativeRecorder {
+    /// `options`: JSON text, camelCase or snake_case names.
+    #[napi(constructor)]
+    pub fn new(env: Env, options: Option<String>) -> Result<Self> {
+        let inner = options_of(options)
+            .and_then(|o| RequestRecorder::from_options(&o))
+            .map_err(|e| throw(&env, &e))?;
+        Ok(Self { inner })
+    }
+
+    /// Whether a request is left alone (not timed, not counted).
+    #[napi]
+    pub fn excludes(&self, method: String, path: String) -> bool {
+        self.inner.excludes(&method, &path)
+    }
+
+    /// Whether the middleware adds `X-Process-Time`.
+    #[napi(getter)]
+    pub fn process_time_header(&self) -> bool {
+        self.inner.process_time_header()
+    }
+
+    /// Records one finished request from its facts as JSON text (camelCase). Facts that do
+    /// not parse are a bug in the adapter: thrown, never silently dropped.
+    #[napi]
+    pub fn record(&self, env: Env, client: &NativeSonde, facts: String) -> Result<()> {
+        let facts = RequestFacts::from_json(&facts).map_err(|e| throw(&env, &e))?;
+        self.inner.record(client.sonde(), &facts);
+        Ok(())
+    }
+}
+
+/// The one anonymizer (IPv4 /24, IPv6 /48); `null` for text that is not an address.
+#[napi]
+pub fn anonymize(address: String) -> Option<String> {
+    sonde_core::address::parse_hop(&address)
+        .map(|ip| sonde_core::address::anonymize(ip).to_string())
+}
+
+/// A response for `middleware.js` to write.
+#[napi(object)]
+pub struct JsHttpResponse {
+    pub status: u32,
+    /// `[name, value]` pairs.
+    pub headers: Vec<Vec<String>>,
+    pub body: Buffer,
+}
+
+impl From<HttpResponse> for JsHttpResponse {
+    fn from(r: HttpResponse) -> Self {
+        Self {
+            status: u32::from(r.status),
+            headers: r.headers.into_iter().map(|(k, v)| vec![k, v]).collect(),
+            body: r.body.into(),
+        }
+    }
+}
+
+/// One request answered on libuv's thread pool (store reads, waits, host samples).
+pub struct Answer {
+    api: Api,
+    host: FixedHost,
+    request: HttpRequest,
+}
+
+impl Task for Answer {
+    type Output = HttpResponse;
+    type JsValue = JsHttpResponse;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        Ok(self.api.handle(&self.host, &self.request))
+    }
+
+    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        Ok(output.into())
+    }
+}
+
+/// The analytics API over a client.
+#[napi(js_name = "NativeHttpApi")]
+pub struct NativeHttpApi {
+    api: Api,
+    host: FixedHost,
+}
+
+fn request_of(
+    method: String,
+    path: String,
+    query: String,
+    headers: Vec<Vec<String>>,
+    body: Option<Buffer>,
+) -> HttpRequest {
+    HttpRequest {
+        method,
+        path,
+        query,
+        headers: headers
+            .into_iter()
+            .filter_map(|pair| match <[String; 2]>::try_from(pair) {
+                Ok([name, value]) => Some((name, value)),
+                Err(_) => None,
+            })
+            .collect(),
+        body: body.map(|b| b.to_vec()).unwrap_or_default(),
+    }
+}
+
+#[napi]
+impl NativeHttpApi {
+    /// `options`: JSON text (`apiKey`, `writeKeys`, `protectReads`, `allowUnauthenticated`,
+    /// `corsOrigins`, `maxBodyBytes`).
+    #[napi(constructor)]
+    pub fn new(env: Env, client: &NativeSonde, options: Option<String>) -> Result<Self> {
+        let api = options_of(options)
+            .and_then(|o| Api::new(&o))
+            .map_err(|e| throw(&env, &e))?;
+        Ok(Self {
+            api,
+            host: client.host(),
+        })
+    }
+
+    /// The body limit in bytes: stop reading one byte past it.
+    #[napi]
+    pub fn body_limit(&self) -> u32 {
+        u32::try_from(self.api.body_limit(&self.host.sonde)).unwrap_or(u32::MAX)
+    }
+
+    /// Whether a route only validates and enqueues (fine on the event loop).
+    #[napi]
+    pub fn runs_inline(method: String, path: String) -> bool {
+        runs_inline(&method, &path)
+    }
+
+    /// Whether `path` (under the mount point) is one of the API's endpoints.
+    #[napi]
+    pub fn serves(path: String) -> bool {
+        serves(&path)
+    }
+
+    /// Answers on the calling thread (ingestion: bounded CPU work only).
+    #[napi]
+    pub fn handle(
+        &self,
+        method: String,
+        path: String,
+        query: String,
+        headers: Vec<Vec<String>>,
+        body: Option<Buffer>,
+    ) -> JsHttpResponse {
+        let request = request_of(method, path, query, headers, body);
+        self.api.handle(&self.host, &request).into()
+    }
+
+    /// Answers on libuv's thread pool.
+    #[napi]
+    pub fn handle_async(
+        &self,
+        method: String,
+        path: String,
+        query: String,
+        headers: Vec<Vec<String>>,
+        body: Option<Buffer>,
+    ) -> AsyncTask<Answer> {
+        AsyncTask::new(Answer {
+            api: self.api.clone(),
+            host: self.host.clone(),
+            request: request_of(method, path, query, headers, body),
+        })
+    }
+}
