@@ -12,15 +12,12 @@ const kRoute = Symbol('sondeRoute');
 
 const errorName = (error) => error?.constructor?.name || error?.name || 'Error';
 const pathOf = (req) => (req.originalUrl || req.url || '').split('?')[0];
-const header = (req, name) => {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value.join(', ') : value;
-};
 
 /** The native recorder from middleware options; `route(req)` stays in JS (a framework hook). */
 function recorder(opts = {}) {
-  const { route, ...rules } = opts;
-  return { rules: new NativeRecorder(JSON.stringify(rules)), route: route || expressRoute };
+  const { route, ...options } = opts;
+  const rules = new NativeRecorder(JSON.stringify(options));
+  return { rules, route: route || expressRoute, processTimeHeader: rules.processTimeHeader };
 }
 
 /** Express's matched route (`baseUrl` + `route.path`); `undefined` when none matched. */
@@ -38,9 +35,9 @@ function remember(res, error) {
 /**
  * Starts timing `req`/`res`: body bytes received (as the HTTP parser pushes them) and sent,
  * time to first byte, and the finish or the client going away, when the facts go to the
- * core.
+ * core in one call (which also decides whether the request is excluded).
  */
-function observe(sonde, rec, req, res) {
+function observe(native, rec, req, res) {
   const started = process.hrtime.bigint();
   const ms = (t) => Number(t - started) / 1e6;
   let firstByte = 0n;
@@ -58,7 +55,7 @@ function observe(sonde, rec, req, res) {
   res.writeHead = function sondeWriteHead(...args) {
     if (!firstByte) {
       firstByte = process.hrtime.bigint();
-      if (rec.rules.processTimeHeader && !res.headersSent) res.setHeader('X-Process-Time', (ms(firstByte) / 1000).toFixed(6));
+      if (rec.processTimeHeader && !res.headersSent && !rec.rules.excludes(req.method, pathOf(req))) res.setHeader('X-Process-Time', (ms(firstByte) / 1000).toFixed(6));
     }
     return writeHead.apply(this, args);
   };
@@ -75,28 +72,25 @@ function observe(sonde, rec, req, res) {
     if (recorded) return;
     recorded = true;
     const error = res[kError];
-    const facts = {
-      method: req.method,
-      path: pathOf(req),
-      route: rec.route(req) || null,
-      statusCode: aborted && !res.headersSent ? null : res.statusCode,
-      durationMs: ms(process.hrtime.bigint()),
-      ttfbMs: firstByte ? ms(firstByte) : null,
-      peerAddress: req.socket?.remoteAddress ?? null,
-      forwarded: header(req, 'forwarded') ?? null,
-      xForwardedFor: header(req, 'x-forwarded-for') ?? null,
-      userAgent: header(req, 'user-agent') ?? null,
-      requestBodyBytes: requestBytes,
-      responseBodyBytes: responseBytes,
-      error: error === undefined ? null : {
-        type: errorName(error),
-        message: String(error?.message ?? error),
-        stack: typeof error?.stack === 'string' ? error.stack : null,
-      },
-      aborted,
-    };
+    const failed = error !== undefined;
     try {
-      rec.rules.record(sonde[kNative], JSON.stringify(facts));
+      rec.rules.record(
+        native,
+        req.method,
+        pathOf(req),
+        rec.route(req) || null,
+        aborted && !res.headersSent ? null : res.statusCode,
+        ms(process.hrtime.bigint()),
+        firstByte ? ms(firstByte) : null,
+        req.socket?.remoteAddress ?? null,
+        requestBytes,
+        responseBytes,
+        req.headers,
+        failed ? errorName(error) : null,
+        failed ? String(error?.message ?? error) : null,
+        failed && typeof error?.stack === 'string' ? error.stack : null,
+        aborted,
+      );
     } catch {
       // Instrumentation never breaks the response it observes.
     }
@@ -108,8 +102,9 @@ function observe(sonde, rec, req, res) {
 /** `(req, res, next)` middleware for Express and Connect. */
 function middleware(sonde, opts) {
   const rec = recorder(opts);
+  const native = sonde[kNative];
   return function sondeMiddleware(req, res, next) {
-    if (!rec.rules.excludes(req.method, pathOf(req))) observe(sonde, rec, req, res);
+    observe(native, rec, req, res);
     if (typeof next === 'function') next();
   };
 }
@@ -128,8 +123,9 @@ function errorHandler() {
  */
 function wrap(sonde, handler, opts) {
   const rec = recorder({ route: () => undefined, ...opts });
+  const native = sonde[kNative];
   return function sondeHandler(req, res) {
-    if (!rec.rules.excludes(req.method, pathOf(req))) observe(sonde, rec, req, res);
+    observe(native, rec, req, res);
     const fail = (err) => {
       remember(res, err);
       if (!res.headersSent) {
@@ -157,11 +153,10 @@ function wrap(sonde, handler, opts) {
 function fastify(sonde) {
   const plugin = (instance, opts, done) => {
     const rec = recorder({ ...opts, route: (req) => req[kRoute] });
+    const native = sonde[kNative];
     instance.addHook('onRequest', (request, reply, next) => {
-      if (!rec.rules.excludes(request.method, request.url.split('?')[0])) {
-        request.raw[kRoute] = request.routeOptions?.url;
-        observe(sonde, rec, request.raw, reply.raw);
-      }
+      request.raw[kRoute] = request.routeOptions?.url;
+      observe(native, rec, request.raw, reply.raw);
       next();
     });
     instance.addHook('onError', (request, reply, error, next) => {

@@ -2,14 +2,15 @@
 //! request middlewares record) and `NativeHttpApi` (the analytics endpoints). Conversion
 //! only: every decision is in `sonde_core::http`.
 
-use napi::bindgen_prelude::{AsyncTask, Buffer};
+use napi::bindgen_prelude::{AsyncTask, Buffer, Object};
 use napi::{Env, Result, Task};
 use napi_derive::napi;
 use serde_json::Value;
 use sonde_core::config::snake_case_keys;
 use sonde_core::event::object_arg;
 use sonde_core::http::{
-    runs_inline, serves, Api, FixedHost, HttpRequest, HttpResponse, RequestFacts, RequestRecorder,
+    runs_inline, serves, Api, FixedHost, HttpRequest, HttpResponse, RequestError, RequestFacts,
+    RequestRecorder,
 };
 
 use crate::client::NativeSonde;
@@ -51,13 +52,63 @@ impl NativeRecorder {
         self.inner.process_time_header()
     }
 
-    /// Records one finished request from its facts as JSON text (camelCase). Facts that do
-    /// not parse are a bug in the adapter: thrown, never silently dropped.
+    /// Records one finished request unless the rules exclude it (checked here, once, so the
+    /// middleware makes one native call per request); whether it was recorded. The facts come
+    /// as arguments, not JSON, and `headers` (the request's header object) is read only for a
+    /// request sampled in.
     #[napi]
-    pub fn record(&self, env: Env, client: &NativeSonde, facts: String) -> Result<()> {
-        let facts = RequestFacts::from_json(&facts).map_err(|e| throw(&env, &e))?;
-        self.inner.record(client.sonde(), &facts);
-        Ok(())
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(
+        &self,
+        client: &NativeSonde,
+        method: String,
+        path: String,
+        route: Option<String>,
+        status_code: Option<u32>,
+        duration_ms: f64,
+        ttfb_ms: Option<f64>,
+        peer_address: Option<String>,
+        request_body_bytes: Option<f64>,
+        response_body_bytes: Option<f64>,
+        headers: Option<Object<'_>>,
+        error_type: Option<String>,
+        error_message: Option<String>,
+        error_stack: Option<String>,
+        aborted: bool,
+    ) -> bool {
+        if self.inner.excludes(&method, &path) {
+            return false;
+        }
+        // Byte counts are whole, non-negative JS numbers (f64 carries them exactly).
+        let bytes = |n: Option<f64>| n.filter(|n| *n >= 0.0).map(|n| n as u64);
+        let facts = RequestFacts {
+            method,
+            path,
+            route,
+            status_code: status_code.map(|s| u16::try_from(s).unwrap_or(u16::MAX)),
+            duration_ms,
+            ttfb_ms,
+            peer_address,
+            request_body_bytes: bytes(request_body_bytes),
+            response_body_bytes: bytes(response_body_bytes),
+            error: error_type.map(|type_name| RequestError {
+                type_name,
+                message: error_message.unwrap_or_default(),
+                stack: error_stack,
+            }),
+            aborted,
+            ..RequestFacts::default()
+        };
+        self.inner.record_with(client.sonde(), facts, |facts| {
+            if let Some(headers) = &headers {
+                // Node joins repeated forwarding headers into one list already.
+                let text = |name: &str| headers.get::<String>(name).ok().flatten();
+                facts.user_agent = text("user-agent");
+                facts.forwarded = text("forwarded");
+                facts.x_forwarded_for = text("x-forwarded-for");
+            }
+        });
+        true
     }
 }
 

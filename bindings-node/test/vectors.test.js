@@ -84,9 +84,14 @@ const runners = {
     const s = client(c.config, delivered);
     const recorder = new NativeRecorder(JSON.stringify(c.recorder));
     const excluded = [];
-    c.input.forEach((facts, i) => {
-      if (recorder.excludes(facts.method, facts.path)) excluded.push(i);
-      else recorder.record(s[kNative], JSON.stringify(facts));
+    c.input.forEach((f, i) => {
+      const headers = Object.fromEntries([['user-agent', f.userAgent], ['forwarded', f.forwarded], ['x-forwarded-for', f.xForwardedFor]]
+        .filter(([, v]) => v != null));
+      const recorded = recorder.record(s[kNative], f.method, f.path, f.route ?? null, f.statusCode ?? null, f.durationMs,
+        f.ttfbMs ?? null, f.peerAddress ?? null, f.requestBodyBytes ?? null, f.responseBodyBytes ?? null, headers,
+        f.error?.type ?? null, f.error ? (f.error.message ?? '') : null, f.error?.stack ?? null, f.aborted ?? false);
+      assert.equal(recorded, !recorder.excludes(f.method, f.path));
+      if (!recorded) excluded.push(i);
     });
     if (c.expected.excluded) assert.deepEqual(excluded, c.expected.excluded);
     if (c.expected.routes) subset(c.expected.routes, s.stats().routes);

@@ -55,7 +55,10 @@ impl RequestRecorder {
     }
 
     /// Records one finished request (`status_code=None` when no response started).
-    #[pyo3(signature = (client, method, path, route, status_code, duration_ms, *, ttfb_ms=None, peer_address=None, forwarded=None, x_forwarded_for=None, user_agent=None, request_body_bytes=None, response_body_bytes=None, error_type=None, error_message=None, error_stack=None, aborted=false))]
+    /// `headers` are the ASGI header pairs (lower-case bytes names): the user agent and the
+    /// forwarding headers are read from them here, and only for requests sampled in.
+    /// The facts are positional (keywords work too): the middleware calls this per request.
+    #[pyo3(signature = (client, method, path, route, status_code, duration_ms, ttfb_ms=None, peer_address=None, headers=None, request_body_bytes=None, response_body_bytes=None, error_type=None, error_message=None, error_stack=None, aborted=false))]
     #[allow(clippy::too_many_arguments)]
     fn record(
         &self,
@@ -67,16 +70,14 @@ impl RequestRecorder {
         duration_ms: f64,
         ttfb_ms: Option<f64>,
         peer_address: Option<String>,
-        forwarded: Option<String>,
-        x_forwarded_for: Option<String>,
-        user_agent: Option<String>,
+        headers: Option<&Bound<'_, PyAny>>,
         request_body_bytes: Option<u64>,
         response_body_bytes: Option<u64>,
         error_type: Option<String>,
         error_message: Option<String>,
         error_stack: Option<String>,
         aborted: bool,
-    ) {
+    ) -> PyResult<()> {
         let facts = RequestFacts {
             method,
             path,
@@ -85,9 +86,6 @@ impl RequestRecorder {
             duration_ms,
             ttfb_ms,
             peer_address,
-            forwarded,
-            x_forwarded_for,
-            user_agent,
             request_body_bytes,
             response_body_bytes,
             error: error_type.map(|type_name| RequestError {
@@ -96,9 +94,49 @@ impl RequestRecorder {
                 stack: error_stack,
             }),
             aborted,
+            ..RequestFacts::default()
         };
-        self.inner.record(&client.get().engine().sonde, &facts);
+        let mut unreadable = None;
+        self.inner
+            .record_with(&client.get().engine().sonde, facts, |facts| {
+                if let Some(headers) = headers {
+                    unreadable = read_headers(headers, facts).err();
+                }
+            });
+        unreadable.map_or(Ok(()), Err)
     }
+}
+
+/// The user agent (first) and the forwarding headers (repeated ones joined in order, as
+/// one list) from ASGI header pairs.
+fn read_headers(headers: &Bound<'_, PyAny>, facts: &mut RequestFacts) -> PyResult<()> {
+    for pair in headers.try_iter()? {
+        let pair = pair?;
+        let name = pair.get_item(0)?;
+        let name = name.cast::<PyBytes>()?.as_bytes();
+        let slot = match name {
+            b"user-agent" if facts.user_agent.is_none() => &mut facts.user_agent,
+            b"forwarded" => &mut facts.forwarded,
+            b"x-forwarded-for" => &mut facts.x_forwarded_for,
+            _ => continue,
+        };
+        let value = pair.get_item(1)?;
+        // Latin-1, as ASGI servers decode header bytes.
+        let text: String = value
+            .cast::<PyBytes>()?
+            .as_bytes()
+            .iter()
+            .map(|&b| char::from(b))
+            .collect();
+        match slot {
+            Some(list) => {
+                list.push_str(", ");
+                list.push_str(&text);
+            }
+            None => *slot = Some(text),
+        }
+    }
+    Ok(())
 }
 
 /// A Python client as the API's host.

@@ -250,9 +250,15 @@ def run_http_request(case: dict[str, Any], collector: Collector) -> None:
             facts["durationMs"],
             ttfb_ms=facts.get("ttfbMs"),
             peer_address=facts.get("peerAddress"),
-            forwarded=facts.get("forwarded"),
-            x_forwarded_for=facts.get("xForwardedFor"),
-            user_agent=facts.get("userAgent"),
+            headers=[
+                (name, facts[key].encode("latin-1"))
+                for name, key in (
+                    (b"forwarded", "forwarded"),
+                    (b"x-forwarded-for", "xForwardedFor"),
+                    (b"user-agent", "userAgent"),
+                )
+                if facts.get(key) is not None
+            ],
             request_body_bytes=facts.get("requestBodyBytes"),
             response_body_bytes=facts.get("responseBodyBytes"),
             error_type=error["type"] if error else None,

@@ -455,7 +455,7 @@ fn run_http_request(case: &Value) -> Result<(), String> {
             excluded.push(json!(i));
             continue;
         }
-        recorder.record(&sonde, &facts);
+        recorder.record(&sonde, facts);
     }
     let expected = &case["expected"];
     if let Some(want) = expected.get("excluded") {

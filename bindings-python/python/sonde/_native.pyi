@@ -1,5 +1,5 @@
 # Stubs for the native module (checked with `python -m mypy.stubtest sonde._native`).
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, final
 
 from typing_extensions import disjoint_base
@@ -209,12 +209,9 @@ class RequestRecorder:
         route: str | None,
         status_code: int | None,
         duration_ms: float,
-        *,
         ttfb_ms: float | None = None,
         peer_address: str | None = None,
-        forwarded: str | None = None,
-        x_forwarded_for: str | None = None,
-        user_agent: str | None = None,
+        headers: Iterable[tuple[bytes, bytes]] | None = None,
         request_body_bytes: int | None = None,
         response_body_bytes: int | None = None,
         error_type: str | None = None,

@@ -107,22 +107,6 @@ pub struct RequestFacts {
     pub aborted: bool,
 }
 
-impl RequestFacts {
-    /// Facts from their JSON text (the JS bindings' form).
-    pub fn from_json(text: &str) -> Result<Self> {
-        serde_json::from_str(text).map_err(|e| {
-            Error::with_violations(
-                ErrorKind::InvalidEvent,
-                vec![Violation::new(
-                    "",
-                    crate::validate::codes::INVALID_TYPE,
-                    format!("request facts: {e}"),
-                )],
-            )
-        })
-    }
-}
-
 /// What [`RequestRecorder::record`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recorded {
@@ -137,6 +121,9 @@ pub struct Recorded {
 /// Exclusion, sampling, client address policy, route, status and error rules for requests.
 #[derive(Debug)]
 pub struct RequestRecorder {
+    /// Patterns without regular-expression syntax, tested as plain prefixes (the common
+    /// case, `re.escape`d mount points included): no regex engine run per request.
+    excluded_prefixes: Vec<String>,
     excluded_paths: Option<regex_lite::Regex>,
     excluded_methods: Vec<String>,
     sample_rate: f64,
@@ -149,6 +136,7 @@ pub struct RequestRecorder {
 impl Default for RequestRecorder {
     fn default() -> Self {
         Self {
+            excluded_prefixes: Vec::new(),
             excluded_paths: None,
             excluded_methods: vec!["OPTIONS".to_owned()],
             sample_rate: 1.0,
@@ -225,7 +213,14 @@ impl RequestRecorder {
             }
             match key.as_str() {
                 "exclude_paths" => {
-                    let patterns = strings(key, value, &mut problems);
+                    let mut patterns = strings(key, value, &mut problems);
+                    patterns.retain(|p| match literal_prefix(p) {
+                        Some(prefix) => {
+                            recorder.excluded_prefixes.push(prefix);
+                            false
+                        }
+                        None => true,
+                    });
                     if !patterns.is_empty() {
                         let joined = patterns
                             .iter()
@@ -311,6 +306,10 @@ impl RequestRecorder {
             .iter()
             .any(|m| m.eq_ignore_ascii_case(method))
             || self
+                .excluded_prefixes
+                .iter()
+                .any(|p| path.starts_with(p.as_str()))
+            || self
                 .excluded_paths
                 .as_ref()
                 .is_some_and(|re| re.is_match(path))
@@ -367,10 +366,22 @@ impl RequestRecorder {
     /// Records one finished request: an `$error` event if it ended with an exception, an
     /// `$api_request` event if it is sampled in, and route statistics always. Never fails:
     /// instrumentation must not break the response it observes.
-    pub fn record(&self, sonde: &Sonde, facts: &RequestFacts) -> Recorded {
-        let route = match facts.route.as_deref() {
+    pub fn record(&self, sonde: &Sonde, facts: RequestFacts) -> Recorded {
+        self.record_with(sonde, facts, |_| {})
+    }
+
+    /// [`Self::record`], with the details only an event needs (user agent, forwarding
+    /// headers) filled in by `details` only when the request is sampled in: a host that must
+    /// convert them (Python's header list) skips that work for requests sampled out.
+    pub fn record_with(
+        &self,
+        sonde: &Sonde,
+        mut facts: RequestFacts,
+        details: impl FnOnce(&mut RequestFacts),
+    ) -> Recorded {
+        let route = match facts.route.take() {
             Some(r) if !r.is_empty() => r,
-            _ => UNMATCHED,
+            _ => UNMATCHED.to_owned(),
         };
         let status_code = facts
             .status_code
@@ -392,7 +403,7 @@ impl RequestRecorder {
                 .stack
                 .as_deref()
                 .map(|s| truncated(s, MAX_ERROR_STACK).to_owned());
-            event.route = Some(route.to_owned());
+            event.route = Some(route.clone());
             recorded.error_event = sonde.track_error(event).ok().map(|r| r.message_id);
         }
         let error_type = match (&facts.error, facts.aborted) {
@@ -401,14 +412,15 @@ impl RequestRecorder {
             (None, false) => None,
         };
         if self.sampled_in() {
+            details(&mut facts);
             let request = ApiRequest {
                 method: facts.method.clone(),
-                route: route.to_owned(),
+                route: route.clone(),
                 status_code,
                 duration_ms: facts.duration_ms,
-                path: Some(facts.path.clone()),
-                client_address: self.client_of(facts),
-                user_agent: facts.user_agent.clone(),
+                path: Some(std::mem::take(&mut facts.path)),
+                client_address: self.client_of(&facts),
+                user_agent: facts.user_agent.take(),
                 request_body_size: facts.request_body_bytes,
                 response_body_size: facts.response_body_bytes,
                 error_type,
@@ -429,9 +441,29 @@ impl RequestRecorder {
                 _ => {}
             }
         }
-        sonde.record_request(&facts.method, route, status_code, facts.duration_ms);
+        sonde.record_request(&facts.method, &route, status_code, facts.duration_ms);
         recorded
     }
+}
+
+/// The text a pattern matches when it has no regular-expression syntax (backslash-escaped
+/// punctuation allowed, as `re.escape` writes it); `None` otherwise.
+fn literal_prefix(pattern: &str) -> Option<String> {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(e) if e.is_ascii_punctuation() => out.push(e),
+                _ => return None,
+            },
+            '.' | '+' | '*' | '?' | '(' | ')' | '|' | '[' | ']' | '{' | '}' | '^' | '$' => {
+                return None
+            }
+            _ => out.push(c),
+        }
+    }
+    Some(out)
 }
 
 /// `text` cut to at most `max` bytes on a character boundary.
@@ -444,4 +476,32 @@ fn truncated(text: &str, max: usize) -> &str {
         end -= 1;
     }
     &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_patterns_skip_the_regex_engine() {
+        assert_eq!(
+            literal_prefix("/analytics/").as_deref(),
+            Some("/analytics/")
+        );
+        assert_eq!(
+            literal_prefix(r"/static\.v2/").as_deref(),
+            Some("/static.v2/")
+        );
+        assert_eq!(literal_prefix("/health$"), None);
+        assert_eq!(literal_prefix(r"/items/\d+"), None);
+        let r = RequestRecorder::from_options(&serde_json::json!({
+            "exclude_paths": ["/analytics/", "/health$"]
+        }))
+        .unwrap();
+        assert_eq!(r.excluded_prefixes, vec!["/analytics/".to_owned()]);
+        assert!(r.excludes("GET", "/analytics/v1/batch"));
+        assert!(r.excludes("GET", "/health"));
+        assert!(!r.excludes("GET", "/healthz"));
+        assert!(!r.excludes("GET", "/api/analytics/"));
+    }
 }

@@ -114,38 +114,28 @@ class SondeMiddleware:
         self, scope: Scope, state: list[Any], started: float, exc: BaseException | None
     ) -> None:
         finished = state[2] or time.perf_counter()
-        headers = _headers(scope, (b"user-agent", b"forwarded", b"x-forwarded-for"))
         client = scope.get("client")
-        self.recorder.record(
+        # Positional: this runs once per request.
+        args = (
             self.sonde,
             scope["method"],
             scope["path"],
             route_template(scope),
-            None if exc is not None else state[0],
+            state[0],
             (finished - started) * 1000.0,
-            ttfb_ms=(state[1] - started) * 1000.0 if state[1] else None,
-            peer_address=client[0] if client else None,
-            forwarded=headers[1],
-            x_forwarded_for=headers[2],
-            user_agent=headers[0],
-            request_body_bytes=state[4],
-            response_body_bytes=state[3],
-            error_type=type(exc).__name__ if exc is not None else None,
-            error_message=str(exc) if exc is not None else None,
-            error_stack=_stack(exc) if exc is not None else None,
+            (state[1] - started) * 1000.0 if state[1] else None,
+            client[0] if client else None,
+            scope["headers"],
+            state[4],
+            state[3],
         )
+        if exc is None:
+            self.recorder.record(*args)
+        else:
+            no_status = (*args[:4], None, *args[5:])
+            self.recorder.record(*no_status, type(exc).__name__, str(exc), _stack(exc))
 
 
 def _stack(exc: BaseException) -> str:
     # A Python traceback ends with the frame that raised: keep the end (the core's limit).
     return "".join(traceback.format_exception(exc))[-8000:]
-
-
-def _headers(scope: Scope, names: tuple[bytes, ...]) -> list[str | None]:
-    found: list[str | None] = [None] * len(names)
-    for key, value in scope.get("headers", ()):
-        if key in names:
-            i = names.index(key)
-            if found[i] is None:
-                found[i] = value.decode("latin-1")
-    return found
