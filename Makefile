@@ -125,10 +125,11 @@ bench: setup ## Criterion benchmarks and the buffered-memory measurement (see BE
 bench-python: python-wheel ## Python benchmarks: track() vs competitors, collector, middleware (BENCHMARKS.md)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r bindings-python/requirements-bench.txt
 	command -v wrk >/dev/null || apt-get -o DPkg::Lock::Timeout=600 install -y -q wrk
-	cd bindings-python/bench && ../../$(PY) bench_track.py && ../../$(PY) bench_collector.py && ../../$(PY) bench_middleware.py
+	cd bindings-python/bench && ../../$(PY) bench_track.py && ../../$(PY) bench_collector.py && ../../$(PY) bench_middleware.py && ../../$(PY) bench_middleware_inprocess.py
 
-bench-node: node-addon ## Node benchmark: track() against @segment/analytics-node and posthog-node (BENCHMARKS.md)
-	cd bindings-node/bench && npm ci --no-audit --no-fund --silent && node track.js
+bench-node: node-addon bindings-node/node_modules/.ready ## Node benchmarks: track() against @segment/analytics-node and posthog-node, middleware overhead (BENCHMARKS.md)
+	command -v wrk >/dev/null || apt-get -o DPkg::Lock::Timeout=600 install -y -q wrk
+	cd bindings-node/bench && npm ci --no-audit --no-fund --silent && node track.js && node middleware.js && node middleware-inprocess.js
 
 bench-browser: wasm chromium ## Browser package size and track() cost in Chromium against posthog-js and @segment/analytics-next from npm (BENCHMARKS.md)
 	cd bindings-wasm/bench && npm ci --no-audit --no-fund --silent && node size.mjs && node track.mjs

@@ -4,15 +4,17 @@
 // SQLite / with request events sampled out, interleaved. Reports requests/s and the server
 // process's CPU per request (from /proc, including the worker thread's inserts after wrk
 // returns: the server flushes before its CPU is read) minus the bare app's.
-//   node bindings-node/bench/middleware.js     (make bench-node; needs wrk)
+//   node bindings-node/bench/middleware.js                  (make bench-node; needs wrk)
+//   node bindings-node/bench/middleware.js --before 90f8873 (adds that commit's middleware.js
+//                                                            over the same addon)
 
 const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const REPS = 5;
-const DURATION = '5s';
+const REPS = Number(process.env.REPS || 5);
+const DURATION = process.env.DURATION || '5s';
 const TICK = 100; // USER_HZ on Linux
 const VARIANTS = { bare: null, 'sonde middleware, events stored': { sampleRate: 1 }, 'sonde middleware, sampled out': { sampleRate: 0 } };
 
@@ -25,7 +27,9 @@ if (process.argv[2] === 'serve') {
   let sonde;
   if (options) {
     sonde = new Sonde({ store: path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-mw-bench-')), 'mw.db'), flushOnExit: false });
-    app.use(sonde.middleware({ ...options, excludePaths: ['/flush$'] }));
+    const { before, ...rules } = options;
+    const mount = { ...rules, excludePaths: ['/flush$'] };
+    app.use(before ? require(before).middleware(sonde, mount) : sonde.middleware(mount));
   }
   app.get('/hello', (req, res) => res.json({ hello: 'world' }));
   app.get('/flush', async (req, res) => { if (sonde) await sonde.flush(30_000); res.end('ok'); });
@@ -60,8 +64,23 @@ async function measure(options) {
   }
 }
 
+/** `middleware.js` as it was at `commit`, in a file beside the package (it requires `./sonde.node`). */
+function middlewareAt(commit) {
+  const source = execFileSync('git', ['show', `${commit}:bindings-node/middleware.js`], { cwd: path.join(__dirname, '..'), encoding: 'utf8' });
+  const file = path.join(__dirname, '..', `.middleware-${commit}.js`);
+  fs.writeFileSync(file, source);
+  process.on('exit', () => fs.rmSync(file, { force: true }));
+  return file;
+}
+
 async function main() {
   execFileSync('sh', ['-c', 'command -v wrk']);
+  const at = process.argv.indexOf('--before');
+  if (at > 0) {
+    const file = middlewareAt(process.argv[at + 1]);
+    VARIANTS['before, events stored'] = { sampleRate: 1, before: file };
+    VARIANTS['before, sampled out'] = { sampleRate: 0, before: file };
+  }
   const rows = Object.fromEntries(Object.keys(VARIANTS).map((k) => [k, []]));
   for (let i = 0; i < REPS; i++) {
     for (const [name, options] of Object.entries(VARIANTS)) rows[name].push(await measure(options));

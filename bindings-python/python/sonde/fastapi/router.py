@@ -261,7 +261,7 @@ def analytics_router(
         order: str = Query("desc", description="asc or desc (by event time)"),
         limit: str = Query("50", description="1 to 1000"),
         cursor: str | None = Query(None, description="`next_cursor` of the previous page"),
-        with_total: str = Query("false", description="Also count every match (true/false)"),
+        with_total: bool = Query(False, description="Also count every match"),
         properties: str | None = Query(
             None, description='Top-level property equalities as JSON: {"plan":"pro"}'
         ),
@@ -302,7 +302,7 @@ def analytics_router(
     )
     async def flush(
         request: Request,
-        timeout: str = Query("5", description="Seconds to wait, 0 to 60"),
+        timeout: float = Query(5.0, ge=0, le=60, description="Seconds"),
     ) -> Response:
         return await dispatch(request, "/flush")
 
