@@ -11,7 +11,7 @@ WASM_BINDGEN := .tools/bin/wasm-bindgen
 WASM_OUT := target/$(WASM_TARGET)/wasm-size/sonde_wasm.wasm
 WASM_TEST_RUNNER := $(abspath .tools/bin/wasm-bindgen-test-runner)
 
-.PHONY: help setup python-env python-wheel node-addon wasm wasm-vectors chromium test test-rust test-wasm test-python test-node test-browser check-wasm lint lint-python demo demo-rust bench bench-python bench-node bench-browser clean
+.PHONY: dist test-install help setup python-env python-wheel node-addon wasm wasm-vectors chromium test test-rust test-wasm test-python test-node test-browser check-wasm lint lint-python demo demo-rust bench bench-python bench-node bench-browser clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -63,7 +63,16 @@ wasm-vectors: setup $(WASM_BINDGEN) ## The binding plus `ingest` (dev profile), 
 chromium: ## Debian's chromium for the browser tests (never a downloaded browser)
 	command -v chromium >/dev/null || apt-get -o DPkg::Lock::Timeout=600 install -y -q chromium
 
-test: setup test-rust check-wasm test-wasm test-python test-node test-browser ## Install what the tests need, then run every suite
+test: setup test-rust check-wasm test-wasm test-python test-node test-browser test-install ## Install what the tests need, then run every suite
+
+dist: node-addon wasm python-wheel ## Every artifact into dist/: the wheel and sdist, the npm packages (main + linux-x64-gnu addon), the browser package
+	rm -rf dist && mkdir -p dist
+	cp $(WHEELS)/sonde-*.whl dist/
+	cd bindings-python && ../$(VENV)/bin/maturin sdist --out ../dist
+	node scripts/pack.mjs target/release/libsonde_node.so
+
+test-install: dist chromium bindings-node/node_modules/.ready bindings-wasm/node_modules/.ready ## The packed artifacts installed into empty projects (tests/install)
+	node --test tests/install/
 
 test-browser: wasm wasm-vectors python-wheel node-addon chromium ## The browser package and the shared vectors in headless Chromium; tsc --strict over the .d.ts
 	cd bindings-wasm && node --test test/*.test.js

@@ -15,6 +15,7 @@ export interface Violation {
 
 /** Every error Sonde throws: a real `Error` with a stable `code`. */
 export interface SondeError extends Error {
+  name: 'SondeError';
   code: string;
   violations: Violation[];
 }

@@ -2,13 +2,14 @@
 // The public Node API over the native addon (`sonde.node`, built from src/ by `make`):
 // promises for waits, timing helpers, exit hooks. Everything else is the core's.
 
-const { NativeSonde } = require('./sonde.node');
+const { NativeSonde } = require('./native');
 const http = require('./middleware');
 
 /** A core error as a real Error with `code` and `violations` (from a promise's result). */
 function coreError(json) {
   const data = JSON.parse(json);
   const error = new Error(data.message);
+  error.name = 'SondeError';
   error.code = data.code;
   error.violations = data.violations;
   return error;

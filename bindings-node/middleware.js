@@ -4,7 +4,7 @@
 // address, the `__unmatched__` bucket, status, `$error`) is decided by the core's
 // RequestRecorder, and what the analytics API answers by the core's Api (core/src/http/).
 
-const { NativeRecorder, NativeHttpApi, anonymize } = require('./sonde.node');
+const { NativeRecorder, NativeHttpApi, anonymize } = require('./native');
 
 const kNative = Symbol.for('sonde.native');
 const kError = Symbol('sondeError');

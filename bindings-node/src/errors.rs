@@ -21,6 +21,8 @@ fn to_js<'env>(
     e: &sonde_core::Error,
 ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
     let mut object = env.create_error(Error::new(Status::GenericFailure, e.to_string()))?;
+    // The same name as the browser package's errors, so one `catch` works everywhere.
+    object.set_named_property("name", "SondeError")?;
     object.set_named_property("code", e.code())?;
     let list: Vec<JsViolation> = e
         .violations()

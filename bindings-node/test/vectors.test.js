@@ -10,7 +10,7 @@ const os = require('node:os');
 const path = require('node:path');
 const zlib = require('node:zlib');
 const { Sonde } = require('..');
-const { NativeRecorder, NativeHttpApi } = require('../sonde.node');
+const { NativeRecorder, NativeHttpApi } = require('../native');
 const { kNative } = require('../middleware');
 
 const { cases, pairs, subset, checkDelivered, body, checkBatchReport } = require('../../tests/vectors/check.cjs');
