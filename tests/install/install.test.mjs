@@ -206,3 +206,19 @@ print("\\n".join(sorted(str(f) for f in m.files("sonde"))))`], { cwd, encoding: 
   assert.ok(!packaged.some((f) => /tests?\/|bench\/|conftest/.test(f)), packaged.join(' '));
   assert.ok(files.some((f) => /dist-info\/licenses\/LICENSE$/.test(f)), 'LICENSE in the wheel');
 });
+
+test('the sdist builds with only a Rust toolchain and pip, and so does the source folder', () => {
+  // A dev-profile build keeps this test short; the release wheel above is what ships.
+  const env = { ...process.env, MATURIN_PEP517_ARGS: '--profile dev', CARGO_TARGET_DIR: path.join(root, 'target', 'install-test') };
+  for (const source of [path.join(dist, `sonde-${version}.tar.gz`), path.join(root, 'bindings-python')]) {
+    const venv = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-install-src-'));
+    execFileSync('python3', ['-m', 'venv', venv]);
+    const python = path.join(venv, 'bin', 'python');
+    execFileSync(python, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', source], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    const out = execFileSync(python, ['-c', `import sonde
+with sonde.Sonde(console="json", flush_interval_ms=50) as s:
+    s.track("From Source", user_id="u")
+print("source ok", sonde.__version__)`], { encoding: 'utf8', cwd: venv });
+    assert.match(out, new RegExp(`source ok ${version.replace(/\./g, '\\.')}`), source);
+  }
+});
