@@ -91,11 +91,7 @@ impl NativeRecorder {
             peer_address,
             request_body_bytes: bytes(request_body_bytes),
             response_body_bytes: bytes(response_body_bytes),
-            error: error_type.map(|type_name| RequestError {
-                type_name,
-                message: error_message.unwrap_or_default(),
-                stack: error_stack,
-            }),
+            error: RequestError::from_parts(error_type, error_message, error_stack),
             aborted,
             ..RequestFacts::default()
         };

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { launchChromium } from './chromium.js';
+import { collectorClient, launchChromium } from './chromium.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -25,22 +25,7 @@ const freePort = () => new Promise((resolve) => {
   s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
 });
 
-async function events(query) {
-  const response = await fetch(`${base}/analytics/events?${query}`, { headers: { 'X-API-Key': KEY } });
-  assert.equal(response.status, 200);
-  return (await response.json()).events;
-}
-
-async function eventually(what, check) {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    await fetch(`${base}/analytics/flush`, { method: 'POST', headers: { 'X-API-Key': KEY } });
-    const found = await check();
-    if (found) return found;
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const { events, eventually } = collectorClient(() => base, KEY);
 
 before(async () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-browser-'));

@@ -25,3 +25,25 @@ export async function launchChromium() {
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
 }
+
+/** Reads a collector's stored events with its admin key, flushing it while it waits. */
+export function collectorClient(base, key) {
+  const headers = { 'X-API-Key': key };
+  async function events(query) {
+    const response = await fetch(`${base()}/analytics/events?${query}`, { headers });
+    if (response.status !== 200) throw new Error(`GET /analytics/events answered ${response.status}`);
+    return (await response.json()).events;
+  }
+  /** `check()` until it returns something, flushing the collector between tries (15 s at most). */
+  async function eventually(what, check) {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      await fetch(`${base()}/analytics/flush`, { method: 'POST', headers });
+      const found = await check();
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  return { events, eventually };
+}

@@ -16,15 +16,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
+use super::options;
 use super::wire::{
     admin_key_of, percent_decode, query_pairs, read_body, same_key, violations_at, write_key_of,
     HttpRequest, HttpResponse, Problem,
 };
-use crate::error::{Error, ErrorKind, Result, Violation};
+use crate::error::{ErrorKind, Result};
 use crate::event::{MessageType, Properties, Timestamp};
 use crate::pipeline::{IngestReport, ItemStatus, Sonde};
 use crate::store::{Bucket, EventQuery, SqliteStore, Store, TimeRange};
-use crate::validate::codes::{INVALID_OPTION, INVALID_QUERY};
+use crate::validate::codes::INVALID_QUERY;
 
 /// The API's option names.
 pub const API_OPTION_NAMES: &[&str] = &[
@@ -80,40 +81,6 @@ pub struct Api {
     started: Instant,
 }
 
-fn keys(key: &str, value: &Value, problems: &mut Vec<Violation>) -> Vec<String> {
-    match value {
-        Value::Null => Vec::new(),
-        Value::String(s) => vec![s.clone()],
-        Value::Array(items) if items.iter().all(Value::is_string) => items
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect(),
-        _ => {
-            problems.push(Violation::new(
-                format!("/{key}"),
-                INVALID_OPTION,
-                format!("{key} must be a string or a list of strings"),
-            ));
-            Vec::new()
-        }
-    }
-}
-
-fn flag(key: &str, value: &Value, default: bool, problems: &mut Vec<Violation>) -> bool {
-    match value {
-        Value::Null => default,
-        Value::Bool(b) => *b,
-        _ => {
-            problems.push(Violation::new(
-                format!("/{key}"),
-                INVALID_OPTION,
-                format!("{key} must be true or false, got {value}"),
-            ));
-            default
-        }
-    }
-}
-
 /// Whether a route does only bounded CPU work (validate and enqueue) and may run on the
 /// host's event loop; everything else reads the store, waits, or samples the host.
 pub fn runs_inline(method: &str, path: &str) -> bool {
@@ -162,21 +129,7 @@ impl Api {
     /// - `cors_origins`: origins (or `"*"`) allowed to post from browsers.
     /// - `max_body_bytes`: request body limit (default: the client's batch limit).
     pub fn new(options: &Value) -> Result<Self> {
-        let empty = Map::new();
-        let map = match options {
-            Value::Object(map) => map,
-            Value::Null => &empty,
-            _ => {
-                return Err(Error::with_violations(
-                    ErrorKind::InvalidConfig,
-                    vec![Violation::new(
-                        "",
-                        INVALID_OPTION,
-                        "options must be an object",
-                    )],
-                ))
-            }
-        };
+        let map = options::object(options)?;
         let mut problems = Vec::new();
         let mut api = Self {
             admin_keys: Vec::new(),
@@ -187,31 +140,29 @@ impl Api {
             started: Instant::now(),
         };
         let mut allow_unauthenticated = false;
-        for (key, value) in map {
+        for (key, value) in &map {
             match key.as_str() {
-                "api_key" => api.admin_keys = keys(key, value, &mut problems),
-                "write_keys" => api.write_keys = keys(key, value, &mut problems),
-                "cors_origins" => api.cors_origins = keys(key, value, &mut problems),
-                "protect_reads" => api.protect_reads = flag(key, value, true, &mut problems),
+                "api_key" => api.admin_keys = options::strings(key, value, &mut problems),
+                "write_keys" => api.write_keys = options::strings(key, value, &mut problems),
+                "cors_origins" => api.cors_origins = options::strings(key, value, &mut problems),
+                "protect_reads" => {
+                    api.protect_reads = options::flag(key, value, true, &mut problems);
+                }
                 "allow_unauthenticated" => {
-                    allow_unauthenticated = flag(key, value, false, &mut problems);
+                    allow_unauthenticated = options::flag(key, value, false, &mut problems);
                 }
                 "max_body_bytes" => match value {
                     Value::Null => {}
                     _ => match value.as_u64().and_then(|n| usize::try_from(n).ok()) {
                         Some(n) if n > 0 => api.max_body_bytes = Some(n),
-                        _ => problems.push(Violation::new(
-                            "/max_body_bytes",
-                            INVALID_OPTION,
-                            format!(
-                                "max_body_bytes must be a positive number of bytes, got {value}"
-                            ),
+                        _ => problems.push(options::problem(
+                            key,
+                            format!("{key} must be a positive number of bytes, got {value}"),
                         )),
                     },
                 },
-                _ => problems.push(Violation::new(
-                    format!("/{key}"),
-                    INVALID_OPTION,
+                _ => problems.push(options::problem(
+                    key,
                     format!(
                         "unknown API option {key:?} (known: {})",
                         API_OPTION_NAMES.join(", ")
@@ -225,18 +176,13 @@ impl Api {
             && !allow_unauthenticated
             && !problems.iter().any(|p| p.path == "/api_key")
         {
-            problems.push(Violation::new(
-                "/api_key",
-                INVALID_OPTION,
+            problems.push(options::problem(
+                "api_key",
                 "the analytics API exposes management endpoints: pass api_key (or \
                  allow_unauthenticated for local development)",
             ));
         }
-        if problems.is_empty() {
-            Ok(api)
-        } else {
-            Err(Error::with_violations(ErrorKind::InvalidConfig, problems))
-        }
+        options::finish(api, problems)
     }
 
     /// The body limit in bytes: adapters stop reading one byte past it.
@@ -516,13 +462,7 @@ impl Api {
         id: &str,
     ) -> Result<HttpResponse, Problem> {
         self.require_reader(request)?;
-        match store_of(host)?
-            .get(id)
-            .map_err(|e| Problem::from_error(&e, None))?
-        {
-            Some(event) => Ok(HttpResponse::json(200, &event)),
-            None => Err(missing(id)),
-        }
+        found(store_of(host)?.get(id), id)
     }
 
     fn patch_event(
@@ -536,13 +476,8 @@ impl Api {
         let body = read_body(request, self.body_limit(sonde))?;
         let (properties, replace) = event_patch(&body)?;
         let now = sonde.now().as_millis();
-        let updated = store_of(host)?
-            .update(id, &properties, replace, sonde.validator(), now)
-            .map_err(|e| Problem::from_error(&e, None))?;
-        match updated {
-            Some(event) => Ok(HttpResponse::json(200, &event)),
-            None => Err(missing(id)),
-        }
+        let updated = store_of(host)?.update(id, &properties, replace, sonde.validator(), now);
+        found(updated, id)
     }
 
     fn delete_event(
@@ -595,6 +530,14 @@ fn not_allowed(allow: &str) -> Problem {
         format!("this endpoint answers {allow}"),
     )
     .with_headers([("allow".to_owned(), allow.to_owned())])
+}
+
+/// A stored event as the answer, 404 when there is none with this id.
+fn found(lookup: Result<Option<Value>>, id: &str) -> Result<HttpResponse, Problem> {
+    match lookup.map_err(|e| Problem::from_error(&e, None))? {
+        Some(event) => Ok(HttpResponse::json(200, &event)),
+        None => Err(missing(id)),
+    }
 }
 
 fn missing(id: &str) -> Problem {

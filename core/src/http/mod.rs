@@ -5,6 +5,7 @@
 //! framework's request to these and add nothing of their own.
 
 mod api;
+mod options;
 mod recorder;
 mod wire;
 

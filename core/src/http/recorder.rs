@@ -6,14 +6,14 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use super::options;
 use crate::address::{anonymize, client_address, TrustedProxies};
-use crate::error::{Error, ErrorKind, Result, Violation};
+use crate::error::Result;
 use crate::event::reserved::{ApiRequest, ErrorEvent};
 use crate::ids::stable_hash;
 use crate::pipeline::{Disposition, Sonde};
-use crate::validate::codes::INVALID_OPTION;
 
 /// The route of a request no route template matched (one bucket, so raw paths never become
 /// statistics keys).
@@ -59,6 +59,21 @@ pub struct RequestError {
     /// Its stack trace, when the runtime has one worth keeping.
     #[serde(default)]
     pub stack: Option<String>,
+}
+
+impl RequestError {
+    /// An error from what a binding received separately: none without a type.
+    pub fn from_parts(
+        type_name: Option<String>,
+        message: Option<String>,
+        stack: Option<String>,
+    ) -> Option<Self> {
+        type_name.map(|type_name| Self {
+            type_name,
+            message: message.unwrap_or_default(),
+            stack,
+        })
+    }
 }
 
 /// What a middleware observed about one request. JSON field names are camelCase.
@@ -148,33 +163,6 @@ impl Default for RequestRecorder {
     }
 }
 
-fn option_problem(path: &str, message: String) -> Violation {
-    Violation::new(format!("/{path}"), INVALID_OPTION, message)
-}
-
-fn strings(key: &str, value: &Value, problems: &mut Vec<Violation>) -> Vec<String> {
-    match value {
-        Value::Array(items) => items
-            .iter()
-            .filter_map(|v| match v.as_str() {
-                Some(s) => Some(s.to_owned()),
-                None => {
-                    problems.push(option_problem(key, format!("{key} must list strings")));
-                    None
-                }
-            })
-            .collect(),
-        Value::String(s) => vec![s.clone()],
-        _ => {
-            problems.push(option_problem(
-                key,
-                format!("{key} must be a list of strings"),
-            ));
-            Vec::new()
-        }
-    }
-}
-
 impl RequestRecorder {
     /// A recorder from options ([`RECORDER_OPTION_NAMES`]; `null` means the default):
     ///
@@ -192,28 +180,18 @@ impl RequestRecorder {
     ///
     /// Every bad option is reported at once (`invalid_config`, code `invalid_option`).
     pub fn from_options(options: &Value) -> Result<Self> {
-        let empty = Map::new();
-        let map = match options {
-            Value::Object(map) => map,
-            Value::Null => &empty,
-            _ => {
-                return Err(Error::with_violations(
-                    ErrorKind::InvalidConfig,
-                    vec![option_problem("", "options must be an object".to_owned())],
-                ))
-            }
-        };
+        let map = options::object(options)?;
         let mut recorder = Self::default();
         let mut problems = Vec::new();
         let mut trust_all = false;
         let mut proxies = 0usize;
-        for (key, value) in map {
+        for (key, value) in &map {
             if value.is_null() {
                 continue;
             }
             match key.as_str() {
                 "exclude_paths" => {
-                    let mut patterns = strings(key, value, &mut problems);
+                    let mut patterns = options::strings(key, value, &mut problems);
                     patterns.retain(|p| match literal_prefix(p) {
                         Some(prefix) => {
                             recorder.excluded_prefixes.push(prefix);
@@ -229,7 +207,7 @@ impl RequestRecorder {
                             .join("|");
                         match regex_lite::Regex::new(&joined) {
                             Ok(re) => recorder.excluded_paths = Some(re),
-                            Err(e) => problems.push(option_problem(
+                            Err(e) => problems.push(options::problem(
                                 key,
                                 format!("exclude_paths has a bad regular expression: {e}"),
                             )),
@@ -237,14 +215,14 @@ impl RequestRecorder {
                     }
                 }
                 "exclude_methods" => {
-                    recorder.excluded_methods = strings(key, value, &mut problems)
+                    recorder.excluded_methods = options::strings(key, value, &mut problems)
                         .iter()
                         .map(|m| m.to_ascii_uppercase())
                         .collect();
                 }
                 "sample_rate" => match value.as_f64() {
                     Some(rate) if (0.0..=1.0).contains(&rate) => recorder.sample_rate = rate,
-                    _ => problems.push(option_problem(
+                    _ => problems.push(options::problem(
                         key,
                         format!("sample_rate must be between 0 and 1, got {value}"),
                     )),
@@ -253,33 +231,23 @@ impl RequestRecorder {
                     Some("full") => recorder.client_address = ClientAddressPolicy::Full,
                     Some("anonymize") => recorder.client_address = ClientAddressPolicy::Anonymize,
                     Some("omit") => recorder.client_address = ClientAddressPolicy::Omit,
-                    _ => problems.push(option_problem(
+                    _ => problems.push(options::problem(
                         key,
                         format!("client_address must be \"full\", \"anonymize\" or \"omit\", got {value}"),
                     )),
                 },
-                "trust_forwarded" => match value.as_bool() {
-                    Some(b) => trust_all = b,
-                    None => problems.push(option_problem(
-                        key,
-                        format!("trust_forwarded must be true or false, got {value}"),
-                    )),
-                },
+                "trust_forwarded" => trust_all = options::flag(key, value, false, &mut problems),
                 "trusted_proxies" => match value.as_u64() {
                     Some(n) => proxies = usize::try_from(n).unwrap_or(usize::MAX),
-                    None => problems.push(option_problem(
+                    None => problems.push(options::problem(
                         key,
                         format!("trusted_proxies must be a whole number of proxies, got {value}"),
                     )),
                 },
-                "process_time_header" => match value.as_bool() {
-                    Some(b) => recorder.process_time_header = b,
-                    None => problems.push(option_problem(
-                        key,
-                        format!("process_time_header must be true or false, got {value}"),
-                    )),
-                },
-                _ => problems.push(option_problem(
+                "process_time_header" => {
+                    recorder.process_time_header = options::flag(key, value, false, &mut problems);
+                }
+                _ => problems.push(options::problem(
                     key,
                     format!(
                         "unknown request option {key:?} (known: {})",
@@ -293,11 +261,7 @@ impl RequestRecorder {
             (false, 0) => TrustedProxies::None,
             (false, n) => TrustedProxies::Count(n),
         };
-        if problems.is_empty() {
-            Ok(recorder)
-        } else {
-            Err(Error::with_violations(ErrorKind::InvalidConfig, problems))
-        }
+        options::finish(recorder, problems)
     }
 
     /// Whether a request is left alone (not timed, not counted).
