@@ -34,14 +34,6 @@ fn to_text(value: &impl serde::Serialize) -> std::result::Result<String, CoreErr
         .map_err(|e| invalid_argument(format!("cannot convert a result: {e}")))
 }
 
-fn text(map: &Map<String, Value>, key: &str) -> Option<String> {
-    map.get(key).and_then(Value::as_str).map(str::to_owned)
-}
-
-fn number(map: &Map<String, Value>, key: &str) -> Option<f64> {
-    map.get(key).and_then(Value::as_f64)
-}
-
 /// Store query filters (snake_case keys; camelCase accepted).
 fn query_of(filters: Option<String>) -> std::result::Result<EventQuery, CoreError> {
     let doc = snake_case_keys(object_arg(filters.as_deref(), "filters")?);
@@ -319,22 +311,7 @@ impl NativeSonde {
             &env,
             (|| {
                 let r = object_arg(Some(&request), "request")?;
-                let status = number(&r, "statusCode").unwrap_or(0.0);
-                let request = ApiRequest {
-                    path: text(&r, "path"),
-                    client_address: text(&r, "clientAddress"),
-                    user_agent: text(&r, "userAgent"),
-                    request_body_size: r.get("requestBodySize").and_then(Value::as_u64),
-                    response_body_size: r.get("responseBodySize").and_then(Value::as_u64),
-                    error_type: text(&r, "errorType"),
-                    ttfb_ms: number(&r, "ttfbMs"),
-                    ..ApiRequest::new(
-                        text(&r, "method").unwrap_or_default(),
-                        text(&r, "route").unwrap_or_default(),
-                        u16::try_from(status as i64).unwrap_or(0),
-                        number(&r, "durationMs").unwrap_or(f64::NAN),
-                    )
-                };
+                let request = ApiRequest::from_options(&r);
                 request.into_message().with_envelope(&r)
             })(),
         )

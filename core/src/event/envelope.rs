@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::reserved::{ErrorEvent, Interaction, Performance};
+use super::reserved::{ApiRequest, ErrorEvent, Interaction, Performance};
 use super::{Message, Properties, Timestamp};
 use crate::error::{Error, ErrorKind};
 
@@ -70,6 +70,35 @@ impl Message {
     }
 }
 
+impl ApiRequest {
+    /// From a JS-style object: `method`, `route`, `statusCode`, `durationMs`, and optional
+    /// `path`, `clientAddress`, `userAgent`, `requestBodySize`, `responseBodySize`,
+    /// `errorType`, `ttfbMs`. A missing or mistyped required field becomes a value the
+    /// `$api_request` schema refuses with its code (empty text, status 0, a `null` duration),
+    /// never a silent default that passes.
+    pub fn from_options(options: &Properties) -> Self {
+        let number = |key: &str| options.get(key).and_then(Value::as_f64);
+        let status = number("statusCode")
+            .filter(|s| s.fract() == 0.0 && (0.0..=f64::from(u16::MAX)).contains(s))
+            .map_or(0, |s| s as u16);
+        Self {
+            path: text(options, "path"),
+            client_address: text(options, "clientAddress"),
+            user_agent: text(options, "userAgent"),
+            request_body_size: options.get("requestBodySize").and_then(Value::as_u64),
+            response_body_size: options.get("responseBodySize").and_then(Value::as_u64),
+            error_type: text(options, "errorType"),
+            ttfb_ms: number("ttfbMs"),
+            ..Self::new(
+                text(options, "method").unwrap_or_default(),
+                text(options, "route").unwrap_or_default(),
+                status,
+                number("durationMs").unwrap_or(f64::NAN),
+            )
+        }
+    }
+}
+
 impl Performance {
     /// From JS-style options: `success` (default true), `errorType`, `metadata`.
     pub fn from_options(
@@ -129,6 +158,26 @@ impl ErrorEvent {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn api_requests_from_js_objects() {
+        let full = json!({"method": "GET", "route": "/items/{id}", "statusCode": 200, "durationMs": 12.5,
+            "path": "/items/7", "requestBodySize": 0, "ttfbMs": 3.0});
+        let r = ApiRequest::from_options(full.as_object().expect("object"));
+        assert_eq!(
+            (r.method.as_str(), r.route.as_str(), r.status_code),
+            ("GET", "/items/{id}", 200)
+        );
+        assert_eq!(
+            (r.duration_ms, r.ttfb_ms, r.request_body_size),
+            (12.5, Some(3.0), Some(0))
+        );
+        assert_eq!(r.path.as_deref(), Some("/items/7"));
+        let bad = json!({"statusCode": 200.5});
+        let r = ApiRequest::from_options(bad.as_object().expect("object"));
+        assert_eq!(r.status_code, 0);
+        assert!(r.duration_ms.is_nan() && r.method.is_empty());
+    }
 
     #[test]
     fn object_arguments() {
