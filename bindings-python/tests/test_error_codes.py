@@ -1,0 +1,46 @@
+"""Every error kind in docs/error-codes.md has its own exception class, and the native
+mapping raises exactly that class for the code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import sonde
+from sonde import errors
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "error-codes.md"
+KINDS = re.findall(
+    r"^\| `([a-z_]+)` \|", DOC.read_text().split("## Error kinds")[1].split("\n## ")[0], re.M
+)
+
+
+def test_the_documented_kinds_are_read() -> None:
+    assert {"invalid_event", "invalid_config", "shut_down", "timeout"} <= set(KINDS)
+
+
+@pytest.mark.parametrize("code", KINDS)
+def test_each_kind_has_its_exception_class(code: str) -> None:
+    classes = [
+        c
+        for c in vars(errors).values()
+        if isinstance(c, type) and issubclass(c, sonde.SondeError) and c.code == code
+    ]
+    assert len(classes) == 1, f"{code}: {classes}"
+    assert classes[0] is not sonde.SondeError
+
+
+def test_the_native_mapping_raises_the_class_for_the_code(tmp_path: Path) -> None:
+    s = sonde.Sonde(sink=lambda events: None)
+    with pytest.raises(errors.ValidationError) as invalid:
+        s.track("")
+    assert invalid.value.code == "invalid_event"
+    with pytest.raises(errors.ConfigError):
+        sonde.Sonde(sink=lambda events: None, batch_size=0)
+    with pytest.raises(errors.UnsupportedError):
+        s.query_events()
+    s.shutdown(1.0)
+    with pytest.raises(errors.ShutDownError):
+        s.track("After")
