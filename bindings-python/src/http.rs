@@ -173,7 +173,7 @@ impl ApiHost for PythonHost<'_> {
                     ErrorKind::InvalidConfig,
                     vec![Violation::new(
                         format!("/{key}"),
-                        sonde_core::validate::codes::INVALID_OPTION,
+                        sonde_core::codes::INVALID_OPTION,
                         format!("{key} cannot change at run time: create a new client"),
                     )],
                 )),

@@ -35,6 +35,7 @@ pub mod address;
 pub mod alert;
 mod buffer;
 pub mod clock;
+pub mod codes;
 pub mod config;
 pub mod error;
 pub mod event;

@@ -703,7 +703,7 @@ fn every_error_code_is_documented() {
         "/../docs/error-codes.md"
     ))
     .unwrap();
-    for code in sonde_core::validate::codes::ALL {
+    for code in sonde_core::codes::ALL {
         assert!(
             doc.contains(&format!("`{code}`")),
             "{code} is not in docs/error-codes.md"

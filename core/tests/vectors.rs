@@ -671,7 +671,7 @@ fn every_violation_code_has_a_vector() {
     for file in vector_files() {
         text.push_str(&std::fs::read_to_string(&file).expect("read"));
     }
-    for code in sonde_core::validate::codes::ALL {
+    for code in sonde_core::codes::ALL {
         assert!(
             text.contains(&format!("\"code\": \"{code}\"")),
             "no vector expects {code}"

@@ -15,9 +15,9 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::codes;
 use crate::error::{Error, ErrorKind, Violation};
 use crate::event::{reserved, Message, Properties, Timestamp};
-use crate::validate::codes;
 
 pub use app::AppMetrics;
 

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::Config;
+use crate::codes;
 use crate::error::{Error, ErrorKind, Violation};
 use crate::sink::{ConsoleFormat, ConsoleSink, ConsoleTarget, JsonLinesSink};
 use crate::store::{SqliteStore, StoreSink};
-use crate::validate::codes;
 
 /// Every destination option name.
 pub const DESTINATION_OPTIONS: &[&str] = &[

@@ -21,8 +21,9 @@ use crate::platform::MaybeSendSync;
 pub use destinations::{Destinations, DESTINATION_OPTIONS};
 pub use options::{snake_case_keys, snake_case_name, OPTION_NAMES};
 
+use crate::codes;
 use crate::sink::Sink;
-use crate::validate::{codes, Limits, TrackingPlan};
+use crate::validate::{Limits, TrackingPlan};
 
 /// What the buffer does when it is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,8 +7,9 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::{Config, DeliveryMode, IpPolicy, OverflowPolicy};
+use crate::codes;
 use crate::error::{Error, ErrorKind, Violation};
-use crate::validate::{codes, Limits, TrackingPlan};
+use crate::validate::{Limits, TrackingPlan};
 
 /// Every option name `Config::from_options` accepts.
 pub const OPTION_NAMES: &[&str] = &[

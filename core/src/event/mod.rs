@@ -13,8 +13,8 @@ use serde_json::{Map, Value};
 
 pub use envelope::object_arg;
 
+use crate::codes;
 use crate::error::Violation;
-use crate::validate::codes;
 
 pub use parse::parse_message;
 pub(crate) use parse::type_name as parse_type_name;

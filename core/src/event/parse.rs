@@ -12,8 +12,8 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::{Message, MessageType, Properties, Timestamp};
+use crate::codes;
 use crate::error::Violation;
-use crate::validate::codes;
 
 /// Reads one message from JSON. `default_type` is used when `type` is absent (for endpoints
 /// such as `/v1/track` that imply it). Returns `None` when the value cannot be a message at

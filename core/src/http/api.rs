@@ -21,11 +21,11 @@ use super::wire::{
     admin_key_of, percent_decode, query_pairs, read_body, same_key, violations_at, write_key_of,
     HttpRequest, HttpResponse, Problem,
 };
+use crate::codes::INVALID_QUERY;
 use crate::error::{ErrorKind, Result};
 use crate::event::{MessageType, Properties, Timestamp};
 use crate::pipeline::{IngestReport, ItemStatus, Sonde};
 use crate::store::{Bucket, EventQuery, SqliteStore, Store, TimeRange};
-use crate::validate::codes::INVALID_QUERY;
 
 /// The API's option names.
 pub const API_OPTION_NAMES: &[&str] = &[

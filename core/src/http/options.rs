@@ -2,8 +2,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::codes::INVALID_OPTION;
 use crate::error::{Error, ErrorKind, Result, Violation};
-use crate::validate::codes::INVALID_OPTION;
 
 /// A problem with option `key`.
 pub fn problem(key: &str, message: impl Into<String>) -> Violation {

@@ -10,8 +10,8 @@ use std::io::Read;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::codes;
 use crate::error::{Error, ErrorKind, Violation};
-use crate::validate::codes;
 
 /// A request as a framework received it; `path` is relative to where the API is mounted
 /// (`/v1/batch`, not `/analytics/v1/batch`).

@@ -7,9 +7,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::{Disposition, Inner, Origin};
+use crate::codes;
 use crate::error::{Error, ErrorKind, Result, Violation};
 use crate::event::{visit_scalars, Draft, MessageType, Timestamp};
-use crate::validate::codes;
 
 /// What happened to one ingested item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -20,6 +20,7 @@ pub use timer::Timer;
 use crate::alert::{ActiveAlert, AlertEngine, AlertTransition};
 use crate::buffer::{Buffer, BufferLimits, PushError};
 use crate::clock::{platform_clock, SharedClock};
+use crate::codes;
 use crate::config::{BeforeSend, Config, DeliveryMode, OverflowPolicy};
 use crate::error::{Error, ErrorKind, Result, Violation};
 use crate::event::reserved::{ApiRequest, ErrorEvent, Interaction, Performance};
@@ -27,7 +28,7 @@ use crate::event::{Library, Message, MessageType, Properties, Timestamp};
 use crate::ids::{stable_hash, IdGenerator};
 use crate::sink::Sink;
 use crate::stats::{DropReason, StatsCollector, StatsSnapshot};
-use crate::validate::{codes, Checked, Validator};
+use crate::validate::{Checked, Validator};
 use delivery::Delivery;
 use redact::Redactor;
 

@@ -3,9 +3,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::codes;
 use crate::error::{Error, ErrorKind, Violation};
 use crate::event::{MessageType, Timestamp};
-use crate::validate::codes;
 
 /// Oldest first or newest first (by event time, then by storage order).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

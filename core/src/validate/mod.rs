@@ -1,7 +1,6 @@
 //! Validation: limits, identity rules, built-in schemas for reserved events, and the user's
 //! tracking plan. Every violation is reported, each with a JSON pointer and a stable code.
 
-pub mod codes;
 mod pattern;
 mod plan;
 mod pointer;
@@ -15,6 +14,7 @@ pub use pattern::{set_pattern_compiler, PatternCompiler, PatternMatcher};
 pub use plan::{PlanMode, TrackingPlan};
 pub use schema::Schema;
 
+use crate::codes;
 use crate::error::Violation;
 use crate::event::{reserved, Library, Message, MessageType, Properties};
 use pointer::PointerBuf;

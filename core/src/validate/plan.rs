@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::codes;
 use super::schema::{escape, Schema};
+use crate::codes;
 use crate::error::{Error, ErrorKind, Violation};
 
 /// What happens to an event that breaks the plan.

@@ -5,9 +5,9 @@
 
 use serde_json::{Map, Value};
 
-use super::codes;
 use super::pattern::Pattern;
 use super::pointer::PointerBuf;
+use crate::codes;
 use crate::error::Violation;
 use crate::event::json::number_text;
 use crate::event::Properties;
