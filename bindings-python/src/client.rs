@@ -1,7 +1,6 @@
 //! The `Client` class (`sonde.Sonde` subclasses it in Python): converts arguments, then runs
 //! core work with the GIL released.
 
-use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -16,42 +15,21 @@ use sonde_core::{Error, ErrorKind, Message, MessageType, Timestamp};
 use crate::convert::{optional_object, serialized, to_json, to_object, to_python};
 use crate::engine::{Engine, Spec};
 use crate::errors::CoreError;
+use crate::slot::EngineSlot;
 
-/// The native client. Its engine sits behind an atomic pointer so that the child of a fork
-/// can swap in a fresh one without touching locks other parent threads may have held.
+/// The native client: the spec it was built from and the engine running it.
 #[pyclass(subclass, frozen, module = "sonde._native", name = "Client")]
 pub struct Client {
-    engine: AtomicPtr<Engine>,
+    engine: EngineSlot,
     spec: Mutex<Spec>,
-    /// Engines replaced by `reconfigure`: idle but alive until the client is dropped, since
-    /// a call that loaded one just before the swap may still be using it.
-    retired: Mutex<Vec<RetiredEngine>>,
 }
-
-/// An engine pointer from `Box::into_raw`, kept to be freed when the client is dropped.
-struct RetiredEngine(*mut Engine);
-
-// SAFETY: the pointer is only dereferenced as `&Engine` (which is Sync) and freed once, in
-// `Client::drop`.
-unsafe impl Send for RetiredEngine {}
 
 impl Drop for Client {
     fn drop(&mut self) {
-        let engine = self.engine.swap(std::ptr::null_mut(), Ordering::AcqRel);
-        if engine.is_null() {
+        let engines = self.engine.take_all();
+        if engines.is_empty() {
             return;
         }
-        let retired = std::mem::take(
-            self.retired
-                .get_mut()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
-        // SAFETY: every pointer came from `Box::into_raw` and is freed only here, once; `&mut
-        // self` means no call is using any of them.
-        let engines: Vec<Box<Engine>> = std::iter::once(engine)
-            .chain(retired.into_iter().map(|r| r.0))
-            .map(|e| unsafe { Box::from_raw(e) })
-            .collect();
         // Dropping shuts down with the drop timeout: without the GIL, so a Python sink can
         // still run meanwhile.
         Python::attach(|py| py.detach(move || drop(engines)));
@@ -205,16 +183,8 @@ impl Client {
         spec.merge_options(changes).map_err(Reconfigure::Fixed)?;
         let engine = spec.build(py).map_err(Reconfigure::Failed)?;
         *self.spec.lock().unwrap_or_else(PoisonError::into_inner) = spec;
-        let old = self
-            .engine
-            .swap(Box::into_raw(Box::new(engine)), Ordering::AcqRel);
-        // SAFETY: `old` stays allocated until `drop` (it joins the retired list below).
-        let old_ref = unsafe { &*old };
-        let flushed = py.detach(|| old_ref.sonde.flush(timeout));
-        self.retired
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(RetiredEngine(old));
+        let old = self.engine.replace(engine);
+        let flushed = py.detach(|| old.sonde.flush(timeout));
         flushed.map_err(|e| Reconfigure::Failed(CoreError(e).into()))
     }
 
@@ -228,10 +198,7 @@ impl Client {
     }
 
     pub(crate) fn engine(&self) -> &Engine {
-        // SAFETY: the pointer is set from `Box::into_raw` in `new` and replaced only in
-        // `_after_fork_child`, which leaks the previous engine instead of freeing it (the
-        // child has a single thread then); it is freed only by `drop`, which needs `&mut`.
-        unsafe { &*self.engine.load(Ordering::Acquire) }
+        self.engine.get()
     }
 
     fn store(&self) -> Result<&SqliteStore, CoreError> {
@@ -260,9 +227,8 @@ impl Client {
         let mut spec = Spec::from_kwargs(options)?;
         let engine = spec.build(py)?;
         Ok(Self {
-            engine: AtomicPtr::new(Box::into_raw(Box::new(engine))),
+            engine: EngineSlot::new(engine),
             spec: Mutex::new(spec),
-            retired: Mutex::new(Vec::new()),
         })
     }
 
@@ -835,9 +801,7 @@ impl Client {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .build(py)?;
-        // The previous engine is leaked on purpose (see `engine()`).
-        self.engine
-            .store(Box::into_raw(Box::new(engine)), Ordering::Release);
+        self.engine.replace_after_fork(engine);
         Ok(())
     }
 }

@@ -8,6 +8,7 @@ mod convert;
 mod engine;
 mod errors;
 mod http;
+mod slot;
 mod tools;
 
 use pyo3::prelude::*;
