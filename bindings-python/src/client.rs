@@ -4,17 +4,18 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 use serde_json::{Map, Value};
+use sonde_core::codes;
 use sonde_core::event::reserved::{ApiRequest, ErrorEvent, Interaction, Performance};
 use sonde_core::store::{Bucket, EventQuery, SqliteStore, Store, TimeRange};
 use sonde_core::{Error, ErrorKind, Message, MessageType, Timestamp};
 
 use crate::convert::{optional_object, serialized, to_json, to_object, to_python};
 use crate::engine::{Engine, Spec};
-use crate::errors::CoreError;
+use crate::errors::{bad_argument, CoreError};
 use crate::slot::EngineSlot;
 
 /// The native client: the spec it was built from and the engine running it.
@@ -61,7 +62,7 @@ impl Envelope {
             anonymous_id,
             session_id,
             message_id,
-            timestamp: timestamp.map(timestamp_of).transpose()?,
+            timestamp: timestamp.map(event_time).transpose()?,
             context: optional_object(context, "context")?,
         })
     }
@@ -89,20 +90,42 @@ impl Envelope {
     }
 }
 
-/// A timestamp from an RFC 3339 string or a timezone-aware `datetime`.
-fn timestamp_of(value: &Bound<'_, PyAny>) -> PyResult<Timestamp> {
+/// An event's timestamp (`/timestamp`, `timestamp_invalid`).
+fn event_time(value: &Bound<'_, PyAny>) -> PyResult<Timestamp> {
+    timestamp_of(
+        value,
+        ErrorKind::InvalidEvent,
+        "/timestamp",
+        codes::TIMESTAMP_INVALID,
+    )
+}
+
+/// A query's time bound (`invalid_query`, as the core's query reader reports them).
+fn query_time(value: &Bound<'_, PyAny>, path: &str) -> PyResult<Timestamp> {
+    timestamp_of(value, ErrorKind::InvalidConfig, path, codes::INVALID_QUERY)
+}
+
+/// A timestamp from an RFC 3339 string or a timezone-aware `datetime`; refused as the
+/// core's error of `kind` with one violation at `path`.
+fn timestamp_of(
+    value: &Bound<'_, PyAny>,
+    kind: ErrorKind,
+    path: &str,
+    code: &str,
+) -> PyResult<Timestamp> {
+    let bad = |message: String| bad_argument(kind, path, code, message);
     if value.hasattr("tzinfo")? && value.getattr("tzinfo")?.is_none() {
-        return Err(PyValueError::new_err(
-            "timestamp must be timezone-aware (datetime.now(timezone.utc)), not naive",
+        return Err(bad(
+            "timestamp must be timezone-aware (datetime.now(timezone.utc)), not naive".to_owned(),
         ));
     }
     match to_json(value)? {
         Value::String(s) => Timestamp::parse(&s).ok_or_else(|| {
-            PyValueError::new_err(format!(
+            bad(format!(
                 "timestamp must be an RFC 3339 date-time, got {s:?}"
             ))
         }),
-        other => Err(PyValueError::new_err(format!(
+        other => Err(bad(format!(
             "timestamp must be a datetime or an RFC 3339 string, got {other}"
         ))),
     }
@@ -121,9 +144,12 @@ fn with_properties(
 
 fn seconds(timeout: f64) -> PyResult<Duration> {
     Duration::try_from_secs_f64(timeout).map_err(|_| {
-        PyValueError::new_err(format!(
-            "timeout must be a non-negative number of seconds, got {timeout}"
-        ))
+        bad_argument(
+            ErrorKind::InvalidConfig,
+            "/timeout",
+            codes::INVALID_OPTION,
+            format!("timeout must be a non-negative number of seconds, got {timeout}"),
+        )
     })
 }
 
@@ -568,13 +594,24 @@ impl Client {
         } else if let Ok(s) = body.cast::<PyString>() {
             s.to_str()?.as_bytes().to_vec()
         } else {
-            serde_json::to_vec(&to_json(body)?)
-                .map_err(|e| PyValueError::new_err(format!("cannot serialize the body: {e}")))?
+            serde_json::to_vec(&to_json(body)?).map_err(|e| {
+                bad_argument(
+                    ErrorKind::InvalidEvent,
+                    "",
+                    codes::INVALID_JSON,
+                    format!("cannot serialize the body: {e}"),
+                )
+            })?
         };
         let kind = match default_type {
             None => None,
             Some(t) => Some(MessageType::parse(&t).ok_or_else(|| {
-                PyValueError::new_err(format!("default_type must be a message type, got {t:?}"))
+                bad_argument(
+                    ErrorKind::InvalidConfig,
+                    "/default_type",
+                    codes::INVALID_OPTION,
+                    format!("default_type must be a message type, got {t:?}"),
+                )
             })?),
         };
         let engine = self.engine();
@@ -744,7 +781,7 @@ impl Client {
 
     /// Deletes stored events older than `before` (datetime or RFC 3339); how many.
     fn purge_older_than(&self, py: Python<'_>, before: &Bound<'_, PyAny>) -> PyResult<u64> {
-        let before = timestamp_of(before)?;
+        let before = query_time(before, "/before")?;
         let store = self.store()?;
         Ok(py
             .detach(|| store.purge_older_than(before))
@@ -763,8 +800,8 @@ impl Client {
     ) -> PyResult<Bound<'py, PyAny>> {
         let bucket = Bucket::from_name(bucket).map_err(CoreError)?;
         let range = TimeRange {
-            from: from_.map(timestamp_of).transpose()?,
-            to: to.map(timestamp_of).transpose()?,
+            from: from_.map(|t| query_time(t, "/from")).transpose()?,
+            to: to.map(|t| query_time(t, "/to")).transpose()?,
         };
         let store = self.store()?;
         let aggregates = py

@@ -1,10 +1,13 @@
 //! Python values to and from JSON values, converted at once at the boundary so nothing of
 //! Python's stays behind for its garbage collector (and the core runs without the GIL).
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
+use sonde_core::{codes, ErrorKind};
+
+use crate::errors::bad_argument;
 
 /// Deeper nesting is refused rather than risking the native stack.
 const MAX_DEPTH: usize = 64;
@@ -74,18 +77,25 @@ fn classify<'py>(obj: &Bound<'py, PyAny>, path: &str) -> PyResult<Kind<'py>> {
         if let Ok(n) = i.extract::<u64>() {
             return Ok(Kind::UInt(n));
         }
-        return Err(PyValueError::new_err(format!(
-            "{}: integer {i} does not fit in 64 bits",
-            shown(path)
-        )));
+        return Err(bad_argument(
+            ErrorKind::InvalidEvent,
+            path,
+            codes::INVALID_TYPE,
+            format!("{}: integer {i} does not fit in 64 bits", shown(path)),
+        ));
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
         let x = f.value();
         if !x.is_finite() {
-            return Err(PyValueError::new_err(format!(
-                "{}: {x} is not a JSON number (NaN or infinite)",
-                shown(path)
-            )));
+            return Err(bad_argument(
+                ErrorKind::InvalidEvent,
+                path,
+                codes::INVALID_TYPE,
+                format!(
+                    "{}: {x} is not a JSON number (NaN or infinite)",
+                    shown(path)
+                ),
+            ));
         }
         return Ok(Kind::Float(x));
     }
@@ -120,10 +130,12 @@ fn classify<'py>(obj: &Bound<'py, PyAny>, path: &str) -> PyResult<Kind<'py>> {
 }
 
 fn too_deep(path: &str) -> PyErr {
-    PyValueError::new_err(format!(
-        "{}: nested deeper than {MAX_DEPTH} levels",
-        shown(path)
-    ))
+    bad_argument(
+        ErrorKind::InvalidEvent,
+        path,
+        codes::DEPTH_EXCEEDED,
+        format!("{}: nested deeper than {MAX_DEPTH} levels", shown(path)),
+    )
 }
 
 /// Runs `f` with `segment` appended to `path`.

@@ -58,6 +58,21 @@ fn to_exception(py: Python<'_>, e: &sonde_core::Error) -> PyResult<PyErr> {
 }
 
 /// A Python-side failure inside the binding that is not a core error.
+/// A bad argument as the core's error: one violation with its path and stable code, raised
+/// as the exception class of `kind` (`ValidationError` and `ConfigError` are `ValueError`s).
+pub fn bad_argument(
+    kind: sonde_core::ErrorKind,
+    path: &str,
+    code: &str,
+    message: impl Into<String>,
+) -> PyErr {
+    CoreError(sonde_core::Error::with_violations(
+        kind,
+        vec![sonde_core::Violation::new(path, code, message)],
+    ))
+    .into()
+}
+
 pub fn internal(message: impl Into<String>) -> PyErr {
     PyRuntimeError::new_err(message.into())
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,3 +45,35 @@ def test_the_native_mapping_raises_the_class_for_the_code(tmp_path: Path) -> Non
     s.shutdown(1.0)
     with pytest.raises(errors.ShutDownError):
         s.track("After")
+
+
+def test_bad_arguments_raise_the_core_error_with_a_code(store_path: str) -> None:
+    import datetime as dt
+
+    s = sonde.Sonde(store=store_path)
+
+    def violation(call: Any, cls: type[sonde.SondeError]) -> tuple[str, str]:
+        with pytest.raises(cls) as raised:
+            call()
+        (only,) = raised.value.violations
+        return only["path"], only["code"]
+
+    assert violation(lambda: s.track("x", {"n": float("nan")}), errors.ValidationError) == (
+        "/n",
+        "invalid_type",
+    )
+    naive = dt.datetime(2026, 1, 1)
+    assert violation(lambda: s.track("x", timestamp=naive), errors.ValidationError) == (
+        "/timestamp",
+        "timestamp_invalid",
+    )
+    assert violation(lambda: s.flush(-1.0), errors.ConfigError) == ("/timeout", "invalid_option")
+    assert violation(lambda: s.ingest("{}", default_type="nope"), errors.ConfigError) == (
+        "/default_type",
+        "invalid_option",
+    )
+    assert violation(lambda: s.aggregate(from_="yesterday"), errors.ConfigError) == (
+        "/from",
+        "invalid_query",
+    )
+    s.shutdown(1.0)
