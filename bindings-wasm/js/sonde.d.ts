@@ -20,7 +20,9 @@ export interface SondeBrowserOptions {
   endpoint?: string;
   /** Sent as `?writeKey=` (beacons cannot carry headers). */
   writeKey?: string;
-  /** Events per batch (20). */
+  /** Events per batch (20): the core's `batchSize`, the same word as in Node and Python. */
+  batchSize?: number;
+  /** @deprecated Segment's name for `batchSize`, accepted for code ported from analytics.js. */
   flushAt?: number;
   /** How often buffered events are sent (5000 ms). */
   flushIntervalMs?: number;

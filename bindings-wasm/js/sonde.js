@@ -67,7 +67,7 @@ export class Sonde {
   /**
    * Loads the WebAssembly core and starts a client.
    * Options: `endpoint` (a Segment-compatible batch URL, e.g. `/analytics/v1/batch`),
-   * `writeKey`, `flushAt` (events per batch, 20), `flushIntervalMs` (5000),
+   * `writeKey`, `batchSize` (events per batch, 20; `flushAt` is accepted as Segment's name for it), `flushIntervalMs` (5000),
    * `sessionTimeoutMs` (30 min idle), `maxQueuedBatches` (persistent queue cap, 100),
    * `compression` (`'gzip'`, the default where the browser has `CompressionStream`, or
    * `false`), `wasmUrl`, and the core's options (`trackingPlan`, `sampleRate`, `superProperties`, ...).
@@ -100,7 +100,8 @@ export class Sonde {
     const {
       endpoint = '/analytics/v1/batch',
       writeKey,
-      flushAt = 20,
+      flushAt,
+      batchSize = flushAt ?? 20,
       flushIntervalMs = 5000,
       sessionTimeoutMs = 30 * 60 * 1000,
       maxQueuedBatches = 100,
@@ -124,7 +125,7 @@ export class Sonde {
     this.#optedOut = this.#store.getItem(OPT_OUT_KEY) === '1';
     this.#userId = this.#store.getItem(USER_KEY);
     this.#native = new NativeSonde(JSON.stringify({
-      batchSize: flushAt,
+      batchSize,
       batchBytes: BEACON_LIMIT - 1024, // every batch fits in one beacon
       flushIntervalMs,
       anonymousId,

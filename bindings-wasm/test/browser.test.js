@@ -270,7 +270,7 @@ test('transport statistics: a refused batch is counted and not retried; the queu
   const capped = await page.evaluate(async () => {
     const { Sonde } = await import('/sonde-browser/js/sonde.js');
     localStorage.setItem('sonde.queue', '[]');
-    const down = await Sonde.init({ endpoint: 'http://127.0.0.1:9/analytics/v1/batch', flushAt: 1, maxQueuedBatches: 2, flushIntervalMs: 600_000 });
+    const down = await Sonde.init({ endpoint: 'http://127.0.0.1:9/analytics/v1/batch', batchSize: 1, maxQueuedBatches: 2, flushIntervalMs: 600_000 });
     for (let i = 0; i < 4; i++) down.track('Capped', { i });
     await down.flush();
     const stats = down.stats().transport;

@@ -5,7 +5,7 @@ import Sonde, { SondeError, SondeBrowserOptions } from '../js/sonde.js';
 const options: SondeBrowserOptions = {
   endpoint: '/analytics/v1/batch',
   writeKey: 'wk',
-  flushAt: 50,
+  batchSize: 50,
   compression: 'gzip',
   autocapture: { pageViews: true, clicks: 'all', performance: true },
   trackingPlan: { events: { 'Signed Up': { type: 'object' } } },

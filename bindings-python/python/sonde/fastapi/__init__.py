@@ -38,6 +38,7 @@ def instrument(
     protect_reads: bool = True,
     allow_unauthenticated: bool = False,
     cors_origins: Sequence[str] = (),
+    max_body_bytes: int | None = None,
     exclude_paths: Iterable[str] = (),
     exclude_methods: Iterable[str] = ("OPTIONS",),
     sample_rate: float = 1.0,
@@ -81,6 +82,7 @@ def instrument(
             protect_reads=protect_reads,
             allow_unauthenticated=allow_unauthenticated,
             cors_origins=cors_origins,
+            max_body_bytes=max_body_bytes,
         )
     )
     original = app.router.lifespan_context
