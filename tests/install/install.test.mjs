@@ -187,6 +187,13 @@ test('the browser package: installed, bundled by esbuild, delivering from Chromi
   }
 });
 
+test('the wheel is manylinux-compatible as its tag claims (auditwheel show)', () => {
+  const wheel = fs.readdirSync(dist).find((f) => f.startsWith(`sonde-${version}-`) && f.endsWith('.whl'));
+  const tag = wheel.match(/-(manylinux[^.]+)\.whl$/)[1];
+  const report = execFileSync(path.join(root, '.venv', 'bin', 'auditwheel'), ['show', path.join(dist, wheel)], { encoding: 'utf8' });
+  assert.match(report.replace(/\s+/g, ' '), new RegExp(`is consistent with the following platform tag: "${tag}"`));
+});
+
 test('the wheel in a fresh virtualenv runs the Python quickstart', () => {
   const venv = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-install-venv-'));
   execFileSync('python3', ['-m', 'venv', venv]);
