@@ -207,18 +207,17 @@ function readBounded(req, limit) {
   });
 }
 
-/** The core's Api over a client, answering `(req, res)` for a path under the mount point. */
+/** The core's Api over a client: `answer(req, path, query)` resolves to the response to send. */
 function analyticsApi(sonde, opts = {}) {
   const native = new NativeHttpApi(sonde[kNative], JSON.stringify(opts));
   const limit = native.bodyLimit();
-  return async function answer(req, res, path, query) {
+  return async function answer(req, path, query) {
     const { method } = req;
     const body = method === 'POST' || method === 'PUT' || method === 'PATCH' ? await readBounded(req, limit) : undefined;
     const headers = Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)]);
-    const out = NativeHttpApi.runsInline(method, path)
+    return NativeHttpApi.runsInline(method, path)
       ? native.handle(method, path, query, headers, body)
-      : await native.handleAsync(method, path, query, headers, body);
-    return out;
+      : native.handleAsync(method, path, query, headers, body);
   };
 }
 
@@ -249,7 +248,7 @@ function router(sonde, opts) {
   return function sondeRouter(req, res, next) {
     const [path, query] = splitUrl(req.url || '/');
     if (!NativeHttpApi.serves(path) && typeof next === 'function') return next();
-    return answer(req, res, path, query).then((out) => send(res, out), (error) => failed(res, next, error));
+    return answer(req, path, query).then((out) => send(res, out), (error) => failed(res, next, error));
   };
 }
 
@@ -269,7 +268,7 @@ function handler(sonde, opts = {}) {
       return false;
     }
     const path = full.slice(base.length) || '/';
-    answer(req, res, path, query).then((out) => send(res, out), (error) => failed(res, next, error));
+    answer(req, path, query).then((out) => send(res, out), (error) => failed(res, next, error));
     return true;
   };
 }
@@ -290,7 +289,7 @@ function fastifyRouter(sonde, opts) {
       url: '/*',
       handler: async (request, reply) => {
         const [, query] = splitUrl(request.url);
-        const out = await answer(request.raw, reply.raw, `/${request.params['*']}`, query);
+        const out = await answer(request.raw, `/${request.params['*']}`, query);
         reply.code(out.status);
         for (const [name, value] of out.headers) reply.header(name, value);
         return reply.send(out.body);

@@ -2,6 +2,8 @@
 //! request middlewares record) and `NativeHttpApi` (the analytics endpoints). Conversion
 //! only: every decision is in `sonde_core::http`.
 
+use std::sync::Arc;
+
 use napi::bindgen_prelude::{AsyncTask, Buffer, Object};
 use napi::{Env, Result, Task};
 use napi_derive::napi;
@@ -134,10 +136,15 @@ impl From<HttpResponse> for JsHttpResponse {
     }
 }
 
-/// One request answered on libuv's thread pool (store reads, waits, host samples).
-pub struct Answer {
+/// The API and the client it answers for, shared with the tasks on libuv's pool.
+struct Served {
     api: Api,
     host: FixedHost,
+}
+
+/// One request answered on libuv's thread pool (store reads, waits, host samples).
+pub struct Answer {
+    served: Arc<Served>,
     request: HttpRequest,
 }
 
@@ -146,7 +153,7 @@ impl Task for Answer {
     type JsValue = JsHttpResponse;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        Ok(self.api.handle(&self.host, &self.request))
+        Ok(self.served.api.handle(&self.served.host, &self.request))
     }
 
     fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
@@ -157,8 +164,7 @@ impl Task for Answer {
 /// The analytics API over a client.
 #[napi(js_name = "NativeHttpApi")]
 pub struct NativeHttpApi {
-    api: Api,
-    host: FixedHost,
+    served: Arc<Served>,
 }
 
 fn request_of(
@@ -193,15 +199,18 @@ impl NativeHttpApi {
             .and_then(|o| Api::new(&o))
             .map_err(|e| throw(&env, &e))?;
         Ok(Self {
-            api,
-            host: client.host(),
+            served: Arc::new(Served {
+                api,
+                host: client.host(),
+            }),
         })
     }
 
     /// The body limit in bytes: stop reading one byte past it.
     #[napi]
     pub fn body_limit(&self) -> u32 {
-        u32::try_from(self.api.body_limit(&self.host.sonde)).unwrap_or(u32::MAX)
+        let served = &self.served;
+        u32::try_from(served.api.body_limit(&served.host.sonde)).unwrap_or(u32::MAX)
     }
 
     /// Whether a route only validates and enqueues (fine on the event loop).
@@ -227,7 +236,7 @@ impl NativeHttpApi {
         body: Option<Buffer>,
     ) -> JsHttpResponse {
         let request = request_of(method, path, query, headers, body);
-        self.api.handle(&self.host, &request).into()
+        self.served.api.handle(&self.served.host, &request).into()
     }
 
     /// Answers on libuv's thread pool.
@@ -241,8 +250,7 @@ impl NativeHttpApi {
         body: Option<Buffer>,
     ) -> AsyncTask<Answer> {
         AsyncTask::new(Answer {
-            api: self.api.clone(),
-            host: self.host.clone(),
+            served: Arc::clone(&self.served),
             request: request_of(method, path, query, headers, body),
         })
     }

@@ -103,6 +103,16 @@ impl RequestRecorder {
     }
 }
 
+/// Header bytes as text: Latin-1, as ASGI servers decode them.
+fn latin1(value: &Bound<'_, PyAny>) -> PyResult<String> {
+    Ok(value
+        .cast::<PyBytes>()?
+        .as_bytes()
+        .iter()
+        .map(|&b| char::from(b))
+        .collect())
+}
+
 /// The user agent (first) and the forwarding headers (repeated ones joined in order, as
 /// one list) from ASGI header pairs.
 fn read_headers(headers: &Bound<'_, PyAny>, facts: &mut RequestFacts) -> PyResult<()> {
@@ -116,14 +126,7 @@ fn read_headers(headers: &Bound<'_, PyAny>, facts: &mut RequestFacts) -> PyResul
             b"x-forwarded-for" => &mut facts.x_forwarded_for,
             _ => continue,
         };
-        let value = pair.get_item(1)?;
-        // Latin-1, as ASGI servers decode header bytes.
-        let text: String = value
-            .cast::<PyBytes>()?
-            .as_bytes()
-            .iter()
-            .map(|&b| char::from(b))
-            .collect();
+        let text = latin1(&pair.get_item(1)?)?;
         match slot {
             Some(list) => {
                 list.push_str(", ");
@@ -185,6 +188,9 @@ impl ApiHost for PythonHost<'_> {
     }
 }
 
+/// `(status, [(name, value)], body)`, as the adapter turns it into a Starlette response.
+type Answer<'py> = (u16, Vec<(String, String)>, Bound<'py, PyBytes>);
+
 /// The analytics API over a client.
 #[pyclass(frozen, module = "sonde._native", name = "HttpApi")]
 pub struct HttpApi {
@@ -212,29 +218,35 @@ impl HttpApi {
         runs_inline(method, path)
     }
 
-    /// Answers one request: `(status, [(name, value)], body)`. Runs without the GIL.
+    /// Answers one request: `(status, [(name, value)], body)`; `headers` are the ASGI
+    /// header pairs (bytes). The core's work runs without the GIL.
     fn handle<'py>(
         &self,
         py: Python<'py>,
         method: String,
         path: String,
         query: String,
-        headers: Vec<(String, String)>,
+        headers: &Bound<'py, PyAny>,
         body: Vec<u8>,
-    ) -> (u16, Vec<(String, String)>, Bound<'py, PyBytes>) {
+    ) -> PyResult<Answer<'py>> {
+        let mut pairs = Vec::new();
+        for pair in headers.try_iter()? {
+            let pair = pair?;
+            pairs.push((latin1(&pair.get_item(0)?)?, latin1(&pair.get_item(1)?)?));
+        }
         let request = HttpRequest {
             method,
             path,
             query,
-            headers,
+            headers: pairs,
             body,
         };
         let client = self.client.get();
         let response = py.detach(|| self.api.handle(&PythonHost { client }, &request));
-        (
+        Ok((
             response.status,
             response.headers,
             PyBytes::new(py, &response.body),
-        )
+        ))
     }
 }

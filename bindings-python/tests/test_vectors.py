@@ -277,16 +277,17 @@ def run_http_request(case: dict[str, Any], collector: Collector) -> None:
     check_events(expected.get("errors"), named("$error"))
 
 
-def api_request(step: dict[str, Any]) -> tuple[str, str, str, list[tuple[str, str]], bytes]:
+def api_request(step: dict[str, Any]) -> tuple[str, str, str, list[tuple[bytes, bytes]], bytes]:
+    """The step's request as an ASGI server hands it over (header names and values as bytes)."""
     request = step["request"]
-    headers = list(request.get("headers", {}).items())
+    headers = [(k.encode(), v.encode("latin-1")) for k, v in request.get("headers", {}).items()]
     if "json" in request:
         body = json.dumps(request["json"]).encode()
     else:
         body = request.get("text", "").encode()
     if request.get("gzip"):
         body = gzip.compress(body)
-        headers.append(("content-encoding", "gzip"))
+        headers.append((b"content-encoding", b"gzip"))
     return request["method"], request["path"], request.get("query", ""), headers, body
 
 

@@ -74,6 +74,13 @@ pub enum TrustedProxies {
     All,
 }
 
+impl TrustedProxies {
+    /// Whether forwarding headers are ignored (no proxy is believed).
+    pub fn ignores_forwarding(self) -> bool {
+        matches!(self, Self::None | Self::Count(0))
+    }
+}
+
 /// The client address of a request: the rightmost hop that is not a trusted proxy, where the
 /// chain is the `Forwarded` header's `for=` hops (or, without one, `X-Forwarded-For`'s) and
 /// then the connection's peer. `None` when that hop is not an address, or when the chain is
@@ -85,7 +92,7 @@ pub fn client_address(
     trusted: TrustedProxies,
 ) -> Option<IpAddr> {
     let peer_ip = peer.and_then(parse_hop);
-    if matches!(trusted, TrustedProxies::None | TrustedProxies::Count(0)) {
+    if trusted.ignores_forwarding() {
         return peer_ip;
     }
     let mut chain: Vec<Option<IpAddr>> = match (forwarded, x_forwarded_for) {

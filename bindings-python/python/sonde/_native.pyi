@@ -231,6 +231,6 @@ class HttpApi:
         method: str,
         path: str,
         query: str,
-        headers: list[tuple[str, str]],
+        headers: Iterable[tuple[bytes, bytes]],
         body: bytes,
     ) -> tuple[int, list[tuple[str, str]], bytes]: ...

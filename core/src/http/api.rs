@@ -12,6 +12,7 @@
 //! | PATCH, DELETE | `/events/{id}` | admin key |
 //! | POST | `/flush` | admin key |
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
@@ -36,9 +37,6 @@ pub const API_OPTION_NAMES: &[&str] = &[
     "cors_origins",
     "max_body_bytes",
 ];
-
-/// The Segment message types, each with its `/v1/{type}` endpoint.
-pub const SEGMENT_TYPES: &[&str] = &["track", "page", "screen", "identify", "group", "alias"];
 
 /// Query parameters `/events` passes to the store as they are.
 const QUERY_KEYS: &[&str] = &[
@@ -112,10 +110,6 @@ fn ingest_kind(path: &str) -> Option<Option<MessageType>> {
             .and_then(MessageType::parse)
             .map(Some),
     }
-}
-
-fn single_item(path: &str) -> bool {
-    path == "/track" || (path.starts_with("/v1/") && path != "/v1/batch")
 }
 
 impl Api {
@@ -204,7 +198,11 @@ impl Api {
         let path = request.path.as_str();
         if let Some(kind) = ingest_kind(path) {
             return match method.as_str() {
-                "POST" => self.ingest(host, request, kind, single_item(path)),
+                // Every ingestion path but the two batch ones takes one message.
+                "POST" => {
+                    let single = !matches!(path, "/batch-track" | "/v1/batch");
+                    self.ingest(host, request, kind, single)
+                }
                 "OPTIONS" => Ok(self.preflight(request)),
                 _ => Err(not_allowed("POST, OPTIONS")),
             };
@@ -329,14 +327,13 @@ impl Api {
             let mut wrapped = b"{\"batch\":".to_vec();
             wrapped.extend_from_slice(&body);
             wrapped.push(b'}');
-            body = wrapped;
+            body = Cow::Owned(wrapped);
         }
         let ingested = match kind {
             Some(kind) => sonde.ingest_as(&body, kind),
             None => sonde.ingest(&body),
         };
-        let report =
-            ingested.map_err(|e| Problem::from_error(&e, None).with_headers(cors.clone()))?;
+        let report = ingested.map_err(|e| Problem::from_error(&e).with_headers(cors.clone()))?;
         if single {
             if let [item] = report.items.as_slice() {
                 return single_answer(item, cors);
@@ -350,19 +347,20 @@ impl Api {
         let stats = sonde.stats();
         let counters = &stats.counters;
         let dropped = counters.dropped.total();
-        let store = host.store().map(|store| {
-            let path = store.path().display().to_string();
-            match store.query(&EventQuery {
+        let checked = host.store().map(|store| {
+            let probe = store.query(&EventQuery {
                 limit: 1,
                 ..EventQuery::default()
-            }) {
-                Ok(_) => json!({"path": path, "ok": true}),
-                Err(e) => json!({"path": path, "ok": false, "error": e.message()}),
-            }
+            });
+            (store.path().display().to_string(), probe.err())
         });
-        let store_ok = store
+        let store_ok = checked
             .as_ref()
-            .is_none_or(|s| s.get("ok") == Some(&Value::Bool(true)));
+            .is_none_or(|(_, failure)| failure.is_none());
+        let store = checked.map(|(path, failure)| match failure {
+            None => json!({"path": path, "ok": true}),
+            Some(e) => json!({"path": path, "ok": false, "error": e.message()}),
+        });
         let firing = sonde.alerts().len();
         let status = if sonde.is_shut_down() {
             "shut_down"
@@ -409,7 +407,7 @@ impl Api {
             ));
         };
         host.reconfigure(&changes)
-            .map_err(|e| Problem::from_error(&e, None))?;
+            .map_err(|e| Problem::from_error(&e))?;
         Ok(config_view(host))
     }
 
@@ -447,11 +445,11 @@ impl Api {
                 filters.insert("properties".to_owned(), parsed);
             }
         }
-        let query = EventQuery::from_value(&Value::Object(filters))
-            .map_err(|e| Problem::from_error(&e, None))?;
+        let query =
+            EventQuery::from_value(&Value::Object(filters)).map_err(|e| Problem::from_error(&e))?;
         let page = store_of(host)?
             .query(&query)
-            .map_err(|e| Problem::from_error(&e, None))?;
+            .map_err(|e| Problem::from_error(&e))?;
         Ok(HttpResponse::json(200, &page))
     }
 
@@ -489,7 +487,7 @@ impl Api {
         self.require_admin(request)?;
         if store_of(host)?
             .delete(id)
-            .map_err(|e| Problem::from_error(&e, None))?
+            .map_err(|e| Problem::from_error(&e))?
         {
             Ok(HttpResponse::json(
                 200,
@@ -518,7 +516,7 @@ impl Api {
         };
         host.sonde()
             .flush(Duration::from_secs_f64(seconds))
-            .map_err(|e| Problem::from_error(&e, None))?;
+            .map_err(|e| Problem::from_error(&e))?;
         Ok(HttpResponse::json(200, &json!({"status": "flushed"})))
     }
 }
@@ -534,7 +532,7 @@ fn not_allowed(allow: &str) -> Problem {
 
 /// A stored event as the answer, 404 when there is none with this id.
 fn found(lookup: Result<Option<Value>>, id: &str) -> Result<HttpResponse, Problem> {
-    match lookup.map_err(|e| Problem::from_error(&e, None))? {
+    match lookup.map_err(|e| Problem::from_error(&e))? {
         Some(event) => Ok(HttpResponse::json(200, &event)),
         None => Err(missing(id)),
     }
@@ -701,7 +699,7 @@ fn statistics(host: &dyn ApiHost, request: &HttpRequest) -> Result<HttpResponse,
                 .map_err(|e| invalid("bucket", e.message().to_owned()))?;
             let aggregates = store
                 .aggregate(range, bucket)
-                .map_err(|e| Problem::from_error(&e, None))?;
+                .map_err(|e| Problem::from_error(&e))?;
             serde_json::to_value(aggregates).unwrap_or(Value::Null)
         }
     };

@@ -288,13 +288,11 @@ impl RequestRecorder {
     /// proxies keeps the peer as the server reported it (a Unix socket or test client name
     /// included); forwarded hops and anonymized addresses must parse as IP addresses.
     pub fn client_of(&self, facts: &RequestFacts) -> Option<String> {
-        let untrusting = matches!(
-            self.trusted,
-            TrustedProxies::None | TrustedProxies::Count(0)
-        );
         match self.client_address {
             ClientAddressPolicy::Omit => None,
-            ClientAddressPolicy::Full if untrusting => facts.peer_address.clone(),
+            ClientAddressPolicy::Full if self.trusted.ignores_forwarding() => {
+                facts.peer_address.clone()
+            }
             policy => {
                 let ip = client_address(
                     facts.peer_address.as_deref(),

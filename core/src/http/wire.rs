@@ -5,6 +5,7 @@
 //! its framework parsed (method, path, query text, header pairs, body bytes) without
 //! building a `HeaderMap` that could refuse a header the framework already accepted.
 
+use std::borrow::Cow;
 use std::io::Read;
 
 use serde::Serialize;
@@ -120,7 +121,7 @@ impl Problem {
 
     /// A core error: 413 for size, 422 for rules and options, 503 when shut down or full,
     /// 504 for a timeout, 501 when unsupported, 500 otherwise.
-    pub fn from_error(error: &Error, index: Option<usize>) -> Self {
+    pub fn from_error(error: &Error) -> Self {
         let status = match error.kind() {
             ErrorKind::PayloadTooLarge => 413,
             ErrorKind::InvalidEvent | ErrorKind::InvalidConfig => 422,
@@ -130,7 +131,7 @@ impl Problem {
             _ => 500,
         };
         let mut problem = Self::new(status, error.code(), error.message());
-        problem.violations = violations_at(error.violations(), index);
+        problem.violations = violations_at(error.violations(), None);
         problem
     }
 
@@ -207,8 +208,9 @@ pub fn query_pairs(query: &str) -> Vec<(String, String)> {
 
 /// The request body as the API reads it: refused with 413 as soon as it is known to be over
 /// `limit` (declared `Content-Length`, bytes received, or bytes once inflated); `gzip`,
-/// `x-gzip` and `deflate` inflated with the same bound; other encodings 415.
-pub fn read_body(request: &HttpRequest, limit: usize) -> Result<Vec<u8>, Problem> {
+/// `x-gzip` and `deflate` inflated with the same bound; other encodings 415. An
+/// uncompressed body is borrowed, not copied.
+pub fn read_body(request: &HttpRequest, limit: usize) -> Result<Cow<'_, [u8]>, Problem> {
     if let Some(declared) = request.header("content-length") {
         if declared
             .trim()
@@ -229,7 +231,7 @@ pub fn read_body(request: &HttpRequest, limit: usize) -> Result<Vec<u8>, Problem
     let mut inflated = Vec::new();
     let bound = limit as u64 + 1;
     let read = match encoding.as_str() {
-        "" | "identity" => return Ok(request.body.clone()),
+        "" | "identity" => return Ok(Cow::Borrowed(&request.body)),
         "gzip" | "x-gzip" => flate2::read::MultiGzDecoder::new(request.body.as_slice())
             .take(bound)
             .read_to_end(&mut inflated),
@@ -254,7 +256,7 @@ pub fn read_body(request: &HttpRequest, limit: usize) -> Result<Vec<u8>, Problem
     if inflated.len() > limit {
         return Err(too_large(limit));
     }
-    Ok(inflated)
+    Ok(Cow::Owned(inflated))
 }
 
 fn too_large(limit: usize) -> Problem {

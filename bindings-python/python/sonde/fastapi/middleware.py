@@ -115,25 +115,22 @@ class SondeMiddleware:
     ) -> None:
         finished = state[2] or time.perf_counter()
         client = scope.get("client")
+        error = () if exc is None else (type(exc).__name__, str(exc), _stack(exc))
         # Positional: this runs once per request.
-        args = (
+        self.recorder.record(
             self.sonde,
             scope["method"],
             scope["path"],
             route_template(scope),
-            state[0],
+            state[0] if exc is None else None,
             (finished - started) * 1000.0,
             (state[1] - started) * 1000.0 if state[1] else None,
             client[0] if client else None,
             scope["headers"],
             state[4],
             state[3],
+            *error,
         )
-        if exc is None:
-            self.recorder.record(*args)
-        else:
-            no_status = (*args[:4], None, *args[5:])
-            self.recorder.record(*no_status, type(exc).__name__, str(exc), _stack(exc))
 
 
 def _stack(exc: BaseException) -> str:

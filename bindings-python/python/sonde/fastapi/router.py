@@ -119,7 +119,7 @@ def analytics_router(
             method,
             path,
             scope.get("query_string", b"").decode("latin-1"),
-            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+            scope["headers"],
             body,
         )
         if HttpApi.runs_inline(method, path):
