@@ -38,6 +38,34 @@ def with_sonde_stats_only() -> FastAPI:
     return app
 
 
+def _with_sonde_before(sample_rate: float) -> FastAPI:
+    """``instrument(app)`` with the middleware of commit ``SONDE_BENCH_BEFORE`` instead."""
+    import re
+
+    import sonde
+    from bench_middleware_inprocess import middleware_at
+    from sonde.fastapi import analytics_router
+
+    app = _hello(FastAPI())
+    client = sonde.Sonde(store=os.environ["SONDE_BENCH_STORE"])
+    app.add_middleware(
+        middleware_at(os.environ["SONDE_BENCH_BEFORE"]),
+        sonde=client,
+        exclude_paths=[re.escape("/analytics/")],
+        sample_rate=sample_rate,
+    )
+    app.include_router(analytics_router(client, allow_unauthenticated=True))
+    return app
+
+
+def with_sonde_before() -> FastAPI:
+    return _with_sonde_before(1.0)
+
+
+def with_sonde_before_stats_only() -> FastAPI:
+    return _with_sonde_before(0.0)
+
+
 def with_prometheus() -> FastAPI:
     from prometheus_fastapi_instrumentator import Instrumentator
 

@@ -3,7 +3,10 @@
 prometheus-fastapi-instrumentator, interleaved. Reports requests/s, latency, and the server
 process's CPU per request minus the bare app's.
 
-    .venv/bin/python bindings-python/bench/bench_middleware.py
+    .venv/bin/python bindings-python/bench/bench_middleware.py [--before COMMIT]
+
+``--before COMMIT`` adds two apps with that commit's ``SondeMiddleware`` (loaded with
+``git show`` over the installed wheel), for before/after comparisons in one run.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -42,14 +46,20 @@ def run_wrk(url: str) -> tuple[float, str, str, int]:
     return rps, p50, p99, total
 
 
-def main() -> None:
+def main(args: list[str]) -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
+    env = {}
+    variants = dict(VARIANTS)
+    if args[:1] == ["--before"]:
+        env["SONDE_BENCH_BEFORE"] = args[1]
+        variants[f"before {args[1]}"] = "with_sonde_before"
+        variants[f"before {args[1]}, sampled out"] = "with_sonde_before_stats_only"
     store = Path(tempfile.mkdtemp(prefix="sonde-mw-")) / "mw.db"
-    rows: dict[str, list[tuple[float, float, str, str]]] = {name: [] for name in VARIANTS}
+    rows: dict[str, list[tuple[float, float, str, str]]] = {name: [] for name in variants}
     for _ in range(REPS):
-        for name, factory in VARIANTS.items():
-            server = Server(factory, {"SONDE_BENCH_STORE": str(store)})
+        for name, factory in variants.items():
+            server = Server(factory, {"SONDE_BENCH_STORE": str(store), **env})
             try:
                 run_wrk(server.url + "/hello")  # warm-up
                 cpu = server.cpu_seconds()
@@ -71,4 +81,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
