@@ -11,6 +11,7 @@ process's CPU per request minus the bare app's.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -21,7 +22,7 @@ from pathlib import Path
 from common import median
 from server import Server
 
-REPS = 3
+REPS = int(os.environ.get("REPS", "3"))
 DURATION = "5s"
 VARIANTS = {
     "bare": "bare",
