@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+# The benchmark's own route, excluded from request tracking: see ``_hello``.
+BENCH_PATHS = ["/bench/"]
 
 
-def _hello(app: FastAPI) -> FastAPI:
+def _hello(app: FastAPI, client: Any = None) -> FastAPI:
     @app.get("/hello")
     async def hello() -> dict[str, str]:
         return {"hello": "world"}
+
+    @app.get("/bench/flush")
+    async def flush() -> dict[str, int | None]:
+        """Waits until every recorded event is committed, so the CPU read after it counts
+        the worker's trailing inserts; answers how many events the store holds."""
+        if client is None:
+            return {"stored": None}
+        await run_in_threadpool(client.flush, 60)
+        page = await run_in_threadpool(client.query_events, limit=1, with_total=True)
+        return {"stored": page["total"]}
 
     return app
 
@@ -22,20 +37,29 @@ def bare() -> FastAPI:
 def with_sonde() -> FastAPI:
     from sonde.fastapi import instrument
 
-    app = _hello(FastAPI())
-    instrument(app, store=os.environ["SONDE_BENCH_STORE"], allow_unauthenticated=True)
-    return app
+    app = FastAPI()
+    client = instrument(
+        app,
+        store=os.environ["SONDE_BENCH_STORE"],
+        allow_unauthenticated=True,
+        exclude_paths=BENCH_PATHS,
+    )
+    return _hello(app, client)
 
 
 def with_sonde_stats_only() -> FastAPI:
     """Request events sampled out: what the middleware costs without persisting events."""
     from sonde.fastapi import instrument
 
-    app = _hello(FastAPI())
-    instrument(
-        app, store=os.environ["SONDE_BENCH_STORE"], allow_unauthenticated=True, sample_rate=0.0
+    app = FastAPI()
+    client = instrument(
+        app,
+        store=os.environ["SONDE_BENCH_STORE"],
+        allow_unauthenticated=True,
+        sample_rate=0.0,
+        exclude_paths=BENCH_PATHS,
     )
-    return app
+    return _hello(app, client)
 
 
 def _with_sonde_before(sample_rate: float) -> FastAPI:
@@ -46,12 +70,12 @@ def _with_sonde_before(sample_rate: float) -> FastAPI:
     from bench_middleware_inprocess import middleware_at
     from sonde.fastapi import analytics_router
 
-    app = _hello(FastAPI())
     client = sonde.Sonde(store=os.environ["SONDE_BENCH_STORE"])
+    app = _hello(FastAPI(), client)
     app.add_middleware(
         middleware_at(os.environ["SONDE_BENCH_BEFORE"]),
         sonde=client,
-        exclude_paths=[re.escape("/analytics/")],
+        exclude_paths=[re.escape("/analytics/"), *BENCH_PATHS],
         sample_rate=sample_rate,
     )
     app.include_router(analytics_router(client, allow_unauthenticated=True))

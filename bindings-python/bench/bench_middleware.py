@@ -1,7 +1,8 @@
 """Middleware overhead: a trivial FastAPI endpoint under one uvicorn worker, loaded by
 ``wrk`` on 127.0.0.1 (bounded), bare / with ``instrument(app)`` / with
 prometheus-fastapi-instrumentator, interleaved. Reports requests/s, latency, and the server
-process's CPU per request minus the bare app's.
+process's CPU per request minus the bare app's, counted until the app has committed every
+event the run recorded (its ``/bench/flush`` route), each run on a fresh store.
 
     .venv/bin/python bindings-python/bench/bench_middleware.py [--before COMMIT]
 
@@ -11,12 +12,14 @@ process's CPU per request minus the bare app's.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 
 from common import median
@@ -47,6 +50,12 @@ def run_wrk(url: str) -> tuple[float, str, str, int]:
     return rps, p50, p99, total
 
 
+def flush(url: str) -> int | None:
+    """Asks the app to commit what it recorded; the number of stored events, if it stores."""
+    with urllib.request.urlopen(url + "/bench/flush", timeout=120) as reply:
+        return json.loads(reply.read())["stored"]
+
+
 def main(args: list[str]) -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -56,16 +65,23 @@ def main(args: list[str]) -> None:
         env["SONDE_BENCH_BEFORE"] = args[1]
         variants[f"before {args[1]}"] = "with_sonde_before"
         variants[f"before {args[1]}, sampled out"] = "with_sonde_before_stats_only"
-    store = Path(tempfile.mkdtemp(prefix="sonde-mw-")) / "mw.db"
+    folder = Path(tempfile.mkdtemp(prefix="sonde-mw-"))
     rows: dict[str, list[tuple[float, float, str, str]]] = {name: [] for name in variants}
-    for _ in range(REPS):
+    for rep in range(REPS):
         for name, factory in variants.items():
+            # A fresh store per run: no run inserts into a file an earlier run filled.
+            store = folder / f"{factory}-{rep}.db"
             server = Server(factory, {"SONDE_BENCH_STORE": str(store), **env})
             try:
                 run_wrk(server.url + "/hello")  # warm-up
+                flush(server.url)
                 cpu = server.cpu_seconds()
                 rps, p50, p99, total = run_wrk(server.url + "/hello")
+                # The worker's trailing inserts after wrk returns belong to these requests.
+                stored = flush(server.url)
                 cpu_per_request = (server.cpu_seconds() - cpu) / total * 1e6
+                if stored is not None and "sampled out" not in name and stored < total:
+                    raise RuntimeError(f"{name}: {stored} events stored for {total} requests")
                 rows[name].append((rps, cpu_per_request, p50, p99))
             finally:
                 server.stop()

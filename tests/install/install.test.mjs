@@ -194,6 +194,15 @@ test('the wheel is manylinux-compatible as its tag claims (auditwheel show)', ()
   assert.match(report.replace(/\s+/g, ' '), new RegExp(`is consistent with the following platform tag: "${tag}"`));
 });
 
+test('the wheel claims no Python older than the one the tests run on', () => {
+  const wheel = fs.readdirSync(dist).find((f) => f.startsWith(`sonde-${version}-`) && f.endsWith('.whl'));
+  const tested = execFileSync('python3', ['-c', 'import sys; print(f"{sys.version_info[0]}{sys.version_info[1]}")'], { encoding: 'utf8' }).trim();
+  assert.match(wheel, new RegExp(`-cp${tested}-abi3-`), 'the abi3 floor is the tested interpreter');
+  const metadata = execFileSync('python3', ['-c', 'import sys, zipfile; print(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]).decode())',
+    path.join(dist, wheel), `sonde-${version}.dist-info/METADATA`], { encoding: 'utf8' });
+  assert.match(metadata, new RegExp(`^Requires-Python: >=${tested[0]}\\.${tested.slice(1)}$`, 'm'));
+});
+
 test('the wheel in a fresh virtualenv runs the Python quickstart', () => {
   const venv = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-install-venv-'));
   execFileSync('python3', ['-m', 'venv', venv]);
