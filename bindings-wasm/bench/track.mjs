@@ -1,13 +1,18 @@
-// Main-thread cost of one `track` call in headless Chromium (Debian's, via playwright-core):
+// Main-thread cost of `track` in headless Chromium (Debian's, via playwright-core):
 // sonde-browser against posthog-js and @segment/analytics-next from npm, in the same page
-// setup. Every request the SDKs make is answered locally (page.route), so only the call
-// is measured: rounds of ROUND calls of a 6-property event timed with performance.now(),
-// after a warm-up, with each SDK's own flush (untimed) between rounds; the median round.
-// `make bench-browser` runs it after the size comparison.
+// setup. Every request is answered locally (page.route), and the route handler counts the
+// tracked events each SDK delivers (JSON, gzip or base64 bodies, batched or not). Rounds of
+// ROUND calls of a 6-property event, after a warm-up round; per round:
+//   - per call: the track() loop alone, timed in the page with performance.now();
+//   - until delivered: from the round's start until the handler counted all ROUND events
+//     (Sonde's flush() asks for delivery; the others deliver on their own schedule), as wall
+//     time and as main-thread busy time (CDP Performance.getMetrics TaskDuration), per event.
+// The median round of ROUNDS. `make bench-browser` runs it after the size comparison.
 //
 //   node bench/track.mjs
 
 import fs from 'node:fs';
+import zlib from 'node:zlib';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -25,36 +30,71 @@ const files = {
   '/segment.js': path.join(path.dirname(require.resolve('@segment/analytics-next/package.json')), 'dist', 'umd', 'index.js'),
 };
 
-async function measure(page, setup) {
-  return page.evaluate(async ({ setup, ROUND, ROUNDS }) => {
-    const props = { plan: 'pro', seats: 3, trial: false, source: 'pricing-page', price: 49.5, tags: ['a', 'b'] };
+const props = { plan: 'pro', seats: 3, trial: false, source: 'pricing-page', price: 49.5, tags: ['a', 'b'] };
+
+// Tracked events in one request body, whatever the SDK's encoding.
+function eventsIn(request) {
+  let body = request.postDataBuffer();
+  if (!body || body.length === 0) return 0;
+  if (body[0] === 0x1f && body[1] === 0x8b) body = zlib.gunzipSync(body);
+  let text = body.toString('utf8');
+  if (text.startsWith('data=')) text = Buffer.from(decodeURIComponent(text.slice(5)), 'base64').toString('utf8');
+  let parsed;
+  try { parsed = JSON.parse(text); } catch { return 0; }
+  const items = Array.isArray(parsed) ? parsed : Array.isArray(parsed.batch) ? parsed.batch : [parsed];
+  return items.filter((item) => item && item.event === 'Button Clicked').length;
+}
+
+async function measure(page, cdp, setup, delivered) {
+  await page.evaluate(async ({ setup, props }) => {
     // eslint-disable-next-line no-new-func
-    const client = await new Function(`return (async () => { ${setup} })();`)();
-    const perCall = [];
-    for (let warm = 0; warm < ROUND; warm++) client.track('Button Clicked', props);
-    await client.flush();
-    for (let r = 0; r < ROUNDS; r++) {
-      const start = performance.now();
-      for (let i = 0; i < ROUND; i++) client.track('Button Clicked', props);
-      perCall.push(((performance.now() - start) * 1000) / ROUND);
-      await client.flush();
+    window.benchClient = await new Function(`return (async () => { ${setup} })();`)();
+    window.benchProps = props;
+  }, { setup, props });
+  const busySeconds = async () => (await cdp.send('Performance.getMetrics')).metrics.find((m) => m.name === 'TaskDuration').value;
+  const untilDelivered = async (target) => {
+    const deadline = Date.now() + 60_000;
+    while (delivered() < target) {
+      if (Date.now() > deadline) throw new Error(`${delivered()} of ${target} events delivered`);
+      await new Promise((r) => setTimeout(r, 5));
     }
-    perCall.sort((a, b) => a - b);
-    return { median_us: perCall[Math.floor(perCall.length / 2)], min_us: perCall[0], max_us: perCall[perCall.length - 1] };
-  }, { setup, ROUND, ROUNDS });
+  };
+  const round = () => page.evaluate(async (ROUND) => {
+    const start = performance.now();
+    for (let i = 0; i < ROUND; i++) window.benchClient.track('Button Clicked', window.benchProps);
+    const perCall = ((performance.now() - start) * 1000) / ROUND;
+    await window.benchClient.flush();
+    return perCall;
+  }, ROUND);
+  await round(); // warm-up
+  await untilDelivered(ROUND);
+  const rounds = [];
+  for (let r = 1; r <= ROUNDS; r++) {
+    const busy = await busySeconds();
+    const started = process.hrtime.bigint();
+    const perCall = await round();
+    await untilDelivered((r + 1) * ROUND);
+    const wall = Number(process.hrtime.bigint() - started) / 1000 / ROUND;
+    rounds.push({ perCall, wall, busy: ((await busySeconds()) - busy) * 1e6 / ROUND });
+  }
+  const median = (key) => rounds.map((x) => x[key]).sort((a, b) => a - b)[Math.floor(rounds.length / 2)];
+  const perCalls = rounds.map((x) => x.perCall).sort((a, b) => a - b);
+  return { perCall: median('perCall'), min: perCalls[0], max: perCalls.at(-1), wall: median('wall'), busy: median('busy'), delivered: delivered() };
 }
 
 const sdks = {
   'sonde-browser': `
     const { Sonde } = await import('/sonde-browser/js/sonde.js');
-    const s = await Sonde.init({ endpoint: '/v1/batch', flushAt: 100, flushIntervalMs: 600000 });
+    const s = await Sonde.init({ endpoint: '/v1/batch', batchSize: 100, flushIntervalMs: 600000 });
     return { track: (e, p) => s.track(e, p), flush: () => s.flush() };`,
   'posthog-js': `
     const { default: posthog } = await import('/posthog.js');
     posthog.init('phc_bench', { api_host: location.origin, autocapture: false, capture_pageview: false,
       capture_pageleave: false, disable_session_recording: true, persistence: 'memory',
-      advanced_disable_flags: true, disable_surveys: true });
-    return { track: (e, p) => posthog.capture(e, p), flush: async () => {} };`,
+      advanced_disable_flags: true, disable_surveys: true,
+      opt_out_useragent_filter: true, /* headless Chromium looks like a bot: posthog-js would drop every event */
+      rate_limiting: { events_per_second: 1e6, events_burst_limit: 1e6 } /* its default (10/s, burst 100) drops the rest of a round */ });
+    return { track: (e, p) => posthog.capture(e, p), flush: async () => {} }; /* delivers on its own timer */`,
   '@segment/analytics-next': `
     await new Promise((resolve, reject) => {
       const tag = document.createElement('script');
@@ -64,7 +104,7 @@ const sdks = {
     const [analytics] = await window.AnalyticsNext.AnalyticsBrowser.load(
       { writeKey: 'wk_bench', cdnSettings: { integrations: { 'Segment.io': { apiKey: 'wk_bench', apiHost: location.host + '/v1' } } } },
       { initialPageview: false });
-    return { track: (e, p) => { analytics.track(e, p); }, flush: () => new Promise((r) => setTimeout(r, 50)) };`,
+    return { track: (e, p) => { analytics.track(e, p); }, flush: async () => {} }; /* sends as it tracks */`,
 };
 
 const context = await launchChromium();
@@ -72,8 +112,13 @@ const results = {};
 try {
   for (const [name, setup] of Object.entries(sdks)) {
     const page = await context.newPage();
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Performance.enable');
+    let delivered = 0;
     await page.route('**/*', (route) => {
-      const url = new URL(route.request().url());
+      const request = route.request();
+      const url = new URL(request.url());
+      if (request.method() === 'POST') delivered += eventsIn(request);
       if (url.origin !== ORIGIN) return route.fulfill({ status: 200, contentType: 'application/json', body: '{}' });
       if (url.pathname === '/') return route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>bench</title>' });
       const file = files[url.pathname]
@@ -83,7 +128,7 @@ try {
     });
     await page.goto(`${ORIGIN}/`);
     try {
-      results[name] = await measure(page, setup);
+      results[name] = await measure(page, cdp, setup, () => delivered);
     } catch (error) {
       results[name] = { error: String(error.message || error).split('\n')[0] };
     }
@@ -96,8 +141,9 @@ try {
 const versions = Object.fromEntries(['posthog-js', '@segment/analytics-next']
   .map((name) => [name, require(`${name}/package.json`).version]));
 console.log(`versions: ${JSON.stringify(versions)}; ${ROUNDS} rounds of ${ROUND} calls`);
-console.log('| SDK | track, µs per call (median round) | fastest round | slowest round |\n| --- | ---: | ---: | ---: |');
+console.log('| SDK | track, µs per call (median round) | fastest round | slowest round | until delivered, wall µs per event | until delivered, main-thread busy µs per event |');
+console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
 for (const [name, r] of Object.entries(results)) {
-  if (r.error) console.log(`| ${name} | failed: ${r.error} | | |`);
-  else console.log(`| ${name} | ${r.median_us.toFixed(2)} | ${r.min_us.toFixed(2)} | ${r.max_us.toFixed(2)} |`);
+  if (r.error) console.log(`| ${name} | failed: ${r.error} | | | | |`);
+  else console.log(`| ${name} | ${r.perCall.toFixed(2)} | ${r.min.toFixed(2)} | ${r.max.toFixed(2)} | ${r.wall.toFixed(2)} | ${r.busy.toFixed(2)} |`);
 }

@@ -92,6 +92,13 @@ proptest! {
             prop_assert!(c.is_balanced(), "{c:?}");
             prop_assert!(b.queued_len() <= 25);
             prop_assert!(b.queued_bytes() <= 2000);
+            // What the sink saw succeed is exactly what the counters call delivered, and
+            // no event reached the sink twice.
+            prop_assert_eq!(c.delivered, delivered_seqs.len() as u64);
+            let mut unique = delivered_seqs.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            prop_assert_eq!(unique.len(), delivered_seqs.len(), "an event delivered twice");
         }
     }
 
