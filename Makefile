@@ -56,9 +56,12 @@ wasm: setup $(WASM_BINDGEN) bindings-wasm/node_modules/.ready ## Build the brows
 		--enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
 		--strip-debug --strip-producers -o bindings-wasm/pkg/sonde_wasm_bg.wasm bindings-wasm/pkg/sonde_wasm_bg.wasm
 
-wasm-vectors: setup $(WASM_BINDGEN) ## The binding plus `ingest` (dev profile), for the shared vectors in the browser
-	$(CARGO) build -p sonde-wasm --target $(WASM_TARGET) --features vectors
-	$(WASM_BINDGEN) --target web --out-dir bindings-wasm/pkg-vectors target/$(WASM_TARGET)/debug/sonde_wasm.wasm
+wasm-vectors: setup $(WASM_BINDGEN) bindings-wasm/node_modules/.ready ## The binding plus the vectors' entry points (ingest, ...), built and optimized as the package is
+	$(CARGO) build -p sonde-wasm --target $(WASM_TARGET) --profile wasm-vectors --features vectors
+	$(WASM_BINDGEN) --target web --out-dir bindings-wasm/pkg-vectors target/$(WASM_TARGET)/wasm-vectors/sonde_wasm.wasm
+	bindings-wasm/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+		--enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+		--strip-debug --strip-producers -o bindings-wasm/pkg-vectors/sonde_wasm_bg.wasm bindings-wasm/pkg-vectors/sonde_wasm_bg.wasm
 
 chromium: ## Debian's chromium for the browser tests (never a downloaded browser)
 	command -v chromium >/dev/null || apt-get -o DPkg::Lock::Timeout=600 install -y -q chromium

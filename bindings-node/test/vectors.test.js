@@ -13,7 +13,7 @@ const { Sonde } = require('..');
 const { NativeRecorder, NativeHttpApi } = require('../native');
 const { kNative } = require('../middleware');
 
-const { cases, pairs, subset, checkDelivered, body, checkBatchReport } = require('../../tests/vectors/check.cjs');
+const { cases, pairs, subset, checkDelivered, body, checkBatchReport, parseKeepingText } = require('../../tests/vectors/check.cjs');
 
 function client(config, delivered) {
   return new Sonde({ ...(config ?? {}), sink: (events) => delivered.push(...events), flushIntervalMs: 3_600_000, flushOnExit: false });
@@ -130,8 +130,10 @@ const runners = {
   },
 
   async message(c) {
-    const delivered = [];
-    const s = client(c.config, delivered);
+    // Delivered as JSON lines, read with the parser that keeps `1.0` apart from `1`.
+    const jsonl = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-vector-')), 'out.jsonl');
+    const s = new Sonde({ ...(c.config ?? {}), jsonl, flushIntervalMs: 3_600_000, flushOnExit: false });
+    const delivered = () => fs.readFileSync(jsonl, 'utf8').split('\n').filter(Boolean).map(parseKeepingText);
     if (c.expected_errors) {
       const want = pairs(c.expected_errors);
       assert.deepEqual(rejection(attempt(() => s.ingest(body(c), { dryRun: true }))), want);
@@ -144,9 +146,11 @@ const runners = {
     assert.deepEqual(pairs(item.warnings), pairs(c.expected.warnings ?? []));
     if (item.status === 'accepted') {
       await s.flush();
-      assert.equal(delivered.length, 1);
-      checkDelivered(c.expected, delivered[0]);
+      const messages = delivered();
+      assert.equal(messages.length, 1);
+      checkDelivered(c.expected, messages[0]);
     }
+    await s.shutdown();
   },
   async batch(c) {
     const s = client(c.config, []);

@@ -106,18 +106,26 @@ def test_events_are_flushed_at_interpreter_exit(tmp_path: Path) -> None:
 
 def test_tracking_from_threads_while_a_python_sink_is_slow(tmp_path: Path) -> None:
     # The worker holds the GIL only inside the Python sink; callers keep tracking meanwhile.
+    # Every call below must return while the sink is still blocked: had track() waited for
+    # the sink, the sink would have returned on its timeout first (released == [False]).
     delivered: list[int] = []
+    released: list[bool] = []
+    entered = threading.Event()
     gate = threading.Event()
 
     def slow_sink(events: list[dict[str, object]]) -> None:
-        gate.wait(5.0)
+        entered.set()
+        released.append(gate.wait(10.0))
         delivered.append(len(events))
 
     s = sonde.Sonde(sink=slow_sink, batch_size=10, flush_interval_ms=10)
     for i in range(10):
         s.track("First", {"i": i}, user_id="u")
+    assert entered.wait(5.0), "the sink was never called"
     for i in range(500):
         s.track("Meanwhile", {"i": i}, user_id="u")
+    assert released == [], "track() waited for the blocked sink"
     gate.set()
     s.shutdown(10.0)
+    assert all(released)
     assert sum(delivered) == 510

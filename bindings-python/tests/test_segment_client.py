@@ -12,13 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import segment.analytics as segment  # requirements-dev.txt: a missing SDK fails, never skips
 import uvicorn
 from fastapi import FastAPI
 
 import sonde
 from sonde.fastapi import instrument
-
-segment = pytest.importorskip("segment.analytics")
 
 KEY = "admin-key"
 WRITE_KEY = "segment-write-key"

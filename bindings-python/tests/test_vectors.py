@@ -45,6 +45,20 @@ def subset(expected: Any, actual: Any, at: str = "") -> None:
         assert expected == actual, f"{at}: expected {expected!r}, got {actual!r}"
 
 
+def same_number_kinds(expected: Any, actual: Any, at: str = "") -> None:
+    """With ``expected.exact_numbers``: an integer was delivered as an integer, and a float
+    (``1.0``) as a float."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        for k, v in expected.items():
+            if k in actual:
+                same_number_kinds(v, actual[k], f"{at}/{k}")
+    elif isinstance(expected, list) and isinstance(actual, list):
+        for i, (x, y) in enumerate(zip(expected, actual, strict=False)):
+            same_number_kinds(x, y, f"{at}/{i}")
+    elif isinstance(expected, (int, float)) and not isinstance(expected, bool):
+        assert type(actual) is type(expected), f"{at}: {actual!r} delivered for {expected!r}"
+
+
 def pointer(doc: Any, path: str) -> tuple[bool, Any]:
     node = doc
     for part in path.split("/")[1:]:
@@ -61,6 +75,8 @@ def pointer(doc: Any, path: str) -> tuple[bool, Any]:
 def check_delivered(expected: dict[str, Any], message: dict[str, Any]) -> None:
     if "delivered" in expected:
         subset(expected["delivered"], message)
+        if expected.get("exact_numbers") is True:
+            same_number_kinds(expected["delivered"], message)
     for p in expected.get("present", []):
         found, value = pointer(message, p)
         assert found and value is not None, f"{p} should be present in {message}"

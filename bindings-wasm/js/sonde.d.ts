@@ -46,6 +46,9 @@ export interface SondeBrowserOptions {
    * where the browser has `CompressionStream`; `false` sends them as plain text.
    */
   compression?: 'gzip' | false;
+  /** The visitor's id when the page knows it (a server-set cookie, say); by default the id
+   * this browser keeps in `localStorage`, created once. */
+  anonymousId?: string;
   /** Where the `.wasm` file is, when not next to the glue. */
   wasmUrl?: string | URL;
   trackingPlan?: JsonObject;

@@ -70,7 +70,8 @@ export class Sonde {
    * `writeKey`, `batchSize` (events per batch, 20; `flushAt` is accepted as Segment's name for it), `flushIntervalMs` (5000),
    * `sessionTimeoutMs` (30 min idle), `maxQueuedBatches` (persistent queue cap, 100),
    * `compression` (`'gzip'`, the default where the browser has `CompressionStream`, or
-   * `false`), `wasmUrl`, and the core's options (`trackingPlan`, `sampleRate`, `superProperties`, ...).
+   * `false`), `anonymousId` (the visitor's id when the page knows it; otherwise the one this
+   * browser keeps in `localStorage`, created once), `wasmUrl`, and the core's options (`trackingPlan`, `sampleRate`, `superProperties`, ...).
    */
   static async init(options = {}) {
     await initWasm(options.wasmUrl ? { module_or_path: options.wasmUrl } : undefined);
@@ -108,6 +109,8 @@ export class Sonde {
       autocapture = {},
       compression = 'gzip',
       wasmUrl, // eslint-disable-line no-unused-vars
+      anonymousId: givenAnonymousId = options.anonymous_id,
+      anonymous_id, // eslint-disable-line no-unused-vars
       ...core
     } = options;
     const url = new URL(endpoint, window.location.href);
@@ -116,11 +119,11 @@ export class Sonde {
     this.#sessionTimeoutMs = sessionTimeoutMs;
     this.#maxQueued = maxQueuedBatches;
     this.#gzip = compression === 'gzip' && typeof CompressionStream === 'function';
-    let anonymousId = this.#store.getItem(ANONYMOUS_KEY);
-    if (!anonymousId) {
-      anonymousId = newId();
-      this.#store.setItem(ANONYMOUS_KEY, anonymousId);
-    }
+    // A page that knows the visitor's id (a server-set cookie, say) passes it; otherwise
+    // the id this browser already has, or a new one.
+    let anonymousId = givenAnonymousId ?? this.#store.getItem(ANONYMOUS_KEY);
+    if (!anonymousId) anonymousId = newId();
+    if (anonymousId !== this.#store.getItem(ANONYMOUS_KEY)) this.#store.setItem(ANONYMOUS_KEY, anonymousId);
     this.#anonymousId = anonymousId;
     this.#optedOut = this.#store.getItem(OPT_OUT_KEY) === '1';
     this.#userId = this.#store.getItem(USER_KEY);

@@ -50,8 +50,23 @@ fn cgroup_v1_and_absent_directories_are_not_v2() {
 }
 
 #[test]
+fn a_process_finds_its_own_cgroup_from_its_membership_line() {
+    // The fixtures folder stands for /sys/fs/cgroup; the membership text for /proc/self/cgroup.
+    let root = fixture("");
+    let own = CgroupV2::read_member("0::/limited\n", &root).expect("the limited cgroup");
+    assert_eq!(own.memory_max_bytes, Some(512 << 20));
+    let nested = CgroupV2::read_member("0::/unlimited/\n", &root).expect("trailing slash");
+    assert_eq!(nested.memory_current_bytes, Some(2 << 30));
+    // cgroup v1 membership (one line per controller, none "0::"): not v2.
+    let v1 = "12:memory:/limited\n11:cpu,cpuacct:/limited\n";
+    assert_eq!(CgroupV2::read_member(v1, &root), None);
+    assert_eq!(CgroupV2::read_member("0::/does-not-exist\n", &root), None);
+}
+
+#[test]
 fn this_machine_reads_without_panicking() {
-    // Inside a container this finds limits; on a host without cgroup v2 it is None.
+    // What this machine has varies (a container with limits, a host, cgroup v1); the
+    // fixtures above test the reading. Here: whatever is found is in range.
     if let Some(c) = CgroupV2::read_own() {
         if let Some(p) = c.memory_percent() {
             assert!((0.0..=100.0).contains(&p), "{p}");

@@ -105,6 +105,26 @@ fn subset(expected: &Value, actual: &Value, at: &str) -> Result<(), String> {
     }
 }
 
+/// With `expected.exact_numbers`: every number `expected` holds was delivered written the
+/// same way, an integer as an integer and a float (`1.0`) as a float.
+fn same_number_kinds(expected: &Value, actual: &Value, at: &str) -> Result<(), String> {
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => e.iter().try_for_each(|(k, ev)| {
+            a.get(k)
+                .map_or(Ok(()), |av| same_number_kinds(ev, av, &format!("{at}/{k}")))
+        }),
+        (Value::Array(e), Value::Array(a)) => e
+            .iter()
+            .zip(a)
+            .enumerate()
+            .try_for_each(|(i, (x, y))| same_number_kinds(x, y, &format!("{at}/{i}"))),
+        (Value::Number(x), Value::Number(y)) if x.is_f64() != y.is_f64() => {
+            Err(format!("{at}: {y} delivered where the vector wrote {x}"))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn status_name(s: ItemStatus) -> &'static str {
     match s {
         ItemStatus::Accepted => "accepted",
@@ -126,6 +146,9 @@ fn delivered_one(sonde: &Sonde) -> Value {
 fn check_delivered(expected: &Value, message: &Value) -> Result<(), String> {
     if let Some(d) = expected.get("delivered") {
         subset(d, message, "")?;
+        if expected["exact_numbers"] == json!(true) {
+            same_number_kinds(d, message, "")?;
+        }
     }
     for p in expected
         .get("present")

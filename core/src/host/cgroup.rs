@@ -78,9 +78,14 @@ impl CgroupV2 {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn read_own() -> Option<Self> {
         let membership = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-        // cgroup v2 has a single line "0::/path".
+        Self::read_member(&membership, std::path::Path::new("/sys/fs/cgroup"))
+    }
+
+    /// The cgroup a `/proc/<pid>/cgroup` text names, read under the cgroup v2 mount `root`.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn read_member(membership: &str, root: &std::path::Path) -> Option<Self> {
+        // cgroup v2 has a single line "0::/path"; cgroup v1 lists one line per hierarchy.
         let path = membership.lines().find_map(|l| l.strip_prefix("0::"))?;
-        let dir = std::path::Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'));
-        Self::read_dir(&dir)
+        Self::read_dir(&root.join(path.trim_start_matches('/')))
     }
 }
