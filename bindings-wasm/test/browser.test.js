@@ -5,50 +5,24 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import net from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { collectorClient, launchChromium } from './chromium.js';
+import { collectorClient, launchChromium, startExampleCollector } from './chromium.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..', '..');
 const KEY = 'dev-key';
-let server;
+let collector;
 let base;
 let context;
-
-const freePort = () => new Promise((resolve) => {
-  const s = net.createServer();
-  s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-});
 
 const { events, eventually } = collectorClient(() => base, KEY);
 
 before(async () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-browser-'));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  server = spawn(path.join(root, '.venv', 'bin', 'uvicorn'), ['app:app', '--host', '127.0.0.1', '--port', String(port), '--log-level', 'warning'], {
-    cwd: path.join(root, 'examples', 'fastapi_app'),
-    env: { ...process.env, SONDE_STORE: path.join(tmp, 'browser.db'), SONDE_API_KEY: KEY },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(`${base}/analytics/health`)).ok) break;
-    } catch { /* not yet */ }
-    assert.ok(i < 150, 'the example app did not start');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  collector = await startExampleCollector(KEY);
+  base = collector.base;
   context = await launchChromium();
 });
 
 after(async () => {
   await context?.close();
-  server?.kill('SIGTERM');
+  collector?.stop();
 });
 
 async function openDemo() {
@@ -126,8 +100,9 @@ test('collector down: events wait in the page queue and arrive once after a relo
   await eventually('the queued event', async () => (await events('event=Queued%20While%20Down'))[0]);
   await page.reload(); // a second load must not send it again
   await page.waitForFunction(() => window.sondeReady === true, null, { timeout: 15_000 });
-  await new Promise((r) => setTimeout(r, 500));
-  await fetch(`${base}/analytics/flush`, { method: 'POST', headers: { 'X-API-Key': KEY } });
+  // A marker sent after the load's queue check: once it is stored, a resend would be too.
+  await page.evaluate(async () => { window.sonde.track('After Second Load'); await window.sonde.flush(); });
+  await eventually('the marker', async () => (await events('event=After%20Second%20Load'))[0]);
   assert.equal((await events('event=Queued%20While%20Down')).length, 1);
   assert.equal(await page.evaluate(() => JSON.parse(localStorage.getItem('sonde.queue') || '[]').length), 0);
   await page.close();
@@ -285,24 +260,38 @@ test('transport statistics: a refused batch is counted and not retried; the queu
 });
 
 test('sessions: kept while active, renewed after the idle timeout, shared through storage', async () => {
-  const page = await openDemo();
-  const ids = await page.evaluate(async () => {
+  // The page's clock is driven by the test (Playwright's clock), so the timeout is crossed
+  // exactly: 299 ms idle keeps the session, 301 ms renews it, whatever the machine's load.
+  const page = await context.newPage();
+  await page.clock.install();
+  await page.goto(`${base}/demo/`);
+  await page.waitForFunction(() => window.sondeReady === true, null, { timeout: 15_000 });
+  await page.clock.pauseAt(Date.now() + 60_000);
+  await page.evaluate(async () => {
     const { Sonde } = await import('/sonde-browser/js/sonde.js');
     localStorage.removeItem('sonde.session');
-    const a = await Sonde.init({ endpoint: 'http://127.0.0.1:9/analytics/v1/batch', sessionTimeoutMs: 300, flushIntervalMs: 600_000 });
-    const first = a.sessionId;
-    await new Promise((r) => setTimeout(r, 150));
-    const active = a.sessionId; // activity within the timeout keeps it
-    // Another client on the page (as another tab would) finds the session in storage.
-    const b = await Sonde.init({ endpoint: 'http://127.0.0.1:9/analytics/v1/batch', sessionTimeoutMs: 300, flushIntervalMs: 600_000 });
-    const shared = b.sessionId;
-    await new Promise((r) => setTimeout(r, 450));
-    const renewed = a.sessionId;
-    await a.shutdown();
-    await b.shutdown();
-    localStorage.setItem('sonde.queue', '[]');
-    return { first, active, shared, renewed };
+    const options = { endpoint: 'http://127.0.0.1:9/analytics/v1/batch', sessionTimeoutMs: 300, flushIntervalMs: 600_000 };
+    window.sessionA = await Sonde.init(options);
+    window.first = window.sessionA.sessionId;
+    window.sessionOptions = options;
   });
+  await page.clock.runFor(299);
+  const active = await page.evaluate(() => window.sessionA.sessionId); // activity within the timeout keeps it
+  // Another client on the page (as another tab would) finds the session in storage.
+  const shared = await page.evaluate(async () => {
+    const { Sonde } = await import('/sonde-browser/js/sonde.js');
+    window.sessionB = await Sonde.init(window.sessionOptions);
+    return window.sessionB.sessionId;
+  });
+  await page.clock.runFor(301);
+  const renewed = await page.evaluate(() => window.sessionA.sessionId);
+  const first = await page.evaluate(() => window.first);
+  await page.evaluate(async () => {
+    await window.sessionA.shutdown();
+    await window.sessionB.shutdown();
+    localStorage.setItem('sonde.queue', '[]');
+  });
+  const ids = { first, active, shared, renewed };
   assert.equal(ids.active, ids.first);
   assert.equal(ids.shared, ids.first);
   assert.notEqual(ids.renewed, ids.first);

@@ -9,13 +9,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { fulfillFile, launchChromium } from './chromium.js';
+import { collectorClient, forwardTo, fulfillFile, launchChromium, startExampleCollector } from './chromium.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const pkgRoot = path.resolve(here, '..');
 const ORIGIN = 'http://bundled.sonde.test';
 let context;
 let out;
+let collector;
+const { events, eventually } = collectorClient(() => collector.base, 'dev-key');
 
 before(async () => {
   out = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-bundle-'));
@@ -26,7 +28,7 @@ before(async () => {
   fs.writeFileSync(path.join(app, 'main.js'), `
     import Sonde from 'sonde-browser';
     window.bundled = (async () => {
-      const sonde = await Sonde.init({ endpoint: '/v1/batch', writeKey: 'wk', flushIntervalMs: 600000 });
+      const sonde = await Sonde.init({ endpoint: '/analytics/v1/batch', writeKey: 'wk', flushIntervalMs: 600000 });
       const id = sonde.track('Bundled Event', { via: 'esbuild' });
       await sonde.flush();
       return id;
@@ -42,11 +44,13 @@ before(async () => {
     logLevel: 'silent',
   });
   fs.copyFileSync(path.join(pkgRoot, 'pkg', 'sonde_wasm_bg.wasm'), path.join(out, 'dist', 'sonde_wasm_bg.wasm'));
+  collector = await startExampleCollector();
   context = await launchChromium();
 });
 
 after(async () => {
   await context?.close();
+  collector?.stop();
 });
 
 test('a bundled page loads the wasm next to its bundle and delivers', async () => {
@@ -58,9 +62,9 @@ test('a bundled page loads the wasm next to its bundle and delivers', async () =
     if (pathname === '/') {
       return route.fulfill({ contentType: 'text/html', body: '<!doctype html><script type="module" src="/dist/main.js"></script>' });
     }
-    if (pathname === '/v1/batch') {
-      posted.push({ writeKey: searchParams.get('writeKey'), body: JSON.parse(request.postData()) });
-      return route.fulfill({ status: 200, contentType: 'application/json', body: '{"success":true}' });
+    if (pathname === '/analytics/v1/batch') {
+      posted.push({ writeKey: searchParams.get('writeKey') });
+      return forwardTo(route, collector.base);
     }
     return fulfillFile(route, path.join(out, pathname));
   });
@@ -69,11 +73,13 @@ test('a bundled page loads the wasm next to its bundle and delivers', async () =
   await page.goto(`${ORIGIN}/`);
   const id = await page.evaluate(() => window.bundled);
   assert.deepEqual(errors, []);
-  assert.equal(posted.length, 1);
-  assert.equal(posted[0].writeKey, 'wk');
-  const [event] = posted[0].body.batch;
+  assert.deepEqual(posted, [{ writeKey: 'wk' }]);
+  const [event] = await eventually('the bundled event in the store', async () => {
+    const found = await events('event=Bundled%20Event');
+    return found.length ? found : null;
+  });
   assert.equal(event.messageId, id);
-  assert.equal(event.event, 'Bundled Event');
   assert.deepEqual(event.properties, { via: 'esbuild' });
+  assert.equal(event.context.library.name, 'sonde-browser');
   await page.close();
 });

@@ -1,7 +1,8 @@
 // Debian's Chromium driven by playwright-core (never a downloaded browser), headless with
 // a fresh profile: the one launch every browser test uses.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import net from 'node:net';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -46,4 +47,41 @@ export function collectorClient(base, key) {
     }
   }
   return { events, eventually };
+}
+
+const freePort = () => new Promise((resolve) => {
+  const s = net.createServer();
+  s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+});
+
+/** The FastAPI example app (examples/fastapi_app) on 127.0.0.1 with a fresh store: the real
+ * collector the browser tests deliver to. Returns its `base` URL, admin `key` and `stop()`. */
+export async function startExampleCollector(key = 'dev-key') {
+  const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-collector-'));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const server = spawn(path.join(root, '.venv', 'bin', 'uvicorn'), ['app:app', '--host', '127.0.0.1', '--port', String(port), '--log-level', 'warning'], {
+    cwd: path.join(root, 'examples', 'fastapi_app'),
+    env: { ...process.env, SONDE_STORE: path.join(tmp, 'collector.db'), SONDE_API_KEY: key },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`${base}/analytics/health`)).ok) break;
+    } catch { /* not yet */ }
+    if (i >= 150 || server.exitCode !== null) {
+      server.kill('SIGTERM');
+      throw new Error('the example app did not start');
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { base, key, stop: () => server.kill('SIGTERM') };
+}
+
+/** Answers an intercepted collector request by passing it on to the real collector at `base`. */
+export async function forwardTo(route, base) {
+  const { pathname, search } = new URL(route.request().url());
+  const response = await route.fetch({ url: `${base}${pathname}${search}` });
+  return route.fulfill({ response });
 }

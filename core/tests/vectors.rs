@@ -680,7 +680,11 @@ fn every_vector_passes() {
         let cases = doc["cases"].as_array().expect("cases");
         assert!(!cases.is_empty(), "{} has no cases", file.display());
         for case in cases {
-            assert!(case["name"].is_string(), "a case without a name in {}", file.display());
+            assert!(
+                case["name"].is_string(),
+                "a case without a name in {}",
+                file.display()
+            );
             let result = match kind {
                 "message" => run_message(case),
                 "batch" => run_batch(case),
