@@ -23,7 +23,7 @@ def make(collector: Collector, **options: object) -> sonde.Sonde:
 
 def test_every_event_method_delivers_segment_json(collector: Collector) -> None:
     s = make(collector)
-    when = dt.datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=dt.timezone.utc)
+    when = dt.datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=dt.UTC)
     ids = [
         s.track(
             "Order Completed",
@@ -194,7 +194,7 @@ def test_ingest_accepts_bytes_str_and_objects(collector: Collector) -> None:
 def test_store_crud_queries_and_aggregates(store_path: str) -> None:
     s = sonde.Sonde(store=store_path, flush_interval_ms=3_600_000)
     assert s.store_path == store_path
-    base = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    base = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     ids = []
     for i in range(30):
         ids.append(

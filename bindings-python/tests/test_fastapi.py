@@ -288,6 +288,7 @@ def test_segment_collector_formats(api: tuple[TestClient, sonde.Sonde]) -> None:
     }
     gz = stored["track:Gzipped"]
     assert "receivedAt" in gz
+
     # Clock skew: the client sent 10 s after the event, by its own clock; the event is
     # placed 10 s before the server received it.
     def instant(text: str) -> dt.datetime:

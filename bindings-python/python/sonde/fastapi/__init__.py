@@ -91,7 +91,7 @@ def instrument(
     async def retention() -> None:
         assert retention_days is not None
         while True:
-            cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=retention_days)
+            cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=retention_days)
             with contextlib.suppress(SondeError):
                 await asyncio.get_running_loop().run_in_executor(
                     None, client.purge_older_than, cutoff
