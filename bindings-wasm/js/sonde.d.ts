@@ -30,6 +30,15 @@ export interface SondeBrowserOptions {
   sessionTimeoutMs?: number;
   /** Batches kept across page loads when they could not be sent (100). */
   maxQueuedBatches?: number;
+  /**
+   * Retries of a failed batch in this page (the core's `maxRetries`), waiting
+   * `retryInitialBackoffMs` doubling up to `retryMaxBackoffMs` with jitter, and never less
+   * than the collector's `Retry-After` (at most an hour). A batch out of retries waits in
+   * the offline queue and is sent once at a later load, or when the collector answers again.
+   */
+  maxRetries?: number;
+  retryInitialBackoffMs?: number;
+  retryMaxBackoffMs?: number;
   /** Opt-in automatic events. */
   autocapture?: {
     /** A page view now and on every history API navigation. */

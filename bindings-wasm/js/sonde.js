@@ -86,8 +86,10 @@ export class Sonde {
   #sessionTimeoutMs;
   #maxQueued;
   #timer = null;
-  #retryTimer = null;
-  #retryDelayMs = 1000;
+  // Batches that failed in this page and wait for the core's retry: batch id -> the payload
+  // kept in the offline queue meanwhile (so a page closed before the retry loses nothing).
+  #awaitingRetry = new Map();
+  #resending = false;
   #sending = false;
   // What happened to batches after the core handed them over (the core counts them as
   // delivered once the transport has taken them: sent, persisted for later, or refused).
@@ -142,6 +144,7 @@ export class Sonde {
       this.#beacon();
     };
     window.addEventListener('pagehide', goingAway);
+    window.addEventListener('online', () => this.#resendQueued());
     document.addEventListener('visibilitychange', () => {
       if (document.visibilityState === 'hidden') goingAway();
     });
@@ -393,22 +396,36 @@ export class Sonde {
   async #drain() {
     if (this.#sending) return;
     this.#sending = true;
+    let reached = false;
     try {
       for (let raw = this.#native.takeBatch(); raw !== undefined; raw = this.#native.takeBatch()) {
         const batch = JSON.parse(raw);
         const { outcome, retryAfterMs } = await this.#post(batch.payload);
         if (outcome === 'failed') {
-          // Kept across page loads and sent again with backoff; messageId makes a resend
-          // harmless at the collector.
-          this.#enqueue(batch.payload);
-          this.#retryLater(retryAfterMs);
+          // The core retries it after its backoff (never sooner than the server's
+          // Retry-After), as the page's retry options say; until then, and once the core
+          // gives up, it waits in the offline queue for a later load.
+          if (!this.#awaitingRetry.has(batch.id)) {
+            this.#awaitingRetry.set(batch.id, batch.payload);
+            this.#enqueue(batch.payload);
+          }
+          if (this.#native.nack(batch.id, true, retryAfterMs) === undefined) this.#awaitingRetry.delete(batch.id);
+          continue;
         }
-        this.#native.ack(batch.id);
+        reached = true;
+        if (outcome === 'sent') this.#native.ack(batch.id);
+        else this.#native.nack(batch.id, false); // refused (4xx): retrying cannot help
+        const kept = this.#awaitingRetry.get(batch.id);
+        if (kept !== undefined) {
+          this.#awaitingRetry.delete(batch.id);
+          this.#dequeue(kept);
+        }
       }
     } finally {
       this.#sending = false;
       this.#schedule();
     }
+    if (reached) this.#resendQueued(); // the collector answers again: send what earlier loads left
   }
 
   /**
@@ -449,17 +466,6 @@ export class Sonde {
     }
   }
 
-  /** Sends the queue again after the server's hint, else after 1, 2, 4 ... 60 s. */
-  #retryLater(hintMs) {
-    if (this.#retryTimer) return;
-    const delay = hintMs ?? this.#retryDelayMs;
-    this.#retryDelayMs = Math.min(this.#retryDelayMs * 2, 60_000);
-    this.#retryTimer = setTimeout(async () => {
-      this.#retryTimer = null;
-      if (await this.#resendQueued()) this.#retryDelayMs = 1000;
-    }, delay);
-  }
-
   #queued() {
     try { return JSON.parse(this.#store.getItem(QUEUE_KEY)) || []; } catch { return []; }
   }
@@ -487,21 +493,34 @@ export class Sonde {
     }
   }
 
-  /** Sends the persistent queue; whether all of it went out. */
-  async #resendQueued() {
+  /** Removes one kept payload from the offline queue. */
+  #dequeue(payload) {
     const queue = this.#queued();
-    if (!queue.length) return true;
-    this.#store.setItem(QUEUE_KEY, '[]');
-    let all = true;
-    for (const payload of queue) {
-      const { outcome, retryAfterMs } = await this.#post(payload);
-      if (outcome === 'failed') {
-        all = false;
-        this.#enqueue(payload);
-        this.#retryLater(retryAfterMs);
+    const at = queue.indexOf(payload);
+    if (at < 0) return;
+    queue.splice(at, 1);
+    try { this.#store.setItem(QUEUE_KEY, JSON.stringify(queue)); } catch { /* storage gone: nothing to remove */ }
+  }
+
+  /**
+   * Sends, once each, the offline queue's batches that no retry in this page owns (left by
+   * earlier loads, or given up on here), at load and whenever the collector answers again;
+   * `sentAt` is renewed so the collector's clock-skew correction stays right. A failure
+   * stops the round: the rest wait for the next chance.
+   */
+  async #resendQueued() {
+    if (this.#resending) return;
+    this.#resending = true;
+    try {
+      const owned = new Set(this.#awaitingRetry.values());
+      for (const payload of this.#queued().filter((p) => !owned.has(p))) {
+        const { outcome } = await this.#post(payload.replace(/"sentAt":"[^"]*"\}$/, `"sentAt":"${new Date().toISOString()}"}`));
+        if (outcome === 'failed') break;
+        this.#dequeue(payload);
       }
+    } finally {
+      this.#resending = false;
     }
-    return all;
   }
 
   /** The page is going away: hand what is buffered to `sendBeacon`, which outlives it. */
@@ -511,8 +530,19 @@ export class Sonde {
       const batch = JSON.parse(raw);
       const sent = navigator.sendBeacon && batch.payload.length <= BEACON_LIMIT
         && navigator.sendBeacon(this.#endpoint, new Blob([batch.payload], { type: 'text/plain' }));
-      if (!sent) this.#enqueue(batch.payload);
-      this.#native.ack(batch.id);
+      const kept = this.#awaitingRetry.get(batch.id);
+      if (sent) {
+        this.#native.ack(batch.id);
+        this.#awaitingRetry.delete(batch.id);
+        if (kept !== undefined) this.#dequeue(kept);
+        continue;
+      }
+      // Kept for a later load; should the page stay after all, the core retries it.
+      if (kept === undefined) {
+        this.#awaitingRetry.set(batch.id, batch.payload);
+        this.#enqueue(batch.payload);
+      }
+      if (this.#native.nack(batch.id, true) === undefined) this.#awaitingRetry.delete(batch.id);
     }
   }
 }

@@ -244,11 +244,20 @@ impl NativeSonde {
         self.sonde.ack(id as u64).map_err(|e| to_js(&e))
     }
 
-    /// The batch failed; returns the delay before it is due again (ms), or `undefined`
-    /// when it is dropped (not retryable, or out of retries).
-    pub fn nack(&self, id: f64, retryable: bool) -> Result<Option<f64>> {
+    /// The batch failed; returns the delay before it is due again (ms: the core's backoff,
+    /// or the server's `retryAfterMs` when that is longer), or `undefined` when it is
+    /// dropped (not retryable, or out of retries).
+    pub fn nack(
+        &self,
+        id: f64,
+        retryable: bool,
+        retry_after_ms: Option<f64>,
+    ) -> Result<Option<f64>> {
+        let retry_after = retry_after_ms
+            .filter(|ms| ms.is_finite() && *ms > 0.0)
+            .map(|ms| std::time::Duration::from_millis(ms as u64));
         self.sonde
-            .nack(id as u64, retryable)
+            .nack_after(id as u64, retryable, retry_after)
             .map(|delay| delay.map(|d| d.as_secs_f64() * 1000.0))
             .map_err(|e| to_js(&e))
     }

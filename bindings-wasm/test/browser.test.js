@@ -246,16 +246,49 @@ test('transport statistics: a refused batch is counted and not retried; the queu
   const capped = await page.evaluate(async () => {
     const { Sonde } = await import('/sonde-browser/js/sonde.js');
     localStorage.setItem('sonde.queue', '[]');
-    const down = await Sonde.init({ endpoint: 'http://127.0.0.1:9/analytics/v1/batch', batchSize: 1, maxQueuedBatches: 2, flushIntervalMs: 600_000 });
+    // No retries in the page: each batch fails once and goes to the offline queue (a batch
+    // waiting for its retry holds the later ones back, to keep their order).
+    const down = await Sonde.init({ endpoint: 'http://127.0.0.1:9/analytics/v1/batch', batchSize: 1, maxQueuedBatches: 2, flushIntervalMs: 600_000, maxRetries: 0 });
     for (let i = 0; i < 4; i++) down.track('Capped', { i });
     await down.flush();
     const stats = down.stats().transport;
+    await down.shutdown();
     localStorage.setItem('sonde.queue', '[]');
     return stats;
   });
-  assert.equal(capped.queued_batches, 2);
+  assert.equal(capped.queued_batches, 2, JSON.stringify(capped));
   assert.equal(capped.queue_dropped_batches, 2);
-  assert.ok(capped.failed_attempts >= 4);
+  assert.equal(capped.failed_attempts, 4);
+  await page.close();
+});
+
+test('retries follow the page\'s retry options, through the core; a batch out of retries waits in the offline queue', async () => {
+  const page = await openDemo();
+  const outcome = await page.evaluate(async () => {
+    const { Sonde } = await import('/sonde-browser/js/sonde.js');
+    localStorage.setItem('sonde.queue', '[]');
+    const down = await Sonde.init({
+      endpoint: 'http://127.0.0.1:9/analytics/v1/batch', batchSize: 1, flushIntervalMs: 600_000,
+      maxRetries: 2, retryInitialBackoffMs: 20, retryMaxBackoffMs: 40,
+    });
+    down.track('Given Up');
+    await down.flush();
+    const deadline = Date.now() + 10_000;
+    while (down.stats().counters.dropped.retry_exhausted < 1 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const stats = down.stats();
+    await down.shutdown();
+    const queue = JSON.parse(localStorage.getItem('sonde.queue') || '[]');
+    localStorage.setItem('sonde.queue', '[]');
+    return { counters: stats.counters, transport: stats.transport, queued: queue.map((p) => JSON.parse(p).batch.map((e) => e.event)) };
+  });
+  // One attempt and exactly the two retries asked for, then the core gave up.
+  assert.equal(outcome.transport.failed_attempts, 3);
+  assert.equal(outcome.counters.retries, 2);
+  assert.equal(outcome.counters.dropped.retry_exhausted, 1);
+  assert.equal(outcome.counters.delivered, 0, 'a failed batch is not counted as delivered');
+  assert.deepEqual(outcome.queued, [['Given Up']]);
   await page.close();
 });
 

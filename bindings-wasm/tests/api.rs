@@ -182,8 +182,12 @@ fn a_nacked_batch_comes_back_with_the_next_attempt_then_is_dropped() {
     c.track("Retried".into(), None, None).unwrap();
     c.flush().unwrap();
     let first = take(&c);
-    let delay = c.nack(first["id"].as_f64().unwrap(), true).unwrap();
-    assert!(delay.is_some_and(|ms| ms >= 0.0), "retryable: a delay back");
+    let delay = c.nack(first["id"].as_f64().unwrap(), true, None).unwrap();
+    // The 1 ms backoff with equal jitter: between half of it and all of it, in whole ms.
+    assert!(
+        delay.is_some_and(|ms| ms <= 1.0),
+        "retryable: a delay back, {delay:?}"
+    );
     assert!(c.next_batch_in().is_some());
     c.flush().unwrap();
     let second = take(&c);
@@ -193,12 +197,28 @@ fn a_nacked_batch_comes_back_with_the_next_attempt_then_is_dropped() {
         events(&first)[0]["messageId"]
     );
     assert_eq!(
-        c.nack(second["id"].as_f64().unwrap(), true).unwrap(),
+        c.nack(second["id"].as_f64().unwrap(), true, None).unwrap(),
         None,
         "out of retries"
     );
     let stats: Value = serde_json::from_str(&c.stats()).unwrap();
     assert_eq!(stats["counters"]["dropped"]["retry_exhausted"], json!(1));
+}
+
+#[wasm_bindgen_test]
+fn a_server_retry_after_longer_than_the_backoff_sets_the_delay() {
+    let c = client(json!({"retryInitialBackoffMs": 10, "retryMaxBackoffMs": 20}));
+    c.track("Busy".into(), None, None).unwrap();
+    c.flush().unwrap();
+    let first = take(&c);
+    let delay = c
+        .nack(first["id"].as_f64().unwrap(), true, Some(250.0))
+        .unwrap();
+    assert_eq!(delay, Some(250.0));
+    assert!(
+        c.next_batch_in().is_some_and(|ms| ms > 200.0),
+        "not due before Retry-After"
+    );
 }
 
 #[wasm_bindgen_test]

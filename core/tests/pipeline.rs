@@ -442,6 +442,49 @@ fn timers_record_performance_events() {
 }
 
 #[test]
+fn manual_delivery_honours_retry_after_within_its_cap() {
+    let clock = Arc::new(ManualClock::new(1_800_000_000_000));
+    let sonde = Sonde::new(
+        Config::default()
+            .delivery(DeliveryMode::Manual)
+            .clock(clock.clone())
+            .batch_size(1)
+            .max_retries(5)
+            .retry_backoff(Duration::from_millis(100), Duration::from_secs(1)),
+    )
+    .unwrap();
+    sonde.track("E", props(json!({}))).unwrap();
+    let batch = sonde.take_batch().unwrap().unwrap();
+    // The server asked for 7 s: longer than the backoff, so it wins.
+    let delay = sonde
+        .nack_after(batch.id, true, Some(Duration::from_secs(7)))
+        .unwrap()
+        .unwrap();
+    assert_eq!(delay, Duration::from_secs(7));
+    clock.advance(Duration::from_millis(6_999));
+    assert!(
+        sonde.take_batch().unwrap().is_none(),
+        "not before Retry-After"
+    );
+    clock.advance(Duration::from_millis(1));
+    let again = sonde.take_batch().unwrap().unwrap();
+    // A hint shorter than the backoff does not shorten it.
+    let delay = sonde
+        .nack_after(again.id, true, Some(Duration::from_millis(1)))
+        .unwrap()
+        .unwrap();
+    assert!(delay >= Duration::from_millis(100), "{delay:?}");
+    clock.advance(delay);
+    let third = sonde.take_batch().unwrap().unwrap();
+    // A day is capped at an hour.
+    let delay = sonde
+        .nack_after(third.id, true, Some(Duration::from_secs(86_400)))
+        .unwrap()
+        .unwrap();
+    assert_eq!(delay, Duration::from_secs(3_600));
+}
+
+#[test]
 fn manual_delivery_take_ack_nack() {
     let clock = Arc::new(ManualClock::new(1_800_000_000_000));
     let sonde = Sonde::new(

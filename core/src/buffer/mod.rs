@@ -15,6 +15,10 @@ use crate::stats::{Counters, DropReason};
 /// Batches the host may hold unacknowledged at once in manual delivery.
 pub const MAX_IN_FLIGHT: usize = 8;
 
+/// The longest a server's `Retry-After` can hold a batch back (one hour): a larger hint is
+/// a misconfigured server, not a reason to keep events waiting for a day.
+pub const RETRY_AFTER_CAP_MS: u64 = 3_600_000;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct BufferLimits {
     pub max_events: usize,
@@ -297,13 +301,28 @@ impl Buffer {
     }
 
     /// Records the outcome of an attempt. `failed` is `None` on success, or whether the
-    /// failure may be retried. `jitter` in [0, 1) spreads retries.
+    /// failure may be retried. `jitter` in [0, 1) spreads retries. (The delivery worker's
+    /// entry; manual delivery, all a wasm32 build has, settles through `complete_after`.)
+    #[cfg(any(test, not(target_arch = "wasm32")))]
     pub fn complete(
+        &mut self,
+        batch: PendingBatch,
+        failed: Option<bool>,
+        now_ms: u64,
+        jitter: f64,
+    ) -> Completion {
+        self.complete_after(batch, failed, now_ms, jitter, None)
+    }
+
+    /// As [`Buffer::complete`]; a retried batch also waits at least `retry_after_ms` (the
+    /// server's `Retry-After`), capped at [`RETRY_AFTER_CAP_MS`].
+    pub fn complete_after(
         &mut self,
         mut batch: PendingBatch,
         failed: Option<bool>,
         now_ms: u64,
         jitter: f64,
+        retry_after_ms: Option<u64>,
     ) -> Completion {
         self.in_flight.retain(|f| f.id != batch.id);
         let n = batch.events.len() as u64;
@@ -331,7 +350,8 @@ impl Buffer {
                     .saturating_mul(1u64 << exp)
                     .min(self.limits.backoff_max_ms);
                 // "Equal jitter": half fixed, half random, so retries never bunch at zero.
-                let delay_ms = base / 2 + (base as f64 / 2.0 * jitter.clamp(0.0, 1.0)) as u64;
+                let backoff_ms = base / 2 + (base as f64 / 2.0 * jitter.clamp(0.0, 1.0)) as u64;
+                let delay_ms = backoff_ms.max(retry_after_ms.unwrap_or(0).min(RETRY_AFTER_CAP_MS));
                 batch.not_before_ms = now_ms.saturating_add(delay_ms);
                 self.counters.retries += 1;
                 let first = batch.first_seq();
@@ -356,10 +376,11 @@ impl Buffer {
         failed: Option<bool>,
         now_ms: u64,
         jitter: f64,
+        retry_after_ms: Option<u64>,
     ) -> Option<Completion> {
         let pos = self.parked.iter().position(|b| b.id == id)?;
         let batch = self.parked.swap_remove(pos);
-        Some(self.complete(batch, failed, now_ms, jitter))
+        Some(self.complete_after(batch, failed, now_ms, jitter, retry_after_ms))
     }
 
     /// Marks every event accepted so far as due now; returns the last such sequence number.

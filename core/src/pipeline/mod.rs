@@ -528,20 +528,34 @@ impl Sonde {
     /// Manual delivery: the batch arrived. Returns false for an unknown id.
     pub fn ack(&self, batch_id: u64) -> Result<bool> {
         self.inner.require_manual()?;
-        Ok(self.inner.settle(batch_id, None).is_some())
+        Ok(self.inner.settle(batch_id, None, None).is_some())
     }
 
     /// Manual delivery: the batch failed. Retryable failures come back from
     /// [`Sonde::take_batch`] after a backoff; the others are dropped as `retry_exhausted`.
     /// Returns the retry delay, or `None` when the batch was dropped or unknown.
     pub fn nack(&self, batch_id: u64, retryable: bool) -> Result<Option<Duration>> {
+        self.nack_after(batch_id, retryable, None)
+    }
+
+    /// As [`Sonde::nack`], with the server's `Retry-After`: a retried batch waits at least
+    /// that long (at most an hour), or its backoff when that is longer.
+    pub fn nack_after(
+        &self,
+        batch_id: u64,
+        retryable: bool,
+        retry_after: Option<Duration>,
+    ) -> Result<Option<Duration>> {
         self.inner.require_manual()?;
-        Ok(match self.inner.settle(batch_id, Some(retryable)) {
-            Some(crate::buffer::Completion::Retrying { delay_ms }) => {
-                Some(Duration::from_millis(delay_ms))
-            }
-            _ => None,
-        })
+        let retry_after_ms = retry_after.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        Ok(
+            match self.inner.settle(batch_id, Some(retryable), retry_after_ms) {
+                Some(crate::buffer::Completion::Retrying { delay_ms }) => {
+                    Some(Duration::from_millis(delay_ms))
+                }
+                _ => None,
+            },
+        )
     }
 
     /// Manual delivery: how long until a batch is due (zero when one is due now, `None` when

@@ -21,11 +21,14 @@ impl Inner {
         &self,
         id: u64,
         failed: Option<bool>,
+        retry_after_ms: Option<u64>,
     ) -> Option<crate::buffer::Completion> {
         let shared = &self.shared;
         let now = shared.mono_ms();
         let jitter = shared.jitter.next_f64();
-        shared.buffer().settle(id, failed, now, jitter)
+        shared
+            .buffer()
+            .settle(id, failed, now, jitter, retry_after_ms)
     }
 
     pub(super) fn normalize(&self, m: &mut Message, origin: Origin, now_ms: i64) {
