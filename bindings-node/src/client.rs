@@ -10,8 +10,8 @@ use napi::{Env, Result, Status, Task};
 use napi_derive::napi;
 use serde_json::{Map, Value};
 use sonde_core::config::{snake_case_keys, Destinations};
-use sonde_core::event::object_arg;
-use sonde_core::event::reserved::{ApiRequest, ErrorEvent, Interaction, Performance};
+use sonde_core::event::{calls, object_arg};
+
 use sonde_core::http::FixedHost;
 use sonde_core::sink::{CallbackSink, SinkBatch, SinkError};
 use sonde_core::store::{Bucket, EventQuery, SqliteStore, Store, TimeRange};
@@ -168,27 +168,23 @@ impl NativeSonde {
             let mut core_options: Map<String, Value> =
                 snake_case_keys(object_arg(options.as_deref(), "options")?);
             let destinations = Destinations::take_from(&mut core_options)?;
-            let has_library = core_options.contains_key("library");
-            let mut config = Config::from_options(&Value::Object(core_options.clone()))?;
-            if !has_library {
-                config.library.name = "sonde-node".to_owned();
-                config.library.version = env!("CARGO_PKG_VERSION").to_owned();
-            }
-            let (mut config, store) = destinations.attach(config)?;
-            if let Some(sink) = &sink {
-                let tsfn = sink
+            let config = Config::default()
+                .for_binding(&core_options, ("sonde-node", env!("CARGO_PKG_VERSION")))?;
+            let add_sink = |config: Config| match &sink {
+                None => Ok(config),
+                Some(sink) => sink
                     .build_threadsafe_function::<String>()
                     .weak::<true>()
                     .build()
-                    .map_err(|e| invalid_argument(format!("sink: {e}")))?;
-                config = config.sink(js_sink(tsfn));
-            }
-            if config.sinks.is_empty() {
-                return Err(CoreError::invalid_config(
-                    "no destination for events: pass store: 'sonde.db', console: true, jsonl: 'events.jsonl' or sink: (events) => ...",
-                ));
-            }
-            Ok((Sonde::new(config)?, store, core_options))
+                    .map(|tsfn| config.sink(js_sink(tsfn)))
+                    .map_err(|e| invalid_argument(format!("sink: {e}"))),
+            };
+            let (sonde, store) = destinations.build_client(
+                config,
+                add_sink,
+                "store: 'sonde.db', console: true, jsonl: 'events.jsonl' or sink: (events) => ...",
+            )?;
+            Ok((sonde, store, core_options))
         };
         let (sonde, store, options) = build().map_err(|e| throw(&env, &e))?;
         Ok(Self {
@@ -206,14 +202,7 @@ impl NativeSonde {
         properties: Option<String>,
         options: Option<String>,
     ) -> Result<String> {
-        self.send(
-            &env,
-            (|| {
-                Message::track(event, Map::new())
-                    .with_properties_arg(properties)?
-                    .with_envelope(&object_arg(options.as_deref(), "options")?)
-            })(),
-        )
+        self.send(&env, calls::track(event, properties, options.as_deref()))
     }
 
     #[napi]
@@ -224,14 +213,7 @@ impl NativeSonde {
         properties: Option<String>,
         options: Option<String>,
     ) -> Result<String> {
-        self.send(
-            &env,
-            (|| {
-                Message::page(name, Map::new())
-                    .with_properties_arg(properties)?
-                    .with_envelope(&object_arg(options.as_deref(), "options")?)
-            })(),
-        )
+        self.send(&env, calls::page(name, properties, options.as_deref()))
     }
 
     #[napi]
@@ -242,14 +224,7 @@ impl NativeSonde {
         properties: Option<String>,
         options: Option<String>,
     ) -> Result<String> {
-        self.send(
-            &env,
-            (|| {
-                Message::screen(name, Map::new())
-                    .with_properties_arg(properties)?
-                    .with_envelope(&object_arg(options.as_deref(), "options")?)
-            })(),
-        )
+        self.send(&env, calls::screen(name, properties, options.as_deref()))
     }
 
     #[napi]
@@ -262,10 +237,7 @@ impl NativeSonde {
     ) -> Result<String> {
         self.send(
             &env,
-            (|| {
-                Message::identify(user_id, object_arg(traits.as_deref(), "traits")?)
-                    .with_envelope(&object_arg(options.as_deref(), "options")?)
-            })(),
+            calls::identify(user_id, traits.as_deref(), options.as_deref()),
         )
     }
 
@@ -279,10 +251,7 @@ impl NativeSonde {
     ) -> Result<String> {
         self.send(
             &env,
-            (|| {
-                Message::group(group_id, object_arg(traits.as_deref(), "traits")?)
-                    .with_envelope(&object_arg(options.as_deref(), "options")?)
-            })(),
+            calls::group(group_id, traits.as_deref(), options.as_deref()),
         )
     }
 
@@ -294,27 +263,14 @@ impl NativeSonde {
         previous_id: String,
         options: Option<String>,
     ) -> Result<String> {
-        self.send(
-            &env,
-            (|| {
-                Message::alias(user_id, previous_id)
-                    .with_envelope(&object_arg(options.as_deref(), "options")?)
-            })(),
-        )
+        self.send(&env, calls::alias(user_id, previous_id, options.as_deref()))
     }
 
     /// `{method, route, statusCode, durationMs, path?, clientAddress?, userAgent?,
     /// requestBodySize?, responseBodySize?, errorType?, ttfbMs?}` plus identity options.
     #[napi]
     pub fn track_api_request(&self, env: Env, request: String) -> Result<String> {
-        self.send(
-            &env,
-            (|| {
-                let r = object_arg(Some(&request), "request")?;
-                let request = ApiRequest::from_options(&r);
-                request.into_message().with_envelope(&r)
-            })(),
-        )
+        self.send(&env, calls::api_request(&request))
     }
 
     /// Counts a request in the route statistics without an event (sampled-out requests).
@@ -342,11 +298,7 @@ impl NativeSonde {
     ) -> Result<String> {
         self.send(
             &env,
-            (|| {
-                let o = object_arg(options.as_deref(), "options")?;
-                let perf = Performance::from_options(operation, duration_ms, &o);
-                perf.into_message().with_envelope(&o)
-            })(),
+            calls::performance(operation, duration_ms, options.as_deref()),
         )
     }
 
@@ -359,14 +311,7 @@ impl NativeSonde {
         target: String,
         options: Option<String>,
     ) -> Result<String> {
-        self.send(
-            &env,
-            (|| {
-                let o = object_arg(options.as_deref(), "options")?;
-                let interaction = Interaction::from_options(action, target, &o);
-                interaction.into_message().with_envelope(&o)
-            })(),
-        )
+        self.send(&env, calls::interaction(action, target, options.as_deref()))
     }
 
     /// `options`: `{stack?, route?}` plus identity options.
@@ -378,14 +323,7 @@ impl NativeSonde {
         message: String,
         options: Option<String>,
     ) -> Result<String> {
-        self.send(
-            &env,
-            (|| {
-                let o = object_arg(options.as_deref(), "options")?;
-                let error = ErrorEvent::from_options(error_type, message, &o);
-                error.into_message().with_envelope(&o)
-            })(),
-        )
+        self.send(&env, calls::error(error_type, message, options.as_deref()))
     }
 
     /// Ingests a Segment-shaped request body (one message or `{batch: [...]}`); per-item

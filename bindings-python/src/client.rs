@@ -10,6 +10,7 @@ use pyo3::types::{PyBytes, PyDict, PyString};
 use serde_json::{Map, Value};
 use sonde_core::codes;
 use sonde_core::event::reserved::{ApiRequest, ErrorEvent, Interaction, Performance};
+use sonde_core::event::Envelope;
 use sonde_core::store::{Bucket, EventQuery, SqliteStore, Store, TimeRange};
 use sonde_core::{Error, ErrorKind, Message, MessageType, Timestamp};
 
@@ -37,57 +38,24 @@ impl Drop for Client {
     }
 }
 
-/// Identity and envelope options shared by every event method.
-#[derive(Default)]
-struct Envelope {
+/// The identity and envelope keyword arguments every event method takes, as the core's
+/// [`Envelope`].
+fn envelope(
     user_id: Option<String>,
     anonymous_id: Option<String>,
     session_id: Option<String>,
     message_id: Option<String>,
-    timestamp: Option<Timestamp>,
-    context: Map<String, Value>,
-}
-
-impl Envelope {
-    fn new(
-        user_id: Option<String>,
-        anonymous_id: Option<String>,
-        session_id: Option<String>,
-        message_id: Option<String>,
-        timestamp: Option<&Bound<'_, PyAny>>,
-        context: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Self> {
-        Ok(Self {
-            user_id,
-            anonymous_id,
-            session_id,
-            message_id,
-            timestamp: timestamp.map(event_time).transpose()?,
-            context: optional_object(context, "context")?,
-        })
-    }
-
-    fn apply(self, mut m: Message) -> Message {
-        if let Some(id) = self.user_id {
-            m = m.with_user_id(id);
-        }
-        if let Some(id) = self.anonymous_id {
-            m = m.with_anonymous_id(id);
-        }
-        if let Some(id) = self.session_id {
-            m = m.with_session_id(id);
-        }
-        if let Some(id) = self.message_id {
-            m = m.with_message_id(id);
-        }
-        if let Some(t) = self.timestamp {
-            m = m.with_timestamp(t);
-        }
-        if !self.context.is_empty() {
-            m = m.with_context(self.context);
-        }
-        m
-    }
+    timestamp: Option<&Bound<'_, PyAny>>,
+    context: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Envelope> {
+    Ok(Envelope {
+        user_id,
+        anonymous_id,
+        session_id,
+        message_id,
+        timestamp: timestamp.map(event_time).transpose()?,
+        context: optional_object(context, "context")?,
+    })
 }
 
 /// An event's timestamp (`/timestamp`, `timestamp_invalid`).
@@ -325,7 +293,7 @@ impl Client {
         timestamp: Option<&Bound<'_, PyAny>>,
         context: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<String> {
-        let envelope = Envelope::new(
+        let envelope = envelope(
             user_id,
             anonymous_id,
             session_id,
@@ -357,7 +325,7 @@ impl Client {
         timestamp: Option<&Bound<'_, PyAny>>,
         context: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<String> {
-        let envelope = Envelope::new(
+        let envelope = envelope(
             user_id,
             anonymous_id,
             session_id,
@@ -389,7 +357,7 @@ impl Client {
         timestamp: Option<&Bound<'_, PyAny>>,
         context: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<String> {
-        let envelope = Envelope::new(
+        let envelope = envelope(
             user_id,
             anonymous_id,
             session_id,
@@ -421,7 +389,7 @@ impl Client {
         context: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<String> {
         let traits = optional_object(traits, "traits")?;
-        let envelope = Envelope::new(
+        let envelope = envelope(
             None,
             anonymous_id,
             session_id,
@@ -448,7 +416,7 @@ impl Client {
         context: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<String> {
         let traits = optional_object(traits, "traits")?;
-        let envelope = Envelope::new(
+        let envelope = envelope(
             user_id,
             anonymous_id,
             session_id,
@@ -470,7 +438,7 @@ impl Client {
         timestamp: Option<&Bound<'_, PyAny>>,
         context: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<String> {
-        let envelope = Envelope::new(None, None, None, message_id, timestamp, context)?;
+        let envelope = envelope(None, None, None, message_id, timestamp, context)?;
         self.send(py, envelope.apply(Message::alias(user_id, previous_id)))
     }
 
@@ -505,7 +473,7 @@ impl Client {
             ttfb_ms,
             ..ApiRequest::new(method, route, status_code, duration_ms)
         };
-        let envelope = Envelope::new(user_id, anonymous_id, session_id, None, None, None)?;
+        let envelope = envelope(user_id, anonymous_id, session_id, None, None, None)?;
         self.send(py, envelope.apply(request.into_message()))
     }
 
@@ -529,7 +497,7 @@ impl Client {
             metadata: optional_object(metadata, "metadata")?,
             ..Performance::new(operation, duration_ms, success)
         };
-        let envelope = Envelope::new(user_id, anonymous_id, session_id, None, None, None)?;
+        let envelope = envelope(user_id, anonymous_id, session_id, None, None, None)?;
         self.send(py, envelope.apply(perf.into_message()))
     }
 
@@ -552,7 +520,7 @@ impl Client {
             value: value.map(to_json).transpose()?,
             ..Interaction::new(action, target)
         };
-        let envelope = Envelope::new(user_id, anonymous_id, session_id, None, None, None)?;
+        let envelope = envelope(user_id, anonymous_id, session_id, None, None, None)?;
         self.send(py, envelope.apply(interaction.into_message()))
     }
 
@@ -575,7 +543,7 @@ impl Client {
             route,
             ..ErrorEvent::new(error_type, message)
         };
-        let envelope = Envelope::new(user_id, anonymous_id, session_id, None, None, None)?;
+        let envelope = envelope(user_id, anonymous_id, session_id, None, None, None)?;
         self.send(py, envelope.apply(error.into_message()))
     }
 

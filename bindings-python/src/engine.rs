@@ -123,44 +123,45 @@ impl Spec {
 
     /// Builds a client from this spec: opens the store, creates the sinks, starts the worker.
     pub fn build(&mut self, py: Python<'_>) -> PyResult<Engine> {
-        let mut config =
-            Config::from_options(&Value::Object(self.options.clone())).map_err(CoreError)?;
-        if !self.options.contains_key("library") {
-            config.library.name = "sonde-python".to_owned();
-            config.library.version = env!("CARGO_PKG_VERSION").to_owned();
-        }
+        let mut config = Config::default()
+            .for_binding(&self.options, ("sonde-python", env!("CARGO_PKG_VERSION")))
+            .map_err(CoreError)?;
         for (k, v) in &self.super_properties {
             config.super_properties.insert(k.clone(), v.clone());
         }
-        let destinations = &self.destinations;
-        let (mut config, store) = py
-            .detach(|| destinations.attach(config))
-            .map_err(CoreError)?;
-        if let Some(sink) = &self.sink {
-            let sink = sink.clone_ref(py);
-            config = config.sink(CallbackSink::new("python", move |batch: &SinkBatch<'_>| {
-                deliver_to_python(&sink, batch)
-            }));
-        }
-        if let Some(on_alert) = &self.on_alert {
-            let on_alert = on_alert.clone_ref(py);
-            config = config.on_alert(move |transition| {
-                let _ = Python::try_attach(|py| {
-                    let called = serialized(py, transition).and_then(|t| on_alert.call1(py, (t,)));
-                    if let Err(e) = called {
-                        e.write_unraisable(py, None);
-                    }
+        let sink = self.sink.as_ref().map(|s| s.clone_ref(py));
+        let on_alert = self.on_alert.as_ref().map(|s| s.clone_ref(py));
+        let mut send_may_wait = false;
+        let add_python = |mut config: Config| {
+            if let Some(sink) = sink {
+                config = config.sink(CallbackSink::new("python", move |batch: &SinkBatch<'_>| {
+                    deliver_to_python(&sink, batch)
+                }));
+            }
+            if let Some(on_alert) = on_alert {
+                config = config.on_alert(move |transition| {
+                    let _ = Python::try_attach(|py| {
+                        let called =
+                            serialized(py, transition).and_then(|t| on_alert.call1(py, (t,)));
+                        if let Err(e) = called {
+                            e.write_unraisable(py, None);
+                        }
+                    });
                 });
-            });
-        }
-        if config.sinks.is_empty() {
-            return Err(CoreError(sonde_core::Error::invalid_config(
-                "no destination for events: pass store=\"sonde.db\", console=True, jsonl=\"events.jsonl\" or sink=callable",
-            ))
-            .into());
-        }
-        let send_may_wait = matches!(config.overflow, OverflowPolicy::Block(_));
-        let sonde = py.detach(|| Sonde::new(config)).map_err(CoreError)?;
+            }
+            send_may_wait = matches!(config.overflow, OverflowPolicy::Block(_));
+            Ok(config)
+        };
+        let destinations = &self.destinations;
+        let (sonde, store) = py
+            .detach(|| {
+                destinations.build_client(
+                    config,
+                    add_python,
+                    "store=\"sonde.db\", console=True, jsonl=\"events.jsonl\" or sink=callable",
+                )
+            })
+            .map_err(CoreError)?;
         self.options.insert(
             "anonymous_id".to_owned(),
             Value::String(sonde.anonymous_id().to_owned()),

@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use sonde_core::config::snake_case_keys;
-use sonde_core::event::object_arg;
-use sonde_core::event::reserved::{ErrorEvent, Interaction, Performance};
+use sonde_core::event::{calls, object_arg};
 use sonde_core::{Clock, Config, DeliveryMode, Error as CoreError, Message, Sonde};
 use wasm_bindgen::prelude::*;
 
@@ -59,14 +58,10 @@ impl NativeSonde {
             let mut core: Map<String, Value> =
                 snake_case_keys(object_arg(options.as_deref(), "options")?);
             core.insert("delivery".into(), Value::String("manual".into()));
-            let has_library = core.contains_key("library");
             // The clock first: checking the options on wasm32 requires one.
-            let mut config = Config::default().clock(Arc::new(BrowserClock));
-            config.apply_options(&Value::Object(core))?;
-            if !has_library {
-                config.library.name = "sonde-browser".to_owned();
-                config.library.version = env!("CARGO_PKG_VERSION").to_owned();
-            }
+            let mut config = Config::default()
+                .clock(Arc::new(BrowserClock))
+                .for_binding(&core, ("sonde-browser", env!("CARGO_PKG_VERSION")))?;
             config.delivery = DeliveryMode::Manual;
             Sonde::new(config)
         };
@@ -81,11 +76,7 @@ impl NativeSonde {
         properties: Option<String>,
         options: Option<String>,
     ) -> Result<String> {
-        self.send((|| {
-            Message::track(event, Map::new())
-                .with_properties_arg(properties)?
-                .with_envelope(&object_arg(options.as_deref(), "options")?)
-        })())
+        self.send(calls::track(event, properties, options.as_deref()))
     }
 
     pub fn page(
@@ -94,11 +85,7 @@ impl NativeSonde {
         properties: Option<String>,
         options: Option<String>,
     ) -> Result<String> {
-        self.send((|| {
-            Message::page(name, Map::new())
-                .with_properties_arg(properties)?
-                .with_envelope(&object_arg(options.as_deref(), "options")?)
-        })())
+        self.send(calls::page(name, properties, options.as_deref()))
     }
 
     pub fn screen(
@@ -107,11 +94,7 @@ impl NativeSonde {
         properties: Option<String>,
         options: Option<String>,
     ) -> Result<String> {
-        self.send((|| {
-            Message::screen(name, Map::new())
-                .with_properties_arg(properties)?
-                .with_envelope(&object_arg(options.as_deref(), "options")?)
-        })())
+        self.send(calls::screen(name, properties, options.as_deref()))
     }
 
     pub fn identify(
@@ -120,10 +103,11 @@ impl NativeSonde {
         traits: Option<String>,
         options: Option<String>,
     ) -> Result<String> {
-        self.send((|| {
-            Message::identify(user_id, object_arg(traits.as_deref(), "traits")?)
-                .with_envelope(&object_arg(options.as_deref(), "options")?)
-        })())
+        self.send(calls::identify(
+            user_id,
+            traits.as_deref(),
+            options.as_deref(),
+        ))
     }
 
     pub fn group(
@@ -132,10 +116,11 @@ impl NativeSonde {
         traits: Option<String>,
         options: Option<String>,
     ) -> Result<String> {
-        self.send((|| {
-            Message::group(group_id, object_arg(traits.as_deref(), "traits")?)
-                .with_envelope(&object_arg(options.as_deref(), "options")?)
-        })())
+        self.send(calls::group(
+            group_id,
+            traits.as_deref(),
+            options.as_deref(),
+        ))
     }
 
     pub fn alias(
@@ -144,10 +129,7 @@ impl NativeSonde {
         previous_id: String,
         options: Option<String>,
     ) -> Result<String> {
-        self.send((|| {
-            Message::alias(user_id, previous_id)
-                .with_envelope(&object_arg(options.as_deref(), "options")?)
-        })())
+        self.send(calls::alias(user_id, previous_id, options.as_deref()))
     }
 
     /// `options`: `{path?, value?}` plus identity options.
@@ -158,11 +140,7 @@ impl NativeSonde {
         target: String,
         options: Option<String>,
     ) -> Result<String> {
-        self.send((|| {
-            let o = object_arg(options.as_deref(), "options")?;
-            let interaction = Interaction::from_options(action, target, &o);
-            interaction.into_message().with_envelope(&o)
-        })())
+        self.send(calls::interaction(action, target, options.as_deref()))
     }
 
     /// `options`: `{stack?, route?}` plus identity options.
@@ -173,11 +151,7 @@ impl NativeSonde {
         message: String,
         options: Option<String>,
     ) -> Result<String> {
-        self.send((|| {
-            let o = object_arg(options.as_deref(), "options")?;
-            let error = ErrorEvent::from_options(error_type, message, &o);
-            error.into_message().with_envelope(&o)
-        })())
+        self.send(calls::error(error_type, message, options.as_deref()))
     }
 
     /// `options`: `{success = true, errorType?, metadata?}` plus identity options.
@@ -188,11 +162,11 @@ impl NativeSonde {
         duration_ms: f64,
         options: Option<String>,
     ) -> Result<String> {
-        self.send((|| {
-            let o = object_arg(options.as_deref(), "options")?;
-            let perf = Performance::from_options(operation, duration_ms, &o);
-            perf.into_message().with_envelope(&o)
-        })())
+        self.send(calls::performance(
+            operation,
+            duration_ms,
+            options.as_deref(),
+        ))
     }
 
     pub fn register(&self, properties: String) -> Result<()> {

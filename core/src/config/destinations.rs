@@ -13,6 +13,7 @@ use crate::codes;
 use crate::error::{Error, ErrorKind, Violation};
 use crate::sink::{ConsoleFormat, ConsoleSink, ConsoleTarget, JsonLinesSink};
 use crate::store::{SqliteStore, StoreSink};
+use crate::Sonde;
 
 /// Every destination option name.
 pub const DESTINATION_OPTIONS: &[&str] = &[
@@ -116,6 +117,26 @@ impl Destinations {
         self.store.is_none() && self.console.is_none() && self.jsonl.is_none()
     }
 
+    /// Builds a native binding's client: these destinations added to `config`, then the
+    /// sinks only the binding can make (`add_sinks`: a function of the host language); a
+    /// client with nowhere to send events is refused, `how_to_add_one` telling the user
+    /// what to pass. Returns the client and its store, if any.
+    pub fn build_client(
+        &self,
+        config: Config,
+        add_sinks: impl FnOnce(Config) -> Result<Config, Error>,
+        how_to_add_one: &str,
+    ) -> Result<(Sonde, Option<Arc<SqliteStore>>), Error> {
+        let (config, store) = self.attach(config)?;
+        let config = add_sinks(config)?;
+        if config.sinks.is_empty() {
+            return Err(Error::invalid_config(format!(
+                "no destination for events: pass {how_to_add_one}"
+            )));
+        }
+        Ok((Sonde::new(config)?, store))
+    }
+
     /// Adds the sinks to `config`, opening (or creating) the store; returns the store too,
     /// for queries.
     pub fn attach(&self, mut config: Config) -> Result<(Config, Option<Arc<SqliteStore>>), Error> {
@@ -139,6 +160,37 @@ impl Destinations {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_client_needs_somewhere_to_send_events() {
+        let none = Destinations::default();
+        let e = none
+            .build_client(Config::default(), Ok, "store: 'sonde.db'")
+            .expect_err("no destination");
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+        assert!(
+            e.message().contains("pass store: 'sonde.db'"),
+            "{}",
+            e.message()
+        );
+        let console = Destinations {
+            console: Some(ConsoleFormat::JsonLines),
+            ..Destinations::default()
+        };
+        let (sonde, store) = console
+            .build_client(Config::default(), Ok, "")
+            .expect("a console client");
+        assert!(store.is_none());
+        assert!(sonde.shutdown(std::time::Duration::from_secs(1)).is_ok());
+        let added = none
+            .build_client(
+                Config::default(),
+                |c| Ok(c.sink(crate::sink::CallbackSink::new("test", |_| Ok(())))),
+                "",
+            )
+            .expect("the binding's own sink counts");
+        assert!(added.0.shutdown(std::time::Duration::from_secs(1)).is_ok());
+    }
 
     #[test]
     fn takes_its_options_and_leaves_the_rest() {

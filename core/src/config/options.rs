@@ -126,6 +126,22 @@ impl Config {
         Ok(config)
     }
 
+    /// How every binding starts its client's configuration: `options` (snake_case) applied
+    /// on top of this config, reporting the binding as the `library` (name, version) unless
+    /// the options name one.
+    pub fn for_binding(
+        mut self,
+        options: &Map<String, Value>,
+        library: (&str, &str),
+    ) -> Result<Config, Error> {
+        self.apply_options(&Value::Object(options.clone()))?;
+        if !options.contains_key("library") {
+            self.library.name = library.0.to_owned();
+            self.library.version = library.1.to_owned();
+        }
+        Ok(self)
+    }
+
     /// Applies a JSON options object on top of this config.
     pub fn apply_options(&mut self, options: &Value) -> Result<(), Error> {
         let mut problems = Vec::new();

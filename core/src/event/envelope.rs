@@ -40,33 +40,202 @@ impl Message {
         }
     }
 
-    /// Applies the envelope options (camelCase, as JS passes them): `userId`,
-    /// `anonymousId`, `sessionId`, `messageId`, `timestamp` (RFC 3339) and `context`.
-    pub fn with_envelope(mut self, options: &Properties) -> Result<Self, Error> {
-        if let Some(id) = text(options, "userId") {
-            self = self.with_user_id(id);
-        }
-        if let Some(id) = text(options, "anonymousId") {
-            self = self.with_anonymous_id(id);
-        }
-        if let Some(id) = text(options, "sessionId") {
-            self = self.with_session_id(id);
-        }
-        if let Some(id) = text(options, "messageId") {
-            self = self.with_message_id(id);
-        }
-        if let Some(t) = options.get("timestamp").filter(|v| !v.is_null()) {
-            let parsed = t.as_str().and_then(Timestamp::parse).ok_or_else(|| {
+    /// Applies the envelope options (camelCase, as JS passes them); see
+    /// [`Envelope::from_options`].
+    pub fn with_envelope(self, options: &Properties) -> Result<Self, Error> {
+        Ok(Envelope::from_options(options)?.apply(self))
+    }
+}
+
+/// The identity and envelope options every event method takes, in every binding: who
+/// (`user_id`, `anonymous_id`, `session_id`), which (`message_id`), when (`timestamp`)
+/// and the `context` object. Each binding reads them its own way (keyword arguments in
+/// Python, an options object here) and applies them with [`Envelope::apply`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Envelope {
+    /// `userId`.
+    pub user_id: Option<String>,
+    /// `anonymousId`.
+    pub anonymous_id: Option<String>,
+    /// `sessionId`.
+    pub session_id: Option<String>,
+    /// `messageId` (the dedupe key; generated when absent).
+    pub message_id: Option<String>,
+    /// When it happened (now when absent).
+    pub timestamp: Option<Timestamp>,
+    /// `context` (empty: none).
+    pub context: Properties,
+}
+
+impl Envelope {
+    /// From a JS-style options object: `userId`, `anonymousId`, `sessionId`, `messageId`,
+    /// `timestamp` (RFC 3339) and `context`; other keys are left to the caller.
+    pub fn from_options(options: &Properties) -> Result<Self, Error> {
+        let timestamp = match options.get("timestamp").filter(|v| !v.is_null()) {
+            None => None,
+            Some(t) => Some(t.as_str().and_then(Timestamp::parse).ok_or_else(|| {
                 invalid(format!(
                     "timestamp must be an RFC 3339 string or a Date, got {t}"
                 ))
-            })?;
-            self = self.with_timestamp(parsed);
+            })?),
+        };
+        Ok(Self {
+            user_id: text(options, "userId"),
+            anonymous_id: text(options, "anonymousId"),
+            session_id: text(options, "sessionId"),
+            message_id: text(options, "messageId"),
+            timestamp,
+            context: match options.get("context") {
+                Some(Value::Object(context)) => context.clone(),
+                _ => Properties::new(),
+            },
+        })
+    }
+
+    /// Sets what is given on `message`, leaving the rest as it is.
+    pub fn apply(self, mut message: Message) -> Message {
+        if let Some(id) = self.user_id {
+            message = message.with_user_id(id);
         }
-        if let Some(Value::Object(context)) = options.get("context") {
-            self = self.with_context(context.clone());
+        if let Some(id) = self.anonymous_id {
+            message = message.with_anonymous_id(id);
         }
-        Ok(self)
+        if let Some(id) = self.session_id {
+            message = message.with_session_id(id);
+        }
+        if let Some(id) = self.message_id {
+            message = message.with_message_id(id);
+        }
+        if let Some(t) = self.timestamp {
+            message = message.with_timestamp(t);
+        }
+        if !self.context.is_empty() {
+            message = message.with_context(self.context);
+        }
+        message
+    }
+}
+
+/// The event methods of the bindings that pass JSON text (Node and the browser), once:
+/// each builds its message from the call's arguments, object arguments and the envelope
+/// options as JSON text. The bindings only declare the methods and send the result.
+pub mod calls {
+    use super::{object_arg, Envelope};
+    use crate::error::Error;
+    use crate::event::reserved::{ApiRequest, ErrorEvent, Interaction, Performance};
+    use crate::event::{Message, Properties};
+
+    fn enveloped(message: Message, options: &Properties) -> Result<Message, Error> {
+        Ok(Envelope::from_options(options)?.apply(message))
+    }
+
+    fn options_of(options: Option<&str>) -> Result<Properties, Error> {
+        object_arg(options, "options")
+    }
+
+    /// `track(event, properties?, options?)`.
+    pub fn track(
+        event: String,
+        properties: Option<String>,
+        options: Option<&str>,
+    ) -> Result<Message, Error> {
+        let message = Message::track(event, Properties::new()).with_properties_arg(properties)?;
+        enveloped(message, &options_of(options)?)
+    }
+
+    /// `page(name?, properties?, options?)`.
+    pub fn page(
+        name: Option<String>,
+        properties: Option<String>,
+        options: Option<&str>,
+    ) -> Result<Message, Error> {
+        let message = Message::page(name, Properties::new()).with_properties_arg(properties)?;
+        enveloped(message, &options_of(options)?)
+    }
+
+    /// `screen(name?, properties?, options?)`.
+    pub fn screen(
+        name: Option<String>,
+        properties: Option<String>,
+        options: Option<&str>,
+    ) -> Result<Message, Error> {
+        let message = Message::screen(name, Properties::new()).with_properties_arg(properties)?;
+        enveloped(message, &options_of(options)?)
+    }
+
+    /// `identify(userId, traits?, options?)`.
+    pub fn identify(
+        user_id: String,
+        traits: Option<&str>,
+        options: Option<&str>,
+    ) -> Result<Message, Error> {
+        let message = Message::identify(user_id, object_arg(traits, "traits")?);
+        enveloped(message, &options_of(options)?)
+    }
+
+    /// `group(groupId, traits?, options?)`.
+    pub fn group(
+        group_id: String,
+        traits: Option<&str>,
+        options: Option<&str>,
+    ) -> Result<Message, Error> {
+        let message = Message::group(group_id, object_arg(traits, "traits")?);
+        enveloped(message, &options_of(options)?)
+    }
+
+    /// `alias(userId, previousId, options?)`.
+    pub fn alias(
+        user_id: String,
+        previous_id: String,
+        options: Option<&str>,
+    ) -> Result<Message, Error> {
+        enveloped(Message::alias(user_id, previous_id), &options_of(options)?)
+    }
+
+    /// `trackApiRequest(request)`: the request's facts ([`ApiRequest::from_options`]) and
+    /// the envelope, in one object.
+    pub fn api_request(request: &str) -> Result<Message, Error> {
+        let request = object_arg(Some(request), "request")?;
+        enveloped(ApiRequest::from_options(&request).into_message(), &request)
+    }
+
+    /// `options`: `{path?, value?}` plus the envelope.
+    pub fn interaction(
+        action: String,
+        target: String,
+        options: Option<&str>,
+    ) -> Result<Message, Error> {
+        let options = options_of(options)?;
+        enveloped(
+            Interaction::from_options(action, target, &options).into_message(),
+            &options,
+        )
+    }
+
+    /// `options`: `{stack?, route?}` plus the envelope.
+    pub fn error(
+        error_type: String,
+        message: String,
+        options: Option<&str>,
+    ) -> Result<Message, Error> {
+        let options = options_of(options)?;
+        enveloped(
+            ErrorEvent::from_options(error_type, message, &options).into_message(),
+            &options,
+        )
+    }
+
+    /// `options`: `{success = true, errorType?, metadata?}` plus the envelope.
+    pub fn performance(
+        operation: String,
+        duration_ms: f64,
+        options: Option<&str>,
+    ) -> Result<Message, Error> {
+        let options = options_of(options)?;
+        enveloped(
+            Performance::from_options(operation, duration_ms, &options).into_message(),
+            &options,
+        )
     }
 }
 
@@ -177,6 +346,41 @@ mod tests {
         let r = ApiRequest::from_options(bad.as_object().expect("object"));
         assert_eq!(r.status_code, 0);
         assert!(r.duration_ms.is_nan() && r.method.is_empty());
+    }
+
+    #[test]
+    fn calls_build_messages_with_their_envelope() {
+        let m = calls::track(
+            "Signed Up".into(),
+            Some(r#"{"plan":"pro"}"#.into()),
+            Some(r#"{"userId":"u1","messageId":"m1","timestamp":"2026-01-01T00:00:00Z","context":{"ip":"1.2.3.4"}}"#),
+        )
+        .expect("valid");
+        let json: Value = serde_json::from_str(&m.to_json_string()).expect("JSON");
+        assert_eq!(json["event"], "Signed Up");
+        assert_eq!(json["userId"], "u1");
+        assert_eq!(json["messageId"], "m1");
+        assert_eq!(json["timestamp"], "2026-01-01T00:00:00.000Z");
+        assert_eq!(json["context"]["ip"], "1.2.3.4");
+        assert_eq!(json["properties"]["plan"], "pro");
+        let e = calls::identify("u".into(), Some("[1]"), None).expect_err("traits");
+        assert!(e.message().contains("traits must be an object"));
+        let e = calls::page(None, None, Some(r#"{"timestamp":"yesterday"}"#)).expect_err("time");
+        assert!(e.message().contains("timestamp must be an RFC 3339 string"));
+        let perf = calls::performance(
+            "db".into(),
+            2.0,
+            Some(r#"{"success":false,"anonymousId":"a"}"#),
+        )
+        .expect("valid");
+        let json: Value = serde_json::from_str(&perf.to_json_string()).expect("JSON");
+        assert_eq!(
+            (
+                json["anonymousId"].as_str(),
+                json["properties"]["success"].as_bool()
+            ),
+            (Some("a"), Some(false))
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub use envelope::object_arg;
+pub use envelope::{calls, object_arg, Envelope};
 
 use crate::codes;
 use crate::error::Violation;
