@@ -242,6 +242,14 @@ export declare class Sonde {
   register(properties: JsonObject): void;
   unregister(key: string): void;
   limits(): { maxMessageBytes: number; maxBatchBytes: number; maxBatchMessages: number };
+  /**
+   * Changes core options at run time (`null` removes one): a client built with the merged
+   * options takes over; the previous one delivers what it holds within `timeoutMs`.
+   * Destinations, `sink` and the exit options cannot change.
+   */
+  reconfigure(options: { [name: string]: JsonValue | null }, settings?: { timeoutMs?: number }): Promise<void>;
+  /** The core options in force (snake_case). */
+  readonly options: JsonObject;
   flush(timeoutMs?: number): Promise<void>;
   shutdown(timeoutMs?: number): Promise<void>;
   stats(): Stats;

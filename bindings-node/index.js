@@ -102,6 +102,21 @@ class Sonde {
   get storePath() { return this.#native.storePath ?? null; }
   limits() { return JSON.parse(this.#native.limits()); }
 
+  /**
+   * Changes core options at run time (sampling, tracking plan, batching, limits, ...;
+   * `null` removes one): a client built with the merged options takes over, and the
+   * previous one delivers what it holds within `timeoutMs`. Destinations, `sink` and the
+   * exit options cannot change. A bad option rejects with a `SondeError` naming every
+   * problem and changes nothing. Built off the event loop.
+   */
+  async reconfigure(options, { timeoutMs = 5000 } = {}) {
+    const failed = await this.#native.reconfigure(JSON.stringify(options ?? {}), timeoutMs);
+    if (failed) throw coreError(failed);
+  }
+
+  /** The core options in force (snake_case), as `GET /config` shows them. */
+  get options() { return JSON.parse(this.#native.options()); }
+
   /** Delivers everything accepted so far; never blocks the event loop. */
   async flush(timeoutMs = 5000) {
     const failed = await this.#native.flushAsync(timeoutMs);

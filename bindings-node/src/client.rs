@@ -12,12 +12,12 @@ use serde_json::{Map, Value};
 use sonde_core::config::{snake_case_keys, Destinations};
 use sonde_core::event::{calls, object_arg};
 
-use sonde_core::http::FixedHost;
 use sonde_core::sink::{CallbackSink, SinkBatch, SinkError};
 use sonde_core::store::{Bucket, EventQuery, SqliteStore, Store, TimeRange};
-use sonde_core::{Config, Error as CoreError, ErrorKind, Message, MessageType, Sonde, Timestamp};
+use sonde_core::{Error as CoreError, ErrorKind, Message, MessageType, Sonde, Timestamp};
 
 use crate::errors::{as_data, invalid_argument, throw};
+use crate::slot::{Recipe, Slot};
 
 /// How long the worker waits for a JS sink to run on the main thread before counting the
 /// batch as failed (and retrying it).
@@ -69,10 +69,7 @@ impl Task for Wait {
 /// The native client.
 #[napi(js_name = "NativeSonde")]
 pub struct NativeSonde {
-    sonde: Sonde,
-    store: Option<Arc<SqliteStore>>,
-    /// The core options it was built with (shown by the API's `GET /config`).
-    options: Map<String, Value>,
+    slot: Arc<Slot>,
 }
 
 /// Garbage collection runs this on the main thread, which a JS sink needs in order to
@@ -80,41 +77,37 @@ pub struct NativeSonde {
 /// its own instead of blocking the event loop.
 impl Drop for NativeSonde {
     fn drop(&mut self) {
-        if self.sonde.is_shut_down() {
+        let current = self.slot.current();
+        if current.sonde.is_shut_down() {
             return;
         }
-        let sonde = self.sonde.clone();
-        let store = self.store.take();
+        let sonde = current.sonde.clone();
         let spawned = std::thread::Builder::new()
             .name("sonde-drop".into())
             .spawn(move || {
                 let _ = sonde.shutdown(DROP_TIMEOUT);
-                drop(store);
+                drop(current);
             });
         if spawned.is_err() {
             // No thread to wait on: give up what is buffered rather than block the loop.
-            let _ = self.sonde.shutdown(Duration::ZERO);
+            let _ = self.slot.current().sonde.shutdown(Duration::ZERO);
         }
     }
 }
 
 impl NativeSonde {
-    /// The client, its store and its options, for the HTTP layer.
-    pub fn host(&self) -> FixedHost {
-        FixedHost {
-            sonde: self.sonde.clone(),
-            store: self.store.clone(),
-            options: self.options.clone(),
-        }
+    /// Where the HTTP layer finds the current client (and replaces it on `PUT /config`).
+    pub fn slot(&self) -> &Arc<Slot> {
+        &self.slot
     }
 
-    /// The client.
-    pub fn sonde(&self) -> &Sonde {
-        &self.sonde
+    /// The client, as it is now.
+    pub fn sonde(&self) -> Sonde {
+        self.slot.current().sonde.clone()
     }
 
-    fn store(&self) -> std::result::Result<&SqliteStore, CoreError> {
-        self.store.as_deref().ok_or_else(|| {
+    fn store(&self) -> std::result::Result<Arc<SqliteStore>, CoreError> {
+        self.slot.current().store.clone().ok_or_else(|| {
             CoreError::new(
                 ErrorKind::Unsupported,
                 "this client has no store: pass { store: 'sonde.db' }",
@@ -123,13 +116,35 @@ impl NativeSonde {
     }
 
     fn send(&self, env: &Env, m: std::result::Result<Message, CoreError>) -> Result<String> {
-        m.and_then(|m| self.sonde.send(m))
+        m.and_then(|m| self.slot.current().sonde.send(m))
             .map(|receipt| receipt.message_id)
             .map_err(|e| throw(env, &e))
     }
 }
 
-fn js_sink(sink: JsSink) -> CallbackSink {
+/// A reconfiguration on libuv's thread pool (it builds a client and waits for the previous
+/// one to deliver); resolves like `Wait`.
+pub struct Reconfigure {
+    slot: Arc<Slot>,
+    changes: Map<String, Value>,
+    timeout: Duration,
+}
+
+impl Task for Reconfigure {
+    type Output = Option<String>;
+    type JsValue = Option<String>;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let done = self.slot.reconfigure(&self.changes, self.timeout);
+        Ok(done.err().map(|e| as_data(&e).to_string()))
+    }
+
+    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        Ok(output)
+    }
+}
+
+fn js_sink(sink: Arc<JsSink>) -> CallbackSink {
     CallbackSink::new("javascript", move |batch: &SinkBatch<'_>| {
         let (done, wait) = std::sync::mpsc::channel();
         let status = sink.call_with_return_value(
@@ -163,35 +178,60 @@ impl NativeSonde {
         options: Option<String>,
         sink: Option<Function<'_, String, ()>>,
     ) -> Result<Self> {
-        type Built = (Sonde, Option<Arc<SqliteStore>>, Map<String, Value>);
-        let build = || -> std::result::Result<Built, CoreError> {
+        let build = || -> std::result::Result<Slot, CoreError> {
             let mut core_options: Map<String, Value> =
                 snake_case_keys(object_arg(options.as_deref(), "options")?);
             let destinations = Destinations::take_from(&mut core_options)?;
-            let config = Config::default()
-                .for_binding(&core_options, ("sonde-node", env!("CARGO_PKG_VERSION")))?;
-            let add_sink = |config: Config| match &sink {
-                None => Ok(config),
-                Some(sink) => sink
-                    .build_threadsafe_function::<String>()
-                    .weak::<true>()
-                    .build()
-                    .map(|tsfn| config.sink(js_sink(tsfn)))
-                    .map_err(|e| invalid_argument(format!("sink: {e}"))),
+            let sink = match &sink {
+                None => None,
+                Some(sink) => {
+                    let tsfn: Arc<JsSink> = Arc::new(
+                        sink.build_threadsafe_function::<String>()
+                            .weak::<true>()
+                            .build()
+                            .map_err(|e| invalid_argument(format!("sink: {e}")))?,
+                    );
+                    let make: Arc<dyn Fn() -> CallbackSink + Send + Sync> =
+                        Arc::new(move || js_sink(Arc::clone(&tsfn)));
+                    Some(make)
+                }
             };
-            let (sonde, store) = destinations.build_client(
-                config,
-                add_sink,
-                "store: 'sonde.db', console: true, jsonl: 'events.jsonl' or sink: (events) => ...",
-            )?;
-            Ok((sonde, store, core_options))
+            Slot::new(Recipe {
+                options: core_options,
+                destinations,
+                sink,
+            })
         };
-        let (sonde, store, options) = build().map_err(|e| throw(&env, &e))?;
+        let slot = build().map_err(|e| throw(&env, &e))?;
         Ok(Self {
-            sonde,
-            store,
-            options,
+            slot: Arc::new(slot),
         })
+    }
+
+    /// The core options in force (snake_case), as JSON text.
+    #[napi]
+    pub fn options(&self) -> String {
+        Value::Object(self.slot.current().options.clone()).to_string()
+    }
+
+    /// New core options (camelCase or snake_case; `null` removes one) for a client built
+    /// now; the previous one delivers what it holds within `timeoutMs`. Resolves to
+    /// `null`, or the error's data as JSON text.
+    #[napi]
+    pub fn reconfigure(
+        &self,
+        env: Env,
+        options: String,
+        timeout_ms: f64,
+    ) -> Result<AsyncTask<Reconfigure>> {
+        let changes = object_arg(Some(&options), "options")
+            .map(snake_case_keys)
+            .map_err(|e| throw(&env, &e))?;
+        Ok(AsyncTask::new(Reconfigure {
+            slot: Arc::clone(&self.slot),
+            changes,
+            timeout: Duration::from_secs_f64(timeout_ms.max(0.0) / 1000.0),
+        }))
     }
 
     #[napi]
@@ -283,7 +323,7 @@ impl NativeSonde {
         duration_ms: f64,
     ) {
         let status = u16::try_from(status_code).unwrap_or(u16::MAX);
-        self.sonde
+        self.sonde()
             .record_request(&method, &route, status, duration_ms);
     }
 
@@ -348,9 +388,9 @@ impl NativeSonde {
                 })?),
             };
             let report = match (dry_run.unwrap_or(false), kind) {
-                (true, kind) => self.sonde.validate_request(bytes, kind)?,
-                (false, Some(kind)) => self.sonde.ingest_as(bytes, kind)?,
-                (false, None) => self.sonde.ingest(bytes)?,
+                (true, kind) => self.sonde().validate_request(bytes, kind)?,
+                (false, Some(kind)) => self.sonde().ingest_as(bytes, kind)?,
+                (false, None) => self.sonde().ingest(bytes)?,
             };
             to_text(&report)
         };
@@ -361,34 +401,35 @@ impl NativeSonde {
     pub fn register(&self, env: Env, properties: String) -> Result<()> {
         let properties =
             object_arg(Some(&properties), "properties").map_err(|e| throw(&env, &e))?;
-        self.sonde.register(properties);
+        self.sonde().register(properties);
         Ok(())
     }
 
     #[napi]
     pub fn unregister(&self, key: String) {
-        self.sonde.unregister(&key);
+        self.sonde().unregister(&key);
     }
 
     #[napi]
     pub fn super_properties(&self) -> String {
-        Value::Object(self.sonde.super_properties()).to_string()
+        Value::Object(self.sonde().super_properties()).to_string()
     }
 
     #[napi(getter)]
     pub fn anonymous_id(&self) -> String {
-        self.sonde.anonymous_id().to_owned()
+        self.sonde().anonymous_id().to_owned()
     }
 
     #[napi(getter)]
     pub fn is_shut_down(&self) -> bool {
-        self.sonde.is_shut_down()
+        self.sonde().is_shut_down()
     }
 
     /// The size limits in force.
     #[napi]
     pub fn limits(&self) -> String {
-        let l = self.sonde.validator().limits();
+        let sonde = self.sonde();
+        let l = sonde.validator().limits();
         serde_json::json!({
             "maxMessageBytes": l.max_message_bytes,
             "maxBatchBytes": l.max_batch_bytes,
@@ -400,7 +441,7 @@ impl NativeSonde {
     #[napi]
     pub fn flush_async(&self, timeout_ms: Option<u32>) -> AsyncTask<Wait> {
         AsyncTask::new(Wait {
-            sonde: self.sonde.clone(),
+            sonde: self.sonde(),
             timeout: Duration::from_millis(u64::from(timeout_ms.unwrap_or(5000))),
             shutdown: false,
         })
@@ -409,7 +450,7 @@ impl NativeSonde {
     #[napi]
     pub fn shutdown_async(&self, timeout_ms: Option<u32>) -> AsyncTask<Wait> {
         AsyncTask::new(Wait {
-            sonde: self.sonde.clone(),
+            sonde: self.sonde(),
             timeout: Duration::from_millis(u64::from(timeout_ms.unwrap_or(5000))),
             shutdown: true,
         })
@@ -417,24 +458,27 @@ impl NativeSonde {
 
     #[napi]
     pub fn stats(&self, env: Env) -> Result<String> {
-        to_text(&self.sonde.stats()).map_err(|e| throw(&env, &e))
+        to_text(&self.sonde().stats()).map_err(|e| throw(&env, &e))
     }
 
     #[napi]
     pub fn system_metrics(&self, env: Env) -> Result<String> {
-        let metrics = self.sonde.system_metrics().map_err(|e| throw(&env, &e))?;
+        let metrics = self.sonde().system_metrics().map_err(|e| throw(&env, &e))?;
         to_text(&metrics).map_err(|e| throw(&env, &e))
     }
 
     #[napi]
     pub fn evaluate_alerts(&self, env: Env) -> Result<String> {
-        let transitions = self.sonde.evaluate_alerts().map_err(|e| throw(&env, &e))?;
+        let transitions = self
+            .sonde()
+            .evaluate_alerts()
+            .map_err(|e| throw(&env, &e))?;
         to_text(&transitions).map_err(|e| throw(&env, &e))
     }
 
     #[napi]
     pub fn alerts(&self, env: Env) -> Result<String> {
-        to_text(&self.sonde.alerts()).map_err(|e| throw(&env, &e))
+        to_text(&self.sonde().alerts()).map_err(|e| throw(&env, &e))
     }
 
     /// A page of stored events: `{events, next_cursor, total}`. Filters as in the Python
@@ -467,12 +511,12 @@ impl NativeSonde {
     ) -> Result<Option<String>> {
         let run = || -> std::result::Result<Option<Value>, CoreError> {
             let patch = object_arg(Some(&properties), "properties")?;
-            let now = self.sonde.now().as_millis();
+            let now = self.sonde().now().as_millis();
             self.store()?.update(
                 &message_id,
                 &patch,
                 replace.unwrap_or(false),
-                self.sonde.validator(),
+                self.sonde().validator(),
                 now,
             )
         };
@@ -531,6 +575,10 @@ impl NativeSonde {
     /// The path of the SQLite store, if any.
     #[napi(getter)]
     pub fn store_path(&self) -> Option<String> {
-        self.store.as_ref().map(|s| s.path().display().to_string())
+        self.slot
+            .current()
+            .store
+            .as_ref()
+            .map(|s| s.path().display().to_string())
     }
 }

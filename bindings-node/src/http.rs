@@ -11,12 +11,13 @@ use serde_json::Value;
 use sonde_core::config::snake_case_keys;
 use sonde_core::event::object_arg;
 use sonde_core::http::{
-    runs_inline, serves, Api, FixedHost, HttpRequest, HttpResponse, RequestError, RequestFacts,
+    runs_inline, serves, Api, HttpRequest, HttpResponse, RequestError, RequestFacts,
     RequestRecorder,
 };
 
 use crate::client::NativeSonde;
 use crate::errors::throw;
+use crate::slot::{NodeHost, Slot};
 
 fn options_of(options: Option<String>) -> std::result::Result<Value, sonde_core::Error> {
     Ok(Value::Object(snake_case_keys(object_arg(
@@ -97,7 +98,7 @@ impl NativeRecorder {
             aborted,
             ..RequestFacts::default()
         };
-        self.inner.record_with(client.sonde(), facts, |facts| {
+        self.inner.record_with(&client.sonde(), facts, |facts| {
             if let Some(headers) = &headers {
                 // Node joins repeated forwarding headers into one list already.
                 let text = |name: &str| headers.get::<String>(name).ok().flatten();
@@ -139,7 +140,7 @@ impl From<HttpResponse> for JsHttpResponse {
 /// The API and the client it answers for, shared with the tasks on libuv's pool.
 struct Served {
     api: Api,
-    host: FixedHost,
+    slot: Arc<Slot>,
 }
 
 /// One request answered on libuv's thread pool (store reads, waits, host samples).
@@ -153,7 +154,10 @@ impl Task for Answer {
     type JsValue = JsHttpResponse;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        Ok(self.served.api.handle(&self.served.host, &self.request))
+        Ok(self
+            .served
+            .api
+            .handle(&NodeHost::new(&self.served.slot), &self.request))
     }
 
     fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
@@ -201,7 +205,7 @@ impl NativeHttpApi {
         Ok(Self {
             served: Arc::new(Served {
                 api,
-                host: client.host(),
+                slot: Arc::clone(client.slot()),
             }),
         })
     }
@@ -210,7 +214,7 @@ impl NativeHttpApi {
     #[napi]
     pub fn body_limit(&self) -> u32 {
         let served = &self.served;
-        u32::try_from(served.api.body_limit(&served.host.sonde)).unwrap_or(u32::MAX)
+        u32::try_from(served.api.body_limit(&served.slot.current().sonde)).unwrap_or(u32::MAX)
     }
 
     /// Whether a route only validates and enqueues (fine on the event loop).
@@ -236,7 +240,10 @@ impl NativeHttpApi {
         body: Option<Buffer>,
     ) -> JsHttpResponse {
         let request = request_of(method, path, query, headers, body);
-        self.served.api.handle(&self.served.host, &request).into()
+        self.served
+            .api
+            .handle(&NodeHost::new(&self.served.slot), &request)
+            .into()
     }
 
     /// Answers on libuv's thread pool.

@@ -6,6 +6,7 @@
 mod client;
 mod errors;
 mod http;
+mod slot;
 
 pub use client::NativeSonde;
 pub use http::{anonymize, NativeHttpApi, NativeRecorder};

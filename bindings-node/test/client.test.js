@@ -256,3 +256,30 @@ test('one client per worker thread works', async () => {
   assert.equal(reader.queryEvents({ withTotal: true, limit: 1 }).total, 3000);
   for (const n of [0, 1, 2]) assert.equal(reader.queryEvents({ userId: `w${n}`, withTotal: true, limit: 1 }).total, 1000);
 });
+
+test('reconfigure: a client with the merged options takes over, nothing accepted is lost', async () => {
+  const delivered = [];
+  const sonde = new Sonde({ sink: (events) => delivered.push(...events), flushIntervalMs: 3_600_000, flushOnExit: false, batchSize: 500 });
+  sonde.register({ app: 'shop' });
+  sonde.track('Before', { n: 1 }, { userId: 'u' }); // still buffered in the first client
+  const anonymousId = sonde.anonymousId;
+  await sonde.reconfigure({ sampleRates: { Noise: 0 }, batchSize: 10 });
+  assert.deepEqual(delivered.map((e) => e.event), ['Before'], 'the previous client delivered what it held');
+  assert.equal(sonde.options.batch_size, 10);
+  sonde.track('Noise', {}, { userId: 'u' });
+  sonde.track('After', {}, { userId: 'u' });
+  await sonde.flush();
+  const after = delivered.find((e) => e.event === 'After');
+  assert.equal(after.properties.app, 'shop', 'registered super properties carry over');
+  assert.equal(sonde.anonymousId, anonymousId, 'the anonymous id carries over');
+  assert.equal(delivered.some((e) => e.event === 'Noise'), false);
+  assert.equal(sonde.stats().counters.dropped.sampled, 1);
+  await sonde.reconfigure({ sampleRates: null });
+  assert.equal('sample_rates' in sonde.options, false, 'null removes an option');
+  await assert.rejects(sonde.reconfigure({ batchSize: 0, bogus: 1 }), (e) => e.name === 'SondeError' && e.code === 'invalid_config'
+    && e.violations.map((v) => v.path).sort().join() === '/batch_size,/bogus');
+  await assert.rejects(sonde.reconfigure({ store: 'x.db', flushOnExit: true }), (e) => e.code === 'invalid_config'
+    && e.violations.map((v) => v.path).sort().join() === '/flush_on_exit,/store');
+  assert.equal(sonde.options.batch_size, 10, 'a refused change changes nothing');
+  await sonde.shutdown();
+});

@@ -87,9 +87,22 @@ test('express router: every endpoint over HTTP, and other paths fall through to 
     assert.ok(perf.system.memory_total_bytes > 0);
     const config = await (await fetch(`${api}/config`)).json();
     assert.equal(config.store, sonde.storePath);
-    const put = await fetch(`${api}/config`, { method: 'PUT', headers: ADMIN, body: '{"batch_size": 10}' });
-    assert.equal(put.status, 501, 'the Node client cannot change options at run time yet');
-    assert.equal((await put.json()).code, 'unsupported');
+    const put = await fetch(`${api}/config`, { method: 'PUT', headers: ADMIN, body: '{"sample_rates": {"Noise": 0}, "batch_size": 10}' });
+    assert.equal(put.status, 200, JSON.stringify(await put.clone().json()));
+    const changed = await put.json();
+    assert.deepEqual(changed.options.sample_rates, { Noise: 0 });
+    assert.equal(changed.options.batch_size, 10, 'the answer shows the new client\'s options');
+    assert.equal(changed.store, sonde.storePath, 'the same store');
+    assert.deepEqual(sonde.options.sample_rates, { Noise: 0 });
+    sonde.track('Noise', {}, { userId: 'u' });
+    assert.equal(sonde.stats().counters.dropped.sampled, 1, 'the client in use is the new one');
+    const refused = await fetch(`${api}/config`, { method: 'PUT', headers: ADMIN, body: JSON.stringify({ batch_size: -1, what: 1 }) });
+    assert.equal(refused.status, 422);
+    assert.deepEqual((await refused.json()).violations.map((v) => v.path).sort(), ['/batch_size', '/what']);
+    const fixed = await fetch(`${api}/config`, { method: 'PUT', headers: ADMIN, body: '{"store": "x.db", "sink": null}' });
+    assert.equal(fixed.status, 422);
+    assert.deepEqual((await fixed.json()).violations.map((v) => [v.path, v.code]).sort(), [['/sink', 'invalid_option'], ['/store', 'invalid_option']]);
+    assert.deepEqual(sonde.options.sample_rates, { Noise: 0 }, 'a refused change changes nothing');
 
     assert.equal(await (await fetch(`${api}/custom`)).text(), 'the app');
     assert.equal((await fetch(`${api}/v1/batch`)).status, 405);

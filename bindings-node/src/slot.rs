@@ -1,0 +1,169 @@
+//! The client a `NativeSonde` runs now, and how to build the next one: `reconfigure` (from
+//! JS, or the API's `PUT /config`) builds a client with the merged options, swaps it in,
+//! and lets the previous one deliver what it holds. Every call reads the current client
+//! through `Slot::current` (a read lock and an `Arc` clone).
+
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use sonde_core::config::{Destinations, DESTINATION_OPTIONS};
+use sonde_core::http::{ApiHost, FixedHost};
+use sonde_core::sink::CallbackSink;
+use sonde_core::store::SqliteStore;
+use sonde_core::{codes, Config, Error as CoreError, ErrorKind, Sonde, Violation};
+
+/// Options `index.js` handles itself: they cannot change on a running client either.
+const BINDING_OPTIONS: &[&str] = &["sink", "flush_on_exit", "handle_signals", "exit_timeout_ms"];
+
+/// How long the API's `PUT /config` lets the previous client deliver what it holds.
+const API_RECONFIGURE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a client is built from.
+pub struct Recipe {
+    /// The core options (snake_case), the anonymous id pinned after the first build.
+    pub options: Map<String, Value>,
+    pub destinations: Destinations,
+    /// Makes the JS sink for a new client, if the user gave one.
+    pub sink: Option<Arc<dyn Fn() -> CallbackSink + Send + Sync>>,
+}
+
+impl Recipe {
+    fn build(&mut self, super_properties: Map<String, Value>) -> Result<FixedHost, CoreError> {
+        let mut config = Config::default()
+            .for_binding(&self.options, ("sonde-node", env!("CARGO_PKG_VERSION")))?;
+        config.super_properties.extend(super_properties);
+        let sink = self.sink.clone();
+        let (sonde, store) = self.destinations.build_client(
+            config,
+            |config| {
+                Ok(match sink {
+                    Some(make) => config.sink(make()),
+                    None => config,
+                })
+            },
+            "store: 'sonde.db', console: true, jsonl: 'events.jsonl' or sink: (events) => ...",
+        )?;
+        self.options.insert(
+            "anonymous_id".to_owned(),
+            Value::String(sonde.anonymous_id().to_owned()),
+        );
+        Ok(FixedHost {
+            sonde,
+            store,
+            options: self.options.clone(),
+        })
+    }
+}
+
+/// The current client and the recipe for the next.
+pub struct Slot {
+    current: RwLock<Arc<FixedHost>>,
+    recipe: Mutex<Recipe>,
+}
+
+impl Slot {
+    pub fn new(mut recipe: Recipe) -> Result<Self, CoreError> {
+        let first = recipe.build(Map::new())?;
+        Ok(Self {
+            current: RwLock::new(Arc::new(first)),
+            recipe: Mutex::new(recipe),
+        })
+    }
+
+    /// The client, its store and its options, as they are now.
+    pub fn current(&self) -> Arc<FixedHost> {
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Merges `changes` (snake_case; `null` removes an option) into the options, builds a
+    /// client with them and swaps it in; the previous one then delivers what it holds
+    /// within `timeout`. Destinations and the binding's own options are refused, every one
+    /// named; a bad option changes nothing.
+    pub fn reconfigure(
+        &self,
+        changes: &Map<String, Value>,
+        timeout: Duration,
+    ) -> Result<(), CoreError> {
+        let fixed: Vec<Violation> = changes
+            .keys()
+            .filter(|k| {
+                DESTINATION_OPTIONS.contains(&k.as_str()) || BINDING_OPTIONS.contains(&k.as_str())
+            })
+            .map(|k| {
+                Violation::new(
+                    format!("/{k}"),
+                    codes::INVALID_OPTION,
+                    format!("{k} cannot change at run time: create a new client"),
+                )
+            })
+            .collect();
+        if !fixed.is_empty() {
+            return Err(CoreError::with_violations(ErrorKind::InvalidConfig, fixed));
+        }
+        // One reconfiguration at a time; tracking goes on meanwhile on the current client.
+        let mut recipe = self.recipe.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = recipe.options.clone();
+        for (key, value) in changes {
+            if value.is_null() {
+                recipe.options.remove(key);
+            } else {
+                recipe.options.insert(key.clone(), value.clone());
+            }
+        }
+        let previous = self.current();
+        let next = match recipe.build(previous.sonde.super_properties()) {
+            Ok(next) => next,
+            Err(e) => {
+                recipe.options = before;
+                return Err(e);
+            }
+        };
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
+        drop(recipe);
+        previous.sonde.flush(timeout)
+    }
+}
+
+/// The API's view of a Node client: the client as it was when the request arrived (or,
+/// after a `PUT /config` in this request, the one that replaced it), and the slot, so
+/// `PUT /config` can replace it.
+pub struct NodeHost {
+    now: Arc<FixedHost>,
+    replaced_by: OnceLock<Arc<FixedHost>>,
+    slot: Arc<Slot>,
+}
+
+impl NodeHost {
+    pub fn new(slot: &Arc<Slot>) -> Self {
+        Self {
+            now: slot.current(),
+            replaced_by: OnceLock::new(),
+            slot: Arc::clone(slot),
+        }
+    }
+
+    fn view(&self) -> &FixedHost {
+        self.replaced_by.get().unwrap_or(&self.now)
+    }
+}
+
+impl ApiHost for NodeHost {
+    fn sonde(&self) -> &Sonde {
+        &self.view().sonde
+    }
+
+    fn store(&self) -> Option<&SqliteStore> {
+        self.view().store.as_deref()
+    }
+
+    fn options(&self) -> Value {
+        Value::Object(self.view().options.clone())
+    }
+
+    fn reconfigure(&self, changes: &Map<String, Value>) -> Result<(), CoreError> {
+        self.slot.reconfigure(changes, API_RECONFIGURE_TIMEOUT)?;
+        let _ = self.replaced_by.set(self.slot.current());
+        Ok(())
+    }
+}
