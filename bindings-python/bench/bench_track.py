@@ -97,7 +97,7 @@ def main() -> None:
             deliver()
             wall[name].append((time.perf_counter_ns() - started) / N)
             cpu[name].append((time.process_time_ns() - cpu_started) / N)
-    stored = sonde_client.query_events(with_total=True, limit=1)["total"]
+    stored = sonde_client.query_events(event="Order Completed", with_total=True, limit=1)["total"]
     assert stored == N * REPS, (stored, sonde_client.stats()["counters"])
 
     def cell(values: list[float]) -> str:
@@ -129,7 +129,7 @@ def main() -> None:
     committed.flush(120)
     cpu = time.process_time() - cpu
     wall = time.perf_counter() - wall
-    stored = committed.query_events(with_total=True, limit=1)["total"]
+    stored = committed.query_events(event="Order Completed", with_total=True, limit=1)["total"]
     assert stored == count, (stored, committed.stats()["counters"])
     print(
         f"CPU per event, track() until committed in SQLite: {cpu / count * 1e6:.2f} µs "
