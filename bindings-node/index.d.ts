@@ -260,7 +260,8 @@ export declare class Sonde {
   getEvent(messageId: string): SondeEvent | null;
   updateEvent(messageId: string, properties: JsonObject, options?: { replace?: boolean }): SondeEvent | null;
   deleteEvent(messageId: string): boolean;
-  deleteEvents(filters?: EventQuery): number;
+  /** At least one filter (none `undefined` or `null`), or `{ all: true }` alone; paging fields are refused. */
+  deleteEvents(filters: Omit<EventQuery, 'limit' | 'cursor' | 'order' | 'withTotal'> | { all: true }): number;
   aggregate(options?: { from?: string | Date; to?: string | Date; bucket?: 'minute' | 'hour' | 'day' }): JsonObject;
   middleware(options?: MiddlewareOptions): Middleware;
   errorHandler(): ErrorMiddleware;

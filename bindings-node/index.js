@@ -141,7 +141,18 @@ class Sonde {
     return parsed(this.#native.updateEvent(messageId, JSON.stringify(properties), options.replace ?? false));
   }
   deleteEvent(messageId) { return this.#native.deleteEvent(messageId); }
-  deleteEvents(filters) { return this.#native.deleteEvents(json(filters)); }
+  /**
+   * Deletes the stored events the filters match; how many. At least one filter, none of them
+   * `undefined` or `null` (an erasure with a missing id must not wipe the store);
+   * `{ all: true }` alone deletes every event.
+   */
+  deleteEvents(filters) {
+    // JSON.stringify would drop an undefined filter silently: send it as null, refused by name.
+    const given = filters && typeof filters === 'object'
+      ? Object.fromEntries(Object.entries(filters).map(([k, v]) => [k, v === undefined ? null : v]))
+      : filters;
+    return this.#native.deleteEvents(json(given));
+  }
   aggregate(options) { return JSON.parse(this.#native.aggregate(json(options))); }
 
   /**

@@ -13,7 +13,7 @@ use sonde_core::config::{snake_case_keys, Destinations};
 use sonde_core::event::{calls, object_arg};
 
 use sonde_core::sink::{CallbackSink, SinkBatch, SinkError};
-use sonde_core::store::{Bucket, EventQuery, SqliteStore, Store, TimeRange};
+use sonde_core::store::{Bucket, Deletion, EventQuery, SqliteStore, Store, TimeRange};
 use sonde_core::{Error as CoreError, ErrorKind, Message, MessageType, Sonde, Timestamp};
 
 use crate::errors::{as_data, invalid_argument, throw};
@@ -531,11 +531,14 @@ impl NativeSonde {
         run().map_err(|e| throw(&env, &e))
     }
 
-    /// Deletes every stored event the filters match; how many (a number: below 2^53).
+    /// Deletes every stored event the filters match; how many (a number: below 2^53). At
+    /// least one filter, none of them `null`; `{ all: true }` alone deletes every event.
     #[napi]
     pub fn delete_events(&self, env: Env, filters: Option<String>) -> Result<f64> {
         let run = || -> std::result::Result<u64, CoreError> {
-            self.store()?.delete_where(&query_of(filters)?)
+            let doc = snake_case_keys(object_arg(filters.as_deref(), "filters")?);
+            let deletion = Deletion::from_value(&Value::Object(doc))?;
+            self.store()?.delete_matching(&deletion)
         };
         run().map(|n| n as f64).map_err(|e| throw(&env, &e))
     }

@@ -117,6 +117,12 @@ test('the store: queries, pages, updates, erasure, aggregates', async () => {
   assert.throws(() => sonde.aggregate({ bucket: 'week' }), (e) => e.code === 'invalid_config');
   assert.equal(sonde.deleteEvent(ids[0]), true);
   assert.equal(sonde.deleteEvent(ids[0]), false);
+  // An erasure with a missing id never wipes the store: refused by name, nothing deleted.
+  const before = sonde.queryEvents({ withTotal: true, limit: 1 }).total;
+  for (const [bad, path] of [[{ userId: undefined }, '/user_id'], [{ userId: null }, '/user_id'], [undefined, ''], [{}, ''], [{ userId: 'u1', cursor: 'x' }, '/cursor']]) {
+    assert.throws(() => sonde.deleteEvents(bad), (e) => e.code === 'invalid_config' && e.violations.map((v) => `${v.path} ${v.code}`).join() === `${path} invalid_query`, JSON.stringify(bad));
+  }
+  assert.equal(sonde.queryEvents({ withTotal: true, limit: 1 }).total, before);
   assert.equal(sonde.deleteEvents({ userId: 'u1' }), 6);
   assert.equal(sonde.queryEvents({ withTotal: true, limit: 1 }).total, 23);
   await sonde.shutdown();

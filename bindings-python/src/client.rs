@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use sonde_core::codes;
 use sonde_core::event::reserved::{ApiRequest, ErrorEvent, Interaction, Performance};
 use sonde_core::event::Envelope;
-use sonde_core::store::{Bucket, EventQuery, SqliteStore, Store, TimeRange};
+use sonde_core::store::{Bucket, Deletion, EventQuery, SqliteStore, Store, TimeRange};
 use sonde_core::{Error, ErrorKind, Message, MessageType, Timestamp};
 
 use crate::convert::{optional_object, serialized, to_json, to_object, to_python};
@@ -130,23 +130,27 @@ fn no_store() -> CoreError {
 
 /// Query filters from keyword arguments (`from_` is accepted for `from`; datetimes become
 /// RFC 3339 text).
-fn query_of(filters: Option<&Bound<'_, PyDict>>) -> PyResult<EventQuery> {
+/// Keyword filters as the core's query document; `None` values are kept (as `null`) only
+/// when `keep_none`: a delete refuses them by name, a search leaves them out.
+fn filter_doc(filters: Option<&Bound<'_, PyDict>>, keep_none: bool) -> PyResult<Value> {
     let mut doc = Map::new();
-    if let Some(filters) = filters {
-        for (k, v) in filters.iter() {
-            let key: String = k.extract()?;
-            if v.is_none() {
-                continue;
-            }
-            let key = match key.as_str() {
-                "from_" => "from".to_owned(),
-                "type_" => "type".to_owned(),
-                _ => key,
-            };
-            doc.insert(key, to_json(&v)?);
+    for (k, v) in filters.into_iter().flat_map(|f| f.iter()) {
+        let key: String = k.extract()?;
+        if v.is_none() && !keep_none {
+            continue;
         }
+        let key = match key.as_str() {
+            "from_" => "from".to_owned(),
+            "type_" => "type".to_owned(),
+            _ => key,
+        };
+        doc.insert(key, to_json(&v)?);
     }
-    Ok(EventQuery::from_value(&Value::Object(doc)).map_err(CoreError)?)
+    Ok(Value::Object(doc))
+}
+
+fn query_of(filters: Option<&Bound<'_, PyDict>>) -> PyResult<EventQuery> {
+    Ok(EventQuery::from_value(&filter_doc(filters, false)?).map_err(CoreError)?)
 }
 
 /// Why `reconfigure` changed nothing.
@@ -738,12 +742,14 @@ impl Client {
     }
 
     /// Deletes every stored event the filters match (per-user erasure, retention); how many.
+    /// At least one filter, and none of them `None` (an erasure with a missing id must not
+    /// wipe the store); `all=True` alone deletes every event.
     #[pyo3(signature = (**filters))]
     fn delete_events(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<u64> {
-        let query = query_of(filters)?;
+        let deletion = Deletion::from_value(&filter_doc(filters, true)?).map_err(CoreError)?;
         let store = self.store()?;
         Ok(py
-            .detach(|| store.delete_where(&query))
+            .detach(|| store.delete_matching(&deletion))
             .map_err(CoreError)?)
     }
 

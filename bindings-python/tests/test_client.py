@@ -246,9 +246,24 @@ def test_store_crud_queries_and_aggregates(store_path: str) -> None:
         s.aggregate(bucket="week")
 
     assert s.delete_event(ids[0]) is True and s.delete_event(ids[0]) is False
+    # An erasure with a missing id never wipes the store: refused by name, nothing deleted.
+    total = s.query_events(with_total=True, limit=1)["total"]
+    for bad, path in [
+        ({"user_id": None}, "/user_id"),
+        ({}, ""),
+        ({"user_id": "u1", "limit": 5}, "/limit"),
+    ]:
+        with pytest.raises(sonde.ConfigError) as refused:
+            s.delete_events(**bad)
+        assert [(v["path"], v["code"]) for v in refused.value.violations] == [
+            (path, "invalid_query")
+        ], bad
+    assert s.query_events(with_total=True, limit=1)["total"] == total
     assert s.delete_events(user_id="u1") == 6
     assert s.purge_older_than(base + dt.timedelta(minutes=5)) == 3
     assert s.query_events(with_total=True, limit=1)["total"] == 30 - 1 - 6 - 3
+    assert s.delete_events(all=True) == 30 - 1 - 6 - 3
+    assert s.query_events(with_total=True, limit=1)["total"] == 0
     s.shutdown(5.0)
 
 

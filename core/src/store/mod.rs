@@ -12,7 +12,7 @@ mod sqlite;
 use serde_json::Value;
 
 pub use aggregate::{Aggregates, Bucket, SeriesPoint};
-pub use query::{EventPage, EventQuery, Order, TimeRange, MAX_LIMIT};
+pub use query::{Deletion, EventPage, EventQuery, Order, TimeRange, MAX_LIMIT};
 #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
 pub use sqlite::{SqliteStore, StoreSink, BUSY_TIMEOUT, SCHEMA_VERSION};
 
@@ -52,7 +52,16 @@ pub trait Store: crate::platform::MaybeSendSync {
 
     /// Deletes one event; whether it existed.
     fn delete(&self, message_id: &str) -> Result<bool, Error>;
-    /// Deletes every event the query's filters match (its order, limit and cursor are
-    /// ignored); how many.
+    /// Deletes every event the query's filters match; how many. A query without a filter
+    /// is refused (`invalid_query`): deleting everything is [`Store::delete_all`].
     fn delete_where(&self, query: &EventQuery) -> Result<u64, Error>;
+    /// Deletes every stored event; how many.
+    fn delete_all(&self) -> Result<u64, Error>;
+    /// A bulk delete as [`Deletion::from_value`] reads it; how many were deleted.
+    fn delete_matching(&self, deletion: &Deletion) -> Result<u64, Error> {
+        match deletion {
+            Deletion::Matching(query) => self.delete_where(query),
+            Deletion::All => self.delete_all(),
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! Queries over stored events: filters, order, limit and an opaque keyset cursor.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::codes;
 use crate::error::{Error, ErrorKind, Violation};
@@ -287,9 +287,145 @@ impl EventQuery {
     }
 }
 
+/// What a bulk delete removes: the events its filters match, or, asked for explicitly,
+/// every event. An erasure with a missing id must never wipe the store, so there is no way
+/// to spell "everything" with filters.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Deletion {
+    /// The events these filters match (at least one filter is set).
+    Matching(Box<EventQuery>),
+    /// Every stored event (`all: true`).
+    All,
+}
+
+/// Query fields that page or order results; a delete has neither.
+const PAGING_FIELDS: [&str; 4] = ["limit", "cursor", "order", "with_total"];
+
+impl EventQuery {
+    /// Whether any filter is set (what a delete requires).
+    pub fn has_filter(&self) -> bool {
+        self.kind.is_some()
+            || self.event.is_some()
+            || self.event_prefix.is_some()
+            || self.user_id.is_some()
+            || self.anonymous_id.is_some()
+            || self.session_id.is_some()
+            || self.time.from.is_some()
+            || self.time.to.is_some()
+            || !self.properties.is_empty()
+    }
+}
+
+impl Deletion {
+    /// Reads a bulk delete (snake_case fields): the query filters, or `all: true` alone.
+    /// Refused, with every problem: a filter given as `null` (a `None` or `undefined` id
+    /// would otherwise match everything), paging fields, `all` with filters, and no filter
+    /// at all.
+    pub fn from_value(doc: &Value) -> Result<Self, Error> {
+        let Value::Object(obj) = doc else {
+            return Err(Error::with_violations(
+                ErrorKind::InvalidConfig,
+                vec![Violation::new(
+                    "",
+                    codes::INVALID_QUERY,
+                    "a delete's filters must be an object",
+                )],
+            ));
+        };
+        let mut problems = Vec::new();
+        let mut filters = Map::new();
+        let mut all = false;
+        for (key, value) in obj {
+            if key == "all" {
+                match value.as_bool() {
+                    Some(b) => all = b,
+                    None => problems.push(Violation::new(
+                        "/all",
+                        codes::INVALID_QUERY,
+                        format!("all must be true or false, got {value}"),
+                    )),
+                }
+            } else if PAGING_FIELDS.contains(&key.as_str()) {
+                problems.push(Violation::new(
+                    format!("/{key}"),
+                    codes::INVALID_QUERY,
+                    format!("{key} pages or orders results: a delete takes filters only"),
+                ));
+            } else if value.is_null() {
+                problems.push(Violation::new(
+                    format!("/{key}"),
+                    codes::INVALID_QUERY,
+                    format!("{key} has no value: leave it out, or give the value to match (a missing filter would delete more than meant)"),
+                ));
+            } else {
+                filters.insert(key.clone(), value.clone());
+            }
+        }
+        let query = match EventQuery::from_value(&Value::Object(filters)) {
+            Ok(query) => Some(query),
+            Err(e) => {
+                problems.extend(e.into_violations());
+                None
+            }
+        };
+        let has_filter = query.as_ref().is_some_and(EventQuery::has_filter);
+        if problems.is_empty() && all && has_filter {
+            problems.push(Violation::new(
+                "/all",
+                codes::INVALID_QUERY,
+                "all: true deletes every event: give it without filters",
+            ));
+        }
+        if problems.is_empty() && !all && !has_filter {
+            problems.push(Violation::new(
+                "",
+                codes::INVALID_QUERY,
+                "a delete needs at least one filter; pass all: true to delete every event",
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(Error::with_violations(ErrorKind::InvalidConfig, problems));
+        }
+        Ok(match query {
+            Some(query) if !all => Deletion::Matching(Box::new(query)),
+            _ => Deletion::All,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deletes_need_a_filter_or_all_and_refuse_missing_values_and_paging() {
+        let paths = |doc: Value| -> Vec<String> {
+            let e = Deletion::from_value(&doc).expect_err("refused");
+            e.violations().iter().map(|v| v.path.clone()).collect()
+        };
+        assert_eq!(paths(serde_json::json!({})), [""]);
+        assert_eq!(paths(serde_json::json!({"user_id": null})), ["/user_id"]);
+        assert_eq!(
+            paths(serde_json::json!({"user_id": "u", "limit": 5, "cursor": "x", "order": "asc"})),
+            ["/cursor", "/limit", "/order"]
+        );
+        assert_eq!(
+            paths(serde_json::json!({"all": true, "user_id": "u"})),
+            ["/all"]
+        );
+        assert_eq!(paths(serde_json::json!({"all": "yes"})), ["/all"]);
+        assert_eq!(paths(serde_json::json!({"all": false})), [""]);
+        assert_eq!(
+            Deletion::from_value(&serde_json::json!({"all": true})).expect("all"),
+            Deletion::All
+        );
+        let Deletion::Matching(q) =
+            Deletion::from_value(&serde_json::json!({"user_id": "u1"})).expect("a filter")
+        else {
+            panic!("a filtered delete");
+        };
+        assert_eq!(q.user_id.as_deref(), Some("u1"));
+    }
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {

@@ -22,7 +22,8 @@ use super::row::Row;
 use super::{
     Aggregates, Bucket, EventPage, EventQuery, Order, SeriesPoint, Store, TimeRange, WriteReport,
 };
-use crate::error::{Error, ErrorKind};
+use crate::codes;
+use crate::error::{Error, ErrorKind, Violation};
 use crate::event::{parse_message, Properties, Timestamp};
 use crate::sink::{Sink, SinkBatch, SinkError};
 use crate::stats::{DDSketch, Latency};
@@ -625,6 +626,16 @@ impl Store for SqliteStore {
 
     fn delete_where(&self, q: &EventQuery) -> Result<u64, Error> {
         q.check_filters()?;
+        if !q.has_filter() {
+            return Err(Error::with_violations(
+                ErrorKind::InvalidConfig,
+                vec![Violation::new(
+                    "",
+                    codes::INVALID_QUERY,
+                    "a delete needs at least one filter; delete_all() deletes every event",
+                )],
+            ));
+        }
         let (where_sql, params) = filters(q);
         let n = self
             .conn()
@@ -632,6 +643,14 @@ impl Store for SqliteStore {
                 &format!("DELETE FROM events{where_sql}"),
                 params_from_iter(params.iter()),
             )
+            .map_err(|e| store_error("deleting", e))?;
+        Ok(n as u64)
+    }
+
+    fn delete_all(&self) -> Result<u64, Error> {
+        let n = self
+            .conn()
+            .execute("DELETE FROM events", [])
             .map_err(|e| store_error("deleting", e))?;
         Ok(n as u64)
     }
