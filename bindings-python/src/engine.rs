@@ -177,7 +177,7 @@ impl Spec {
 /// Calls the Python sink with the batch as a list of dicts. An exception is a retryable
 /// failure (the pipeline backs off and tries again); a finalizing interpreter too.
 fn deliver_to_python(sink: &Py<PyAny>, batch: &SinkBatch<'_>) -> Result<(), SinkError> {
-    let values = batch.to_values();
+    let values = batch.to_values()?;
     Python::try_attach(|py| {
         let events = PyList::empty(py);
         for v in &values {

@@ -61,12 +61,19 @@ pub(crate) struct RawScan {
     pub redact_hit: bool,
     /// The object has a top-level `library` key (for `context.library`).
     pub has_library: bool,
+    /// A number outside the f64 range (`1e400`): the parser refuses it, so the object is
+    /// parsed to report it rather than stored as text nothing could read back.
+    pub number_out_of_range: bool,
 }
 
 impl RawScan {
     /// True when the raw text may be kept: nothing to report, redact or decode.
     pub fn keeps_raw(&self) -> bool {
-        !(self.too_deep || self.long_key || self.escaped_key || self.redact_hit)
+        !(self.too_deep
+            || self.long_key
+            || self.escaped_key
+            || self.redact_hit
+            || self.number_out_of_range)
     }
 }
 
@@ -147,6 +154,20 @@ pub(crate) fn scan_object(
                 } else {
                     i = end + 1;
                 }
+            }
+            b'-' | b'0'..=b'9' => {
+                let end = b[i..]
+                    .iter()
+                    .position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                    .map_or(b.len(), |p| i + p);
+                let number = text.get(i..end).unwrap_or("");
+                // Only an exponent or hundreds of digits can leave the f64 range.
+                if (number.len() > 300 || number.bytes().any(|c| c == b'e' || c == b'E'))
+                    && !number.parse::<f64>().is_ok_and(f64::is_finite)
+                {
+                    scan.number_out_of_range = true;
+                }
+                i = end.max(i + 1);
             }
             _ => i += 1,
         }

@@ -81,9 +81,17 @@ impl SinkBatch<'_> {
     }
 
     /// The events parsed back into JSON values.
-    pub fn to_values(&self) -> Vec<Value> {
+    ///
+    /// An event that cannot be read back fails the whole batch as a permanent failure, so
+    /// it is counted as dropped (`retry_exhausted`), never as delivered with events missing.
+    pub fn to_values(&self) -> Result<Vec<Value>, SinkError> {
         self.json_lines()
-            .filter_map(|line| serde_json::from_str(line).ok())
+            .enumerate()
+            .map(|(i, line)| {
+                serde_json::from_str(line).map_err(|e| {
+                    SinkError::permanent(format!("event {i} of the batch cannot be read back: {e}"))
+                })
+            })
             .collect()
     }
 }
@@ -139,5 +147,42 @@ pub trait Sink: MaybeSendSync {
     /// Makes delivered data durable (called on flush and shutdown).
     fn flush(&self) -> Result<(), SinkError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: u64, json: &str) -> BufferedEvent {
+        BufferedEvent {
+            seq,
+            enqueued_ms: 0,
+            json: json.into(),
+        }
+    }
+
+    #[test]
+    fn an_event_that_cannot_be_read_back_fails_the_batch_instead_of_vanishing() {
+        let events = [event(1, r#"{"event":"A"}"#), event(2, r#"{"x":1e400}"#)];
+        let batch = SinkBatch {
+            id: 1,
+            attempt: 1,
+            events: &events,
+        };
+        let e = batch
+            .to_values()
+            .expect_err("the second event cannot be read");
+        assert!(
+            !e.retryable && e.message.contains("event 1 of the batch"),
+            "{e:?}"
+        );
+        let readable = [event(1, r#"{"event":"A"}"#)];
+        let batch = SinkBatch {
+            id: 1,
+            attempt: 1,
+            events: &readable,
+        };
+        assert_eq!(batch.to_values().expect("readable").len(), 1);
     }
 }
