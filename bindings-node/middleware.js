@@ -215,7 +215,7 @@ function analyticsApi(sonde, opts = {}) {
     const { method } = req;
     const body = method === 'POST' || method === 'PUT' || method === 'PATCH' ? await readBounded(req, limit) : undefined;
     const headers = Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)]);
-    return NativeHttpApi.runsInline(method, path)
+    return native.runsInline(method, path)
       ? native.handle(method, path, query, headers, body)
       : native.handleAsync(method, path, query, headers, body);
   };

@@ -11,7 +11,7 @@ use serde_json::Value;
 use sonde_core::config::snake_case_keys;
 use sonde_core::event::object_arg;
 use sonde_core::http::{
-    runs_inline, serves, Api, HttpRequest, HttpResponse, RequestError, RequestFacts,
+    runs_inline_for, serves, Api, HttpRequest, HttpResponse, RequestError, RequestFacts,
     RequestRecorder,
 };
 
@@ -217,10 +217,11 @@ impl NativeHttpApi {
         u32::try_from(served.api.body_limit(&served.slot.current().sonde)).unwrap_or(u32::MAX)
     }
 
-    /// Whether a route only validates and enqueues (fine on the event loop).
+    /// Whether a route only validates and enqueues, and cannot wait (fine on the event
+    /// loop); with overflow `block` ingestion can wait, so it goes to libuv's pool.
     #[napi]
-    pub fn runs_inline(method: String, path: String) -> bool {
-        runs_inline(&method, &path)
+    pub fn runs_inline(&self, method: String, path: String) -> bool {
+        runs_inline_for(&self.served.slot.current().sonde, &method, &path)
     }
 
     /// Whether `path` (under the mount point) is one of the API's endpoints.

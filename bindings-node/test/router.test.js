@@ -194,3 +194,17 @@ test('fastify plugin serves the same API, bodies read raw by the core', async ()
   }
   await sonde.shutdown();
 });
+
+test('ingestion leaves the event loop when a full buffer can make it wait (overflow block)', async () => {
+  const { NativeHttpApi } = require('../native');
+  const { kNative } = require('../middleware');
+  const quick = new Sonde({ sink: () => {}, flushOnExit: false });
+  const waits = new Sonde({ sink: () => {}, flushOnExit: false, overflow: 'block' });
+  const api = (s) => new NativeHttpApi(s[kNative], JSON.stringify({ allowUnauthenticated: true }));
+  assert.equal(api(quick).runsInline('POST', '/v1/batch'), true);
+  assert.equal(api(waits).runsInline('POST', '/v1/batch'), false, 'overflow block can wait: libuv pool');
+  assert.equal(api(waits).runsInline('OPTIONS', '/track'), true);
+  assert.equal(api(quick).runsInline('GET', '/events'), false);
+  await quick.shutdown();
+  await waits.shutdown();
+});

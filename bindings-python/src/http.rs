@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use serde_json::{Map, Value};
 use sonde_core::http::{
-    runs_inline, Api, ApiHost, HttpRequest, RequestError, RequestFacts,
+    runs_inline_for, Api, ApiHost, HttpRequest, RequestError, RequestFacts,
     RequestRecorder as CoreRecorder,
 };
 use sonde_core::store::SqliteStore;
@@ -212,10 +212,10 @@ impl HttpApi {
         self.api.body_limit(&self.client.get().engine().sonde)
     }
 
-    /// Whether a route only validates and enqueues (fine on the event loop).
-    #[staticmethod]
-    fn runs_inline(method: &str, path: &str) -> bool {
-        runs_inline(method, path)
+    /// Whether a route only validates and enqueues, and cannot wait (fine on the event
+    /// loop); with overflow `block` ingestion can wait, so it runs on the thread pool.
+    fn runs_inline(&self, method: &str, path: &str) -> bool {
+        runs_inline_for(&self.client.get().engine().sonde, method, path)
     }
 
     /// Answers one request: `(status, [(name, value)], body)`; `headers` are the ASGI

@@ -575,3 +575,16 @@ def test_distinct_routes_are_capped(collector: Collector) -> None:
     routes = s.stats()["routes"]
     assert set(routes) == {"GET /a/{x}", "GET /b/{x}", "* __other__"}
     assert routes["* __other__"]["count"] == 2
+
+
+def test_ingestion_leaves_the_event_loop_when_a_full_buffer_can_make_it_wait(
+    collector: Collector,
+) -> None:
+    from sonde._native import HttpApi
+
+    quick = HttpApi(sonde.Sonde(sink=collector), allow_unauthenticated=True)
+    waits = HttpApi(sonde.Sonde(sink=collector, overflow="block"), allow_unauthenticated=True)
+    assert quick.runs_inline("POST", "/v1/batch") and quick.runs_inline("OPTIONS", "/track")
+    assert not waits.runs_inline("POST", "/v1/batch"), "overflow=block can wait: thread pool"
+    assert waits.runs_inline("OPTIONS", "/track")
+    assert not quick.runs_inline("GET", "/events")

@@ -86,6 +86,16 @@ pub fn runs_inline(method: &str, path: &str) -> bool {
         || method.eq_ignore_ascii_case("OPTIONS")
 }
 
+/// [`runs_inline`] for this client: ingestion too leaves the event loop when a full buffer
+/// can make it wait (overflow policy `block`).
+pub fn runs_inline_for(sonde: &Sonde, method: &str, path: &str) -> bool {
+    if sonde.sends_may_wait() {
+        method.eq_ignore_ascii_case("OPTIONS")
+    } else {
+        runs_inline(method, path)
+    }
+}
+
 /// Whether `path` (under the mount point) is one of the API's endpoints: hosts that share a
 /// path space with an application pass other paths on instead of answering 404.
 pub fn serves(path: &str) -> bool {
@@ -622,6 +632,9 @@ fn single_answer(
         problem.violations = violations_at(&item.errors, Some(0));
         return Err(problem.with_headers(cors));
     }
+    if item.status == ItemStatus::QueueFull {
+        return Err(queue_full(1).with_headers(cors));
+    }
     let body = json!({
         "success": true,
         "status": item.status,
@@ -631,13 +644,48 @@ fn single_answer(
     Ok(HttpResponse::json(200, &body).with_headers(cors))
 }
 
+/// Seconds a client is asked to wait before sending again when the buffer is full.
+const QUEUE_FULL_RETRY_AFTER_S: u32 = 1;
+
+/// `503` with `Retry-After`: what Segment-protocol clients (and the browser package) retry
+/// on. A full buffer is not the sender's fault, and reporting success would lose the events.
+fn queue_full(count: usize) -> Problem {
+    Problem::new(
+        503,
+        "queue_full",
+        format!(
+            "{count} event(s) not accepted: the buffer is full; send them again after Retry-After"
+        ),
+    )
+    .with_headers([(
+        "retry-after".to_owned(),
+        QUEUE_FULL_RETRY_AFTER_S.to_string(),
+    )])
+}
+
+/// The per-item report; `503` with `Retry-After` when any item met a full buffer (its
+/// status says which; resending the accepted ones is harmless, `messageId` dedupes them).
 fn batch_answer(report: &IngestReport) -> HttpResponse {
     let mut body = match serde_json::to_value(report) {
         Ok(Value::Object(map)) => map,
         _ => Map::new(),
     };
-    body.insert("success".to_owned(), Value::Bool(report.rejected == 0));
-    HttpResponse::json(200, &body)
+    let full = report
+        .items
+        .iter()
+        .filter(|item| item.status == ItemStatus::QueueFull)
+        .count();
+    body.insert(
+        "success".to_owned(),
+        Value::Bool(report.rejected == 0 && full == 0),
+    );
+    if full == 0 {
+        return HttpResponse::json(200, &body);
+    }
+    let problem = queue_full(full);
+    body.insert("code".to_owned(), Value::String(problem.code.clone()));
+    body.insert("detail".to_owned(), Value::String(problem.detail.clone()));
+    HttpResponse::json(503, &body).with_headers(problem.headers)
 }
 
 fn stats_value(sonde: &Sonde) -> Value {

@@ -9,7 +9,7 @@ mod options;
 mod recorder;
 mod wire;
 
-pub use api::{runs_inline, serves, Api, ApiHost, API_OPTION_NAMES};
+pub use api::{runs_inline, runs_inline_for, serves, Api, ApiHost, API_OPTION_NAMES};
 pub use recorder::{
     ClientAddressPolicy, Recorded, RequestError, RequestFacts, RequestRecorder, MAX_ERROR_MESSAGE,
     MAX_ERROR_STACK, RECORDER_OPTION_NAMES, UNMATCHED,

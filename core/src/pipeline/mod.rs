@@ -393,6 +393,12 @@ impl Sonde {
             .clone()
     }
 
+    /// Whether sending can wait for room in a full buffer (overflow policy `block`): then
+    /// no host may send or ingest on an event loop.
+    pub fn sends_may_wait(&self) -> bool {
+        matches!(self.inner.overflow, OverflowPolicy::Block(_))
+    }
+
     /// The validator in force (limits, built-in schemas, tracking plan): what a stored event
     /// changed through the store API is checked against again.
     pub fn validator(&self) -> &Validator {

@@ -128,10 +128,24 @@ impl SqliteStore {
     fn prepare(conn: Connection, path: PathBuf, what: &str) -> Result<Self, Error> {
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| store_error(what, e))?;
-        // journal_mode answers with a row, so it is read rather than executed.
-        let _: String = conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(|e| store_error(what, e))?;
+        // journal_mode answers with a row, so it is read rather than executed. While another
+        // connection switches a new file to WAL, SQLite answers BUSY at once, without the busy
+        // handler: several processes opening one new file retry here, within the timeout.
+        let started = std::time::Instant::now();
+        loop {
+            match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0)) {
+                Ok(_) => break,
+                Err(e)
+                    if matches!(
+                        e.sqlite_error_code(),
+                        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+                    ) && started.elapsed() < BUSY_TIMEOUT =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(e) => return Err(store_error(what, e)),
+            }
+        }
         // Checkpoints (and their fsync) every ~40 MB of WAL instead of SQLite's 4 MB: measured
         // 1.4x the insert rate; the WAL file grows to about that size between checkpoints.
         conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=10000;")

@@ -122,7 +122,7 @@ def analytics_router(
             scope["headers"],
             body,
         )
-        if HttpApi.runs_inline(method, path):
+        if api.runs_inline(method, path):
             status, headers, content = api.handle(*args)
         else:
             loop = asyncio.get_running_loop()
