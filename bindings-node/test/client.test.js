@@ -289,3 +289,11 @@ test('reconfigure: a client with the merged options takes over, nothing accepted
   assert.equal(sonde.options.batch_size, 10, 'a refused change changes nothing');
   await sonde.shutdown();
 });
+
+test('manual delivery is refused: nothing in Node takes batches', async () => {
+  assert.throws(() => new Sonde({ sink: () => {}, delivery: 'manual', flushOnExit: false }),
+    (e) => e.code === 'invalid_config' && e.violations.map((v) => `${v.path} ${v.code}`).join() === '/delivery invalid_option');
+  const sonde = new Sonde({ sink: () => {}, flushOnExit: false });
+  await assert.rejects(sonde.reconfigure({ delivery: 'manual' }), (e) => e.code === 'invalid_config');
+  await sonde.shutdown();
+});

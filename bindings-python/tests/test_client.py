@@ -447,3 +447,18 @@ def test_record_request_and_limits(collector: Collector) -> None:
     assert s.stats()["routes"]["GET /health"]["count"] == 1
     assert s.stats()["counters"]["received"] == 0
     assert s.limits["max_batch_bytes"] == 100_000 and s.limits["max_message_bytes"] == 1000
+
+
+def test_manual_delivery_is_refused_where_nothing_would_take_batches(
+    collector: Collector,
+) -> None:
+    # Nothing in Python takes batches: events would pile up while flush() said it delivered.
+    with pytest.raises(sonde.ConfigError) as refused:
+        sonde.Sonde(sink=collector, delivery="manual")
+    assert [(v["path"], v["code"]) for v in refused.value.violations] == [
+        ("/delivery", "invalid_option")
+    ]
+    s = sonde.Sonde(sink=collector)
+    with pytest.raises(sonde.ConfigError):
+        s.reconfigure(delivery="manual")
+    s.shutdown(5.0)

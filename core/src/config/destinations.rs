@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::Config;
+use super::{Config, DeliveryMode};
 use crate::codes;
 use crate::error::{Error, ErrorKind, Violation};
 use crate::sink::{ConsoleFormat, ConsoleSink, ConsoleTarget, JsonLinesSink};
@@ -127,6 +127,18 @@ impl Destinations {
         add_sinks: impl FnOnce(Config) -> Result<Config, Error>,
         how_to_add_one: &str,
     ) -> Result<(Sonde, Option<Arc<SqliteStore>>), Error> {
+        if config.delivery == DeliveryMode::Manual {
+            // Nothing in a native binding takes batches: events would pile up unsent while
+            // `flush` reports success.
+            return Err(Error::with_violations(
+                ErrorKind::InvalidConfig,
+                vec![Violation::new(
+                    "/delivery",
+                    codes::INVALID_OPTION,
+                    "delivery \"manual\" needs a host that takes batches itself (the browser package); this binding delivers with its worker",
+                )],
+            ));
+        }
         let (config, store) = self.attach(config)?;
         let config = add_sinks(config)?;
         if config.sinks.is_empty() {
@@ -182,6 +194,10 @@ mod tests {
             .expect("a console client");
         assert!(store.is_none());
         assert!(sonde.shutdown(std::time::Duration::from_secs(1)).is_ok());
+        let manual = console
+            .build_client(Config::default().delivery(DeliveryMode::Manual), Ok, "")
+            .expect_err("nothing would deliver");
+        assert_eq!(manual.violations()[0].path, "/delivery");
         let added = none
             .build_client(
                 Config::default(),
