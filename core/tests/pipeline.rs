@@ -885,3 +885,16 @@ fn properties_given_as_json_text_deliver_like_a_map() {
         assert_eq!(e.violations()[0].path, "/properties");
     }
 }
+
+#[test]
+fn merging_snapshots_with_huge_counts_saturates_instead_of_panicking() {
+    let sonde = Sonde::new(Config::default().delivery(DeliveryMode::Manual)).unwrap();
+    sonde.track("E", props(json!({}))).unwrap();
+    let mut a = sonde.stats();
+    a.counters.received = u64::MAX;
+    a.events.insert("E".into(), u64::MAX);
+    let b = sonde_core::StatsSnapshot::from_json(&a.to_json()).unwrap();
+    a.merge(&b).unwrap();
+    assert_eq!(a.counters.received, u64::MAX);
+    assert_eq!(a.events["E"], u64::MAX);
+}

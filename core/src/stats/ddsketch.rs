@@ -149,7 +149,8 @@ impl DDSketch {
         }
         let end = self.offset + self.bins.len() as i32;
         if index >= self.offset && index < end {
-            self.bins[(index - self.offset) as usize] += n;
+            let bin = &mut self.bins[(index - self.offset) as usize];
+            *bin = bin.saturating_add(n);
         } else if index >= end {
             let new_len = (index - self.offset + 1) as usize;
             if new_len > self.max_bins {
@@ -159,10 +160,10 @@ impl DDSketch {
                 self.bins.resize(new_len, 0);
             }
             let i = (index - self.offset) as usize;
-            self.bins[i] += n;
+            self.bins[i] = self.bins[i].saturating_add(n);
         } else if self.bins.len() >= self.max_bins {
             // Below a full range: the lowest bin already stands for everything below it.
-            self.bins[0] += n;
+            self.bins[0] = self.bins[0].saturating_add(n);
         } else {
             let room = self.max_bins - self.bins.len();
             let grow = ((self.offset - index) as usize).min(room);
@@ -181,7 +182,7 @@ impl DDSketch {
             let index = self.offset + i as i32;
             let j = (index.max(new_offset) - new_offset) as usize;
             if let Some(slot) = bins.get_mut(j) {
-                *slot += c;
+                *slot = slot.saturating_add(c);
             }
         }
         self.bins = bins;
@@ -247,12 +248,12 @@ impl DDSketch {
                 ),
             ));
         }
-        self.count += other.count;
-        self.zero_count += other.zero_count;
+        self.count = self.count.saturating_add(other.count);
+        self.zero_count = self.zero_count.saturating_add(other.zero_count);
         self.sum += other.sum;
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
-        self.rejected += other.rejected;
+        self.rejected = self.rejected.saturating_add(other.rejected);
         for (i, &c) in other.bins.iter().enumerate() {
             if c > 0 {
                 self.add_to_bin(other.offset + i as i32, c);
@@ -332,6 +333,17 @@ impl DDSketch {
     }
 }
 
+/// The most bins a decoded sketch may keep (512 KiB of counts).
+const MAX_BINS_LIMIT: usize = 1 << 16;
+
+/// The finest accuracy a decoded sketch may claim: finer ones map values to indexes
+/// beyond [`MAX_BIN_INDEX`].
+const MIN_RELATIVE_ACCURACY: f64 = 1e-6;
+
+/// The largest bin index magnitude: at the finest accuracy, `f64::MAX` maps to about
+/// 3.6e8, well inside `i32` arithmetic on offsets and lengths.
+const MAX_BIN_INDEX: u32 = 1 << 30;
+
 /// Serialized form: sparse bins as `[index, count]` pairs.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -390,11 +402,39 @@ impl TryFrom<SketchWire> for DDSketch {
                 number_text(w.relative_accuracy)
             ));
         }
-        let mut s = DDSketch::new(w.relative_accuracy, w.max_bins);
-        let binned: u64 = w.bins.iter().map(|&(_, c)| c).sum();
-        if binned + w.zero_count != w.count {
+        // A snapshot may come from anywhere (merge_stats, a file): bound what it can make
+        // this process allocate or compute before building anything from it.
+        if w.max_bins > MAX_BINS_LIMIT {
             return Err(format!(
-                "sketch count {} does not match its bins ({binned}) and zero count ({})",
+                "maxBins {} is over the limit of {MAX_BINS_LIMIT}",
+                w.max_bins
+            ));
+        }
+        if w.relative_accuracy < MIN_RELATIVE_ACCURACY {
+            return Err(format!(
+                "relativeAccuracy {} is under the smallest supported, {}",
+                number_text(w.relative_accuracy),
+                number_text(MIN_RELATIVE_ACCURACY)
+            ));
+        }
+        if let Some(&(index, _)) = w
+            .bins
+            .iter()
+            .find(|(i, _)| i.unsigned_abs() > MAX_BIN_INDEX)
+        {
+            return Err(format!(
+                "bin index {index} is outside the range any value maps to (±{MAX_BIN_INDEX})"
+            ));
+        }
+        let mut s = DDSketch::new(w.relative_accuracy, w.max_bins);
+        let binned = w
+            .bins
+            .iter()
+            .try_fold(0u64, |total, &(_, c)| total.checked_add(c))
+            .and_then(|b| b.checked_add(w.zero_count));
+        if binned != Some(w.count) {
+            return Err(format!(
+                "sketch count {} does not match its bins and zero count ({})",
                 w.count, w.zero_count
             ));
         }
@@ -432,6 +472,36 @@ mod tests {
                 x *= 1.0137;
             }
         }
+    }
+
+    #[test]
+    fn hostile_snapshots_are_refused_not_allocated_or_overflowed() {
+        let wire = |max_bins: u64, accuracy: f64, bins: &str, count: u64| {
+            format!(
+                r#"{{"mapping":"{MAPPING}","relativeAccuracy":{accuracy},"maxBins":{max_bins},"count":{count},"zeroCount":0,"sum":1.0,"min":1.0,"max":1.0,"bins":{bins}}}"#
+            )
+        };
+        let refused = |text: String, why: &str| {
+            let e = serde_json::from_str::<DDSketch>(&text).expect_err(why);
+            assert!(e.to_string().contains(why), "{e}");
+        };
+        refused(wire(1 << 40, 0.01, "[[1,1]]", 1), "maxBins");
+        refused(wire(2048, 1e-300, "[[1,1]]", 1), "relativeAccuracy");
+        refused(
+            wire(2048, 0.01, "[[2147483647,1],[-2147483648,1]]", 2),
+            "bin index",
+        );
+        refused(
+            wire(2048, 0.01, "[[1,18446744073709551615],[2,1]]", 0),
+            "does not match",
+        );
+        // A valid one still decodes, and merging huge counts saturates instead of panicking.
+        let mut a: DDSketch =
+            serde_json::from_str(&wire(2048, 0.01, "[[10,18446744073709551615]]", u64::MAX))
+                .expect("valid");
+        let b = a.clone();
+        a.merge(&b).expect("same accuracy");
+        assert_eq!(a.count, u64::MAX);
     }
 
     #[test]

@@ -101,7 +101,8 @@ impl DropCounts {
 
     /// Counts `n` drops for `reason`.
     pub fn add(&mut self, reason: DropReason, n: u64) {
-        *self.slot(reason) += n;
+        let slot = self.slot(reason);
+        *slot = slot.saturating_add(n);
     }
 
     /// Drops for `reason`.
@@ -112,7 +113,9 @@ impl DropCounts {
 
     /// Drops for every reason.
     pub fn total(&self) -> u64 {
-        DropReason::ALL.iter().map(|r| self.get(*r)).sum()
+        DropReason::ALL
+            .iter()
+            .fold(0u64, |total, r| total.saturating_add(self.get(*r)))
     }
 
     fn merge(&mut self, other: &DropCounts) {
@@ -157,17 +160,17 @@ impl Counters {
     }
 
     fn merge(&mut self, o: &Counters) {
-        self.received += o.received;
-        self.accepted += o.accepted;
-        self.delivered += o.delivered;
-        self.queued += o.queued;
-        self.queued_bytes += o.queued_bytes;
-        self.in_flight += o.in_flight;
+        self.received = self.received.saturating_add(o.received);
+        self.accepted = self.accepted.saturating_add(o.accepted);
+        self.delivered = self.delivered.saturating_add(o.delivered);
+        self.queued = self.queued.saturating_add(o.queued);
+        self.queued_bytes = self.queued_bytes.saturating_add(o.queued_bytes);
+        self.in_flight = self.in_flight.saturating_add(o.in_flight);
         self.dropped.merge(&o.dropped);
-        self.plan_violations += o.plan_violations;
-        self.batches_delivered += o.batches_delivered;
-        self.batches_failed += o.batches_failed;
-        self.retries += o.retries;
+        self.plan_violations = self.plan_violations.saturating_add(o.plan_violations);
+        self.batches_delivered = self.batches_delivered.saturating_add(o.batches_delivered);
+        self.batches_failed = self.batches_failed.saturating_add(o.batches_failed);
+        self.retries = self.retries.saturating_add(o.retries);
     }
 }
 
@@ -250,11 +253,11 @@ impl StatusClasses {
     }
 
     fn merge(&mut self, o: &StatusClasses) {
-        self.informational += o.informational;
-        self.success += o.success;
-        self.redirect += o.redirect;
-        self.client_error += o.client_error;
-        self.server_error += o.server_error;
+        self.informational = self.informational.saturating_add(o.informational);
+        self.success = self.success.saturating_add(o.success);
+        self.redirect = self.redirect.saturating_add(o.redirect);
+        self.client_error = self.client_error.saturating_add(o.client_error);
+        self.server_error = self.server_error.saturating_add(o.server_error);
     }
 }
 
@@ -347,13 +350,14 @@ impl StatsSnapshot {
         self.taken_at = self.taken_at.max(other.taken_at);
         self.counters.merge(&other.counters);
         for (name, n) in &other.events {
-            *self.events.entry(name.clone()).or_insert(0) += n;
+            let mine = self.events.entry(name.clone()).or_insert(0);
+            *mine = mine.saturating_add(*n);
         }
         for (key, r) in &other.routes {
             match self.routes.get_mut(key) {
                 Some(mine) => {
-                    mine.count += r.count;
-                    mine.errors += r.errors;
+                    mine.count = mine.count.saturating_add(r.count);
+                    mine.errors = mine.errors.saturating_add(r.errors);
                     mine.status.merge(&r.status);
                     mine.latency.merge(&r.latency)?;
                 }
@@ -365,8 +369,8 @@ impl StatsSnapshot {
         for (key, o) in &other.operations {
             match self.operations.get_mut(key) {
                 Some(mine) => {
-                    mine.count += o.count;
-                    mine.errors += o.errors;
+                    mine.count = mine.count.saturating_add(o.count);
+                    mine.errors = mine.errors.saturating_add(o.errors);
                     mine.latency.merge(&o.latency)?;
                 }
                 None => {
@@ -379,9 +383,9 @@ impl StatsSnapshot {
             *mine = mine.max(*v);
         }
         self.rates = Rates::from_counts(
-            self.rates.events_1m + other.rates.events_1m,
-            self.rates.events_5m + other.rates.events_5m,
-            self.rates.events_15m + other.rates.events_15m,
+            self.rates.events_1m.saturating_add(other.rates.events_1m),
+            self.rates.events_5m.saturating_add(other.rates.events_5m),
+            self.rates.events_15m.saturating_add(other.rates.events_15m),
         );
         Ok(())
     }
