@@ -16,7 +16,7 @@ use sonde_core::sink::{CallbackSink, SinkBatch, SinkError};
 use sonde_core::store::{Bucket, Deletion, EventQuery, SqliteStore, Store, TimeRange};
 use sonde_core::{Error as CoreError, ErrorKind, Message, MessageType, Sonde, Timestamp};
 
-use crate::errors::{as_data, invalid_argument, throw};
+use crate::errors::{as_data, invalid_argument, throw, unpanicked};
 use crate::slot::{Recipe, Slot};
 
 /// How long the worker waits for a JS sink to run on the main thread before counting the
@@ -53,12 +53,14 @@ impl Task for Wait {
     type JsValue = Option<String>;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        let done = if self.shutdown {
-            self.sonde.shutdown(self.timeout)
-        } else {
-            self.sonde.flush(self.timeout)
-        };
-        Ok(done.err().map(|e| as_data(&e).to_string()))
+        unpanicked(|| {
+            let done = if self.shutdown {
+                self.sonde.shutdown(self.timeout)
+            } else {
+                self.sonde.flush(self.timeout)
+            };
+            done.err().map(|e| as_data(&e).to_string())
+        })
     }
 
     fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
@@ -135,8 +137,10 @@ impl Task for Reconfigure {
     type JsValue = Option<String>;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        let done = self.slot.reconfigure(&self.changes, self.timeout);
-        Ok(done.err().map(|e| as_data(&e).to_string()))
+        unpanicked(|| {
+            let done = self.slot.reconfigure(&self.changes, self.timeout);
+            done.err().map(|e| as_data(&e).to_string())
+        })
     }
 
     fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
@@ -172,7 +176,7 @@ fn js_sink(sink: Arc<JsSink>) -> CallbackSink {
 impl NativeSonde {
     /// `options`: the core's options in camelCase plus `store`, `console`, `jsonl`;
     /// `sink`: a function receiving each batch as a JSON array string.
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(
         env: Env,
         options: Option<String>,
@@ -209,7 +213,7 @@ impl NativeSonde {
     }
 
     /// The core options in force (snake_case), as JSON text.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn options(&self) -> String {
         Value::Object(self.slot.current().options.clone()).to_string()
     }
@@ -217,12 +221,12 @@ impl NativeSonde {
     /// New core options (camelCase or snake_case; `null` removes one) for a client built
     /// now; the previous one delivers what it holds within `timeoutMs`. Resolves to
     /// `null`, or the error's data as JSON text.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn reconfigure(
         &self,
         env: Env,
         options: String,
-        timeout_ms: f64,
+        timeout_ms: Option<u32>,
     ) -> Result<AsyncTask<Reconfigure>> {
         let changes = object_arg(Some(&options), "options")
             .map(snake_case_keys)
@@ -230,11 +234,11 @@ impl NativeSonde {
         Ok(AsyncTask::new(Reconfigure {
             slot: Arc::clone(&self.slot),
             changes,
-            timeout: Duration::from_secs_f64(timeout_ms.max(0.0) / 1000.0),
+            timeout: Duration::from_millis(u64::from(timeout_ms.unwrap_or(5000))),
         }))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn track(
         &self,
         env: Env,
@@ -245,7 +249,7 @@ impl NativeSonde {
         self.send(&env, calls::track(event, properties, options.as_deref()))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn page(
         &self,
         env: Env,
@@ -256,7 +260,7 @@ impl NativeSonde {
         self.send(&env, calls::page(name, properties, options.as_deref()))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn screen(
         &self,
         env: Env,
@@ -267,7 +271,7 @@ impl NativeSonde {
         self.send(&env, calls::screen(name, properties, options.as_deref()))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn identify(
         &self,
         env: Env,
@@ -281,7 +285,7 @@ impl NativeSonde {
         )
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn group(
         &self,
         env: Env,
@@ -295,7 +299,7 @@ impl NativeSonde {
         )
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn alias(
         &self,
         env: Env,
@@ -308,13 +312,13 @@ impl NativeSonde {
 
     /// `{method, route, statusCode, durationMs, path?, clientAddress?, userAgent?,
     /// requestBodySize?, responseBodySize?, errorType?, ttfbMs?}` plus identity options.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn track_api_request(&self, env: Env, request: String) -> Result<String> {
         self.send(&env, calls::api_request(&request))
     }
 
     /// Counts a request in the route statistics without an event (sampled-out requests).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn record_request(
         &self,
         method: String,
@@ -328,7 +332,7 @@ impl NativeSonde {
     }
 
     /// `options`: `{success = true, errorType?, metadata?}` plus identity options.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn track_performance(
         &self,
         env: Env,
@@ -343,7 +347,7 @@ impl NativeSonde {
     }
 
     /// `options`: `{path?, value?}` plus identity options.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn track_interaction(
         &self,
         env: Env,
@@ -355,7 +359,7 @@ impl NativeSonde {
     }
 
     /// `options`: `{stack?, route?}` plus identity options.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn track_error(
         &self,
         env: Env,
@@ -368,7 +372,7 @@ impl NativeSonde {
 
     /// Ingests a Segment-shaped request body (one message or `{batch: [...]}`); per-item
     /// results. `dryRun` checks without recording.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn ingest(
         &self,
         env: Env,
@@ -397,7 +401,7 @@ impl NativeSonde {
         run().map_err(|e| throw(&env, &e))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn register(&self, env: Env, properties: String) -> Result<()> {
         let properties =
             object_arg(Some(&properties), "properties").map_err(|e| throw(&env, &e))?;
@@ -405,28 +409,28 @@ impl NativeSonde {
         Ok(())
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn unregister(&self, key: String) {
         self.sonde().unregister(&key);
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn super_properties(&self) -> String {
         Value::Object(self.sonde().super_properties()).to_string()
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn anonymous_id(&self) -> String {
         self.sonde().anonymous_id().to_owned()
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn is_shut_down(&self) -> bool {
         self.sonde().is_shut_down()
     }
 
     /// The size limits in force.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn limits(&self) -> String {
         let sonde = self.sonde();
         let l = sonde.validator().limits();
@@ -438,7 +442,7 @@ impl NativeSonde {
         .to_string()
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn flush_async(&self, timeout_ms: Option<u32>) -> AsyncTask<Wait> {
         AsyncTask::new(Wait {
             sonde: self.sonde(),
@@ -447,7 +451,7 @@ impl NativeSonde {
         })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn shutdown_async(&self, timeout_ms: Option<u32>) -> AsyncTask<Wait> {
         AsyncTask::new(Wait {
             sonde: self.sonde(),
@@ -456,18 +460,18 @@ impl NativeSonde {
         })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stats(&self, env: Env) -> Result<String> {
         to_text(&self.sonde().stats()).map_err(|e| throw(&env, &e))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn system_metrics(&self, env: Env) -> Result<String> {
         let metrics = self.sonde().system_metrics().map_err(|e| throw(&env, &e))?;
         to_text(&metrics).map_err(|e| throw(&env, &e))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn evaluate_alerts(&self, env: Env) -> Result<String> {
         let transitions = self
             .sonde()
@@ -476,14 +480,14 @@ impl NativeSonde {
         to_text(&transitions).map_err(|e| throw(&env, &e))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn alerts(&self, env: Env) -> Result<String> {
         to_text(&self.sonde().alerts()).map_err(|e| throw(&env, &e))
     }
 
     /// A page of stored events: `{events, next_cursor, total}`. Filters as in the Python
     /// and HTTP APIs (snake_case keys; camelCase accepted).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn query_events(&self, env: Env, filters: Option<String>) -> Result<String> {
         let run = || -> std::result::Result<String, CoreError> {
             let query = query_of(filters)?;
@@ -493,7 +497,7 @@ impl NativeSonde {
         run().map_err(|e| throw(&env, &e))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn get_event(&self, env: Env, message_id: String) -> Result<Option<String>> {
         let run = || self.store()?.get(&message_id);
         run()
@@ -501,7 +505,7 @@ impl NativeSonde {
             .map_err(|e| throw(&env, &e))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn update_event(
         &self,
         env: Env,
@@ -525,7 +529,7 @@ impl NativeSonde {
             .map_err(|e| throw(&env, &e))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn delete_event(&self, env: Env, message_id: String) -> Result<bool> {
         let run = || self.store()?.delete(&message_id);
         run().map_err(|e| throw(&env, &e))
@@ -533,7 +537,7 @@ impl NativeSonde {
 
     /// Deletes every stored event the filters match; how many (a number: below 2^53). At
     /// least one filter, none of them `null`; `{ all: true }` alone deletes every event.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn delete_events(&self, env: Env, filters: Option<String>) -> Result<f64> {
         let run = || -> std::result::Result<u64, CoreError> {
             let doc = snake_case_keys(object_arg(filters.as_deref(), "filters")?);
@@ -544,7 +548,7 @@ impl NativeSonde {
     }
 
     /// `{from?, to?, bucket?: "minute" | "hour" | "day"}`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn aggregate(&self, env: Env, options: Option<String>) -> Result<String> {
         let run = || -> std::result::Result<String, CoreError> {
             let o = object_arg(options.as_deref(), "options")?;
@@ -576,7 +580,7 @@ impl NativeSonde {
     }
 
     /// The path of the SQLite store, if any.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn store_path(&self) -> Option<String> {
         self.slot
             .current()

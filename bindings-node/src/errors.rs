@@ -64,3 +64,17 @@ pub fn as_data(e: &sonde_core::Error) -> serde_json::Value {
 pub fn invalid_argument(message: impl Into<String>) -> sonde_core::Error {
     sonde_core::Error::new(sonde_core::ErrorKind::InvalidConfig, message)
 }
+
+/// Runs work on libuv's thread pool with a panic turned into a rejected promise: napi-rs
+/// catches panics in methods (`catch_unwind`), not in `Task::compute`, and a panic there
+/// would abort the process.
+pub fn unpanicked<T>(work: impl FnOnce() -> T) -> napi::Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).map_err(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        napi::Error::from_reason(format!("internal error in sonde (please report it): {why}"))
+    })
+}

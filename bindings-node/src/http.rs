@@ -16,7 +16,7 @@ use sonde_core::http::{
 };
 
 use crate::client::NativeSonde;
-use crate::errors::throw;
+use crate::errors::{throw, unpanicked};
 use crate::slot::{NodeHost, Slot};
 
 fn options_of(options: Option<String>) -> std::result::Result<Value, sonde_core::Error> {
@@ -35,7 +35,7 @@ pub struct NativeRecorder {
 #[napi]
 impl NativeRecorder {
     /// `options`: JSON text, camelCase or snake_case names.
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, options: Option<String>) -> Result<Self> {
         let inner = options_of(options)
             .and_then(|o| RequestRecorder::from_options(&o))
@@ -44,13 +44,13 @@ impl NativeRecorder {
     }
 
     /// Whether a request is left alone (not timed, not counted).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn excludes(&self, method: String, path: String) -> bool {
         self.inner.excludes(&method, &path)
     }
 
     /// Whether the middleware adds `X-Process-Time`.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn process_time_header(&self) -> bool {
         self.inner.process_time_header()
     }
@@ -59,7 +59,7 @@ impl NativeRecorder {
     /// middleware makes one native call per request); whether it was recorded. The facts come
     /// as arguments, not JSON, and `headers` (the request's header object) is read only for a
     /// request sampled in.
-    #[napi]
+    #[napi(catch_unwind)]
     #[allow(clippy::too_many_arguments)]
     pub fn record(
         &self,
@@ -112,7 +112,7 @@ impl NativeRecorder {
 }
 
 /// The one anonymizer (IPv4 /24, IPv6 /48); `null` for text that is not an address.
-#[napi]
+#[napi(catch_unwind)]
 pub fn anonymize(address: String) -> Option<String> {
     sonde_core::address::parse_hop(&address)
         .map(|ip| sonde_core::address::anonymize(ip).to_string())
@@ -154,10 +154,11 @@ impl Task for Answer {
     type JsValue = JsHttpResponse;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        Ok(self
-            .served
-            .api
-            .handle(&NodeHost::new(&self.served.slot), &self.request))
+        unpanicked(|| {
+            self.served
+                .api
+                .handle(&NodeHost::new(&self.served.slot), &self.request)
+        })
     }
 
     fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
@@ -197,7 +198,7 @@ fn request_of(
 impl NativeHttpApi {
     /// `options`: JSON text (`apiKey`, `writeKeys`, `protectReads`, `allowUnauthenticated`,
     /// `corsOrigins`, `maxBodyBytes`).
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, client: &NativeSonde, options: Option<String>) -> Result<Self> {
         let api = options_of(options)
             .and_then(|o| Api::new(&o))
@@ -211,7 +212,7 @@ impl NativeHttpApi {
     }
 
     /// The body limit in bytes: stop reading one byte past it.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn body_limit(&self) -> u32 {
         let served = &self.served;
         u32::try_from(served.api.body_limit(&served.slot.current().sonde)).unwrap_or(u32::MAX)
@@ -219,19 +220,19 @@ impl NativeHttpApi {
 
     /// Whether a route only validates and enqueues, and cannot wait (fine on the event
     /// loop); with overflow `block` ingestion can wait, so it goes to libuv's pool.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn runs_inline(&self, method: String, path: String) -> bool {
         runs_inline_for(&self.served.slot.current().sonde, &method, &path)
     }
 
     /// Whether `path` (under the mount point) is one of the API's endpoints.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn serves(path: String) -> bool {
         serves(&path)
     }
 
     /// Answers on the calling thread (ingestion: bounded CPU work only).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn handle(
         &self,
         method: String,
@@ -248,7 +249,7 @@ impl NativeHttpApi {
     }
 
     /// Answers on libuv's thread pool.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn handle_async(
         &self,
         method: String,

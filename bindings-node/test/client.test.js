@@ -297,3 +297,13 @@ test('manual delivery is refused: nothing in Node takes batches', async () => {
   await assert.rejects(sonde.reconfigure({ delivery: 'manual' }), (e) => e.code === 'invalid_config');
   await sonde.shutdown();
 });
+
+test('odd timeouts never crash the process (a panic in the addon would abort Node)', async () => {
+  const sonde = new Sonde({ sink: () => {}, flushOnExit: false });
+  // Infinity once reached Duration::from_secs_f64, which panics on a non-finite value.
+  await sonde.reconfigure({ batchSize: 5 }, { timeoutMs: Infinity });
+  await sonde.reconfigure({ batchSize: 6 }, { timeoutMs: NaN });
+  await sonde.flush(Infinity);
+  assert.equal(sonde.options.batch_size, 6);
+  await sonde.shutdown();
+});
