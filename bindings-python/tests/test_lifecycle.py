@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -129,3 +130,48 @@ def test_tracking_from_threads_while_a_python_sink_is_slow(tmp_path: Path) -> No
     s.shutdown(10.0)
     assert all(released)
     assert sum(delivered) == 510
+
+
+def test_sigterm_delivers_what_is_buffered_then_terminates(tmp_path: Path) -> None:
+    # SIGTERM's default action skips atexit: without the handler these events were lost.
+    store = str(tmp_path / "sigterm.db")
+    script = (
+        "import sys, time, sonde\n"
+        f"s = sonde.Sonde(store={store!r}, flush_interval_ms=3_600_000, batch_size=2_500)\n"
+        "for i in range(500):\n"
+        "    s.track('Before SIGTERM', {'i': i}, user_id='u')\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(30) == -signal.SIGTERM, "the signal still terminates the process"
+    child.stdout.close()
+    with sonde.Sonde(store=store) as reader:
+        stored = reader.query_events(event="Before SIGTERM", with_total=True, limit=1)
+    assert stored["total"] == 500
+
+
+def test_sigterm_chains_to_the_handler_that_was_there(tmp_path: Path) -> None:
+    store = str(tmp_path / "chained.db")
+    marker = tmp_path / "handled"
+    script = (
+        "import signal, sys, time, sonde\n"
+        "def mine(signum, frame):\n"
+        f"    open({str(marker)!r}, 'w').write('handled')\n"
+        "    sys.exit(3)\n"
+        "signal.signal(signal.SIGTERM, mine)\n"
+        f"s = sonde.Sonde(store={store!r}, flush_interval_ms=3_600_000)\n"
+        "s.track('Chained', user_id='u')\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(30) == 3
+    child.stdout.close()
+    assert marker.read_text() == "handled"
+    with sonde.Sonde(store=store) as reader:
+        assert reader.query_events(event="Chained", with_total=True, limit=1)["total"] == 1

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
+import signal
+import threading
 import weakref
 from collections.abc import Callable
 from types import TracebackType
@@ -69,13 +71,17 @@ class Sonde(Client):
     Destinations (at least one): ``store="sonde.db"`` (SQLite), ``console=True`` (or
     ``"json"``), ``jsonl="events.jsonl"`` (rotated), ``sink=callable`` (receives a list of
     event dicts per batch, on the worker thread). Lifecycle: ``flush_at_exit=True`` and
-    ``exit_timeout=2.0`` seconds bound the flush at interpreter exit.
+    ``exit_timeout=2.0`` seconds bound the flush at interpreter exit and on SIGTERM (which
+    skips ``atexit``): the handler delivers what is buffered, then chains to the handler
+    that was there before, or lets the signal terminate the process as it would have.
     """
 
     def __init__(self, **options: Any) -> None:
         self._flush_at_exit = bool(options.get("flush_at_exit", True))
         self._exit_timeout = float(options.get("exit_timeout", 2.0))
         _clients.add(self)
+        if self._flush_at_exit:
+            _handle_sigterm()
 
     def __enter__(self) -> Sonde:
         return self
@@ -125,6 +131,35 @@ def _shutdown_all_at_exit() -> None:
                 client.shutdown(client._exit_timeout)
             except SondeError:
                 pass  # what did not fit in the time is counted as dropped
+
+
+# The SIGTERM handler this module replaced (called after the flush), once installed.
+_previous_sigterm: Any = None
+_sigterm_installed = False
+
+
+def _handle_sigterm() -> None:
+    """Installs the SIGTERM flush, from the main thread only (Python's rule for signal
+    handlers), and not where SIGTERM is ignored or handled outside Python."""
+    global _previous_sigterm, _sigterm_installed
+    if _sigterm_installed or threading.current_thread() is not threading.main_thread():
+        return
+    current = signal.getsignal(signal.SIGTERM)
+    if current is signal.SIG_IGN or current is None:
+        return
+    _previous_sigterm = current
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    _sigterm_installed = True
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    _shutdown_all_at_exit()
+    if callable(_previous_sigterm):
+        _previous_sigterm(signum, frame)
+        return
+    # The default action, as if this handler had not been here: terminated by SIGTERM.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _before_fork() -> None:
