@@ -33,8 +33,16 @@ function hookProcess() {
   });
   for (const signal of ['SIGTERM', 'SIGINT']) {
     const onSignal = async () => {
-      const waits = [...live].filter((c) => c.handleSignals).map((c) => c.shutdown(c.exitTimeoutMs).catch(() => {}));
-      await Promise.all(waits);
+      const clients = [...live].filter((c) => c.handleSignals);
+      // Deliver what is buffered while still accepting: requests the server is draining
+      // are still recorded.
+      await Promise.all(clients.map((c) => c.flush(c.exitTimeoutMs).catch(() => {})));
+      if (process.listenerCount(signal) > 1) {
+        // The app handles this signal (a graceful close, say): it decides when the process
+        // ends, and beforeExit shuts the clients down once its work is done.
+        return;
+      }
+      await Promise.all(clients.map((c) => c.shutdown(c.exitTimeoutMs).catch(() => {})));
       process.removeListener(signal, onSignal);
       process.kill(process.pid, signal);
     };

@@ -245,6 +245,36 @@ test('what is buffered is delivered at exit, and on SIGTERM', async () => {
   assert.equal(signalled.queryEvents({ withTotal: true, limit: 1 }).total, 300);
 });
 
+test('SIGTERM under an app that closes gracefully: a request still draining is recorded', async () => {
+  // The app handles SIGTERM itself (server.close()): Sonde flushes but stays open, so the
+  // slow request the server finishes after the signal still becomes an event; the clients
+  // are shut down at beforeExit, once the app is done.
+  const dir = tmp();
+  const db = path.join(dir, 'draining.db');
+  const entry = JSON.stringify(path.join(__dirname, '..'));
+  const script = `const http = require('node:http');
+    const { Sonde } = require(${entry});
+    const s = new Sonde({ store: ${JSON.stringify(db)}, flushIntervalMs: 3600000 });
+    const wrap = s.wrap((req, res) => setTimeout(() => res.end('done'), req.url === '/slow' ? 400 : 0));
+    const server = http.createServer(wrap).listen(0, '127.0.0.1', () => console.log('port ' + server.address().port));
+    process.on('SIGTERM', () => server.close());`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise((resolve) => {
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; const m = /port (\d+)/.exec(out); if (m) resolve(Number(m[1])); });
+  });
+  const exited = new Promise((resolve) => child.on('exit', (code, sig) => resolve({ code, sig })));
+  const slow = fetch(`http://127.0.0.1:${port}/slow`, { headers: { connection: 'close' } }).then((r) => r.text());
+  await new Promise((r) => setTimeout(r, 100)); // the request is in the server
+  child.kill('SIGTERM');
+  assert.equal(await slow, 'done');
+  assert.deepEqual(await exited, { code: 0, sig: null }, 'the app ended the process itself');
+  const reader = new Sonde({ store: db, flushOnExit: false });
+  const recorded = reader.queryEvents({ event: '$api_request' }).events.map((e) => e.properties['url.path']);
+  assert.deepEqual(recorded, ['/slow']);
+  await reader.shutdown();
+});
+
 test('one client per worker thread works', async () => {
   const dir = tmp();
   const db = path.join(dir, 'workers.db');
