@@ -34,6 +34,36 @@ function storage() {
 
 const json = (value) => (value == null ? undefined : JSON.stringify(value));
 
+const QUEUE_LOCK = 'sonde.queue.resend';
+const LEASE_MS = 30_000;
+
+/**
+ * Runs `work` unless another tab of this site is already running it: the Web Locks API
+ * where the browser has it, else a lease in storage (taken, then read back to see who won).
+ * Two tabs loading at once would otherwise both send the offline queue.
+ */
+async function exclusively(store, work) {
+  if (navigator.locks && typeof navigator.locks.request === 'function') {
+    return navigator.locks.request(QUEUE_LOCK, { ifAvailable: true }, (lock) => (lock ? work() : undefined));
+  }
+  const now = Date.now();
+  let lease = null;
+  try { lease = JSON.parse(store.getItem(QUEUE_LOCK)); } catch { lease = null; }
+  if (lease && lease.until > now) return undefined;
+  const mine = { owner: newId(), until: now + LEASE_MS };
+  store.setItem(QUEUE_LOCK, JSON.stringify(mine));
+  try {
+    if (JSON.parse(store.getItem(QUEUE_LOCK))?.owner !== mine.owner) return undefined;
+  } catch {
+    return undefined;
+  }
+  try {
+    return await work();
+  } finally {
+    store.removeItem(QUEUE_LOCK);
+  }
+}
+
 /** `Retry-After` (seconds or an HTTP date) in milliseconds, or undefined. */
 function retryAfter(header) {
   if (!header) return undefined;
@@ -512,12 +542,15 @@ export class Sonde {
     if (this.#resending) return;
     this.#resending = true;
     try {
-      const owned = new Set(this.#awaitingRetry.values());
-      for (const payload of this.#queued().filter((p) => !owned.has(p))) {
-        const { outcome } = await this.#post(payload.replace(/"sentAt":"[^"]*"\}$/, `"sentAt":"${new Date().toISOString()}"}`));
-        if (outcome === 'failed') break;
-        this.#dequeue(payload);
-      }
+      // One tab at a time: the queue is shared by every tab of the site.
+      await exclusively(this.#store, async () => {
+        const owned = new Set(this.#awaitingRetry.values());
+        for (const payload of this.#queued().filter((p) => !owned.has(p))) {
+          const { outcome } = await this.#post(payload.replace(/"sentAt":"[^"]*"\}$/, `"sentAt":"${new Date().toISOString()}"}`));
+          if (outcome === 'failed') break;
+          this.#dequeue(payload);
+        }
+      });
     } finally {
       this.#resending = false;
     }
