@@ -57,6 +57,11 @@ impl Redactor {
                 [.., before, last] => {
                     let slot = pair_slot(*last, *before);
                     pair_filter[slot / 64] |= 1 << (slot % 64);
+                    // `x_y` also matches a camelCase `xY`, whose last two bytes skip the `_`.
+                    if let [.., camel, b'_', _] = b {
+                        let slot = pair_slot(*last, *camel);
+                        pair_filter[slot / 64] |= 1 << (slot % 64);
+                    }
                 }
                 _ => has_short_entry = true,
             }
@@ -145,31 +150,41 @@ impl Redactor {
             return false;
         };
         candidates.iter().any(|&i| {
-            let eb = self.keys[i].as_bytes();
-            if kb.len() < eb.len() {
+            let Some(start) = suffix_start(kb, self.keys[i].as_bytes()) else {
                 return false;
-            }
-            let start = kb.len() - eb.len();
-            let suffix = &kb[start..];
-            let same = suffix.iter().zip(eb).all(|(&k, &e)| {
-                let k = if k == b'-' {
-                    b'_'
-                } else {
-                    k.to_ascii_lowercase()
-                };
-                k == e
-            });
-            if !same {
-                return false;
-            }
+            };
             if start == 0 {
                 return true;
             }
             let before = kb[start - 1];
             matches!(before, b'_' | b'-' | b'.')
-                || (before.is_ascii_lowercase() && suffix[0].is_ascii_uppercase())
+                || (before.is_ascii_lowercase() && kb[start].is_ascii_uppercase())
         })
     }
+}
+
+/// Where `entry` (lower case, `_` between words) ends `key`, comparing case-insensitively
+/// with `-` read as `_`; an entry's `_` also matches a camelCase step in the key (`cardNumber`
+/// ends with `card_number`). The start of the match in `key`, or `None`.
+fn suffix_start(key: &[u8], entry: &[u8]) -> Option<usize> {
+    let (mut k, mut e) = (key.len(), entry.len());
+    while e > 0 {
+        let want = entry[e - 1];
+        if k > 0 && fold(key[k - 1]) == want {
+            k -= 1;
+            e -= 1;
+        } else if want == b'_'
+            && k > 0
+            && k < key.len()
+            && key[k - 1].is_ascii_lowercase()
+            && key[k].is_ascii_uppercase()
+        {
+            e -= 1; // the step from lower to upper case stands for the `_`
+        } else {
+            return None;
+        }
+    }
+    Some(k)
 }
 
 #[cfg(test)]
@@ -188,10 +203,37 @@ mod tests {
             "userPassword",
             "x.api-key",
             "API_KEY",
+            "apiKey",
+            "userApiKey",
         ] {
             assert!(r.matches(yes), "{yes}");
         }
-        for no in ["passwordless", "mypassword", "apikeys", "plan"] {
+        for no in [
+            "passwordless",
+            "mypassword",
+            "apikeys",
+            "plan",
+            "apikeyring",
+            "rapiKey",
+        ] {
+            assert!(!r.matches(no), "{no}");
+        }
+        let defaults: Vec<String> = crate::config::DEFAULT_REDACT_KEYS
+            .iter()
+            .map(|k| (*k).to_owned())
+            .collect();
+        let r = Redactor::new(&defaults, IpPolicy::Keep);
+        for yes in [
+            "creditCard",
+            "cardNumber",
+            "privateKey",
+            "clientSecret",
+            "accessToken",
+            "billing.creditCard",
+        ] {
+            assert!(r.matches(yes), "{yes}");
+        }
+        for no in ["cardNumbers", "creditcardholder", "privateKeyring"] {
             assert!(!r.matches(no), "{no}");
         }
     }
