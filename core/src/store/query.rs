@@ -209,14 +209,7 @@ impl EventQuery {
         let mut q = EventQuery::default();
         let mut problems = Vec::new();
         let Value::Object(obj) = doc else {
-            return Err(Error::with_violations(
-                ErrorKind::InvalidConfig,
-                vec![Violation::new(
-                    "",
-                    codes::INVALID_QUERY,
-                    "a query must be an object",
-                )],
-            ));
+            return Err(invalid_query("", "a query must be an object"));
         };
         let mut bad = |key: &str, message: String| {
             problems.push(Violation::new(
@@ -287,6 +280,14 @@ impl EventQuery {
     }
 }
 
+/// A query refused for one problem, at `path`.
+pub(crate) fn invalid_query(path: &str, message: &str) -> Error {
+    Error::with_violations(
+        ErrorKind::InvalidConfig,
+        vec![Violation::new(path, codes::INVALID_QUERY, message)],
+    )
+}
+
 /// What a bulk delete removes: the events its filters match, or, asked for explicitly,
 /// every event. An erasure with a missing id must never wipe the store, so there is no way
 /// to spell "everything" with filters.
@@ -323,14 +324,7 @@ impl Deletion {
     /// at all.
     pub fn from_value(doc: &Value) -> Result<Self, Error> {
         let Value::Object(obj) = doc else {
-            return Err(Error::with_violations(
-                ErrorKind::InvalidConfig,
-                vec![Violation::new(
-                    "",
-                    codes::INVALID_QUERY,
-                    "a delete's filters must be an object",
-                )],
-            ));
+            return Err(invalid_query("", "a delete's filters must be an object"));
         };
         let mut problems = Vec::new();
         let mut filters = Map::new();

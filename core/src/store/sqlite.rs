@@ -22,8 +22,7 @@ use super::row::Row;
 use super::{
     Aggregates, Bucket, EventPage, EventQuery, Order, SeriesPoint, Store, TimeRange, WriteReport,
 };
-use crate::codes;
-use crate::error::{Error, ErrorKind, Violation};
+use crate::error::{Error, ErrorKind};
 use crate::event::{parse_message, Properties, Timestamp};
 use crate::sink::{Sink, SinkBatch, SinkError};
 use crate::stats::{DDSketch, Latency};
@@ -641,13 +640,9 @@ impl Store for SqliteStore {
     fn delete_where(&self, q: &EventQuery) -> Result<u64, Error> {
         q.check_filters()?;
         if !q.has_filter() {
-            return Err(Error::with_violations(
-                ErrorKind::InvalidConfig,
-                vec![Violation::new(
-                    "",
-                    codes::INVALID_QUERY,
-                    "a delete needs at least one filter; delete_all() deletes every event",
-                )],
+            return Err(super::query::invalid_query(
+                "",
+                "a delete needs at least one filter; delete_all() deletes every event",
             ));
         }
         let (where_sql, params) = filters(q);
