@@ -55,6 +55,12 @@ export interface SondeBrowserOptions {
    * where the browser has `CompressionStream`; `false` sends them as plain text.
    */
   compression?: 'gzip' | false;
+  /**
+   * The query parameters page views keep in `url` and `referrer` (names, or prefixes ending
+   * in `*`); default `['utm_*']`; `true` keeps every one. Fragments are always dropped:
+   * tokens travel in both.
+   */
+  keepQueryParams?: string[] | true;
   /** The visitor's id when the page knows it (a server-set cookie, say); by default the id
    * this browser keeps in `localStorage`, created once. */
   anonymousId?: string;

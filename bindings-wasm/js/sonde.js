@@ -34,6 +34,30 @@ function storage() {
 
 const json = (value) => (value == null ? undefined : JSON.stringify(value));
 
+/**
+ * `href` without the query parameters the page did not allow (`allow`: names, or prefixes
+ * ending in `*`; `true` keeps every one) and without its fragment: tokens travel in query
+ * strings and fragments (password resets, OAuth redirects) and must not become analytics.
+ */
+function keptUrl(href, allow) {
+  if (!href) return href;
+  let url;
+  try {
+    url = new URL(href);
+  } catch {
+    return '';
+  }
+  if (allow !== true) {
+    const kept = new URLSearchParams();
+    for (const [name, value] of url.searchParams) {
+      if (allow.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p))) kept.append(name, value);
+    }
+    url.search = kept.toString();
+  }
+  url.hash = '';
+  return url.toString();
+}
+
 const QUEUE_LOCK = 'sonde.queue.resend';
 const LEASE_MS = 30_000;
 
@@ -100,7 +124,9 @@ export class Sonde {
    * `writeKey`, `batchSize` (events per batch, 20; `flushAt` is accepted as Segment's name for it), `flushIntervalMs` (5000),
    * `sessionTimeoutMs` (30 min idle), `maxQueuedBatches` (persistent queue cap, 100),
    * `compression` (`'gzip'`, the default where the browser has `CompressionStream`, or
-   * `false`), `anonymousId` (the visitor's id when the page knows it; otherwise the one this
+   * `false`), `keepQueryParams` (the query parameters page views keep in `url` and
+   * `referrer`: names, or prefixes ending in `*`; default `['utm_*']`, `true` keeps all;
+   * fragments are always dropped), `anonymousId` (the visitor's id when the page knows it; otherwise the one this
    * browser keeps in `localStorage`, created once), `wasmUrl`, and the core's options (`trackingPlan`, `sampleRate`, `superProperties`, ...).
    */
   static async init(options = {}) {
@@ -114,6 +140,7 @@ export class Sonde {
   #store = storage();
   #endpoint;
   #sessionTimeoutMs;
+  #keepQueryParams;
   #maxQueued;
   #timer = null;
   // Batches that failed in this page and wait for the core's retry: batch id -> the payload
@@ -141,6 +168,7 @@ export class Sonde {
       autocapture = {},
       compression = 'gzip',
       wasmUrl, // eslint-disable-line no-unused-vars
+      keepQueryParams = ['utm_*'],
       anonymousId: givenAnonymousId = options.anonymous_id,
       anonymous_id, // eslint-disable-line no-unused-vars
       ...core
@@ -149,6 +177,7 @@ export class Sonde {
     if (writeKey) url.searchParams.set('writeKey', writeKey);
     this.#endpoint = url.toString();
     this.#sessionTimeoutMs = sessionTimeoutMs;
+    this.#keepQueryParams = keepQueryParams === true ? true : [...keepQueryParams];
     this.#maxQueued = maxQueuedBatches;
     this.#gzip = compression === 'gzip' && typeof CompressionStream === 'function';
     // A page that knows the visitor's id (a server-set cookie, say) passes it; otherwise
@@ -341,7 +370,13 @@ export class Sonde {
 
   track(event, properties, options) { return this.#send(() => this.#native.track(event, json(properties), this.#identity(options))); }
   page(name, properties, options) {
-    const props = { path: window.location.pathname, url: window.location.href, title: document.title, referrer: document.referrer, ...properties };
+    const props = {
+      path: window.location.pathname,
+      url: keptUrl(window.location.href, this.#keepQueryParams),
+      title: document.title,
+      referrer: keptUrl(document.referrer, this.#keepQueryParams),
+      ...properties,
+    };
     return this.#send(() => this.#native.page(name ?? null, json(props), this.#identity(options)));
   }
   identify(userId, traits, options) {

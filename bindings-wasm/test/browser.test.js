@@ -164,13 +164,23 @@ test('a 503 with Retry-After is retried in the page after the delay', async () =
 
 test('autocapture: history API page views, and page performance when the page is hidden', async () => {
   const page = await openDemo();
-  await page.evaluate(() => history.pushState({}, '', '/demo/checkout?step=2'));
-  await page.evaluate(() => window.sonde.flush());
+  // Tokens ride in query strings and fragments: page views keep only allowed parameters.
+  await page.evaluate(() => history.pushState({}, '', '/demo/checkout?step=2&utm_source=news&reset_token=s3cr3t#access_token=x'));
+  await page.evaluate(async () => {
+    const { Sonde } = await import('/sonde-browser/js/sonde.js');
+    const all = await Sonde.init({ keepQueryParams: true, flushIntervalMs: 600_000 });
+    all.page('Every Parameter Kept');
+    await all.flush();
+    await window.sonde.flush();
+  });
   const views = await eventually('the history page view', async () => {
     const found = (await events('type=page&limit=100')).filter((e) => e.properties.path === '/demo/checkout');
-    return found.length ? found : null;
+    return found.length >= 2 ? found : null;
   });
-  assert.equal(views[0].properties.url.endsWith('/demo/checkout?step=2'), true);
+  const byName = Object.fromEntries(views.map((v) => [v.name ?? '', v.properties.url]));
+  assert.ok(Object.values(byName).some((url) => url.endsWith('/demo/checkout?utm_source=news')), JSON.stringify(byName));
+  assert.ok(!JSON.stringify(views.filter((v) => v.name !== 'Every Parameter Kept')).includes('s3cr3t'));
+  assert.ok(byName['Every Parameter Kept'].endsWith('?step=2&utm_source=news&reset_token=s3cr3t'), 'keepQueryParams: true keeps the query (never the fragment)');
   await page.close({ runBeforeUnload: true });
   const navigation = await eventually('the navigation timing', async () => {
     const found = (await events('event=%24performance&limit=100'))
