@@ -28,6 +28,11 @@ const DROP_TIMEOUT: Duration = Duration::from_secs(5);
 
 type JsSink = ThreadsafeFunction<String, (), String, Status, false, true>;
 
+/// A wait's bound in ms as JS passes it (5 s when absent).
+fn wait_timeout(timeout_ms: Option<u32>) -> Duration {
+    Duration::from_millis(u64::from(timeout_ms.unwrap_or(5000)))
+}
+
 /// A result as JSON text, for `index.js` to `JSON.parse`.
 fn to_text(value: &impl serde::Serialize) -> std::result::Result<String, CoreError> {
     serde_json::to_string(value)
@@ -40,12 +45,18 @@ fn query_of(filters: Option<String>) -> std::result::Result<EventQuery, CoreErro
     EventQuery::from_value(&Value::Object(doc))
 }
 
-/// Flush or shutdown on libuv's thread pool; resolves to `null`, or an error's data as
-/// JSON text for `index.js` to throw.
+/// A wait on libuv's thread pool (flush, shutdown, reconfigure), so the event loop keeps
+/// running; resolves to `null`, or an error's data as JSON text for `index.js` to throw.
 pub struct Wait {
-    sonde: Sonde,
-    timeout: Duration,
-    shutdown: bool,
+    work: Option<Box<dyn FnOnce() -> std::result::Result<(), CoreError> + Send>>,
+}
+
+impl Wait {
+    fn new(work: impl FnOnce() -> std::result::Result<(), CoreError> + Send + 'static) -> Self {
+        Self {
+            work: Some(Box::new(work)),
+        }
+    }
 }
 
 impl Task for Wait {
@@ -53,13 +64,10 @@ impl Task for Wait {
     type JsValue = Option<String>;
 
     fn compute(&mut self) -> Result<Self::Output> {
+        let work = self.work.take();
         unpanicked(|| {
-            let done = if self.shutdown {
-                self.sonde.shutdown(self.timeout)
-            } else {
-                self.sonde.flush(self.timeout)
-            };
-            done.err().map(|e| as_data(&e).to_string())
+            work.and_then(|work| work().err())
+                .map(|e| as_data(&e).to_string())
         })
     }
 
@@ -121,30 +129,6 @@ impl NativeSonde {
         m.and_then(|m| self.slot.current().sonde.send(m))
             .map(|receipt| receipt.message_id)
             .map_err(|e| throw(env, &e))
-    }
-}
-
-/// A reconfiguration on libuv's thread pool (it builds a client and waits for the previous
-/// one to deliver); resolves like `Wait`.
-pub struct Reconfigure {
-    slot: Arc<Slot>,
-    changes: Map<String, Value>,
-    timeout: Duration,
-}
-
-impl Task for Reconfigure {
-    type Output = Option<String>;
-    type JsValue = Option<String>;
-
-    fn compute(&mut self) -> Result<Self::Output> {
-        unpanicked(|| {
-            let done = self.slot.reconfigure(&self.changes, self.timeout);
-            done.err().map(|e| as_data(&e).to_string())
-        })
-    }
-
-    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
-        Ok(output)
     }
 }
 
@@ -227,15 +211,15 @@ impl NativeSonde {
         env: Env,
         options: String,
         timeout_ms: Option<u32>,
-    ) -> Result<AsyncTask<Reconfigure>> {
+    ) -> Result<AsyncTask<Wait>> {
         let changes = object_arg(Some(&options), "options")
             .map(snake_case_keys)
             .map_err(|e| throw(&env, &e))?;
-        Ok(AsyncTask::new(Reconfigure {
-            slot: Arc::clone(&self.slot),
-            changes,
-            timeout: Duration::from_millis(u64::from(timeout_ms.unwrap_or(5000))),
-        }))
+        let slot = Arc::clone(&self.slot);
+        let timeout = wait_timeout(timeout_ms);
+        Ok(AsyncTask::new(Wait::new(move || {
+            slot.reconfigure(&changes, timeout)
+        })))
     }
 
     #[napi(catch_unwind)]
@@ -444,20 +428,14 @@ impl NativeSonde {
 
     #[napi(catch_unwind)]
     pub fn flush_async(&self, timeout_ms: Option<u32>) -> AsyncTask<Wait> {
-        AsyncTask::new(Wait {
-            sonde: self.sonde(),
-            timeout: Duration::from_millis(u64::from(timeout_ms.unwrap_or(5000))),
-            shutdown: false,
-        })
+        let (sonde, timeout) = (self.sonde(), wait_timeout(timeout_ms));
+        AsyncTask::new(Wait::new(move || sonde.flush(timeout)))
     }
 
     #[napi(catch_unwind)]
     pub fn shutdown_async(&self, timeout_ms: Option<u32>) -> AsyncTask<Wait> {
-        AsyncTask::new(Wait {
-            sonde: self.sonde(),
-            timeout: Duration::from_millis(u64::from(timeout_ms.unwrap_or(5000))),
-            shutdown: true,
-        })
+        let (sonde, timeout) = (self.sonde(), wait_timeout(timeout_ms));
+        AsyncTask::new(Wait::new(move || sonde.shutdown(timeout)))
     }
 
     #[napi(catch_unwind)]

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use sonde_core::config::{Destinations, DESTINATION_OPTIONS};
+use sonde_core::config::{merge_option_changes, Destinations, DESTINATION_OPTIONS};
 use sonde_core::http::{ApiHost, FixedHost};
 use sonde_core::sink::CallbackSink;
 use sonde_core::store::SqliteStore;
@@ -85,32 +85,26 @@ impl Slot {
         changes: &Map<String, Value>,
         timeout: Duration,
     ) -> Result<(), CoreError> {
-        let fixed: Vec<Violation> = changes
-            .keys()
-            .filter(|k| {
-                DESTINATION_OPTIONS.contains(&k.as_str()) || BINDING_OPTIONS.contains(&k.as_str())
-            })
-            .map(|k| {
-                Violation::new(
-                    format!("/{k}"),
-                    codes::INVALID_OPTION,
-                    format!("{k} cannot change at run time: create a new client"),
-                )
-            })
-            .collect();
-        if !fixed.is_empty() {
-            return Err(CoreError::with_violations(ErrorKind::InvalidConfig, fixed));
-        }
         // One reconfiguration at a time; tracking goes on meanwhile on the current client.
         let mut recipe = self.recipe.lock().unwrap_or_else(PoisonError::into_inner);
-        let before = recipe.options.clone();
-        for (key, value) in changes {
-            if value.is_null() {
-                recipe.options.remove(key);
-            } else {
-                recipe.options.insert(key.clone(), value.clone());
-            }
-        }
+        let mut options = recipe.options.clone();
+        merge_option_changes(&mut options, changes, |k| {
+            DESTINATION_OPTIONS.contains(&k) || BINDING_OPTIONS.contains(&k)
+        })
+        .map_err(|fixed| {
+            let violations = fixed
+                .into_iter()
+                .map(|k| {
+                    Violation::new(
+                        format!("/{k}"),
+                        codes::INVALID_OPTION,
+                        format!("{k} cannot change at run time: create a new client"),
+                    )
+                })
+                .collect();
+            CoreError::with_violations(ErrorKind::InvalidConfig, violations)
+        })?;
+        let before = std::mem::replace(&mut recipe.options, options);
         let previous = self.current();
         let next = match recipe.build(previous.sonde.super_properties()) {
             Ok(next) => next,

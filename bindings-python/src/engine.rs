@@ -7,7 +7,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use serde_json::{Map, Value};
-use sonde_core::config::{Destinations, DESTINATION_OPTIONS};
+use sonde_core::config::{merge_option_changes, Destinations, DESTINATION_OPTIONS};
 use sonde_core::sink::{CallbackSink, SinkBatch, SinkError};
 use sonde_core::store::SqliteStore;
 use sonde_core::{Config, OverflowPolicy, Sonde};
@@ -78,19 +78,10 @@ impl Spec {
     /// Merges new core options (`null` removes one). Destinations and the binding's own
     /// options cannot change at run time: the first such name is the error.
     pub fn merge_options(&mut self, options: &Map<String, Value>) -> Result<(), String> {
-        if let Some(fixed) = options.keys().find(|k| {
-            BINDING_OPTIONS.contains(&k.as_str()) || DESTINATION_OPTIONS.contains(&k.as_str())
-        }) {
-            return Err(fixed.clone());
-        }
-        for (key, value) in options {
-            if value.is_null() {
-                self.options.remove(key);
-            } else {
-                self.options.insert(key.clone(), value.clone());
-            }
-        }
-        Ok(())
+        merge_option_changes(&mut self.options, options, |k| {
+            BINDING_OPTIONS.contains(&k) || DESTINATION_OPTIONS.contains(&k)
+        })
+        .map_err(|fixed| fixed.into_iter().next().unwrap_or_default())
     }
 
     /// Splits keyword options into the binding's own, the destinations and the core's.

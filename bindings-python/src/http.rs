@@ -7,6 +7,7 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use serde_json::{Map, Value};
+use sonde_core::config::merge_option_changes;
 use sonde_core::http::{
     runs_inline_for, Api, ApiHost, HttpRequest, RequestError, RequestFacts,
     RequestRecorder as CoreRecorder,
@@ -159,13 +160,8 @@ impl ApiHost for PythonHost<'_> {
     fn reconfigure(&self, changes: &Map<String, Value>) -> Result<(), Error> {
         // Refused options are reported with every violation before anything is rebuilt.
         let mut merged = self.client.core_options();
-        for (key, value) in changes {
-            if value.is_null() {
-                merged.remove(key);
-            } else {
-                merged.insert(key.clone(), value.clone());
-            }
-        }
+        // Nothing is fixed here: fixed names are refused by `reconfigure_with` below.
+        let _ = merge_option_changes(&mut merged, changes, |_| false);
         Python::attach(|py| {
             match self
                 .client

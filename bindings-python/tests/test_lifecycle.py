@@ -132,6 +132,16 @@ def test_tracking_from_threads_while_a_python_sink_is_slow(tmp_path: Path) -> No
     assert sum(delivered) == 510
 
 
+def terminated(script: str) -> int:
+    """Runs `script` until it prints "ready", sends it SIGTERM; its exit status."""
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    child.send_signal(signal.SIGTERM)
+    status = child.wait(30)
+    child.stdout.close()
+    return status
+
+
 def test_sigterm_delivers_what_is_buffered_then_terminates(tmp_path: Path) -> None:
     # SIGTERM's default action skips atexit: without the handler these events were lost.
     store = str(tmp_path / "sigterm.db")
@@ -143,11 +153,7 @@ def test_sigterm_delivers_what_is_buffered_then_terminates(tmp_path: Path) -> No
         "print('ready', flush=True)\n"
         "time.sleep(60)\n"
     )
-    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    assert child.stdout is not None and child.stdout.readline().strip() == "ready"
-    child.send_signal(signal.SIGTERM)
-    assert child.wait(30) == -signal.SIGTERM, "the signal still terminates the process"
-    child.stdout.close()
+    assert terminated(script) == -signal.SIGTERM, "the signal still terminates the process"
     with sonde.Sonde(store=store) as reader:
         stored = reader.query_events(event="Before SIGTERM", with_total=True, limit=1)
     assert stored["total"] == 500
@@ -167,11 +173,7 @@ def test_sigterm_chains_to_the_handler_that_was_there(tmp_path: Path) -> None:
         "print('ready', flush=True)\n"
         "time.sleep(60)\n"
     )
-    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    assert child.stdout is not None and child.stdout.readline().strip() == "ready"
-    child.send_signal(signal.SIGTERM)
-    assert child.wait(30) == 3
-    child.stdout.close()
+    assert terminated(script) == 3
     assert marker.read_text() == "handled"
     with sonde.Sonde(store=store) as reader:
         assert reader.query_events(event="Chained", with_total=True, limit=1)["total"] == 1

@@ -467,30 +467,40 @@ export class Sonde {
         const batch = JSON.parse(raw);
         const { outcome, retryAfterMs } = await this.#post(batch.payload);
         if (outcome === 'failed') {
-          // The core retries it after its backoff (never sooner than the server's
-          // Retry-After), as the page's retry options say; until then, and once the core
-          // gives up, it waits in the offline queue for a later load.
-          if (!this.#awaitingRetry.has(batch.id)) {
-            this.#awaitingRetry.set(batch.id, batch.payload);
-            this.#enqueue(batch.payload);
-          }
-          if (this.#native.nack(batch.id, true, retryAfterMs) === undefined) this.#awaitingRetry.delete(batch.id);
+          this.#retryLater(batch, retryAfterMs);
           continue;
         }
         reached = true;
         if (outcome === 'sent') this.#native.ack(batch.id);
         else this.#native.nack(batch.id, false); // refused (4xx): retrying cannot help
-        const kept = this.#awaitingRetry.get(batch.id);
-        if (kept !== undefined) {
-          this.#awaitingRetry.delete(batch.id);
-          this.#dequeue(kept);
-        }
+        this.#settled(batch);
       }
     } finally {
       this.#sending = false;
       this.#schedule();
     }
     if (reached) this.#resendQueued(); // the collector answers again: send what earlier loads left
+  }
+
+  /**
+   * A batch that failed: the core retries it after its backoff (never sooner than the
+   * server's Retry-After), as the page's retry options say; until then, and once the core
+   * gives up, its payload waits in the offline queue for a later load.
+   */
+  #retryLater(batch, retryAfterMs) {
+    if (!this.#awaitingRetry.has(batch.id)) {
+      this.#awaitingRetry.set(batch.id, batch.payload);
+      this.#enqueue(batch.payload);
+    }
+    if (this.#native.nack(batch.id, true, retryAfterMs) === undefined) this.#awaitingRetry.delete(batch.id);
+  }
+
+  /** A batch settled for good (delivered or refused): its kept copy leaves the offline queue. */
+  #settled(batch) {
+    const kept = this.#awaitingRetry.get(batch.id);
+    if (kept === undefined) return;
+    this.#awaitingRetry.delete(batch.id);
+    this.#dequeue(kept);
   }
 
   /**
@@ -598,19 +608,12 @@ export class Sonde {
       const batch = JSON.parse(raw);
       const sent = navigator.sendBeacon && batch.payload.length <= BEACON_LIMIT
         && navigator.sendBeacon(this.#endpoint, new Blob([batch.payload], { type: 'text/plain' }));
-      const kept = this.#awaitingRetry.get(batch.id);
       if (sent) {
         this.#native.ack(batch.id);
-        this.#awaitingRetry.delete(batch.id);
-        if (kept !== undefined) this.#dequeue(kept);
-        continue;
+        this.#settled(batch);
+      } else {
+        this.#retryLater(batch); // kept for a later load; should the page stay, the core retries it
       }
-      // Kept for a later load; should the page stay after all, the core retries it.
-      if (kept === undefined) {
-        this.#awaitingRetry.set(batch.id, batch.payload);
-        this.#enqueue(batch.payload);
-      }
-      if (this.#native.nack(batch.id, true) === undefined) this.#awaitingRetry.delete(batch.id);
     }
   }
 }

@@ -19,7 +19,7 @@ use crate::event::{Library, Message};
 use crate::platform::MaybeSendSync;
 #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
 pub use destinations::{Destinations, DESTINATION_OPTIONS};
-pub use options::{snake_case_keys, snake_case_name, OPTION_NAMES};
+pub use options::{merge_option_changes, snake_case_keys, snake_case_name, OPTION_NAMES};
 
 use crate::codes;
 use crate::sink::Sink;

@@ -58,6 +58,29 @@ pub fn snake_case_name(name: &str) -> String {
     out
 }
 
+/// Option changes merged into `options` the way run-time reconfiguration applies them:
+/// `null` removes an option, any other value sets it. When a change names an option that
+/// cannot change (`is_fixed`: destinations, a binding's own options), nothing is merged
+/// and every such name is returned, in order.
+pub fn merge_option_changes(
+    options: &mut Map<String, Value>,
+    changes: &Map<String, Value>,
+    is_fixed: impl Fn(&str) -> bool,
+) -> Result<(), Vec<String>> {
+    let fixed: Vec<String> = changes.keys().filter(|k| is_fixed(k)).cloned().collect();
+    if !fixed.is_empty() {
+        return Err(fixed);
+    }
+    for (key, value) in changes {
+        if value.is_null() {
+            options.remove(key);
+        } else {
+            options.insert(key.clone(), value.clone());
+        }
+    }
+    Ok(())
+}
+
 /// An options object with its keys in the core's spelling (see [`snake_case_name`]).
 pub fn snake_case_keys(options: Map<String, Value>) -> Map<String, Value> {
     // Inserted one by one rather than collected: collecting sorts (code the browser pays for).
@@ -364,6 +387,30 @@ fn read_limits(v: &Value, r: &mut Reader<'_>) -> Option<Limits> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn option_changes_merge_unless_one_is_fixed() {
+        let object = |v: Value| v.as_object().cloned().unwrap_or_default();
+        let mut options = object(json!({"batch_size": 10, "sample_rate": 0.5}));
+        let fixed = |k: &str| k == "store" || k == "sink";
+        let refused = merge_option_changes(
+            &mut options,
+            &object(json!({"sink": null, "batch_size": 20, "store": "x.db"})),
+            fixed,
+        );
+        assert_eq!(refused, Err(vec!["sink".to_owned(), "store".to_owned()]));
+        assert_eq!(
+            options["batch_size"], 10,
+            "a refused change changes nothing"
+        );
+        merge_option_changes(
+            &mut options,
+            &object(json!({"batch_size": 20, "sample_rate": null})),
+            fixed,
+        )
+        .expect("nothing fixed");
+        assert_eq!(Value::Object(options), json!({"batch_size": 20}));
+    }
 
     #[test]
     fn maps_every_option_and_reports_every_problem() {
