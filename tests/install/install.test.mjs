@@ -225,8 +225,22 @@ print("\\n".join(sorted(str(f) for f in m.files("sonde"))))`], { cwd, encoding: 
 
 test('the sdist builds with only a Rust toolchain and pip, and so does the source folder', () => {
   // A dev-profile build keeps this test short; the release wheel above is what ships.
-  const env = { ...process.env, MATURIN_PEP517_ARGS: '--profile dev', CARGO_TARGET_DIR: path.join(root, 'target', 'install-test') };
+  const targetDir = path.join(root, 'target', 'install-test');
+  const env = { ...process.env, MATURIN_PEP517_ARGS: '--profile dev', CARGO_TARGET_DIR: targetDir };
+  // The shared target folder keeps the dependencies compiled between runs, but Sonde's own
+  // crates must be built from the source under test: an sdist's files carry fixed mtimes,
+  // so cargo would take a build of an older commit's core as fresh.
+  const forgetSonde = () => {
+    for (const sub of ['.fingerprint', 'deps', 'build']) {
+      const dir = path.join(targetDir, 'debug', sub);
+      if (!fs.existsSync(dir)) continue;
+      for (const entry of fs.readdirSync(dir).filter((name) => /^(lib)?sonde[-_]/.test(name))) {
+        fs.rmSync(path.join(dir, entry), { recursive: true, force: true });
+      }
+    }
+  };
   for (const source of [path.join(dist, `sonde-${version}.tar.gz`), path.join(root, 'bindings-python')]) {
+    forgetSonde();
     const venv = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-install-src-'));
     execFileSync('python3', ['-m', 'venv', venv]);
     const python = path.join(venv, 'bin', 'python');
