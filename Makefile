@@ -11,7 +11,7 @@ WASM_BINDGEN := .tools/bin/wasm-bindgen
 WASM_OUT := target/$(WASM_TARGET)/wasm-size/sonde_wasm.wasm
 WASM_TEST_RUNNER := $(abspath .tools/bin/wasm-bindgen-test-runner)
 
-.PHONY: dist test-install help setup python-env python-wheel node-addon wasm wasm-vectors chromium test test-rust test-wasm test-python test-node test-browser check-wasm lint lint-python demo demo-rust bench bench-python bench-node bench-browser clean
+.PHONY: dist test-install help setup python-env python-wheel node-addon wasm wasm-vectors chromium test test-rust test-wasm test-python test-node test-system test-browser check-wasm lint lint-python demo demo-rust bench bench-python bench-node bench-browser clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -66,7 +66,7 @@ wasm-vectors: setup $(WASM_BINDGEN) bindings-wasm/node_modules/.ready ## The bin
 chromium: ## Debian's chromium for the browser tests (never a downloaded browser)
 	command -v chromium >/dev/null || apt-get -o DPkg::Lock::Timeout=600 install -y -q chromium
 
-test: setup test-rust check-wasm test-wasm test-python test-node test-browser test-install ## Install what the tests need, then run every suite
+test: setup test-rust check-wasm test-wasm test-python test-node test-system test-browser test-install ## Install what the tests need, then run every suite
 
 dist: node-addon wasm python-wheel ## Every artifact into dist/: the wheel and sdist, the npm packages (main + linux-x64-gnu addon), the browser package
 	rm -rf dist && mkdir -p dist
@@ -93,6 +93,9 @@ test-node: node-addon bindings-node/node_modules/.ready ## node --test against t
 test-python: python-wheel ## pytest against the installed wheel, and the native stubs checked by stubtest
 	$(PY) -m pytest bindings-python/tests -q
 	$(PY) -m mypy.stubtest sonde._native
+
+test-system: python-wheel node-addon bindings-node/node_modules/.ready ## Real processes on 127.0.0.1: services in each runtime sending to the example collectors
+	$(PY) -m pytest tests/system -q
 
 test-rust: ## Rust unit, property, vector and doc tests for the whole workspace
 	$(CARGO) test --workspace --all-features

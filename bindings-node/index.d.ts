@@ -44,6 +44,18 @@ export interface SondeOptions {
   jsonl?: string;
   jsonlMaxBytes?: number;
   jsonlMaxFiles?: number;
+  /**
+   * A collector's batch URL: Sonde's (`https://host/analytics/v1/batch`), any
+   * Segment-compatible one, or PostHog's `/batch/` with `forwardFormat: 'posthog'`.
+   * Batches are POSTed gzipped from the worker thread; 429/5xx retried (honouring
+   * `Retry-After`), 413 split, other 4xx dropped as `rejected`.
+   */
+  endpoint?: string;
+  /** Basic-auth user for Segment-format collectors, `api_key` for PostHog. */
+  writeKey?: string;
+  forwardFormat?: 'segment' | 'posthog';
+  /** Longest a request to `endpoint` may take, in seconds (default 15). */
+  httpTimeout?: number;
   /** Called on the main thread with each delivered batch; a throw makes the batch retry. */
   sink?: (events: SondeEvent[]) => void;
   sampleRate?: number;

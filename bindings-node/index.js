@@ -59,7 +59,9 @@ class Sonde {
   /**
    * @param {object} options the core's options in camelCase (`sampleRate`, `trackingPlan`,
    *   `batchSize`, `flushIntervalMs`, ...) plus destinations: `store` (SQLite file),
-   *   `console`, `jsonl`, and `sink` (a function receiving each batch as an array of events).
+   *   `console`, `jsonl`, `endpoint` (a collector's batch URL, with `writeKey`,
+   *   `forwardFormat`, `httpTimeout`), and `sink` (a function receiving each batch as an
+   *   array of events).
    *   Lifecycle: `flushOnExit` (default true), `handleSignals` (default true),
    *   `exitTimeoutMs` (default 2000).
    */

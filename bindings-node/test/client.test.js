@@ -66,6 +66,11 @@ test('errors are real Errors with a code and every violation', () => {
   assert.throws(() => new Sonde({}), (e) => e.code === 'invalid_config' && /no destination/.test(e.message));
   assert.throws(() => new Sonde({ sink: 42 }), (e) => e instanceof TypeError && e.code === 'invalid_config');
   assert.throws(() => new Sonde({ console: 'loud', store: 3 }), (e) => e.violations.length === 2);
+  assert.throws(() => new Sonde({ endpoint: 'localhost:8000', forwardFormat: 'amplitude', httpTimeout: -1 }), (e) => {
+    assert.deepEqual(e.violations.map((v) => v.path).sort(), ['/endpoint', '/forward_format', '/http_timeout']);
+    return true;
+  });
+  assert.throws(() => new Sonde({ sink: () => {}, writeKey: 'wk' }), (e) => /pass endpoint too/.test(e.message));
   assert.throws(() => sonde.ingest('{nope'), (e) => e.code === 'invalid_event');
   assert.throws(() => sonde.queryEvents(), (e) => e.code === 'unsupported');
 });

@@ -7,6 +7,8 @@ import { Sonde, SondeError, SondeEvent, EventPage } from '..';
 
 const received: SondeEvent[] = [];
 const sonde = new Sonde({ store: 'sonde.db', sink: (events) => received.push(...events), batchSize: 100 });
+const forwarding = new Sonde({ endpoint: 'https://collector.example/v1/batch', writeKey: 'wk', forwardFormat: 'posthog', httpTimeout: 10 });
+void forwarding;
 const id: string = sonde.track('Signed Up', { plan: 'pro', seats: 3, tags: ['a'] }, { userId: '42', timestamp: new Date() });
 sonde.page('Home', null, { anonymousId: 'a' });
 sonde.identify('42', { email: 'x@example.com' });

@@ -146,6 +146,16 @@ def test_options_are_checked_in_one_place(collector: Collector, tmp_path: Path) 
         "/store",
         "/jsonl_max_files",
     }
+    with pytest.raises(sonde.ConfigError) as bad_http:
+        sonde.Sonde(endpoint="ftp://x", forward_format="amplitude", http_timeout=0, write_key="")
+    assert {v["path"] for v in bad_http.value.violations} == {
+        "/endpoint",
+        "/forward_format",
+        "/http_timeout",
+        "/write_key",
+    }
+    with pytest.raises(sonde.ConfigError, match="pass endpoint too"):
+        sonde.Sonde(store=":memory:", write_key="wk")
 
 
 def test_jsonl_and_console_sinks(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:

@@ -69,11 +69,14 @@ class Sonde(Client):
     (unknown or out-of-range ones raise ``ConfigError`` listing every problem).
 
     Destinations (at least one): ``store="sonde.db"`` (SQLite), ``console=True`` (or
-    ``"json"``), ``jsonl="events.jsonl"`` (rotated), ``sink=callable`` (receives a list of
-    event dicts per batch, on the worker thread). Lifecycle: ``flush_at_exit=True`` and
-    ``exit_timeout=2.0`` seconds bound the flush at interpreter exit and on SIGTERM (which
-    skips ``atexit``): the handler delivers what is buffered, then chains to the handler
-    that was there before, or lets the signal terminate the process as it would have.
+    ``"json"``), ``jsonl="events.jsonl"`` (rotated), ``endpoint="https://.../v1/batch"``
+    (a collector: Sonde's, any Segment-compatible one, or PostHog's ``/batch/`` with
+    ``forward_format="posthog"``; ``write_key=...``, ``http_timeout`` seconds),
+    ``sink=callable`` (receives a list of event dicts per batch, on the worker thread).
+    Lifecycle: ``flush_at_exit=True`` and ``exit_timeout=2.0`` seconds bound the flush at
+    interpreter exit and on SIGTERM (which skips ``atexit``): the handler delivers what is
+    buffered, then chains to the handler that was there before, or lets the signal
+    terminate the process as it would have.
     """
 
     def __init__(self, **options: Any) -> None:

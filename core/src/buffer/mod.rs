@@ -60,10 +60,22 @@ pub(crate) struct PendingBatch {
     /// Sinks (bit per sink) that still have to accept this batch.
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))] // used by the native worker
     pub pending_sinks: u64,
+    /// Events a sink refused one by one (index in `events`, reason), never retried; the
+    /// first reason given for an event is the one counted.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))] // used by the native worker
+    pub refused: Vec<(usize, DropReason)>,
     not_before_ms: u64,
 }
 
 impl PendingBatch {
+    /// Records events a sink refused for good.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))] // used by the native worker
+    pub fn refuse(&mut self, index: usize, reason: DropReason) {
+        if index < self.events.len() && !self.refused.iter().any(|(i, _)| *i == index) {
+            self.refused.push((index, reason));
+        }
+    }
+
     fn first_seq(&self) -> u64 {
         self.events.first().map_or(u64::MAX, |e| e.seq)
     }
@@ -288,6 +300,7 @@ impl Buffer {
                     events,
                     attempts: 0,
                     pending_sinks: self.all_sinks,
+                    refused: Vec::new(),
                     not_before_ms: 0,
                 }
             }
@@ -301,9 +314,8 @@ impl Buffer {
     }
 
     /// Records the outcome of an attempt. `failed` is `None` on success, or whether the
-    /// failure may be retried. `jitter` in [0, 1) spreads retries. (The delivery worker's
-    /// entry; manual delivery, all a wasm32 build has, settles through `complete_after`.)
-    #[cfg(any(test, not(target_arch = "wasm32")))]
+    /// failure may be retried. `jitter` in [0, 1) spreads retries.
+    #[cfg(test)]
     pub fn complete(
         &mut self,
         batch: PendingBatch,
@@ -325,8 +337,19 @@ impl Buffer {
         retry_after_ms: Option<u64>,
     ) -> Completion {
         self.in_flight.retain(|f| f.id != batch.id);
-        let n = batch.events.len() as u64;
         batch.attempts += 1;
+        let settles = failed.is_none()
+            || self.abandoned
+            || failed == Some(false)
+            || batch.attempts > self.limits.max_retries;
+        let mut n = batch.events.len() as u64;
+        if settles {
+            // Refused events are dropped for their own reason whatever becomes of the rest.
+            for (_, reason) in batch.refused.drain(..) {
+                self.counters.dropped.add(reason, 1);
+                n -= 1;
+            }
+        }
         match failed {
             None => {
                 self.counters.delivered += n;

@@ -1,7 +1,9 @@
 //! Where events go, chosen by options (feature `sqlite`, native targets): the options every
 //! binding accepts besides the core's own — `store` (a SQLite file), `console` (`true`,
 //! `"pretty"` or `"json"`), `jsonl` (a file, rotated at `jsonl_max_bytes`, keeping
-//! `jsonl_max_files`). Bindings add their own function sinks.
+//! `jsonl_max_files`) and, with feature `http-sink`, `endpoint` (a collector's batch URL,
+//! with `write_key`, `forward_format` and `http_timeout`). Bindings add their own function
+//! sinks.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,6 +14,8 @@ use super::{Config, DeliveryMode};
 use crate::codes;
 use crate::error::{Error, ErrorKind, Violation};
 use crate::sink::{ConsoleFormat, ConsoleSink, ConsoleTarget, JsonLinesSink};
+#[cfg(feature = "http-sink")]
+use crate::sink::{ForwardFormat, HttpSink, HttpSinkOptions};
 use crate::store::{SqliteStore, StoreSink};
 use crate::Sonde;
 
@@ -22,6 +26,10 @@ pub const DESTINATION_OPTIONS: &[&str] = &[
     "jsonl",
     "jsonl_max_bytes",
     "jsonl_max_files",
+    "endpoint",
+    "write_key",
+    "forward_format",
+    "http_timeout",
 ];
 
 /// JSON-lines rotation defaults: 64 MiB per file, five files kept.
@@ -37,6 +45,9 @@ pub struct Destinations {
     pub console: Option<ConsoleFormat>,
     /// The JSON-lines file, its size limit and how many rotated files to keep.
     pub jsonl: Option<(PathBuf, u64, u32)>,
+    /// Collectors batches are POSTed to.
+    #[cfg(feature = "http-sink")]
+    pub http: Vec<HttpSinkOptions>,
 }
 
 impl Destinations {
@@ -105,6 +116,17 @@ impl Destinations {
                 _ => bad("jsonl", format!("jsonl must be a file path, got {v}")),
             }
         }
+        #[cfg(feature = "http-sink")]
+        if let Some(http) = take_http(options, &mut problems) {
+            out.http.push(http);
+        }
+        #[cfg(not(feature = "http-sink"))]
+        if take("endpoint").is_some() {
+            bad(
+                "endpoint",
+                "this build has no HTTP destination (sonde-core feature `http-sink`)".to_owned(),
+            );
+        }
         if problems.is_empty() {
             Ok(out)
         } else {
@@ -114,6 +136,10 @@ impl Destinations {
 
     /// Whether no destination is named.
     pub fn is_empty(&self) -> bool {
+        #[cfg(feature = "http-sink")]
+        if !self.http.is_empty() {
+            return false;
+        }
         self.store.is_none() && self.console.is_none() && self.jsonl.is_none()
     }
 
@@ -164,8 +190,88 @@ impl Destinations {
         if let Some((path, max_bytes, max_files)) = &self.jsonl {
             config = config.sink(JsonLinesSink::new(path, *max_bytes, *max_files));
         }
+        #[cfg(feature = "http-sink")]
+        for http in &self.http {
+            config = config.sink(HttpSink::new(http.clone()));
+        }
         Ok((config, store))
     }
+}
+
+/// The HTTP destination's options (`endpoint` and the ones that only mean something with
+/// it); `None` without an `endpoint`.
+#[cfg(feature = "http-sink")]
+fn take_http(
+    options: &mut Map<String, Value>,
+    problems: &mut Vec<Violation>,
+) -> Option<HttpSinkOptions> {
+    let mut take = |key: &str| options.remove(key).filter(|v| !v.is_null());
+    let endpoint = take("endpoint");
+    let write_key = take("write_key");
+    let format = take("forward_format");
+    let timeout = take("http_timeout");
+    let mut bad = |key: &str, message: String| {
+        problems.push(Violation::new(
+            format!("/{key}"),
+            codes::INVALID_OPTION,
+            message,
+        ))
+    };
+    let Some(endpoint) = endpoint else {
+        for (key, given) in [
+            ("write_key", &write_key),
+            ("forward_format", &format),
+            ("http_timeout", &timeout),
+        ] {
+            if given.is_some() {
+                bad(
+                    key,
+                    format!("{key} is for the HTTP destination: pass endpoint too"),
+                );
+            }
+        }
+        return None;
+    };
+    let mut http = HttpSinkOptions::new("");
+    match endpoint.as_str() {
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+            url.clone_into(&mut http.endpoint)
+        }
+        _ => bad(
+            "endpoint",
+            format!("endpoint must be an http:// or https:// URL, got {endpoint}"),
+        ),
+    }
+    match write_key {
+        None => {}
+        Some(Value::String(key)) if !key.is_empty() => http.write_key = Some(key),
+        Some(v) => bad(
+            "write_key",
+            format!("write_key must be a non-empty string, got {v}"),
+        ),
+    }
+    if let Some(v) = format {
+        match v.as_str().and_then(ForwardFormat::parse) {
+            Some(format) => http.format = format,
+            None => bad(
+                "forward_format",
+                format!("forward_format must be \"segment\" or \"posthog\", got {v}"),
+            ),
+        }
+    }
+    if let Some(v) = timeout {
+        match v
+            .as_f64()
+            .filter(|s| s.is_finite() && *s > 0.0 && *s <= 3600.0)
+        {
+            Some(seconds) => http.timeout = std::time::Duration::from_secs_f64(seconds),
+            None => bad(
+                "http_timeout",
+                format!("http_timeout must be a number of seconds in (0, 3600], got {v}"),
+            ),
+        }
+    }
+    Some(http)
 }
 
 #[cfg(test)]

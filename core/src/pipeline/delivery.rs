@@ -126,10 +126,12 @@ mod native {
             };
             // Room was freed in the buffer: blocked producers may go on.
             shared.delivery.progress.notify_all();
-            let failed = deliver(shared, &mut batch);
+            let (failed, retry_after_ms) = deliver(shared, &mut batch);
             let now = shared.mono_ms();
             let jitter = shared.jitter.next_f64();
-            shared.buffer().complete(batch, failed, now, jitter);
+            shared
+                .buffer()
+                .complete_after(batch, failed, now, jitter, retry_after_ms);
             shared.delivery.progress.notify_all();
         }
     }
@@ -173,10 +175,13 @@ mod native {
     }
 
     /// Offers the batch to every sink that has not taken it yet. `None` when all have;
-    /// otherwise whether every failure may be retried. A panicking sink counts as a
-    /// permanent failure and never takes the worker down.
-    fn deliver(shared: &Shared, batch: &mut PendingBatch) -> Option<bool> {
+    /// otherwise whether every failure may be retried, with the longest `Retry-After` a
+    /// sink asked for. A panicking sink counts as a permanent failure and never takes the
+    /// worker down.
+    fn deliver(shared: &Shared, batch: &mut PendingBatch) -> (Option<bool>, Option<u64>) {
         let mut retryable = true;
+        let mut retry_after_ms: Option<u64> = None;
+        let mut refused = Vec::new();
         let view = SinkBatch {
             id: batch.id,
             attempt: batch.attempts + 1,
@@ -187,13 +192,25 @@ mod native {
             if batch.pending_sinks & bit == 0 {
                 continue;
             }
-            match catch_unwind(AssertUnwindSafe(|| sink.deliver(&view))) {
-                Ok(Ok(())) => batch.pending_sinks &= !bit,
-                Ok(Err(e)) => retryable &= e.retryable,
+            match catch_unwind(AssertUnwindSafe(|| sink.deliver_items(&view))) {
+                Ok(Ok(some)) => {
+                    batch.pending_sinks &= !bit;
+                    refused.extend(some);
+                }
+                Ok(Err(e)) => {
+                    retryable &= e.retryable;
+                    retry_after_ms = retry_after_ms.max(e.retry_after_ms);
+                }
                 Err(_) => retryable = false,
             }
         }
-        (batch.pending_sinks != 0).then_some(retryable)
+        for r in refused {
+            batch.refuse(r.index, r.reason);
+        }
+        (
+            (batch.pending_sinks != 0).then_some(retryable),
+            retry_after_ms,
+        )
     }
 
     /// `now + timeout`, where a timeout too large to represent (`Duration::MAX` from a

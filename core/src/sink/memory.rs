@@ -94,6 +94,7 @@ impl Sink for MemorySink {
             return Err(SinkError {
                 retryable: s.fail_retryable,
                 message: "memory sink told to fail".to_owned(),
+                retry_after_ms: None,
             });
         }
         s.events.extend(batch.json_lines().map(str::to_owned));

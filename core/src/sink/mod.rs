@@ -4,6 +4,8 @@
 
 mod callback;
 mod console;
+#[cfg(all(feature = "http-sink", not(target_arch = "wasm32")))]
+mod http;
 #[cfg(not(target_arch = "wasm32"))]
 mod jsonl;
 #[cfg(any(test, feature = "test-utils"))]
@@ -15,12 +17,15 @@ use serde_json::Value;
 
 pub use callback::CallbackSink;
 pub use console::{ConsoleFormat, ConsoleSink, ConsoleTarget};
+#[cfg(all(feature = "http-sink", not(target_arch = "wasm32")))]
+pub use http::{ForwardFormat, HttpSink, HttpSinkOptions};
 #[cfg(not(target_arch = "wasm32"))]
 pub use jsonl::JsonLinesSink;
 #[cfg(any(test, feature = "test-utils"))]
 pub use memory::MemorySink;
 
 use crate::platform::MaybeSendSync;
+use crate::stats::DropReason;
 
 /// One buffered event: its serialized JSON and bookkeeping for ordering and flushing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +108,8 @@ pub struct SinkError {
     pub retryable: bool,
     /// What went wrong.
     pub message: String,
+    /// The earliest a retry may come, in milliseconds (a server's `Retry-After`).
+    pub retry_after_ms: Option<u64>,
 }
 
 impl SinkError {
@@ -111,6 +118,7 @@ impl SinkError {
         Self {
             retryable: true,
             message: message.into(),
+            retry_after_ms: None,
         }
     }
 
@@ -119,8 +127,25 @@ impl SinkError {
         Self {
             retryable: false,
             message: message.into(),
+            retry_after_ms: None,
         }
     }
+
+    /// The same failure, not to be retried before `ms` milliseconds.
+    pub fn retry_after(mut self, ms: Option<u64>) -> Self {
+        self.retry_after_ms = ms;
+        self
+    }
+}
+
+/// An event of a batch that a sink took but will never deliver: a collector refused that
+/// item, or it alone is too large to send. The rest of the batch counts as delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefusedEvent {
+    /// Its position in the batch.
+    pub index: usize,
+    /// Why: [`DropReason::Rejected`] or [`DropReason::Oversize`].
+    pub reason: DropReason,
 }
 
 impl fmt::Display for SinkError {
@@ -143,6 +168,13 @@ pub trait Sink: MaybeSendSync {
 
     /// Delivers every event of the batch, or fails as a whole.
     fn deliver(&self, batch: &SinkBatch<'_>) -> Result<(), SinkError>;
+
+    /// Delivers the batch, except the events it returns, which were refused one by one and
+    /// are never retried (a collector's per-item answer). The delivery worker calls this;
+    /// sinks that take or fail a batch as a whole keep the default.
+    fn deliver_items(&self, batch: &SinkBatch<'_>) -> Result<Vec<RefusedEvent>, SinkError> {
+        self.deliver(batch).map(|()| Vec::new())
+    }
 
     /// Makes delivered data durable (called on flush and shutdown).
     fn flush(&self) -> Result<(), SinkError> {

@@ -37,19 +37,23 @@ pub enum DropReason {
     Oversize,
     /// A sink kept failing, or refused it permanently.
     RetryExhausted,
+    /// A destination refused it: the collector rejected the item, or answered a 4xx that
+    /// retrying cannot fix.
+    Rejected,
     /// Not delivered before the shutdown deadline.
     ShutdownTimeout,
 }
 
 impl DropReason {
     /// Every reason.
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 8] = [
         DropReason::Invalid,
         DropReason::Sampled,
         DropReason::BeforeSend,
         DropReason::QueueFull,
         DropReason::Oversize,
         DropReason::RetryExhausted,
+        DropReason::Rejected,
         DropReason::ShutdownTimeout,
     ];
 
@@ -62,6 +66,7 @@ impl DropReason {
             DropReason::QueueFull => "queue_full",
             DropReason::Oversize => "oversize",
             DropReason::RetryExhausted => "retry_exhausted",
+            DropReason::Rejected => "rejected",
             DropReason::ShutdownTimeout => "shutdown_timeout",
         }
     }
@@ -82,6 +87,9 @@ pub struct DropCounts {
     pub oversize: u64,
     /// See [`DropReason::RetryExhausted`].
     pub retry_exhausted: u64,
+    /// See [`DropReason::Rejected`].
+    #[serde(default)]
+    pub rejected: u64,
     /// See [`DropReason::ShutdownTimeout`].
     pub shutdown_timeout: u64,
 }
@@ -95,6 +103,7 @@ impl DropCounts {
             DropReason::QueueFull => &mut self.queue_full,
             DropReason::Oversize => &mut self.oversize,
             DropReason::RetryExhausted => &mut self.retry_exhausted,
+            DropReason::Rejected => &mut self.rejected,
             DropReason::ShutdownTimeout => &mut self.shutdown_timeout,
         }
     }
