@@ -112,8 +112,8 @@ lint: lint-python ## rustfmt, clippy, rustdoc and ruff with warnings as errors
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p sonde-core --no-deps --all-features
 
 lint-python: python-env ## ruff lint and format check of the Python package and tests
-	$(VENV)/bin/ruff check bindings-python examples
-	$(VENV)/bin/ruff format --check bindings-python examples
+	$(VENV)/bin/ruff check bindings-python examples tests/system
+	$(VENV)/bin/ruff format --check bindings-python examples tests/system
 
 demo: python-wheel wasm ## Build the Python and browser packages and serve the example FastAPI app on 127.0.0.1:8000
 	@echo ""

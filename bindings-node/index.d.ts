@@ -56,6 +56,13 @@ export interface SondeOptions {
   forwardFormat?: 'segment' | 'posthog';
   /** Longest a request to `endpoint` may take, in seconds (default 15). */
   httpTimeout?: number;
+  /**
+   * A SQLite file keeping batches until the collector took them: an outage or a restart
+   * (even `kill -9`) loses nothing; sent oldest first by a thread of its own.
+   */
+  outbox?: string;
+  /** The outbox's cap in bytes (default 256 MiB); past it the oldest batches are dropped. */
+  outboxMaxBytes?: number;
   /** Called on the main thread with each delivered batch; a throw makes the batch retry. */
   sink?: (events: SondeEvent[]) => void;
   sampleRate?: number;
@@ -176,6 +183,19 @@ export interface Stats {
   operations: { [operation: string]: JsonObject };
   rates: JsonObject;
   gauges: { [name: string]: number };
+  /** HTTP destinations with an `outbox`, keyed by endpoint (absent when there are none). */
+  outboxes?: { [endpoint: string]: OutboxStats };
+}
+
+/** What became of the batches an HTTP destination keeps in its outbox file. */
+export interface OutboxStats {
+  pending_batches: number;
+  pending_events: number;
+  pending_bytes: number;
+  sent: number;
+  retries: number;
+  dropped: { rejected: number; oversize: number; outbox_full: number };
+  last_error: string | null;
 }
 
 export interface MiddlewareOptions {

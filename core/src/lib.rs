@@ -65,5 +65,5 @@ pub use pipeline::{
     props, Disposition, IngestItem, IngestReport, ItemStatus, OutgoingBatch, Receipt, Sonde, Timer,
     REDACTED,
 };
-pub use stats::{DropReason, StatsSnapshot};
+pub use stats::{DropReason, OutboxDrops, OutboxStats, StatsSnapshot};
 pub use validate::{Checked, Limits, PlanMode, TrackingPlan, Validator};

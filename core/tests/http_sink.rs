@@ -1,9 +1,11 @@
 //! The HTTP destination against a scripted collector on 127.0.0.1: what each answer (2xx,
 //! per-item rejection, 413, 429 with Retry-After, 400, no server) does to delivery and to
-//! the drop counters, and the body each format sends.
+//! the drop counters, the body each format sends, and the durable outbox through an outage,
+//! a restart and its byte cap.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -138,7 +140,7 @@ fn client(options: HttpSinkOptions, retries: u32) -> Sonde {
         .flush_interval(Duration::from_millis(20))
         .retry_backoff(Duration::from_millis(5), Duration::from_millis(20))
         .max_retries(retries)
-        .sink(HttpSink::new(options));
+        .sink(HttpSink::new(options).unwrap());
     Sonde::new(config).unwrap()
 }
 
@@ -371,7 +373,7 @@ fn a_store_beside_the_http_destination_keeps_its_events_when_the_collector_refus
     let config = Config::default()
         .flush_interval(Duration::from_millis(20))
         .sink(memory.clone())
-        .sink(HttpSink::new(HttpSinkOptions::new(&collector.url)));
+        .sink(HttpSink::new(HttpSinkOptions::new(&collector.url)).unwrap());
     let sonde = Sonde::new(config).unwrap();
     track_n(&sonde, 2);
     sonde.flush(FLUSH).unwrap();
@@ -379,4 +381,155 @@ fn a_store_beside_the_http_destination_keeps_its_events_when_the_collector_refus
     let c = sonde.stats().counters;
     // An event counts as delivered only when every destination took it.
     assert_eq!((c.delivered, c.dropped.rejected), (1, 1));
+}
+
+/// A collector that answers 503 until `up` is set, then takes everything.
+fn flaky_collector() -> (Collector, Arc<AtomicBool>) {
+    let up = Arc::new(AtomicBool::new(false));
+    let switch = Arc::clone(&up);
+    let collector = Collector::start(move |_, _| {
+        if switch.load(Ordering::SeqCst) {
+            ok()
+        } else {
+            (503, vec![], r#"{"code":"down"}"#.to_owned())
+        }
+    });
+    (collector, up)
+}
+
+fn with_outbox(url: &str, path: &std::path::Path, max_bytes: Option<u64>) -> Sonde {
+    let mut options = HttpSinkOptions::new(url);
+    options.outbox = Some(path.to_path_buf());
+    if let Some(max) = max_bytes {
+        options.outbox_max_bytes = max;
+    }
+    options.backoff = (Duration::from_millis(5), Duration::from_millis(50));
+    let config = Config::default()
+        .flush_interval(Duration::from_millis(20))
+        .batch_size(5)
+        .sink(HttpSink::new(options).unwrap());
+    Sonde::new(config).unwrap()
+}
+
+/// Every `i` the collector took (requests it answered 2xx), sorted.
+fn taken(collector: &Collector, up_from: usize) -> Vec<i64> {
+    let mut seen: Vec<i64> = collector.requests()[up_from..]
+        .iter()
+        .flat_map(|r| {
+            r.batch()
+                .iter()
+                .map(|e| e["properties"]["i"].as_i64().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    seen.sort_unstable();
+    seen
+}
+
+fn temp_outbox(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sonde-outbox-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("outbox.db")
+}
+
+#[test]
+fn the_outbox_keeps_batches_through_an_outage_and_sends_them_once_after() {
+    let (collector, up) = flaky_collector();
+    let path = temp_outbox("outage");
+    let sonde = with_outbox(&collector.url, &path, None);
+    track_n(&sonde, 30);
+    // The flush returns once the events are in the outbox: waiting out an outage is not its job.
+    sonde.flush(FLUSH).unwrap();
+    let stats = sonde.stats();
+    assert_eq!(stats.counters.delivered, 30, "durably in the outbox");
+    let outbox = &stats.outboxes[&collector.url];
+    assert_eq!(
+        (outbox.pending_events, outbox.pending_batches, outbox.sent),
+        (30, 6, 0)
+    );
+    assert!(outbox.retries > 0 && outbox.last_error.as_deref().unwrap().contains("503"));
+    let failed_requests = collector.requests().len();
+    up.store(true, Ordering::SeqCst);
+    sonde.flush(FLUSH).unwrap();
+    let outbox = &sonde.stats().outboxes[&collector.url];
+    assert_eq!(
+        (
+            outbox.pending_events,
+            outbox.sent,
+            outbox.last_error.clone()
+        ),
+        (0, 30, None)
+    );
+    assert_eq!(
+        taken(&collector, failed_requests),
+        (0..30).collect::<Vec<_>>()
+    );
+    sonde.shutdown(FLUSH).unwrap();
+}
+
+#[test]
+fn a_new_process_sends_what_the_last_one_left_in_the_outbox_first() {
+    let (collector, up) = flaky_collector();
+    let path = temp_outbox("restart");
+    let first = with_outbox(&collector.url, &path, None);
+    track_n(&first, 20);
+    first.flush(FLUSH).unwrap();
+    first.shutdown(FLUSH).unwrap();
+    drop(first);
+    let failed_requests = collector.requests().len();
+    up.store(true, Ordering::SeqCst);
+    let second = with_outbox(&collector.url, &path, None);
+    second
+        .track("Order Completed", props(json!({"i": 20})))
+        .unwrap();
+    second.flush(FLUSH).unwrap();
+    let requests = collector.requests()[failed_requests..].to_vec();
+    assert_eq!(
+        taken(&collector, failed_requests),
+        (0..21).collect::<Vec<_>>()
+    );
+    let first_sent = requests[0].batch()[0]["properties"]["i"].as_i64().unwrap();
+    assert_eq!(first_sent, 0, "the old batches go first");
+    // The first client's sender may have finished one last request after it was dropped;
+    // either way each event reached the collector once.
+    let outbox = &second.stats().outboxes[&collector.url];
+    assert!(
+        outbox.sent >= 16 && outbox.pending_events == 0,
+        "{outbox:?}"
+    );
+}
+
+#[test]
+fn past_its_cap_the_outbox_drops_the_oldest_and_counts_them() {
+    let (collector, up) = flaky_collector();
+    let path = temp_outbox("cap");
+    // About three batches of five events fit.
+    let sonde = with_outbox(&collector.url, &path, Some(6_000));
+    track_n(&sonde, 100);
+    sonde.flush(FLUSH).unwrap();
+    let outbox = sonde.stats().outboxes[&collector.url].clone();
+    assert!(outbox.dropped.outbox_full > 0, "{outbox:?}");
+    assert_eq!(outbox.pending_events + outbox.dropped.outbox_full, 100);
+    // The newest batch and one out with the sender are never evicted.
+    assert!(outbox.pending_bytes <= 6_000 + 2 * 2_500, "{outbox:?}");
+    let failed_requests = collector.requests().len();
+    up.store(true, Ordering::SeqCst);
+    sonde.flush(FLUSH).unwrap();
+    let sent = taken(&collector, failed_requests);
+    assert_eq!(sent.len() as u64, outbox.pending_events);
+    assert!(
+        sent.ends_with(&[95, 96, 97, 98, 99]),
+        "the newest are kept: {sent:?}"
+    );
+    let after = &sonde.stats().outboxes[&collector.url];
+    assert_eq!(after.sent + after.dropped.outbox_full, 100);
+}
+
+#[test]
+fn an_unusable_outbox_path_fails_construction_with_a_clear_error() {
+    let mut options = HttpSinkOptions::new("http://127.0.0.1:9/v1/batch");
+    options.outbox = Some("/nonexistent-dir/sub/outbox.db".into());
+    let e = HttpSink::new(options).unwrap_err();
+    assert!(e.message().contains("outbox"), "{}", e.message());
 }

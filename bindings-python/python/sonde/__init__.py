@@ -71,7 +71,9 @@ class Sonde(Client):
     Destinations (at least one): ``store="sonde.db"`` (SQLite), ``console=True`` (or
     ``"json"``), ``jsonl="events.jsonl"`` (rotated), ``endpoint="https://.../v1/batch"``
     (a collector: Sonde's, any Segment-compatible one, or PostHog's ``/batch/`` with
-    ``forward_format="posthog"``; ``write_key=...``, ``http_timeout`` seconds),
+    ``forward_format="posthog"``; ``write_key=...``, ``http_timeout`` seconds,
+    ``outbox="outbox.db"`` to keep batches on disk until the collector took them,
+    ``outbox_max_bytes``),
     ``sink=callable`` (receives a list of event dicts per batch, on the worker thread).
     Lifecycle: ``flush_at_exit=True`` and ``exit_timeout=2.0`` seconds bound the flush at
     interpreter exit and on SIGTERM (which skips ``atexit``): the handler delivers what is

@@ -19,6 +19,23 @@ pub const MAX_IN_FLIGHT: usize = 8;
 /// a misconfigured server, not a reason to keep events waiting for a day.
 pub const RETRY_AFTER_CAP_MS: u64 = 3_600_000;
 
+/// The wait before retrying after the `failures`-th failure in a row: exponential from
+/// `initial_ms` up to `max_ms` with "equal jitter" (half fixed, half random from `jitter` in
+/// [0, 1), so retries never bunch at zero), and never shorter than the server's
+/// `retry_after_ms`, itself capped at [`RETRY_AFTER_CAP_MS`].
+pub(crate) fn retry_delay_ms(
+    initial_ms: u64,
+    max_ms: u64,
+    failures: u32,
+    jitter: f64,
+    retry_after_ms: Option<u64>,
+) -> u64 {
+    let exp = failures.saturating_sub(1).min(30);
+    let base = initial_ms.saturating_mul(1u64 << exp).min(max_ms);
+    let backoff_ms = base / 2 + (base as f64 / 2.0 * jitter.clamp(0.0, 1.0)) as u64;
+    backoff_ms.max(retry_after_ms.unwrap_or(0).min(RETRY_AFTER_CAP_MS))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct BufferLimits {
     pub max_events: usize,
@@ -366,15 +383,13 @@ impl Buffer {
                 Completion::Dropped(DropReason::RetryExhausted)
             }
             Some(_) => {
-                let exp = batch.attempts.saturating_sub(1).min(30);
-                let base = self
-                    .limits
-                    .backoff_initial_ms
-                    .saturating_mul(1u64 << exp)
-                    .min(self.limits.backoff_max_ms);
-                // "Equal jitter": half fixed, half random, so retries never bunch at zero.
-                let backoff_ms = base / 2 + (base as f64 / 2.0 * jitter.clamp(0.0, 1.0)) as u64;
-                let delay_ms = backoff_ms.max(retry_after_ms.unwrap_or(0).min(RETRY_AFTER_CAP_MS));
+                let delay_ms = retry_delay_ms(
+                    self.limits.backoff_initial_ms,
+                    self.limits.backoff_max_ms,
+                    batch.attempts,
+                    jitter,
+                    retry_after_ms,
+                );
                 batch.not_before_ms = now_ms.saturating_add(delay_ms);
                 self.counters.retries += 1;
                 let first = batch.first_seq();

@@ -30,6 +30,8 @@ pub const DESTINATION_OPTIONS: &[&str] = &[
     "write_key",
     "forward_format",
     "http_timeout",
+    "outbox",
+    "outbox_max_bytes",
 ];
 
 /// JSON-lines rotation defaults: 64 MiB per file, five files kept.
@@ -192,7 +194,9 @@ impl Destinations {
         }
         #[cfg(feature = "http-sink")]
         for http in &self.http {
-            config = config.sink(HttpSink::new(http.clone()));
+            let mut http = http.clone();
+            http.backoff = (config.retry_initial_backoff, config.retry_max_backoff);
+            config = config.sink(HttpSink::new(http)?);
         }
         Ok((config, store))
     }
@@ -210,6 +214,8 @@ fn take_http(
     let write_key = take("write_key");
     let format = take("forward_format");
     let timeout = take("http_timeout");
+    let outbox = take("outbox");
+    let outbox_max_bytes = take("outbox_max_bytes");
     let mut bad = |key: &str, message: String| {
         problems.push(Violation::new(
             format!("/{key}"),
@@ -268,6 +274,20 @@ fn take_http(
             None => bad(
                 "http_timeout",
                 format!("http_timeout must be a number of seconds in (0, 3600], got {v}"),
+            ),
+        }
+    }
+    match outbox {
+        None => {}
+        Some(Value::String(path)) if !path.is_empty() => http.outbox = Some(PathBuf::from(path)),
+        Some(v) => bad("outbox", format!("outbox must be a file path, got {v}")),
+    }
+    if let Some(v) = outbox_max_bytes {
+        match v.as_u64().filter(|n| *n > 0) {
+            Some(n) => http.outbox_max_bytes = n,
+            None => bad(
+                "outbox_max_bytes",
+                format!("outbox_max_bytes must be a positive integer, got {v}"),
             ),
         }
     }

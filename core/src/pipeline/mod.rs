@@ -448,7 +448,13 @@ impl Sonde {
         let shared = &self.inner.shared;
         let counters = shared.buffer().counters();
         let now = shared.clock.now_ms();
-        lock(&shared.stats).snapshot(counters, now)
+        let mut snapshot = lock(&shared.stats).snapshot(counters, now);
+        for sink in &shared.sinks {
+            if let Some((endpoint, outbox)) = sink.outbox_stats() {
+                snapshot.outboxes.insert(endpoint, outbox);
+            }
+        }
+        snapshot
     }
 
     /// Evaluates the alert rules now over a fresh host sample (feature `host-metrics`,

@@ -180,6 +180,12 @@ pub trait Sink: MaybeSendSync {
     fn flush(&self) -> Result<(), SinkError> {
         Ok(())
     }
+
+    /// A sink that keeps what it took in a durable outbox of its own before sending it on
+    /// says what became of it (key: where it sends), for the statistics snapshot.
+    fn outbox_stats(&self) -> Option<(String, crate::stats::OutboxStats)> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -76,6 +76,11 @@ pub(super) fn snapshot(s: &StatsSnapshot) -> String {
     map(o.key("operations"), &s.operations, operation);
     rates(&s.rates, o.key("rates"));
     map(o.key("gauges"), &s.gauges, |v, out| write_f64(*v, out));
+    // Only HTTP destinations (native) have outboxes; the browser's snapshot never does.
+    #[cfg(not(target_arch = "wasm32"))]
+    if !s.outboxes.is_empty() {
+        let _ = serde_json::to_writer(o.key("outboxes"), &s.outboxes);
+    }
     o.end();
     // Every piece above is valid UTF-8 (escaped strings and ASCII).
     String::from_utf8(out).unwrap_or_default()

@@ -350,6 +350,59 @@ pub struct StatsSnapshot {
     /// host), since gauges of different hosts do not add up.
     #[serde(default)]
     pub gauges: BTreeMap<String, f64>,
+    /// The durable outboxes of HTTP destinations, keyed by endpoint (absent when none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outboxes: BTreeMap<String, OutboxStats>,
+}
+
+/// What became of the batches an HTTP destination keeps in its outbox. Its own balance:
+/// every event that entered the outbox (in this process, or left there by an earlier one) is
+/// sent, dropped, or still pending. The core's counters count such events as delivered once
+/// they are durably in the outbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxStats {
+    /// Batches waiting in the file (every process sharing it).
+    pub pending_batches: u64,
+    /// Events in those batches.
+    pub pending_events: u64,
+    /// Their size.
+    pub pending_bytes: u64,
+    /// Events this process sent and the collector took.
+    pub sent: u64,
+    /// Failed sends this process will try again.
+    pub retries: u64,
+    /// Events this process dropped from the outbox, by reason.
+    pub dropped: OutboxDrops,
+    /// The last failure, until a send succeeds.
+    pub last_error: Option<String>,
+}
+
+/// Events dropped from an outbox, by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxDrops {
+    /// The collector refused them (per item, or a 4xx for the batch).
+    pub rejected: u64,
+    /// Alone too large for the collector (413).
+    pub oversize: u64,
+    /// The oldest, removed to keep the file under `outbox_max_bytes`.
+    pub outbox_full: u64,
+}
+
+impl OutboxStats {
+    fn merge(&mut self, other: &OutboxStats) {
+        self.pending_batches = self.pending_batches.saturating_add(other.pending_batches);
+        self.pending_events = self.pending_events.saturating_add(other.pending_events);
+        self.pending_bytes = self.pending_bytes.saturating_add(other.pending_bytes);
+        self.sent = self.sent.saturating_add(other.sent);
+        self.retries = self.retries.saturating_add(other.retries);
+        let d = &mut self.dropped;
+        d.rejected = d.rejected.saturating_add(other.dropped.rejected);
+        d.oversize = d.oversize.saturating_add(other.dropped.oversize);
+        d.outbox_full = d.outbox_full.saturating_add(other.dropped.outbox_full);
+        if other.last_error.is_some() {
+            self.last_error.clone_from(&other.last_error);
+        }
+    }
 }
 
 impl StatsSnapshot {
@@ -390,6 +443,9 @@ impl StatsSnapshot {
         for (name, v) in &other.gauges {
             let mine = self.gauges.entry(name.clone()).or_insert(*v);
             *mine = mine.max(*v);
+        }
+        for (endpoint, o) in &other.outboxes {
+            self.outboxes.entry(endpoint.clone()).or_default().merge(o);
         }
         self.rates = Rates::from_counts(
             self.rates.events_1m.saturating_add(other.rates.events_1m),
@@ -615,6 +671,7 @@ impl StatsCollector {
                 self.rates.count_last(now_ms, 15),
             ),
             gauges: self.gauges.clone(),
+            outboxes: BTreeMap::new(),
         }
     }
 }

@@ -13,6 +13,8 @@ use serde_json::Value;
 
 pub use aggregate::{Aggregates, Bucket, SeriesPoint};
 pub use query::{Deletion, EventPage, EventQuery, Order, TimeRange, MAX_LIMIT};
+#[cfg(feature = "http-sink")]
+pub(crate) use sqlite::open_wal;
 #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
 pub use sqlite::{SqliteStore, StoreSink, BUSY_TIMEOUT, SCHEMA_VERSION};
 

@@ -86,6 +86,45 @@ fn store_error(what: &str, e: rusqlite::Error) -> Error {
     Error::new(ErrorKind::StoreFailed, format!("{what}: {detail}"))
 }
 
+/// Opens (or creates) a SQLite file in WAL mode for one writer among several processes:
+/// the store's and the HTTP destination's outbox. `what` prefixes errors.
+pub(crate) fn open_wal(path: &Path, what: &str) -> Result<Connection, Error> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| store_error(what, e))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| store_error(what, e))?;
+    // journal_mode answers with a row, so it is read rather than executed. While another
+    // connection switches a new file to WAL, SQLite answers BUSY at once, without the busy
+    // handler: several processes opening one new file retry here, within the timeout.
+    let started = std::time::Instant::now();
+    loop {
+        match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0)) {
+            Ok(_) => break,
+            Err(e)
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+                ) && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => return Err(store_error(what, e)),
+        }
+    }
+    // Checkpoints (and their fsync) every ~40 MB of WAL instead of SQLite's 4 MB: measured
+    // 1.4x the insert rate; the WAL file grows to about that size between checkpoints.
+    // synchronous=NORMAL in WAL mode: a commit survives the process being killed (not a
+    // power cut), which is the durability the store and the outbox promise.
+    conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=10000;")
+        .map_err(|e| store_error(what, e))?;
+    Ok(conn)
+}
+
 /// The SQLite store. One connection per store value; open several (threads, processes) on
 /// the same file: WAL lets readers and a writer work at once, and writers wait for each
 /// other up to [`BUSY_TIMEOUT`].
@@ -108,13 +147,7 @@ impl SqliteStore {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref().to_path_buf();
         let what = format!("opening {}", path.display());
-        let conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| store_error(&what, e))?;
+        let conn = open_wal(&path, &what)?;
         Self::prepare(conn, path, &what)
     }
 
@@ -125,30 +158,6 @@ impl SqliteStore {
     }
 
     fn prepare(conn: Connection, path: PathBuf, what: &str) -> Result<Self, Error> {
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| store_error(what, e))?;
-        // journal_mode answers with a row, so it is read rather than executed. While another
-        // connection switches a new file to WAL, SQLite answers BUSY at once, without the busy
-        // handler: several processes opening one new file retry here, within the timeout.
-        let started = std::time::Instant::now();
-        loop {
-            match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0)) {
-                Ok(_) => break,
-                Err(e)
-                    if matches!(
-                        e.sqlite_error_code(),
-                        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
-                    ) && started.elapsed() < BUSY_TIMEOUT =>
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                }
-                Err(e) => return Err(store_error(what, e)),
-            }
-        }
-        // Checkpoints (and their fsync) every ~40 MB of WAL instead of SQLite's 4 MB: measured
-        // 1.4x the insert rate; the WAL file grows to about that size between checkpoints.
-        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=10000;")
-            .map_err(|e| store_error(what, e))?;
         migrate(&conn).map_err(|e| match e.kind() {
             ErrorKind::StoreFailed => {
                 Error::new(ErrorKind::StoreFailed, format!("{what}: {}", e.message()))

@@ -11,22 +11,29 @@
 //! - 413: the batch is split in halves, each sent on its own; one event alone too large is
 //!   dropped (`oversize`).
 //! - any other 4xx: retrying cannot help; the batch is dropped (`rejected`).
+//!
+//! Without an outbox, failed batches are retried by the core's buffer like any sink's.
+//! With one (`outbox`), a batch is taken once it is durably in the outbox file, and the
+//! outbox's own sender delivers it (see `outbox.rs`).
 
 mod format;
+mod outbox;
+mod transport;
 
-use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
-
-use flate2::write::GzEncoder;
-use flate2::Compression;
-use serde_json::Value;
 
 pub use format::ForwardFormat;
 
-use super::{BufferedEvent, RefusedEvent, Sink, SinkBatch, SinkError};
-use crate::clock::{Clock, SystemClock};
-use crate::event::Timestamp;
-use crate::stats::DropReason;
+use super::{RefusedEvent, Sink, SinkBatch, SinkError};
+use crate::error::{Error, ErrorKind};
+use crate::stats::OutboxStats;
+use outbox::{Backoff, Outbox};
+use transport::Transport;
+
+/// The outbox cap when none is given: 256 MiB of batches.
+pub const OUTBOX_MAX_BYTES: u64 = 256 << 20;
 
 /// How to reach the collector.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,10 +48,16 @@ pub struct HttpSinkOptions {
     pub connect_timeout: Duration,
     /// Longest a whole request may take, answer included.
     pub timeout: Duration,
+    /// A SQLite file keeping batches until the collector took them.
+    pub outbox: Option<PathBuf>,
+    /// The outbox's cap; the oldest batches go first past it.
+    pub outbox_max_bytes: u64,
+    /// The outbox sender's retry waits (initial, max); the client's backoff options.
+    pub backoff: (Duration, Duration),
 }
 
 impl HttpSinkOptions {
-    /// Defaults for `endpoint`: Segment format, 5 s to connect, 15 s per request.
+    /// Defaults for `endpoint`: Segment format, 5 s to connect, 15 s per request, no outbox.
     pub fn new(endpoint: impl Into<String>) -> Self {
         Self {
             endpoint: endpoint.into(),
@@ -52,6 +65,9 @@ impl HttpSinkOptions {
             format: ForwardFormat::Segment,
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(15),
+            outbox: None,
+            outbox_max_bytes: OUTBOX_MAX_BYTES,
+            backoff: (Duration::from_millis(100), Duration::from_secs(30)),
         }
     }
 }
@@ -59,127 +75,68 @@ impl HttpSinkOptions {
 /// POSTs batches to a collector; see the module documentation for what each answer means.
 pub struct HttpSink {
     name: String,
-    options: HttpSinkOptions,
-    agent: ureq::Agent,
-    clock: SystemClock,
+    transport: Arc<Transport>,
+    outbox: Option<Arc<Outbox>>,
 }
 
 impl std::fmt::Debug for HttpSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let options = self.transport.options();
         f.debug_struct("HttpSink")
-            .field("endpoint", &self.options.endpoint)
-            .field("format", &self.options.format)
+            .field("endpoint", &options.endpoint)
+            .field("format", &options.format)
+            .field("outbox", &options.outbox)
             .finish_non_exhaustive()
     }
 }
 
-/// How one request came out.
-enum Answer {
-    /// Taken; the items the collector refused, by index in the request.
-    Taken(Vec<usize>),
-    /// The body was too large (413).
-    TooLarge,
-}
-
 impl HttpSink {
-    /// A sink for `options`; nothing is sent until the first batch.
-    pub fn new(options: HttpSinkOptions) -> Self {
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(options.connect_timeout))
-            .timeout_global(Some(options.timeout))
-            .user_agent(concat!("sonde/", env!("CARGO_PKG_VERSION")))
-            .max_idle_connections_per_host(2)
-            .build();
-        Self {
-            name: format!("http:{}", options.format.as_str()),
-            agent: ureq::Agent::new_with_config(config),
-            options,
-            clock: SystemClock::new(),
-        }
-    }
-
-    /// Sends `events` (which start at `offset` in the batch), halving on 413.
-    fn send(
-        &self,
-        events: &[BufferedEvent],
-        offset: usize,
-        refused: &mut Vec<RefusedEvent>,
-    ) -> Result<(), SinkError> {
-        match self.post(events)? {
-            Answer::Taken(indexes) => {
-                refused.extend(indexes.into_iter().filter(|i| *i < events.len()).map(|i| {
-                    RefusedEvent {
-                        index: offset + i,
-                        reason: DropReason::Rejected,
-                    }
-                }));
-                Ok(())
-            }
-            Answer::TooLarge if events.len() == 1 => {
-                refused.push(RefusedEvent {
-                    index: offset,
-                    reason: DropReason::Oversize,
-                });
-                Ok(())
-            }
-            Answer::TooLarge => {
-                let half = events.len() / 2;
-                self.send(&events[..half], offset, refused)?;
-                self.send(&events[half..], offset + half, refused)
-            }
-        }
-    }
-
-    fn post(&self, events: &[BufferedEvent]) -> Result<Answer, SinkError> {
-        let sent_at = Timestamp::from_millis(self.clock.now_ms());
-        let body = self
-            .options
-            .format
-            .body(events, self.options.write_key.as_deref(), sent_at)?;
-        let body = gzip(body.as_bytes())
-            .map_err(|e| SinkError::retryable(format!("cannot compress the batch: {e}")))?;
-        let mut request = self
-            .agent
-            .post(&self.options.endpoint)
-            .header("content-type", "application/json")
-            .header("content-encoding", "gzip");
-        if let (ForwardFormat::Segment, Some(key)) = (self.options.format, &self.options.write_key)
-        {
-            request = request.header("authorization", format!("Basic {}", basic_auth(key)));
-        }
-        let mut response = request.send(&body[..]).map_err(|e| {
-            SinkError::retryable(format!("POST {} failed: {e}", self.options.endpoint))
-        })?;
-        let status = response.status().as_u16();
-        let retry_after_ms = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        // The answer is read whole so the connection can be reused; its size is bounded.
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_ANSWER_BYTES)
-            .read_to_string()
-            .unwrap_or_default();
-        match status {
-            200..=299 => Ok(Answer::Taken(refused_items(&text))),
-            413 => Ok(Answer::TooLarge),
-            408 | 429 | 500..=599 => Err(SinkError::retryable(format!(
-                "{} answered {status}: {}",
-                self.options.endpoint,
-                excerpt(&text)
-            ))
-            .retry_after(retry_after_ms)),
-            _ => Ok(Answer::Taken((0..events.len()).collect())),
-        }
+    /// A sink for `options`; with an outbox, opens the file and starts its sender, which
+    /// first sends what an earlier process left there.
+    pub fn new(options: HttpSinkOptions) -> Result<Self, Error> {
+        let name = format!("http:{}", options.format.as_str());
+        let outbox_path = options.outbox.clone();
+        let (max_bytes, backoff) = (options.outbox_max_bytes, options.backoff);
+        let destination = format!("{} {}", options.format.as_str(), options.endpoint);
+        let transport = Arc::new(Transport::new(options));
+        let Some(path) = outbox_path else {
+            return Ok(Self {
+                name,
+                transport,
+                outbox: None,
+            });
+        };
+        let outbox = Outbox::open(&path, destination, max_bytes)?;
+        let (for_sender, sender_transport) = (Arc::clone(&outbox), Arc::clone(&transport));
+        let backoff = Backoff {
+            initial: backoff.0,
+            max: backoff.1,
+        };
+        std::thread::Builder::new()
+            .name("sonde-outbox".to_owned())
+            .spawn(move || outbox::run_sender(&for_sender, &sender_transport, backoff))
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Io,
+                    format!("cannot start the outbox sender: {e}"),
+                )
+            })?;
+        Ok(Self {
+            name,
+            transport,
+            outbox: Some(outbox),
+        })
     }
 }
 
-/// Longest answer body read (Sonde's per-item report for a full batch fits easily).
-const MAX_ANSWER_BYTES: u64 = 4 << 20;
+impl Drop for HttpSink {
+    fn drop(&mut self) {
+        // The sender ends after its current request; what it has not sent stays in the file.
+        if let Some(outbox) = &self.outbox {
+            outbox.stop();
+        }
+    }
+}
 
 impl Sink for HttpSink {
     fn name(&self) -> &str {
@@ -191,73 +148,24 @@ impl Sink for HttpSink {
     }
 
     fn deliver_items(&self, batch: &SinkBatch<'_>) -> Result<Vec<RefusedEvent>, SinkError> {
-        let mut refused = Vec::new();
-        if !batch.is_empty() {
-            self.send(batch.events, 0, &mut refused)?;
-        }
-        Ok(refused)
-    }
-}
-
-fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 4), Compression::fast());
-    encoder.write_all(bytes)?;
-    encoder.finish()
-}
-
-/// The indexes a Sonde collector's per-item report says it rejected; none for any other
-/// collector's answer.
-fn refused_items(answer: &str) -> Vec<usize> {
-    let Ok(Value::Object(report)) = serde_json::from_str::<Value>(answer) else {
-        return Vec::new();
-    };
-    let Some(Value::Array(items)) = report.get("items") else {
-        return Vec::new();
-    };
-    items
-        .iter()
-        .filter(|item| item.get("status").and_then(Value::as_str) == Some("rejected"))
-        .filter_map(|item| item.get("index").and_then(Value::as_u64))
-        .filter_map(|i| usize::try_from(i).ok())
-        .collect()
-}
-
-/// `Retry-After` in seconds, as milliseconds (an HTTP date falls back to the backoff).
-fn parse_retry_after(value: &str) -> Option<u64> {
-    value
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(|s| s.saturating_mul(1000))
-}
-
-fn excerpt(text: &str) -> &str {
-    let end = text
-        .char_indices()
-        .nth(200)
-        .map_or(text.len(), |(at, _)| at);
-    &text[..end]
-}
-
-/// Base64 of `key:` (the key as user name, no password), as Segment SDKs send it.
-fn basic_auth(key: &str) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let input = format!("{key}:");
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.as_bytes().chunks(3) {
-        let b = [
-            chunk.first().copied().unwrap_or(0),
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
+        match &self.outbox {
+            Some(outbox) if !batch.is_empty() => outbox.append(batch.events).map(|()| Vec::new()),
+            Some(_) => Ok(Vec::new()),
+            None => self.transport.send_all(batch.events),
         }
     }
-    out
+
+    /// With an outbox: waits (up to the request timeout) for it to drain, unless the
+    /// collector is failing, when the batches stay safely in the file.
+    fn flush(&self) -> Result<(), SinkError> {
+        match &self.outbox {
+            Some(outbox) => outbox.wait_drained(self.transport.options().timeout),
+            None => Ok(()),
+        }
+    }
+
+    fn outbox_stats(&self) -> Option<(String, OutboxStats)> {
+        let outbox = self.outbox.as_ref()?;
+        Some((self.transport.options().endpoint.clone(), outbox.stats()))
+    }
 }
