@@ -63,6 +63,11 @@ export interface SondeOptions {
   outbox?: string;
   /** The outbox's cap in bytes (default 256 MiB); past it the oldest batches are dropped. */
   outboxMaxBytes?: number;
+  /**
+   * More HTTP destinations besides `endpoint`, each with its own options: a collector that
+   * stores events (`store`) and also sends them on to Segment or PostHog.
+   */
+  forward?: ForwardDestination[];
   /** Called on the main thread with each delivered batch; a throw makes the batch retry. */
   sink?: (events: SondeEvent[]) => void;
   sampleRate?: number;
@@ -185,6 +190,16 @@ export interface Stats {
   gauges: { [name: string]: number };
   /** HTTP destinations with an `outbox`, keyed by endpoint (absent when there are none). */
   outboxes?: { [endpoint: string]: OutboxStats };
+}
+
+/** An HTTP destination of `forward`: the options of `endpoint`, per destination. */
+export interface ForwardDestination {
+  endpoint: string;
+  writeKey?: string;
+  forwardFormat?: 'segment' | 'posthog';
+  httpTimeout?: number;
+  outbox?: string;
+  outboxMaxBytes?: number;
 }
 
 /** What became of the batches an HTTP destination keeps in its outbox file. */

@@ -4,13 +4,16 @@ helpers to read back what a collector stored."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -92,22 +95,78 @@ def assert_each_once(events: list[dict[str, Any]], count: int) -> None:
     assert len({e["messageId"] for e in events}) == count
 
 
+class RecordingServer:
+    """A collector stand-in on 127.0.0.1 that takes every POST (gzip or not), answers
+    `answer`, and keeps each request's path, headers and JSON body."""
+
+    def __init__(self, answer: str = '{"success": true}') -> None:
+        requests: list[dict[str, Any]] = []
+        self.requests = requests
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (the http.server spelling)
+                raw = self.rfile.read(int(self.headers.get("content-length", "0")))
+                if self.headers.get("content-encoding") == "gzip":
+                    raw = gzip.decompress(raw)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                requests.append(
+                    {
+                        "path": self.path,
+                        "headers": headers,
+                        "body": json.loads(raw),
+                    }
+                )
+                body = answer.encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def batches(self) -> list[dict[str, Any]]:
+        return [e for r in self.requests for e in r["body"]["batch"]]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class FastAPICollector:
     """The example FastAPI app under uvicorn on a fixed port and store, that can be stopped
     and started again (an outage)."""
 
-    def __init__(self, store: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        store: Path,
+        port: int | None = None,
+        app_dir: Path | None = None,
+        **env: str,
+    ) -> None:
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.store = store
+        self.app_dir = app_dir or ROOT / "examples" / "fastapi_app"
+        self.env = env
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {**os.environ, "SONDE_STORE": str(self.store), "SONDE_API_KEY": KEY}
+        env = {
+            **os.environ,
+            "SONDE_STORE": str(self.store),
+            "SONDE_API_KEY": KEY,
+            **self.env,
+        }
         command = [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1"]
         self.process = subprocess.Popen(
             [*command, "--port", str(self.port)],
-            cwd=ROOT / "examples" / "fastapi_app",
+            cwd=self.app_dir,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -32,6 +32,7 @@ pub const DESTINATION_OPTIONS: &[&str] = &[
     "http_timeout",
     "outbox",
     "outbox_max_bytes",
+    "forward",
 ];
 
 /// JSON-lines rotation defaults: 64 MiB per file, five files kept.
@@ -119,15 +120,23 @@ impl Destinations {
             }
         }
         #[cfg(feature = "http-sink")]
-        if let Some(http) = take_http(options, &mut problems) {
-            out.http.push(http);
+        {
+            if let Some(http) = take_http(options, "", &mut problems) {
+                out.http.push(http);
+            }
+            if let Some(forward) = options.remove("forward").filter(|v| !v.is_null()) {
+                out.http.extend(take_forward(forward, &mut problems));
+            }
         }
         #[cfg(not(feature = "http-sink"))]
-        if take("endpoint").is_some() {
-            bad(
-                "endpoint",
-                "this build has no HTTP destination (sonde-core feature `http-sink`)".to_owned(),
-            );
+        for key in ["endpoint", "forward"] {
+            if take(key).is_some() {
+                bad(
+                    key,
+                    "this build has no HTTP destination (sonde-core feature `http-sink`)"
+                        .to_owned(),
+                );
+            }
         }
         if problems.is_empty() {
             Ok(out)
@@ -203,10 +212,12 @@ impl Destinations {
 }
 
 /// The HTTP destination's options (`endpoint` and the ones that only mean something with
-/// it); `None` without an `endpoint`.
+/// it) at `prefix` (`""` for the top level, `/forward/2` for an entry of `forward`); `None`
+/// without an `endpoint`.
 #[cfg(feature = "http-sink")]
 fn take_http(
     options: &mut Map<String, Value>,
+    prefix: &str,
     problems: &mut Vec<Violation>,
 ) -> Option<HttpSinkOptions> {
     let mut take = |key: &str| options.remove(key).filter(|v| !v.is_null());
@@ -218,23 +229,32 @@ fn take_http(
     let outbox_max_bytes = take("outbox_max_bytes");
     let mut bad = |key: &str, message: String| {
         problems.push(Violation::new(
-            format!("/{key}"),
+            format!("{prefix}/{key}"),
             codes::INVALID_OPTION,
             message,
         ))
     };
     let Some(endpoint) = endpoint else {
-        for (key, given) in [
+        let given = [
             ("write_key", &write_key),
             ("forward_format", &format),
             ("http_timeout", &timeout),
-        ] {
-            if given.is_some() {
+            ("outbox", &outbox),
+            ("outbox_max_bytes", &outbox_max_bytes),
+        ];
+        for (key, value) in given {
+            if value.is_some() {
                 bad(
                     key,
                     format!("{key} is for the HTTP destination: pass endpoint too"),
                 );
             }
+        }
+        if !prefix.is_empty() {
+            bad(
+                "endpoint",
+                "each forward destination needs an endpoint".to_owned(),
+            );
         }
         return None;
     };
@@ -292,6 +312,46 @@ fn take_http(
         }
     }
     Some(http)
+}
+
+/// `forward`: more HTTP destinations, each an object of the HTTP options (camelCase names
+/// accepted, as bindings pass them nested).
+#[cfg(feature = "http-sink")]
+fn take_forward(forward: Value, problems: &mut Vec<Violation>) -> Vec<HttpSinkOptions> {
+    let Value::Array(entries) = forward else {
+        problems.push(Violation::new(
+            "/forward",
+            codes::INVALID_OPTION,
+            format!(
+                "forward must be a list of destinations ({{\"endpoint\": ...}}), got {forward}"
+            ),
+        ));
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, entry) in entries.into_iter().enumerate() {
+        let prefix = format!("/forward/{i}");
+        let Value::Object(entry) = entry else {
+            problems.push(Violation::new(
+                prefix,
+                codes::INVALID_OPTION,
+                format!("a forward destination must be an object, got {entry}"),
+            ));
+            continue;
+        };
+        let mut entry = super::options::snake_case_keys(entry);
+        if let Some(http) = take_http(&mut entry, &prefix, problems) {
+            out.push(http);
+        }
+        for key in entry.keys() {
+            problems.push(Violation::new(
+                format!("{prefix}/{key}"),
+                codes::INVALID_OPTION,
+                format!("unknown forward option {key:?}: endpoint, write_key, forward_format, http_timeout, outbox, outbox_max_bytes"),
+            ));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -362,5 +422,42 @@ mod tests {
         paths.sort_unstable();
         assert_eq!(paths, ["/console", "/jsonl", "/jsonl_max_bytes", "/store"]);
         assert!(e.violations().iter().all(|v| v.code == "invalid_option"));
+    }
+
+    #[cfg(feature = "http-sink")]
+    #[test]
+    fn forward_adds_http_destinations_and_names_every_bad_entry() {
+        let mut options = json!({"store": "a.db", "endpoint": "http://c/v1/batch", "forward": [
+            {"endpoint": "https://ph.example/batch/", "forwardFormat": "posthog", "writeKey": "phc"},
+            {"endpoint": "http://seg.example/v1/batch", "outbox": "seg.db", "outboxMaxBytes": 1000}]})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+        let d = Destinations::take_from(&mut options).expect("valid");
+        assert_eq!(d.http.len(), 3);
+        assert_eq!(d.http[1].format, ForwardFormat::PostHog);
+        assert_eq!(d.http[1].write_key.as_deref(), Some("phc"));
+        assert_eq!(d.http[2].outbox, Some(PathBuf::from("seg.db")));
+        assert_eq!(d.http[2].outbox_max_bytes, 1000);
+        let mut bad =
+            json!({"forward": [{"writeKey": "k"}, 3, {"endpoint": "ftp://x", "color": "red"}],
+                             "outbox": "o.db"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let e = Destinations::take_from(&mut bad).expect_err("invalid");
+        let mut paths: Vec<_> = e.violations().iter().map(|v| v.path.as_str()).collect();
+        paths.sort_unstable();
+        assert_eq!(
+            paths,
+            [
+                "/forward/0/endpoint",
+                "/forward/0/write_key",
+                "/forward/1",
+                "/forward/2/color",
+                "/forward/2/endpoint",
+                "/outbox"
+            ]
+        );
     }
 }

@@ -1,0 +1,62 @@
+'use strict';
+// The HTTP destination from Node, through the built addon: a client that stores events and
+// forwards them (camelCase options nested in `forward`) to a PostHog-format endpoint, a
+// local server that keeps what it receives.
+
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const http = require('node:http');
+const os = require('node:os');
+const path = require('node:path');
+const zlib = require('node:zlib');
+const { Sonde } = require('..');
+
+function recordingServer(answer) {
+  const requests = [];
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      let body = Buffer.concat(chunks);
+      if (req.headers['content-encoding'] === 'gzip') body = zlib.gunzipSync(body);
+      requests.push({ path: req.url, headers: req.headers, body: JSON.parse(body) });
+      res.writeHead(200, { 'content-type': 'application/json' }).end(answer);
+    });
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => resolve({ server, requests, url: `http://127.0.0.1:${server.address().port}` }));
+  });
+}
+
+test('forward sends what the client stores on to a PostHog endpoint', async () => {
+  const { server, requests, url } = await recordingServer('{"status":1}');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-forward-'));
+  try {
+    const sonde = new Sonde({
+      store: path.join(dir, 'events.db'),
+      forward: [{ endpoint: `${url}/batch/`, forwardFormat: 'posthog', writeKey: 'phc_node', outbox: path.join(dir, 'outbox.db') }],
+    });
+    for (let i = 0; i < 5; i++) sonde.track('Relayed', { i }, { userId: 'n-1' });
+    await sonde.flush();
+    assert.equal(sonde.queryEvents({ event: 'Relayed' }).events.length, 5);
+    const events = requests.flatMap((r) => r.body.batch);
+    assert.deepEqual(events.map((e) => e.properties.i).sort(), [0, 1, 2, 3, 4]);
+    assert.ok(events.every((e) => e.event === 'Relayed' && e.distinct_id === 'n-1'));
+    assert.equal(requests[0].body.api_key, 'phc_node');
+    const outbox = sonde.stats().outboxes[`${url}/batch/`];
+    assert.deepEqual([outbox.sent, outbox.pending_events], [5, 0]);
+    await sonde.shutdown();
+  } finally {
+    server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('bad forward entries are refused with a path for each', () => {
+  assert.throws(() => new Sonde({ sink: () => {}, forward: [{ writeKey: 'k' }, { endpoint: 'http://x/v1/batch', colour: 'red' }] }), (e) => {
+    assert.equal(e.code, 'invalid_config');
+    assert.deepEqual(e.violations.map((v) => v.path).sort(), ['/forward/0/endpoint', '/forward/0/write_key', '/forward/1/colour']);
+    return true;
+  });
+});
