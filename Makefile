@@ -140,7 +140,7 @@ bench: setup ## Criterion benchmarks and the buffered-memory measurement (see BE
 bench-python: python-wheel ## Python benchmarks: track() vs competitors, collector, middleware (BENCHMARKS.md)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r bindings-python/requirements-bench.txt
 	command -v wrk >/dev/null || apt-get -o DPkg::Lock::Timeout=600 install -y -q wrk
-	cd bindings-python/bench && ../../$(PY) bench_track.py && ../../$(PY) bench_collector.py && ../../$(PY) bench_middleware.py && ../../$(PY) bench_middleware_inprocess.py
+	cd bindings-python/bench && ../../$(PY) bench_track.py && ../../$(PY) bench_collector.py && ../../$(PY) bench_middleware.py && ../../$(PY) bench_middleware_inprocess.py && ../../$(PY) bench_delivery.py
 
 bench-node: node-addon bindings-node/node_modules/.ready ## Node benchmarks: track() against @segment/analytics-node and posthog-node, middleware overhead (BENCHMARKS.md)
 	command -v wrk >/dev/null || apt-get -o DPkg::Lock::Timeout=600 install -y -q wrk
