@@ -77,15 +77,17 @@ test('express router: every endpoint over HTTP, and other paths fall through to 
     assert.deepEqual(await (await fetch(`${api}/events/m-1`, { method: 'DELETE', headers: ADMIN })).json(), { deleted: true, message_id: 'm-1' });
     assert.equal((await fetch(`${api}/events/m-1`, { headers: ADMIN })).status, 404);
 
-    const stats = await (await fetch(`${api}/statistics?bucket=day`)).json();
+    assert.equal((await fetch(`${api}/statistics`)).status, 401);
+    assert.deepEqual(await (await fetch(`${api}/health`)).json(), { status: 'ok' });
+    const stats = await (await fetch(`${api}/statistics?bucket=day`, { headers: ADMIN })).json();
     assert.equal(stats.live.counters.delivered, 2);
     assert.equal(stats.stored.total, 1);
-    const health = await (await fetch(`${api}/health`)).json();
+    const health = await (await fetch(`${api}/health`, { headers: ADMIN })).json();
     assert.equal(health.status, 'ok');
     assert.equal(health.store.ok, true);
-    const perf = await (await fetch(`${api}/performance`)).json();
+    const perf = await (await fetch(`${api}/performance`, { headers: ADMIN })).json();
     assert.ok(perf.system.memory_total_bytes > 0);
-    const config = await (await fetch(`${api}/config`)).json();
+    const config = await (await fetch(`${api}/config`, { headers: ADMIN })).json();
     assert.equal(config.store, sonde.storePath);
     const put = await fetch(`${api}/config`, { method: 'PUT', headers: ADMIN, body: '{"sample_rates": {"Noise": 0}, "batch_size": 10}' });
     assert.equal(put.status, 200, JSON.stringify(await put.clone().json()));

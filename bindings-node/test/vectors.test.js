@@ -62,6 +62,7 @@ function checkResponse(expected, out) {
   assert.equal(out.status, expected.status, JSON.stringify(parsedBody));
   if (expected.code) assert.equal(parsedBody.code, expected.code);
   if (expected.body) subset(expected.body, parsedBody);
+  if (expected.keys) assert.deepEqual(Object.keys(parsedBody).sort(), [...expected.keys].sort());
   const headers = Object.fromEntries(out.headers.map(([k, v]) => [k.toLowerCase(), v]));
   for (const [name, value] of Object.entries(expected.headers ?? {})) assert.equal(headers[name], value, name);
   if (expected.violations) {

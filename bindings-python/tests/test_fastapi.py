@@ -373,6 +373,9 @@ def test_management_endpoints_need_the_api_key(api: tuple[TestClient, sonde.Sond
         ("post", "/analytics/flush"),
         ("get", "/analytics/events"),
         ("get", "/analytics/events/x"),
+        ("get", "/analytics/performance"),
+        ("get", "/analytics/statistics"),
+        ("get", "/analytics/config"),
     ]:
         r = http.request(method, path, json={})
         assert r.status_code == 401, (method, path)
@@ -382,13 +385,12 @@ def test_management_endpoints_need_the_api_key(api: tuple[TestClient, sonde.Sond
     assert (
         http.get("/analytics/events", headers={"authorization": f"Bearer {KEY}"}).status_code == 200
     )
-    for path in (
-        "/analytics/health",
-        "/analytics/performance",
-        "/analytics/statistics",
-        "/analytics/config",
-    ):
-        assert http.get(path).status_code == 200, path
+    for path in ("/analytics/performance", "/analytics/statistics", "/analytics/config"):
+        assert http.get(path, headers={"x-api-key": KEY}).status_code == 200, path
+    # Anyone may ask whether the service is up; the details are for the key holder.
+    assert http.get("/analytics/health").json() == {"status": "ok"}
+    detailed = http.get("/analytics/health", headers={"x-api-key": KEY}).json()
+    assert detailed["status"] == "ok" and "queued" in detailed
 
 
 def test_open_reads_and_unauthenticated_development(store_path: str) -> None:
@@ -480,20 +482,21 @@ def test_statistics_performance_health_and_config(api: tuple[TestClient, sonde.S
     s.track_api_request("GET", "/items/{id}", 200, 12.0)
     s.track_performance("db.query", 3.0)
     s.flush(5.0)
-    stats = http.get("/analytics/statistics", params={"bucket": "day"}).json()
+    stats = http.get("/analytics/statistics", params={"bucket": "day"}, headers=ADMIN).json()
     assert stats["live"]["counters"]["delivered"] == 2
     assert (
         stats["stored"]["total"] == 2 and stats["stored"]["routes"]["GET /items/{id}"]["count"] == 1
     )
-    assert http.get("/analytics/statistics", params={"bucket": "week"}).status_code == 422
-    perf = http.get("/analytics/performance").json()
+    week = http.get("/analytics/statistics", params={"bucket": "week"}, headers=ADMIN)
+    assert week.status_code == 422
+    perf = http.get("/analytics/performance", headers=ADMIN).json()
     assert perf["routes"]["GET /items/{id}"]["count"] == 1
     assert perf["operations"]["db.query"]["count"] == 1
     assert perf["system"]["memory_total_bytes"] > 0
-    health = http.get("/analytics/health").json()
+    health = http.get("/analytics/health", headers=ADMIN).json()
     assert health["status"] == "ok" and health["store"]["ok"] is True and health["delivered"] == 2
 
-    config = http.get("/analytics/config").json()
+    config = http.get("/analytics/config", headers=ADMIN).json()
     assert config["store"] == s.store_path and config["limits"]["max_batch_bytes"] > 0
     changed = http.put("/analytics/config", json={"sample_rates": {"Noise": 0.0}}, headers=ADMIN)
     assert changed.status_code == 200

@@ -315,6 +315,8 @@ def check_response(
         assert body["code"] == expected["code"], body
     if "body" in expected:
         subset(expected["body"], body)
+    if "keys" in expected:
+        assert sorted(body) == sorted(expected["keys"]), body
     got_headers = {k.lower(): v for k, v in reversed(headers)}
     for name, value in expected.get("headers", {}).items():
         assert got_headers.get(name) == value, (name, headers)

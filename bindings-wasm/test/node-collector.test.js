@@ -65,6 +65,6 @@ test('the demo page delivers to the Node collector: tracked, clicked, beaconed',
   const beaconed = await eventually('the beaconed event', async () => (await events('event=Beaconed%20To%20Node'))[0]);
   assert.equal(beaconed.properties.last, true);
 
-  const routes = (await (await fetch(`${base}/analytics/performance`)).json()).routes;
+  const routes = (await (await fetch(`${base}/analytics/performance`, { headers: { 'x-api-key': KEY } })).json()).routes;
   assert.ok(!Object.keys(routes).some((r) => r.includes('analytics')), 'the collector does not time itself');
 });

@@ -553,6 +553,18 @@ fn check_response(
     if let Some(want) = expected.get("body") {
         subset(want, body, "")?;
     }
+    if let Some(keys) = expected.get("keys").and_then(Value::as_array) {
+        let mut got: Vec<&str> = body
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        let mut want: Vec<&str> = keys.iter().filter_map(Value::as_str).collect();
+        got.sort_unstable();
+        want.sort_unstable();
+        if got != want {
+            return Err(format!("body keys {got:?}, expected exactly {want:?}"));
+        }
+    }
     for (name, value) in expected["headers"].as_object().into_iter().flatten() {
         let got = headers
             .iter()

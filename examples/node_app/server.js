@@ -73,6 +73,6 @@ const server = http.createServer((req, res) => {
 
 const port = Number(process.env.PORT || 3000);
 server.listen(port, '127.0.0.1', () => {
-  console.log(`Sonde example on http://127.0.0.1:${server.address().port} (try /items/1, /slow, /fail, /stats, /analytics/performance, /demo/)`);
+  console.log(`Sonde example on http://127.0.0.1:${server.address().port} (try /items/1, /slow, /fail, /stats, /analytics/performance with X-API-Key, /demo/)`);
 });
 process.on('SIGTERM', () => server.close());

@@ -6,8 +6,9 @@
 //! | --- | --- | --- |
 //! | POST | `/track`, `/batch-track`, `/v1/batch`, `/v1/{track,page,screen,identify,group,alias}` | write key, if any are set |
 //! | OPTIONS | the ingestion paths | CORS preflight |
-//! | GET | `/health`, `/performance`, `/statistics`, `/config` | anyone |
-//! | GET | `/events`, `/events/{id}` | admin key, unless `protect_reads` is off |
+//! | GET | `/health` | anyone: the status alone; the details with the admin key (or to anyone when `protect_reads` is off) |
+//! | GET | `/performance`, `/statistics`, `/events`, `/events/{id}` | admin key, unless `protect_reads` is off |
+//! | GET | `/config` | admin key |
 //! | PUT | `/config` | admin key |
 //! | PATCH, DELETE | `/events/{id}` | admin key |
 //! | POST | `/flush` | admin key |
@@ -227,10 +228,23 @@ impl Api {
             };
         }
         match (path, method.as_str()) {
-            ("/health", "GET") => Ok(self.health(host)),
-            ("/performance", "GET") => Ok(performance(host)),
-            ("/statistics", "GET") => statistics(host, request),
-            ("/config", "GET") => Ok(config_view(host)),
+            ("/health", "GET") => {
+                let detailed = self.require_reader(request).is_ok();
+                Ok(self.health(host, detailed))
+            }
+            ("/performance", "GET") => {
+                self.require_reader(request)?;
+                Ok(performance(host))
+            }
+            ("/statistics", "GET") => {
+                self.require_reader(request)?;
+                statistics(host, request)
+            }
+            ("/config", "GET") => {
+                // Store path, tracking plan, alert rules and redaction keys: for operators.
+                self.require_admin(request)?;
+                Ok(config_view(host))
+            }
             ("/config", "PUT") => self.put_config(host, request),
             ("/events", "GET") => self.list_events(host, request),
             ("/flush", "POST") => self.flush(host, request),
@@ -352,7 +366,9 @@ impl Api {
         Ok(batch_answer(&report).with_headers(cors))
     }
 
-    fn health(&self, host: &dyn ApiHost) -> HttpResponse {
+    /// Up, degraded or shut down; with `detailed`, the counters, the store and the alerts
+    /// behind that (which an anonymous caller has no business reading).
+    fn health(&self, host: &dyn ApiHost, detailed: bool) -> HttpResponse {
         let sonde = host.sonde();
         let stats = sonde.stats();
         let counters = &stats.counters;
@@ -379,6 +395,10 @@ impl Api {
         } else {
             "ok"
         };
+        let code = if status == "shut_down" { 503 } else { 200 };
+        if !detailed {
+            return HttpResponse::json(code, &json!({"status": status}));
+        }
         let uptime = (self.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
         let body = json!({
             "status": status,
@@ -390,7 +410,7 @@ impl Api {
             "store": store,
             "alerts_firing": firing,
         });
-        HttpResponse::json(if status == "shut_down" { 503 } else { 200 }, &body)
+        HttpResponse::json(code, &body)
     }
 
     fn put_config(

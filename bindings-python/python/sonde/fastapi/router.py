@@ -90,8 +90,10 @@ def analytics_router(
 ) -> APIRouter:
     """The analytics endpoints on ``prefix``.
 
-    Management endpoints (``PUT /config``, ``PATCH``/``DELETE /events/...``,
-    ``POST /flush``, and event reads unless ``protect_reads=False``) need ``api_key`` (sent as
+    Management endpoints (``GET``/``PUT /config``, ``PATCH``/``DELETE /events/...``,
+    ``POST /flush``) and, unless ``protect_reads=False``, reads (events, ``/statistics``,
+    ``/performance``, the details of ``/health``, which alone says only the status) need
+    ``api_key`` (sent as
     ``X-API-Key`` or ``Authorization: Bearer``); without one the router refuses to be built
     (``ConfigError``) unless ``allow_unauthenticated=True`` (development only). Ingestion
     needs one of ``write_keys`` when given (HTTP basic auth as Segment SDKs send it,
