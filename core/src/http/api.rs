@@ -740,6 +740,11 @@ fn system_metrics(_sonde: &Sonde) -> Value {
     Value::Null
 }
 
+/// `/statistics` without `from`: the week before `to`.
+const DEFAULT_WINDOW_MS: i64 = 7 * 86_400_000;
+/// The most buckets one `/statistics` range may hold (a week of minutes is 10,080).
+const MAX_BUCKETS: i64 = 10_080;
+
 fn statistics(host: &dyn ApiHost, request: &HttpRequest) -> Result<HttpResponse, Problem> {
     let sonde = host.sonde();
     let stored = match host.store() {
@@ -756,15 +761,33 @@ fn statistics(host: &dyn ApiHost, request: &HttpRequest) -> Result<HttpResponse,
                     }),
                 }
             };
-            let range = TimeRange {
-                from: time("from")?,
-                to: time("to")?,
-            };
             let bucket_name = request
                 .query_param("bucket")
                 .unwrap_or_else(|| "hour".to_owned());
             let bucket = Bucket::from_name(&bucket_name)
                 .map_err(|e| invalid("bucket", e.message().to_owned()))?;
+            // A whole-table aggregate is a scan anyone with a key could repeat: the range
+            // defaults to the last week and holds at most MAX_BUCKETS buckets.
+            // Without `to`, up to now and whatever clock skew put after it.
+            let to_given = time("to")?;
+            let to = to_given.unwrap_or_else(|| sonde.now());
+            let from = time("from")?.unwrap_or_else(|| {
+                Timestamp::from_millis(to.as_millis().saturating_sub(DEFAULT_WINDOW_MS))
+            });
+            let buckets = to.as_millis().saturating_sub(from.as_millis()) / bucket.millis();
+            if buckets > MAX_BUCKETS {
+                return Err(invalid(
+                    "bucket",
+                    format!(
+                        "from {from} to {to} holds {buckets} {bucket_name} buckets, more than \
+                         {MAX_BUCKETS}: choose a larger bucket or a shorter range"
+                    ),
+                ));
+            }
+            let range = TimeRange {
+                from: Some(from),
+                to: to_given,
+            };
             let aggregates = store
                 .aggregate(range, bucket)
                 .map_err(|e| Problem::from_error(&e))?;

@@ -129,7 +129,10 @@ pub(crate) fn open_wal(path: &Path, what: &str) -> Result<Connection, Error> {
 /// the same file: WAL lets readers and a writer work at once, and writers wait for each
 /// other up to [`BUSY_TIMEOUT`].
 pub struct SqliteStore {
+    /// Writes (the sink, updates, deletes).
     conn: Mutex<Connection>,
+    /// Reads, for a file store.
+    reader: Option<Mutex<Connection>>,
     path: PathBuf,
     deduplicated: AtomicU64,
 }
@@ -148,7 +151,12 @@ impl SqliteStore {
         let path = path.as_ref().to_path_buf();
         let what = format!("opening {}", path.display());
         let conn = open_wal(&path, &what)?;
-        Self::prepare(conn, path, &what)
+        let mut store = Self::prepare(conn, path, &what)?;
+        // Reads (queries, aggregates) on a connection of their own: in WAL mode they never
+        // wait for the sink's writes, nor make the sink wait (events would pile up and
+        // drop as queue_full behind a long aggregate).
+        store.reader = Some(Mutex::new(open_wal(&store.path, &what)?));
+        Ok(store)
     }
 
     /// A store that lives in memory (tests, throwaway processes).
@@ -166,6 +174,7 @@ impl SqliteStore {
         })?;
         Ok(Self {
             conn: Mutex::new(conn),
+            reader: None,
             path,
             deduplicated: AtomicU64::new(0),
         })
@@ -173,6 +182,15 @@ impl SqliteStore {
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The connection reads use: the reader of a file store; an in-memory store has only
+    /// the one connection (another would be another database).
+    fn read_conn(&self) -> MutexGuard<'_, Connection> {
+        match &self.reader {
+            Some(reader) => reader.lock().unwrap_or_else(PoisonError::into_inner),
+            None => self.conn(),
+        }
     }
 
     /// The file.
@@ -197,7 +215,7 @@ impl SqliteStore {
     /// Counts by type and event name, a time series, unique users and sessions, and latency
     /// quantiles per route and per operation, over events whose time is in `range`.
     pub fn aggregate(&self, range: TimeRange, bucket: Bucket) -> Result<Aggregates, Error> {
-        let conn = self.conn();
+        let conn = self.read_conn();
         let fail = |e| store_error("aggregating", e);
         let from = range.from.map_or(i64::MIN, Timestamp::as_millis);
         let to = range.to.map_or(i64::MAX, Timestamp::as_millis);
@@ -288,7 +306,7 @@ impl SqliteStore {
 
     /// Events stored.
     pub fn len(&self) -> Result<u64, Error> {
-        self.conn()
+        self.read_conn()
             .query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0))
             .map(|n| n as u64)
             .map_err(|e| store_error("counting", e))
@@ -514,7 +532,7 @@ impl Store for SqliteStore {
     }
 
     fn get(&self, message_id: &str) -> Result<Option<Value>, Error> {
-        self.conn()
+        self.read_conn()
             .query_row(
                 &format!("SELECT {COLUMNS} FROM events WHERE message_id = ?1"),
                 [message_id],
@@ -527,7 +545,7 @@ impl Store for SqliteStore {
     fn query(&self, q: &EventQuery) -> Result<EventPage, Error> {
         let cursor = q.check()?;
         let (where_sql, mut params) = filters(q);
-        let conn = self.conn();
+        let conn = self.read_conn();
         let total = if q.with_total {
             let n: i64 = conn
                 .query_row(
@@ -702,5 +720,37 @@ impl Sink for StoreSink {
             }
             Err(e) => Err(SinkError::retryable(e.to_string())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{mpsc, Arc};
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn reads_do_not_wait_for_the_writer() {
+        let dir = std::env::temp_dir().join(format!("sonde-reader-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let store = Arc::new(SqliteStore::open(dir.join("s.db")).expect("open"));
+        // The writer is busy (a sink batch, a purge) for as long as this guard lives.
+        let writing = store.conn();
+        let (done, finished) = mpsc::channel();
+        let reader = Arc::clone(&store);
+        std::thread::spawn(move || {
+            let page = reader.query(&EventQuery::default()).map(|p| p.events.len());
+            let aggregated = reader
+                .aggregate(TimeRange::default(), Bucket::Hour)
+                .map(|a| a.total);
+            let _ = done.send((page, aggregated));
+        });
+        let answer = finished.recv_timeout(Duration::from_secs(5));
+        drop(writing);
+        let (page, aggregated) = answer.expect("the reads finished while the writer was busy");
+        assert_eq!((page.expect("query"), aggregated.expect("aggregate")), (0, 0));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
