@@ -750,7 +750,10 @@ mod tests {
         let answer = finished.recv_timeout(Duration::from_secs(5));
         drop(writing);
         let (page, aggregated) = answer.expect("the reads finished while the writer was busy");
-        assert_eq!((page.expect("query"), aggregated.expect("aggregate")), (0, 0));
+        assert_eq!(
+            (page.expect("query"), aggregated.expect("aggregate")),
+            (0, 0)
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
