@@ -62,7 +62,10 @@ function checkResponse(expected, out) {
   assert.equal(out.status, expected.status, JSON.stringify(parsedBody));
   if (expected.code) assert.equal(parsedBody.code, expected.code);
   if (expected.body) subset(expected.body, parsedBody);
-  if (expected.keys) assert.deepEqual(Object.keys(parsedBody).sort(), [...expected.keys].sort());
+  for (const [pointer, keys] of Object.entries(expected.keys ?? {})) {
+    const at = pointer.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~')).reduce((v, k) => v?.[k], parsedBody);
+    assert.deepEqual(Object.keys(at ?? {}).sort(), [...keys].sort(), pointer);
+  }
   const headers = Object.fromEntries(out.headers.map(([k, v]) => [k.toLowerCase(), v]));
   for (const [name, value] of Object.entries(expected.headers ?? {})) assert.equal(headers[name], value, name);
   if (expected.violations) {

@@ -697,13 +697,49 @@ fn statistics_follow_requests_operations_and_plans() {
     assert_eq!(back, s);
 
     // A status sent as 200.0 is a valid integer and counts like 200.
-    let body = json!({"type": "track", "event": "$api_request", "userId": "u", "properties": {
-        "http.request.method": "GET", "http.route": "/float", "http.response.status_code": 200.0, "duration_ms": 1}});
-    assert_eq!(
-        sonde.ingest(body.to_string().as_bytes()).unwrap().accepted,
-        1
-    );
+    let float_status = props(json!({"http.request.method": "GET", "http.route": "/float",
+        "http.response.status_code": 200.0, "duration_ms": 1}));
+    sonde
+        .send(Message::track("$api_request", float_status).with_user_id("u"))
+        .unwrap();
     assert_eq!(sonde.stats().routes["GET /float"].status.success, 1);
+}
+
+#[test]
+fn the_public_collector_never_writes_this_process_request_statistics() {
+    let sink = MemorySink::new();
+    let sonde = Sonde::new(fast().sink(sink.clone()).max_event_names(10)).unwrap();
+    sonde.track("Own Event", Default::default()).unwrap();
+    // From outside: a forged slow, failing request and a flood of new names.
+    let mut batch = vec![
+        json!({"type": "track", "event": "$api_request", "userId": "x",
+        "properties": {"http.request.method": "GET", "http.route": "/admin",
+        "http.response.status_code": 500, "duration_ms": 90000}}),
+    ];
+    for i in 0..20 {
+        batch.push(json!({"type": "track", "event": format!("Flood {i}"), "userId": "x"}));
+    }
+    let report = sonde
+        .collect(json!({ "batch": batch }).to_string().as_bytes(), None)
+        .unwrap();
+    assert_eq!(report.accepted, 21, "stored like any event");
+    sonde
+        .track_api_request(ApiRequest::new("GET", "/own", 200, 3.0))
+        .unwrap();
+    sonde.track("Own Later", Default::default()).unwrap();
+    let s = sonde.stats();
+    assert_eq!(s.routes.keys().collect::<Vec<_>>(), ["GET /own"]);
+    // Names from outside take at most half of max_event_names; the process's own still fit.
+    assert!(s.events.contains_key("Own Later"), "{:?}", s.events);
+    assert!(s.events["__other__"] >= 16, "{:?}", s.events);
+    sonde.flush(5 * SECOND).unwrap();
+    assert_eq!(sink.events().len(), 24);
+    // The application's own ingest() is trusted: its requests count.
+    let own = json!({"type": "track", "event": "$api_request", "userId": "u", "properties": {
+        "http.request.method": "POST", "http.route": "/queue", "http.response.status_code": 200,
+        "duration_ms": 2}});
+    sonde.ingest(own.to_string().as_bytes()).unwrap();
+    assert_eq!(sonde.stats().routes["POST /queue"].count, 1);
 }
 
 #[test]

@@ -553,16 +553,25 @@ fn check_response(
     if let Some(want) = expected.get("body") {
         subset(want, body, "")?;
     }
-    if let Some(keys) = expected.get("keys").and_then(Value::as_array) {
+    // `keys`: JSON pointer → the exact keys of the object there.
+    for (pointer, keys) in expected["keys"].as_object().into_iter().flatten() {
         let mut got: Vec<&str> = body
-            .as_object()
+            .pointer(pointer)
+            .and_then(Value::as_object)
             .map(|o| o.keys().map(String::as_str).collect())
             .unwrap_or_default();
-        let mut want: Vec<&str> = keys.iter().filter_map(Value::as_str).collect();
+        let mut want: Vec<&str> = keys
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
         got.sort_unstable();
         want.sort_unstable();
         if got != want {
-            return Err(format!("body keys {got:?}, expected exactly {want:?}"));
+            return Err(format!(
+                "keys at {pointer:?}: {got:?}, expected exactly {want:?}"
+            ));
         }
     }
     for (name, value) in expected["headers"].as_object().into_iter().flatten() {

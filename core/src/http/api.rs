@@ -353,10 +353,7 @@ impl Api {
             wrapped.push(b'}');
             body = Cow::Owned(wrapped);
         }
-        let ingested = match kind {
-            Some(kind) => sonde.ingest_as(&body, kind),
-            None => sonde.ingest(&body),
-        };
+        let ingested = sonde.collect(&body, kind);
         let report = ingested.map_err(|e| Problem::from_error(&e).with_headers(cors.clone()))?;
         if single {
             if let [item] = report.items.as_slice() {

@@ -152,6 +152,7 @@ pub(super) fn validate_request(
                 &mut m,
                 Origin::Ingest {
                     batch_sent_at: request.sent_at,
+                    public: false,
                 },
                 now,
             );
@@ -187,6 +188,7 @@ pub(super) fn ingest(
     inner: &Inner,
     bytes: &[u8],
     default_type: Option<MessageType>,
+    public: bool,
 ) -> Result<IngestReport> {
     let Request {
         items,
@@ -207,7 +209,11 @@ pub(super) fn ingest(
         let result = match parsed {
             Some(m) => {
                 let m = with_batch_context(m, batch_context.as_ref(), &mut errors);
-                inner.process(m, Origin::Ingest { batch_sent_at }, errors)
+                let origin = Origin::Ingest {
+                    batch_sent_at,
+                    public,
+                };
+                inner.process(m, origin, errors)
             }
             None => {
                 inner

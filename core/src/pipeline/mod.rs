@@ -63,7 +63,12 @@ pub struct Receipt {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Origin {
     Local,
-    Ingest { batch_sent_at: Option<Timestamp> },
+    /// `public`: from outside the process, through the HTTP collector (see
+    /// [`Sonde::collect`]).
+    Ingest {
+        batch_sent_at: Option<Timestamp>,
+        public: bool,
+    },
 }
 
 /// One batch handed to a host-driven transport (manual delivery).
@@ -338,13 +343,22 @@ impl Sonde {
     /// index. Batch-level problems (not JSON, too large, too many messages) reject the whole
     /// request.
     pub fn ingest(&self, bytes: &[u8]) -> Result<IngestReport> {
-        ingest::ingest(&self.inner, bytes, None)
+        ingest::ingest(&self.inner, bytes, None, false)
     }
 
     /// Like [`Sonde::ingest`], with the message type to assume where `type` is absent (for
     /// endpoints such as `/v1/track`).
     pub fn ingest_as(&self, bytes: &[u8], default_type: MessageType) -> Result<IngestReport> {
-        ingest::ingest(&self.inner, bytes, Some(default_type))
+        ingest::ingest(&self.inner, bytes, Some(default_type), false)
+    }
+
+    /// [`Sonde::ingest`] for what senders outside the process post to the public collector:
+    /// stored and counted like any event, but an `$api_request` never counts as one of this
+    /// process's own requests (forged ones would skew the route statistics and fire alerts),
+    /// and new event names from outside take at most half of `max_event_names`, so a flood of
+    /// names cannot push this process's own into `__other__`.
+    pub fn collect(&self, bytes: &[u8], default_type: Option<MessageType>) -> Result<IngestReport> {
+        ingest::ingest(&self.inner, bytes, default_type, true)
     }
 
     /// Dry run of [`Sonde::ingest`]: the same parsing and checks, per item, with nothing

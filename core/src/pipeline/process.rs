@@ -64,7 +64,7 @@ impl Inner {
                     }
                 }
             }
-            Origin::Ingest { batch_sent_at } => {
+            Origin::Ingest { batch_sent_at, .. } => {
                 let received = Timestamp::from_millis(now_ms);
                 m.received_at = Some(received);
                 let sent_at = m.sent_at.or(batch_sent_at);
@@ -213,7 +213,8 @@ impl Inner {
             shared.buffer().record_drop(DropReason::Oversize);
             return Err(Error::with_violations(ErrorKind::PayloadTooLarge, vec![v]));
         }
-        lock(&shared.stats).record(&m, now);
+        let public = matches!(origin, Origin::Ingest { public: true, .. });
+        lock(&shared.stats).record(&m, now, public);
         let warnings = checked.warnings;
         let disposition = self.enqueue(json, warnings.len() as u64)?;
         Ok(Receipt {

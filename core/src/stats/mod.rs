@@ -506,6 +506,9 @@ pub(crate) struct StatsCollector {
     max_names: usize,
     max_routes: usize,
     events: HashMap<String, u64>,
+    /// Names `events` took from the public collector: at most half of `max_names`, so
+    /// senders outside the process cannot push this process's own names into `__other__`.
+    public_names: usize,
     /// route → [(method, stats)]: two-level so lookups need no allocation.
     routes: HashMap<String, Vec<(String, LiveEndpoint)>>,
     route_count: usize,
@@ -520,6 +523,7 @@ impl StatsCollector {
             max_names,
             max_routes,
             events: HashMap::new(),
+            public_names: 0,
             routes: HashMap::new(),
             route_count: 0,
             operations: HashMap::new(),
@@ -528,14 +532,20 @@ impl StatsCollector {
         }
     }
 
-    pub fn record(&mut self, m: &Message, now_ms: i64) {
+    /// Counts an accepted event. `public`: it came through the public collector, so it
+    /// counts by name within the public share of the names, and an `$api_request` never
+    /// counts as one of this process's own requests (forged ones would skew the route
+    /// statistics and fire alerts).
+    pub fn record(&mut self, m: &Message, now_ms: i64, public: bool) {
         self.rates.record(now_ms, 1);
         let name = m.stats_name();
-        let room = self.events.len() < self.max_names;
+        let room = self.events.len() < self.max_names
+            && (!public || self.public_names < self.max_names / 2);
         match self.events.get_mut(name) {
             Some(n) => *n += 1,
             None if room => {
                 self.events.insert(name.to_owned(), 1);
+                self.public_names += usize::from(public);
             }
             None => *self.events.entry(OTHER.to_owned()).or_insert(0) += 1,
         }
@@ -544,7 +554,7 @@ impl StatsCollector {
         }
         let p = &m.properties;
         match m.event.as_deref() {
-            Some(reserved::API_REQUEST) => {
+            Some(reserved::API_REQUEST) if !public => {
                 let (Some(method), Some(route), Some(status), Some(ms)) = (
                     p.get(keys::HTTP_METHOD).and_then(Value::as_str),
                     p.get(keys::HTTP_ROUTE).and_then(Value::as_str),

@@ -368,7 +368,9 @@ impl Validator {
                 let mut path = PointerBuf::new("/properties");
                 schema.check_properties(props, &mut path, target);
             }
-            None if !plan.allow_unplanned && !event.starts_with('$') => {
+            // Only the built-in reserved events are planned by Sonde itself; any other
+            // `$` name is the user's and must be in the plan like any name.
+            None if !plan.allow_unplanned && builtin.is_none() => {
                 target.push(Violation::new(
                     "/event",
                     codes::UNPLANNED_EVENT,
