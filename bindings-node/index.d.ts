@@ -68,8 +68,16 @@ export interface SondeOptions {
    * stores events (`store`) and also sends them on to Segment or PostHog.
    */
   forward?: ForwardDestination[];
-  /** Called on the main thread with each delivered batch; a throw makes the batch retry. */
-  sink?: (events: SondeEvent[]) => void;
+  /**
+   * Called on the main thread with each delivered batch. A returned promise is awaited; a
+   * throw or a rejection makes the batch retry.
+   */
+  sink?: ((events: SondeEvent[]) => void) | ((events: SondeEvent[]) => Promise<void>);
+  /**
+   * How long the worker waits for one sink call, promise included (default 30000). A call
+   * still running then is not repeated: the batch's retry waits for that same call.
+   */
+  sinkTimeoutMs?: number;
   sampleRate?: number;
   sampleRates?: { [eventName: string]: number };
   trackingPlan?: JsonObject | null;

@@ -61,19 +61,28 @@ class Sonde {
    *   `batchSize`, `flushIntervalMs`, ...) plus destinations: `store` (SQLite file),
    *   `console`, `jsonl`, `endpoint` (a collector's batch URL, with `writeKey`,
    *   `forwardFormat`, `httpTimeout`), and `sink` (a function receiving each batch as an
-   *   array of events).
+   *   array of events; it may return a promise, which is awaited: a rejection retries the
+   *   batch; `sinkTimeoutMs`, default 30000, bounds each wait, and a call still running
+   *   then is waited for again rather than repeated).
    *   Lifecycle: `flushOnExit` (default true), `handleSignals` (default true),
    *   `exitTimeoutMs` (default 2000).
    */
   constructor(options = {}) {
-    const { sink, flushOnExit = true, handleSignals = true, exitTimeoutMs = 2000, ...rest } = options;
+    const { sink, sinkTimeoutMs, flushOnExit = true, handleSignals = true, exitTimeoutMs = 2000, ...rest } = options;
     if (sink !== undefined && typeof sink !== 'function') {
       const error = new TypeError('sink must be a function');
       error.code = 'invalid_config';
       throw error;
     }
-    const nativeSink = sink ? (json) => { sink(JSON.parse(json)); } : undefined;
-    this.#native = new NativeSonde(JSON.stringify(rest), nativeSink);
+    if (sinkTimeoutMs !== undefined && !(Number.isInteger(sinkTimeoutMs) && sinkTimeoutMs > 0 && sinkTimeoutMs < 2 ** 32)) {
+      const error = new TypeError(`sinkTimeoutMs must be a positive integer of milliseconds, got ${sinkTimeoutMs}`);
+      error.code = 'invalid_config';
+      throw error;
+    }
+    // Always async: the worker awaits the promise, so a rejection (or a throw) is a failed
+    // delivery that is retried, never an unhandled rejection or a false success.
+    const nativeSink = sink ? async (json) => { await sink(JSON.parse(json)); } : undefined;
+    this.#native = new NativeSonde(JSON.stringify(rest), nativeSink, sinkTimeoutMs);
     this.exitTimeoutMs = exitTimeoutMs;
     this.handleSignals = handleSignals;
     if (flushOnExit) {

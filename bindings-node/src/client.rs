@@ -4,29 +4,27 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use napi::bindgen_prelude::{AsyncTask, Buffer, Either, Function};
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::{Env, Result, Status, Task};
+use napi::bindgen_prelude::{AsyncTask, Buffer, Either, Function, Promise};
+use napi::{Env, Result, Task};
 use napi_derive::napi;
 use serde_json::{Map, Value};
 use sonde_core::config::{snake_case_keys, Destinations};
 use sonde_core::event::{calls, object_arg};
 
-use sonde_core::sink::{CallbackSink, SinkBatch, SinkError};
+use sonde_core::sink::CallbackSink;
 use sonde_core::store::{Bucket, Deletion, EventQuery, SqliteStore, Store, TimeRange};
 use sonde_core::{Error as CoreError, ErrorKind, Message, MessageType, Sonde, Timestamp};
 
 use crate::errors::{as_data, invalid_argument, throw, unpanicked};
+use crate::js_sink::{js_sink, JsSink};
 use crate::slot::{Recipe, Slot};
 
-/// How long the worker waits for a JS sink to run on the main thread before counting the
-/// batch as failed (and retrying it).
+/// How long the worker waits for a JS sink's call (its promise included) before counting
+/// the batch as failed for now, unless the client says otherwise (`sinkTimeoutMs`).
 const JS_SINK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a client dropped by the garbage collector may take to deliver what it holds.
 const DROP_TIMEOUT: Duration = Duration::from_secs(5);
-
-type JsSink = ThreadsafeFunction<String, (), String, Status, false, true>;
 
 /// A wait's bound in ms as JS passes it (5 s when absent).
 fn wait_timeout(timeout_ms: Option<u32>) -> Duration {
@@ -132,40 +130,21 @@ impl NativeSonde {
     }
 }
 
-fn js_sink(sink: Arc<JsSink>) -> CallbackSink {
-    CallbackSink::new("javascript", move |batch: &SinkBatch<'_>| {
-        let (done, wait) = std::sync::mpsc::channel();
-        let status = sink.call_with_return_value(
-            batch.to_json_array(),
-            ThreadsafeFunctionCallMode::Blocking,
-            move |result: Result<()>, _env| {
-                let _ = done.send(result.map_err(|e| e.reason.clone()));
-                Ok(())
-            },
-        );
-        if status != Status::Ok {
-            return Err(SinkError::retryable(format!(
-                "the JS sink is closing ({status})"
-            )));
-        }
-        match wait.recv_timeout(JS_SINK_TIMEOUT) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(reason)) => Err(SinkError::retryable(format!("the JS sink threw: {reason}"))),
-            Err(_) => Err(SinkError::retryable("the JS sink did not run in time")),
-        }
-    })
-}
-
 #[napi]
 impl NativeSonde {
     /// `options`: the core's options in camelCase plus `store`, `console`, `jsonl`;
-    /// `sink`: a function receiving each batch as a JSON array string.
+    /// `sink`: an async function receiving each batch as a JSON array string;
+    /// `sink_timeout_ms`: how long the worker waits for one of its calls.
     #[napi(constructor, catch_unwind)]
     pub fn new(
         env: Env,
         options: Option<String>,
-        sink: Option<Function<'_, String, ()>>,
+        sink: Option<Function<'_, String, Promise<()>>>,
+        sink_timeout_ms: Option<u32>,
     ) -> Result<Self> {
+        let timeout = sink_timeout_ms.map_or(JS_SINK_TIMEOUT, |ms| {
+            Duration::from_millis(u64::from(ms.max(1)))
+        });
         let build = || -> std::result::Result<Slot, CoreError> {
             let mut core_options: Map<String, Value> =
                 snake_case_keys(object_arg(options.as_deref(), "options")?);
@@ -180,7 +159,7 @@ impl NativeSonde {
                             .map_err(|e| invalid_argument(format!("sink: {e}")))?,
                     );
                     let make: Arc<dyn Fn() -> CallbackSink + Send + Sync> =
-                        Arc::new(move || js_sink(Arc::clone(&tsfn)));
+                        Arc::new(move || js_sink(Arc::clone(&tsfn), timeout));
                     Some(make)
                 }
             };

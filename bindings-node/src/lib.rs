@@ -6,6 +6,7 @@
 mod client;
 mod errors;
 mod http;
+mod js_sink;
 mod slot;
 
 pub use client::NativeSonde;

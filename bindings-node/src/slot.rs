@@ -14,7 +14,13 @@ use sonde_core::store::SqliteStore;
 use sonde_core::{codes, Config, Error as CoreError, ErrorKind, Sonde, Violation};
 
 /// Options `index.js` handles itself: they cannot change on a running client either.
-const BINDING_OPTIONS: &[&str] = &["sink", "flush_on_exit", "handle_signals", "exit_timeout_ms"];
+const BINDING_OPTIONS: &[&str] = &[
+    "sink",
+    "sink_timeout_ms",
+    "flush_on_exit",
+    "handle_signals",
+    "exit_timeout_ms",
+];
 
 /// How long the API's `PUT /config` lets the previous client deliver what it holds.
 const API_RECONFIGURE_TIMEOUT: Duration = Duration::from_secs(5);

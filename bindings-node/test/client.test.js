@@ -169,6 +169,49 @@ test('a JS sink receives every event exactly once, and a throwing sink is retrie
   assert.equal(flaky.stats().counters.retries, 1);
 });
 
+test('an async sink is awaited: a rejection retries the batch instead of counting it delivered', async () => {
+  let calls = 0;
+  const kept = [];
+  const sonde = new Sonde({
+    sink: async (events) => {
+      calls += 1;
+      await new Promise((r) => setTimeout(r, 5));
+      if (calls === 1) throw new Error('the remote store refused');
+      kept.push(...events);
+    },
+    retryInitialBackoffMs: 1, retryMaxBackoffMs: 5, flushOnExit: false,
+  });
+  sonde.track('Awaited', {}, { userId: 'u' });
+  await sonde.flush();
+  assert.equal(calls, 2);
+  assert.equal(kept.length, 1);
+  const counters = sonde.stats().counters;
+  assert.deepEqual([counters.delivered, counters.retries], [1, 1]);
+  await sonde.shutdown();
+});
+
+test('a sink slower than sinkTimeoutMs is waited for again, never called twice for a batch', async () => {
+  let calls = 0;
+  const kept = [];
+  const sonde = new Sonde({
+    sink: async (events) => {
+      calls += 1;
+      await new Promise((r) => setTimeout(r, 400));
+      kept.push(...events);
+    },
+    sinkTimeoutMs: 100, retryInitialBackoffMs: 1, retryMaxBackoffMs: 5, maxRetries: 50, flushOnExit: false,
+  });
+  sonde.track('Slow', {}, { userId: 'u' });
+  await sonde.flush(10_000);
+  assert.equal(calls, 1, 'the retries waited for the first call');
+  assert.equal(kept.length, 1);
+  const counters = sonde.stats().counters;
+  assert.equal(counters.delivered, 1);
+  assert.ok(counters.retries >= 1, 'the first wait timed out');
+  assert.throws(() => new Sonde({ sink: () => {}, sinkTimeoutMs: -1 }), (e) => e.code === 'invalid_config');
+  await sonde.shutdown();
+});
+
 test('flush past its timeout rejects with a timeout error', async () => {
   const sonde = new Sonde({ sink: () => { throw new Error('down'); }, maxRetries: 100, retryInitialBackoffMs: 1000, flushOnExit: false });
   sonde.track('Stuck', {}, { userId: 'u' });

@@ -50,7 +50,7 @@ test('Node client options are the core options plus destinations and lifecycle',
   // `delivery: 'manual'` is for hosts that run their own transport (the browser); Node has
   // no take/ack API, so it does not offer it.
   const offered = [...core, ...destinations].filter((k) => k !== 'delivery');
-  check('bindings-node/index.d.ts', 'SondeOptions', offered, ['sink', 'flush_on_exit', 'handle_signals', 'exit_timeout_ms']);
+  check('bindings-node/index.d.ts', 'SondeOptions', offered, ['sink', 'sink_timeout_ms', 'flush_on_exit', 'handle_signals', 'exit_timeout_ms']);
 });
 
 test('Node middleware and API options are the core HTTP layer options', () => {

@@ -10,6 +10,8 @@ const sonde = new Sonde({ store: 'sonde.db', sink: (events) => received.push(...
 const forwarding = new Sonde({ endpoint: 'https://collector.example/v1/batch', writeKey: 'wk', forwardFormat: 'posthog', httpTimeout: 10 });
 const relaying = new Sonde({ store: 'relay.db', forward: [{ endpoint: 'https://eu.posthog.example/batch/', forwardFormat: 'posthog', writeKey: 'phc', outbox: 'ph.db' }] });
 const outboxes: number | undefined = relaying.stats().outboxes?.['https://eu.posthog.example/batch/']?.pending_events;
+const awaited = new Sonde({ sink: async (events) => { await Promise.resolve(events.length); }, sinkTimeoutMs: 5000 });
+void awaited;
 void forwarding;
 void outboxes;
 const id: string = sonde.track('Signed Up', { plan: 'pro', seats: 3, tags: ['a'] }, { userId: '42', timestamp: new Date() });
