@@ -179,11 +179,17 @@ impl Client {
             .clone_ref(py);
         spec.super_properties = self.engine().sonde.super_properties();
         spec.merge_options(changes).map_err(Reconfigure::Fixed)?;
-        let engine = spec.build(py).map_err(Reconfigure::Failed)?;
+        let engine = spec
+            .build_replacing(py, self.engine().store.clone())
+            .map_err(Reconfigure::Failed)?;
         *self.spec.lock().unwrap_or_else(PoisonError::into_inner) = spec;
         let old = self.engine.replace(engine);
-        let flushed = py.detach(|| old.sonde.flush(timeout));
-        flushed.map_err(|e| Reconfigure::Failed(CoreError(e).into()))
+        // Retired for real: drained, then its worker, alert timer and outbox sender stop
+        // (left running, each change added a worker and repeated every $alert). The engine
+        // object itself stays allocated until the client closes, since a call that released
+        // the GIL may still hold it; its store is the new engine's, not a second connection.
+        let retired = py.detach(|| old.sonde.shutdown(timeout));
+        retired.map_err(|e| Reconfigure::Failed(CoreError(e).into()))
     }
 
     /// The core options in force.

@@ -114,6 +114,15 @@ impl Spec {
 
     /// Builds a client from this spec: opens the store, creates the sinks, starts the worker.
     pub fn build(&mut self, py: Python<'_>) -> PyResult<Engine> {
+        self.build_replacing(py, None)
+    }
+
+    /// Builds the engine that replaces one whose store is `open` (used again, not reopened).
+    pub fn build_replacing(
+        &mut self,
+        py: Python<'_>,
+        open: Option<Arc<SqliteStore>>,
+    ) -> PyResult<Engine> {
         let mut config = Config::default()
             .for_binding(&self.options, ("sonde-python", env!("CARGO_PKG_VERSION")))
             .map_err(CoreError)?;
@@ -146,10 +155,11 @@ impl Spec {
         let destinations = &self.destinations;
         let (sonde, store) = py
             .detach(|| {
-                destinations.build_client(
+                destinations.rebuild_client(
                     config,
                     add_python,
                     "store=\"sonde.db\", console=True, jsonl=\"events.jsonl\" or sink=callable",
+                    open,
                 )
             })
             .map_err(CoreError)?;

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -449,6 +450,39 @@ def test_reconfigure_changes_options_and_keeps_what_was_queued(collector: Collec
         s.reconfigure(store="other.db")
     s.reconfigure(sample_rates=None)
     assert "sample_rates" not in s.options
+
+
+def threads_named(name: str) -> int:
+    """Native threads of this process with this name (Linux: /proc/self/task/*/comm)."""
+    count = 0
+    for comm in Path("/proc/self/task").glob("*/comm"):
+        try:
+            count += comm.read_text().strip() == name
+        except OSError:  # the thread ended meanwhile
+            pass
+    return count
+
+
+def test_reconfigure_retires_the_old_engine_for_real(tmp_path: Path) -> None:
+    """Each change used to leave the old engine running: a worker (and an alert timer,
+    repeating every $alert), an outbox sender and two more store connections."""
+    before = threads_named("sonde-worker"), threads_named("sonde-outbox")
+    s = sonde.Sonde(
+        store=str(tmp_path / "events.db"),
+        endpoint="http://127.0.0.1:9/v1/batch",
+        outbox=str(tmp_path / "outbox.db"),
+    )
+    for i in range(5):
+        s.track("Kept", {"i": i})
+        s.reconfigure(batch_size=10 + i)
+    s.flush(5.0)
+    time.sleep(0.2)  # a retired worker ends right after its drain
+    assert (threads_named("sonde-worker"), threads_named("sonde-outbox")) == (
+        before[0] + 1,
+        before[1] + 1,
+    )
+    assert len(s.query_events(event="Kept")["events"]) == 5
+    s.shutdown(5.0)
 
 
 def test_record_request_and_limits(collector: Collector) -> None:

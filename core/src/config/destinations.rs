@@ -164,6 +164,19 @@ impl Destinations {
         add_sinks: impl FnOnce(Config) -> Result<Config, Error>,
         how_to_add_one: &str,
     ) -> Result<(Sonde, Option<Arc<SqliteStore>>), Error> {
+        self.rebuild_client(config, add_sinks, how_to_add_one, None)
+    }
+
+    /// [`Destinations::build_client`] for a client that replaces one (new options at run
+    /// time): `open` is the old client's store, used again rather than opened a second time
+    /// (the store cannot change at run time, and each opening costs two connections).
+    pub fn rebuild_client(
+        &self,
+        config: Config,
+        add_sinks: impl FnOnce(Config) -> Result<Config, Error>,
+        how_to_add_one: &str,
+        open: Option<Arc<SqliteStore>>,
+    ) -> Result<(Sonde, Option<Arc<SqliteStore>>), Error> {
         if config.delivery == DeliveryMode::Manual {
             // Nothing in a native binding takes batches: events would pile up unsent while
             // `flush` reports success.
@@ -176,7 +189,7 @@ impl Destinations {
                 )],
             ));
         }
-        let (config, store) = self.attach(config)?;
+        let (config, store) = self.attach_reusing(config, open)?;
         let config = add_sinks(config)?;
         if config.sinks.is_empty() {
             return Err(Error::invalid_config(format!(
@@ -188,10 +201,21 @@ impl Destinations {
 
     /// Adds the sinks to `config`, opening (or creating) the store; returns the store too,
     /// for queries.
-    pub fn attach(&self, mut config: Config) -> Result<(Config, Option<Arc<SqliteStore>>), Error> {
+    pub fn attach(&self, config: Config) -> Result<(Config, Option<Arc<SqliteStore>>), Error> {
+        self.attach_reusing(config, None)
+    }
+
+    fn attach_reusing(
+        &self,
+        mut config: Config,
+        open: Option<Arc<SqliteStore>>,
+    ) -> Result<(Config, Option<Arc<SqliteStore>>), Error> {
         let mut store = None;
         if let Some(path) = &self.store {
-            let opened = Arc::new(SqliteStore::open(path)?);
+            let opened = match open.filter(|s| s.path() == path.as_path()) {
+                Some(open) => open,
+                None => Arc::new(SqliteStore::open(path)?),
+            };
             config = config.sink(StoreSink::new(Arc::clone(&opened)));
             store = Some(opened);
         }

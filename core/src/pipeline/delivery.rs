@@ -40,6 +40,9 @@ mod native {
     /// Longest sleep of an idle worker; it wakes earlier when notified.
     const IDLE_WAIT: Duration = Duration::from_secs(3600);
 
+    /// How long the stopping worker gives each sink to flush.
+    const SINK_FLUSH_AT_STOP: Duration = Duration::from_secs(15);
+
     pub(crate) struct Delivery {
         /// Wakes the worker: new work, flush, shutdown.
         wake: Condvar,
@@ -118,8 +121,10 @@ mod native {
                     continue;
                 }
                 Work::Stop => {
+                    // Nobody waits on this: shutdown returns once the buffer is idle.
                     for sink in &shared.sinks {
-                        let _ = sink.flush();
+                        let _ = sink.flush(SINK_FLUSH_AT_STOP);
+                        sink.close();
                     }
                     return;
                 }
@@ -257,7 +262,7 @@ mod native {
         }
         drop(buf);
         for sink in &shared.sinks {
-            let _ = sink.flush();
+            let _ = sink.flush(deadline.saturating_duration_since(Instant::now()));
         }
         Ok(())
     }

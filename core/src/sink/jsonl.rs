@@ -4,6 +4,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use super::{Sink, SinkBatch, SinkError};
 
@@ -115,7 +116,7 @@ impl Sink for JsonLinesSink {
         })
     }
 
-    fn flush(&self) -> Result<(), SinkError> {
+    fn flush(&self, _timeout: Duration) -> Result<(), SinkError> {
         let mut state = self
             .state
             .lock()
@@ -161,7 +162,7 @@ mod tests {
             })
             .unwrap();
         }
-        sink.flush().unwrap();
+        sink.flush(Duration::from_secs(1)).unwrap();
         // Each line is 30 bytes: one per file, current + 2 rotated kept.
         let current = fs::read_to_string(&path).unwrap();
         assert_eq!(current.lines().count(), 1);

@@ -12,6 +12,7 @@ mod jsonl;
 mod memory;
 
 use std::fmt;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -176,10 +177,16 @@ pub trait Sink: MaybeSendSync {
         self.deliver(batch).map(|()| Vec::new())
     }
 
-    /// Makes delivered data durable (called on flush and shutdown).
-    fn flush(&self) -> Result<(), SinkError> {
+    /// Makes delivered data durable, or sent on (called on flush and shutdown), within
+    /// about `timeout` (what is left of the caller's flush).
+    fn flush(&self, timeout: Duration) -> Result<(), SinkError> {
+        let _ = timeout;
         Ok(())
     }
+
+    /// The client shut down and its worker stopped: end background work (an outbox's
+    /// sender). What was not delivered stays where it is durable.
+    fn close(&self) {}
 
     /// A sink that keeps what it took in a durable outbox of its own before sending it on
     /// says what became of it (key: where it sends), for the statistics snapshot.

@@ -155,12 +155,19 @@ impl Sink for HttpSink {
         }
     }
 
-    /// With an outbox: waits (up to the request timeout) for it to drain, unless the
-    /// collector is failing, when the batches stay safely in the file.
-    fn flush(&self) -> Result<(), SinkError> {
+    /// With an outbox: waits (up to `timeout`, at most the request timeout) for it to
+    /// drain, unless the collector is failing, when the batches stay safely in the file.
+    fn flush(&self, timeout: Duration) -> Result<(), SinkError> {
         match &self.outbox {
-            Some(outbox) => outbox.wait_drained(self.transport.options().timeout),
+            Some(outbox) => outbox.wait_drained(timeout.min(self.transport.options().timeout)),
             None => Ok(()),
+        }
+    }
+
+    /// The client shut down: the outbox's sender ends after its current request.
+    fn close(&self) {
+        if let Some(outbox) = &self.outbox {
+            outbox.stop();
         }
     }
 

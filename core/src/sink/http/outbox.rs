@@ -251,6 +251,12 @@ impl Outbox {
             if pending.0 == 0 {
                 return Ok(());
             }
+            if state.stop {
+                return Err(SinkError::retryable(format!(
+                    "{} batches wait in the outbox for the next start (the client shut down)",
+                    pending.0
+                )));
+            }
             if state.stats.retries > failures_before {
                 return Err(SinkError::retryable(format!(
                     "{} batches wait in the outbox: {}",
