@@ -35,12 +35,17 @@ pub struct Recipe {
 }
 
 impl Recipe {
-    fn build(&mut self, super_properties: Map<String, Value>) -> Result<FixedHost, CoreError> {
+    /// A client; `open`: the store of the client it replaces, used again.
+    fn build(
+        &mut self,
+        super_properties: Map<String, Value>,
+        open: Option<Arc<SqliteStore>>,
+    ) -> Result<FixedHost, CoreError> {
         let mut config = Config::default()
             .for_binding(&self.options, ("sonde-node", env!("CARGO_PKG_VERSION")))?;
         config.super_properties.extend(super_properties);
         let sink = self.sink.clone();
-        let (sonde, store) = self.destinations.build_client(
+        let (sonde, store) = self.destinations.rebuild_client(
             config,
             |config| {
                 Ok(match sink {
@@ -49,6 +54,7 @@ impl Recipe {
                 })
             },
             "store: 'sonde.db', console: true, jsonl: 'events.jsonl' or sink: (events) => ...",
+            open,
         )?;
         self.options.insert(
             "anonymous_id".to_owned(),
@@ -70,7 +76,7 @@ pub struct Slot {
 
 impl Slot {
     pub fn new(mut recipe: Recipe) -> Result<Self, CoreError> {
-        let first = recipe.build(Map::new())?;
+        let first = recipe.build(Map::new(), None)?;
         Ok(Self {
             current: RwLock::new(Arc::new(first)),
             recipe: Mutex::new(recipe),
@@ -112,7 +118,7 @@ impl Slot {
         })?;
         let before = std::mem::replace(&mut recipe.options, options);
         let previous = self.current();
-        let next = match recipe.build(previous.sonde.super_properties()) {
+        let next = match recipe.build(previous.sonde.super_properties(), previous.store.clone()) {
             Ok(next) => next,
             Err(e) => {
                 recipe.options = before;
