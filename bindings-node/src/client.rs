@@ -472,14 +472,9 @@ impl NativeSonde {
     ) -> Result<Option<String>> {
         let run = || -> std::result::Result<Option<Value>, CoreError> {
             let patch = object_arg(Some(&properties), "properties")?;
-            let now = self.sonde().now().as_millis();
-            self.store()?.update(
-                &message_id,
-                &patch,
-                replace.unwrap_or(false),
-                self.sonde().validator(),
-                now,
-            )
+            let store = self.store()?;
+            self.sonde()
+                .update_stored(&*store, &message_id, &patch, replace.unwrap_or(false))
         };
         run()
             .map(|found| found.map(|event| event.to_string()))

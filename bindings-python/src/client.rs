@@ -731,8 +731,9 @@ impl Client {
         let store = self.store()?;
         let updated = py
             .detach(|| {
-                let now = engine.sonde.now().as_millis();
-                store.update(message_id, &patch, replace, engine.sonde.validator(), now)
+                engine
+                    .sonde
+                    .update_stored(store, message_id, &patch, replace)
             })
             .map_err(CoreError)?;
         match updated {

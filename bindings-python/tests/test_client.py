@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import json
 import time
 import uuid
@@ -466,6 +467,7 @@ def threads_named(name: str) -> int:
 def test_reconfigure_retires_the_old_engine_for_real(tmp_path: Path) -> None:
     """Each change used to leave the old engine running: a worker (and an alert timer,
     repeating every $alert), an outbox sender and two more store connections."""
+    gc.collect()  # clients of earlier tests end their workers when collected
     before = threads_named("sonde-worker"), threads_named("sonde-outbox")
     s = sonde.Sonde(
         store=str(tmp_path / "events.db"),
@@ -477,10 +479,10 @@ def test_reconfigure_retires_the_old_engine_for_real(tmp_path: Path) -> None:
         s.reconfigure(batch_size=10 + i)
     s.flush(5.0)
     time.sleep(0.2)  # a retired worker ends right after its drain
-    assert (threads_named("sonde-worker"), threads_named("sonde-outbox")) == (
-        before[0] + 1,
-        before[1] + 1,
-    )
+    gc.collect()
+    # This client's own worker and sender at most (each change used to add one of each).
+    assert threads_named("sonde-worker") <= before[0] + 1
+    assert threads_named("sonde-outbox") <= before[1] + 1
     assert len(s.query_events(event="Kept")["events"]) == 5
     s.shutdown(5.0)
 

@@ -500,8 +500,7 @@ impl Api {
         let sonde = host.sonde();
         let body = read_body(request, self.body_limit(sonde))?;
         let (properties, replace) = event_patch(&body)?;
-        let now = sonde.now().as_millis();
-        let updated = store_of(host)?.update(id, &properties, replace, sonde.validator(), now);
+        let updated = sonde.update_stored(store_of(host)?, id, &properties, replace);
         found(updated, id)
     }
 

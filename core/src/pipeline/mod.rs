@@ -419,6 +419,28 @@ impl Sonde {
         &self.inner.validator
     }
 
+    /// Changes a stored event's properties (`replace`: all of them, else merged) as this
+    /// client would have tracked them: the patch is redacted first (a PATCH must not store a
+    /// password the pipeline would have hidden), then the event is validated again.
+    /// `None` when no event has that id.
+    pub fn update_stored(
+        &self,
+        store: &dyn crate::store::Store,
+        message_id: &str,
+        patch: &Properties,
+        replace: bool,
+    ) -> Result<Option<Value>> {
+        let mut patch = patch.clone();
+        self.inner.redactor.redact_properties(&mut patch);
+        store.update(
+            message_id,
+            &patch,
+            replace,
+            &self.inner.validator,
+            self.now().as_millis(),
+        )
+    }
+
     /// The client's clock, now.
     pub fn now(&self) -> Timestamp {
         Timestamp::from_millis(self.inner.shared.clock.now_ms())

@@ -85,11 +85,22 @@ impl Redactor {
             self.redact_map(&mut m.properties);
             self.redact_map(&mut m.traits);
             self.redact_map(&mut m.context);
+            // Top-level fields Sonde does not know, kept as sent.
+            self.redact_map(&mut m.extra);
         }
         if self.ip != IpPolicy::Keep {
             self.apply_ip(&mut m.context, "ip");
             self.apply_ip(&mut m.properties, keys::CLIENT_ADDRESS);
         }
+    }
+
+    /// Properties given outside an event (a stored event's patch), as `apply` treats an
+    /// event's.
+    pub fn redact_properties(&self, properties: &mut Properties) {
+        if !self.keys.is_empty() {
+            self.redact_map(properties);
+        }
+        self.apply_ip(properties, keys::CLIENT_ADDRESS);
     }
 
     fn apply_ip(&self, map: &mut Properties, key: &str) {
