@@ -1,8 +1,8 @@
-"""gunicorn with four uvicorn workers and --preload (the client is created in the master,
-then every worker forks from it), under load from eight connections, then SIGTERM to the
-master in the middle of the load. Every event a request acknowledged must be in the store
-once, and the request events of the middleware too: nothing lost at the fork or at the
-signal, nothing stored twice."""
+"""SIGTERM in the middle of a load from eight connections, to three servers: gunicorn with
+four uvicorn workers and --preload (the client is created in the master, then every
+worker forks from it), uvicorn alone, and a Node server. Every event a request acknowledged
+must be in the store once, and the request events of the middleware too: nothing lost at
+the fork or at the signal, nothing stored twice."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 import sonde
-from processes import free_port, wait_until_up
+from processes import NODE_BINDING, free_port, wait_until_up
 
 APP = """
 import os
@@ -33,24 +35,65 @@ async def order(i: int) -> dict[str, int]:
     return {"i": i}
 """
 
+NODE_APP = """
+const http = require('node:http');
+const { Sonde } = require(process.env.NODE_BINDING);
+
+const sonde = new Sonde({ store: process.env.SONDE_STORE });
+const route = (req) => (req.url.startsWith('/order/') ? '/order/{i}' : undefined);
+http.createServer(sonde.wrap((req, res) => {
+  const order = req.url.match(/^\\/order\\/(\\d+)$/);
+  if (req.method === 'POST' && order) {
+    sonde.track('Worker Order', { i: Number(order[1]), pid: process.pid });
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+  } else {
+    res.writeHead(req.url === '/up' ? 200 : 404).end();
+  }
+}, { route })).listen(Number(process.env.PORT), '127.0.0.1');
+"""
+
 CONNECTIONS = 8
 
-
-def test_forked_workers_keep_every_acknowledged_event_through_sigterm(
-    tmp_path: Path,
-) -> None:
-    (tmp_path / "app.py").write_text(APP)
-    store = tmp_path / "events.db"
-    port = free_port()
-    master = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--preload", "-w", "4"]
+# name: (command after the port is known, file to write, its text, the path that answers
+# 200 once up, whether the load spreads over several processes)
+SERVERS = {
+    "gunicorn --preload -w 4": (
+        lambda port: [sys.executable, "-m", "gunicorn", "--preload", "-w", "4"]
         + ["-k", "uvicorn_worker.UvicornWorker", "-b", f"127.0.0.1:{port}"]
         + ["--graceful-timeout", "30", "--log-level", "warning", "app:app"],
-        cwd=tmp_path,
-        env={**os.environ, "SONDE_STORE": str(store)},
-    )
+        "app.py",
+        APP,
+        "/docs",
+        True,
+    ),
+    "uvicorn": (
+        lambda port: [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1"]
+        + ["--port", str(port), "--log-level", "warning"],
+        "app.py",
+        APP,
+        "/docs",
+        False,
+    ),
+    "node": (lambda port: ["node", "app.js"], "app.js", NODE_APP, "/up", False),
+}
+
+
+@pytest.mark.parametrize("server", list(SERVERS))
+def test_every_acknowledged_event_survives_sigterm_under_load(
+    server: str, tmp_path: Path
+) -> None:
+    command, file, text, up_path, several = SERVERS[server]
+    (tmp_path / file).write_text(text)
+    store = tmp_path / "events.db"
+    port = free_port()
+    env = {
+        "SONDE_STORE": str(store),
+        "PORT": str(port),
+        "NODE_BINDING": str(NODE_BINDING),
+    }
+    master = subprocess.Popen(command(port), cwd=tmp_path, env={**os.environ, **env})
     try:
-        wait_until_up(f"http://127.0.0.1:{port}/docs", master)
+        wait_until_up(f"http://127.0.0.1:{port}{up_path}", master)
         acknowledged: list[int] = []
         lock = threading.Lock()
         counter = iter(range(10_000_000))
@@ -80,7 +123,9 @@ def test_forked_workers_keep_every_acknowledged_event_through_sigterm(
         while len(acknowledged) < 1500 and time.monotonic() < deadline:
             time.sleep(0.01)
         master.send_signal(signal.SIGTERM)  # mid-load
-        assert master.wait(60) == 0
+        # Ended by the signal (uvicorn and Sonde's Node handler re-raise it after their
+        # graceful shutdown) or by a clean exit (gunicorn's master).
+        assert master.wait(60) in (0, -signal.SIGTERM)
         for t in threads:
             t.join(60)
     finally:
@@ -100,11 +145,13 @@ def test_forked_workers_keep_every_acknowledged_event_through_sigterm(
     assert not missing, (
         f"{len(missing)} acknowledged events lost, e.g. {sorted(missing)[:5]}"
     )
-    # Every order tracked was also a request the middleware recorded, once.
-    assert routes.count("/order/{i}") == len(kept)
-    assert len({e["properties"]["pid"] for e in stored}) > 1, (
-        "the load reached several workers"
-    )
+    # The middleware recorded each acknowledged request, and none twice (a request cut off by
+    # the exit may have tracked its order without its own event being recorded).
+    recorded = routes.count("/order/{i}")
+    assert len(acknowledged) <= recorded <= len(kept)
+    if several:
+        pids = {e["properties"]["pid"] for e in stored}
+        assert len(pids) > 1, "the load reached one worker"
 
 
 def every_event(client: sonde.Sonde, name: str) -> list[dict]:
