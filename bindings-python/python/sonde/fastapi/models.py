@@ -103,14 +103,16 @@ class Deleted(BaseModel):
 
 
 class Health(BaseModel):
+    """The status alone without the API key; the details with it (or with open reads)."""
+
     status: Literal["ok", "degraded", "shut_down"]
-    version: str
-    uptime_seconds: float
-    queued: int
-    delivered: int
-    dropped: int
-    store: dict[str, Any] | None
-    alerts_firing: int
+    version: str | None = None
+    uptime_seconds: float | None = None
+    queued: int | None = None
+    delivered: int | None = None
+    dropped: int | None = None
+    store: dict[str, Any] | None = None
+    alerts_firing: int | None = None
 
 
 class Statistics(BaseModel):

@@ -135,7 +135,7 @@ def analytics_router(
 
     @router.post(
         "/track",
-        response_model=models.Accepted,
+        response_model=models.Accepted | models.IngestResult,
         responses=ERRORS,
         openapi_extra=body_schema(models.EventIn),
         summary="Track one event",
@@ -175,7 +175,7 @@ def analytics_router(
             f"/v1/{kind}",
             segment_single(kind),
             methods=["POST"],
-            response_model=models.Accepted,
+            response_model=models.Accepted | models.IngestResult,
             responses=ERRORS,
             openapi_extra=body_schema(models.EventIn),
             summary=f"Segment-compatible {kind}",
@@ -263,7 +263,9 @@ def analytics_router(
         order: str = Query("desc", description="asc or desc (by event time)"),
         limit: str = Query("50", description="1 to 1000"),
         cursor: str | None = Query(None, description="`next_cursor` of the previous page"),
-        with_total: bool = Query(False, description="Also count every match"),
+        # Strings, like the other parameters: the core checks them and answers its own
+        # error shape (FastAPI's validation would answer another one).
+        with_total: str = Query("false", description="true or false: also count every match"),
         properties: str | None = Query(
             None, description='Top-level property equalities as JSON: {"plan":"pro"}'
         ),
@@ -304,7 +306,7 @@ def analytics_router(
     )
     async def flush(
         request: Request,
-        timeout: float = Query(5.0, ge=0, le=60, description="Seconds"),
+        timeout: str = Query("5", description="Seconds, 0 to 60"),
     ) -> Response:
         return await dispatch(request, "/flush")
 

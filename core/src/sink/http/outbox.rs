@@ -67,6 +67,8 @@ struct SenderState {
     stop: bool,
     /// A flush asks the sender to retry now rather than after its backoff.
     retry_now: bool,
+    /// This process's sender holds a row and is sending it.
+    sending: bool,
     stats: OutboxStats,
 }
 
@@ -219,6 +221,15 @@ impl Outbox {
         )
     }
 
+    /// Rows of this destination no sender holds now.
+    fn claimable(&self) -> rusqlite::Result<u64> {
+        self.conn().query_row(
+            "SELECT COUNT(*) FROM outbox WHERE destination = ?1 AND lease_until <= ?2",
+            params![self.destination, self.now_ms()],
+            |r| r.get::<_, i64>(0).map(|v| u64::try_from(v).unwrap_or(0)),
+        )
+    }
+
     /// The statistics, with the pending figures read from the file.
     pub fn stats(&self) -> OutboxStats {
         let mut stats = self.state().stats.clone();
@@ -256,6 +267,19 @@ impl Outbox {
                     "{} batches wait in the outbox for the next start (the client shut down)",
                     pending.0
                 )));
+            }
+            if !state.sending {
+                drop(state);
+                let claimable = self.claimable().unwrap_or(1);
+                state = self.state();
+                if claimable == 0 && !state.sending {
+                    // Every pending row is out with another process's sender (a client that
+                    // replaced this one, or another worker): its to deliver, not ours.
+                    return Err(SinkError::retryable(format!(
+                        "{} batches are being sent by another sender of the outbox",
+                        pending.0
+                    )));
+                }
             }
             if state.stats.retries > failures_before {
                 return Err(SinkError::retryable(format!(
@@ -354,11 +378,14 @@ pub(super) fn run_sender(outbox: &Outbox, transport: &Transport, backoff: Backof
             }
         };
         let count = row.events.len() as u64;
+        outbox.record(|s| s.sending = true);
+        // `sending` ends with the row removed or released, in each arm's record.
         match transport.send_all(&row.events) {
             Ok(refused) => {
                 failures = 0;
                 let removed = outbox.remove(row.id);
                 outbox.record(|s| {
+                    s.sending = false;
                     s.stats.last_error = removed
                         .err()
                         .map(|e| format!("outbox: removing a sent batch: {e}"));
@@ -374,6 +401,7 @@ pub(super) fn run_sender(outbox: &Outbox, transport: &Transport, backoff: Backof
             Err(e) if !e.retryable => {
                 let _ = outbox.remove(row.id);
                 outbox.record(|s| {
+                    s.sending = false;
                     s.stats.dropped.rejected += count;
                     s.stats.last_error = Some(e.message);
                 });
@@ -382,6 +410,7 @@ pub(super) fn run_sender(outbox: &Outbox, transport: &Transport, backoff: Backof
                 failures = failures.saturating_add(1);
                 let released = outbox.release(row.id);
                 outbox.record(|s| {
+                    s.sending = false;
                     s.stats.retries += 1;
                     s.stats.last_error = Some(match released {
                         Ok(()) => e.message.clone(),
