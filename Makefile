@@ -10,8 +10,13 @@ WHEELS := target/wheels
 WASM_BINDGEN := .tools/bin/wasm-bindgen
 WASM_OUT := target/$(WASM_TARGET)/wasm-size/sonde_wasm.wasm
 WASM_TEST_RUNNER := $(abspath .tools/bin/wasm-bindgen-test-runner)
+# Coverage-guided fuzzing (cargo fuzz): a pinned nightly, cargo-fuzz from crates.io.
+FUZZ_TOOLCHAIN := nightly-2026-05-19
+CARGO_FUZZ := .tools/bin/cargo-fuzz
+FUZZ_TARGETS := ingest properties tracking_plan stats_snapshot cursor
+FUZZ_SECONDS ?= 600
 
-.PHONY: dist test-install help setup python-env python-wheel node-addon wasm wasm-vectors chromium test test-rust test-wasm test-python test-node test-system test-browser check-wasm lint lint-python demo demo-rust bench bench-python bench-node bench-browser clean
+.PHONY: fuzz fuzz-smoke dist test-install help setup python-env python-wheel node-addon wasm wasm-vectors chromium test test-rust test-wasm test-python test-node test-system test-browser check-wasm lint lint-python demo demo-rust bench bench-python bench-node bench-browser clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -66,7 +71,7 @@ wasm-vectors: setup $(WASM_BINDGEN) bindings-wasm/node_modules/.ready ## The bin
 chromium: ## Debian's chromium for the browser tests (never a downloaded browser)
 	command -v chromium >/dev/null || apt-get -o DPkg::Lock::Timeout=600 install -y -q chromium
 
-test: setup test-rust check-wasm test-wasm test-python test-node test-system test-browser test-install ## Install what the tests need, then run every suite
+test: setup test-rust check-wasm test-wasm test-python test-node test-system test-browser test-install fuzz-smoke ## Install what the tests need, then run every suite
 
 dist: node-addon wasm python-wheel ## Every artifact into dist/: the wheel and sdist, the npm packages (main + linux-x64-gnu addon), the browser package
 	rm -rf dist && mkdir -p dist
@@ -96,6 +101,26 @@ test-python: python-wheel ## pytest against the installed wheel, and the native 
 
 test-system: python-wheel node-addon bindings-node/node_modules/.ready ## Real processes on 127.0.0.1: services in each runtime sending to the example collectors
 	$(PY) -m pytest tests/system -q
+
+$(CARGO_FUZZ):
+	$(CARGO) install cargo-fuzz --locked --version 0.13.2 --root .tools
+
+fuzz-toolchain: $(CARGO_FUZZ)
+	rustup toolchain install $(FUZZ_TOOLCHAIN) --profile minimal
+
+fuzz-smoke: fuzz-toolchain ## Every fuzz target for 10 s from the committed corpus (fuzz/corpus), no sanitizer
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p target/fuzz-corpus/$$t && \
+	  (cd fuzz && PATH="$(abspath .tools/bin):$$PATH" cargo +$(FUZZ_TOOLCHAIN) fuzz run -O -s none --target-dir ../target/fuzz $$t \
+	    ../target/fuzz-corpus/$$t corpus/$$t -- -max_total_time=10 -rss_limit_mb=2048) || exit 1; \
+	done
+
+fuzz: fuzz-toolchain ## Long fuzzing runs with AddressSanitizer: FUZZ_SECONDS (600) per target; record them in RELIABILITY.md
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p target/fuzz-corpus/$$t && \
+	  (cd fuzz && PATH="$(abspath .tools/bin):$$PATH" cargo +$(FUZZ_TOOLCHAIN) fuzz run -O --target-dir ../target/fuzz $$t \
+	    ../target/fuzz-corpus/$$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048) || exit 1; \
+	done
 
 test-rust: ## Rust unit, property, vector and doc tests for the whole workspace
 	$(CARGO) test --workspace --all-features
