@@ -1,12 +1,14 @@
-"""SIGTERM in the middle of a load from eight connections, to three servers: gunicorn with
-four uvicorn workers and --preload (the client is created in the master, then every
-worker forks from it), uvicorn alone, and a Node server. Every event a request acknowledged
-must be in the store once, and the request events of the middleware too: nothing lost at
-the fork or at the signal, nothing stored twice."""
+"""SIGTERM in the middle of a load from eight connections (tracked events, and batches
+ingested by the collector), to three servers: gunicorn with four uvicorn workers and
+--preload (the client is created in the master, then every worker forks from it), uvicorn
+alone, and a Node server. Every event a request acknowledged must be in the store once, and
+the request events of the middleware too: nothing lost at the fork or at the signal,
+nothing stored twice."""
 
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import subprocess
@@ -40,8 +42,9 @@ const http = require('node:http');
 const { Sonde } = require(process.env.NODE_BINDING);
 
 const sonde = new Sonde({ store: process.env.SONDE_STORE });
+const analytics = sonde.handler({ apiKey: 'k' });
 const route = (req) => (req.url.startsWith('/order/') ? '/order/{i}' : undefined);
-http.createServer(sonde.wrap((req, res) => {
+const app = sonde.wrap((req, res) => {
   const order = req.url.match(/^\\/order\\/(\\d+)$/);
   if (req.method === 'POST' && order) {
     sonde.track('Worker Order', { i: Number(order[1]), pid: process.pid });
@@ -49,10 +52,14 @@ http.createServer(sonde.wrap((req, res) => {
   } else {
     res.writeHead(req.url === '/up' ? 200 : 404).end();
   }
-}, { route })).listen(Number(process.env.PORT), '127.0.0.1');
+}, { route, excludePaths: ['/analytics/'] });
+http.createServer((req, res) => {
+  if (!analytics(req, res)) app(req, res);
+}).listen(Number(process.env.PORT), '127.0.0.1');
 """
 
 CONNECTIONS = 8
+BATCH = 10
 
 # name: (command after the port is known, file to write, its text, the path that answers
 # 200 once up, whether the load spreads over several processes)
@@ -98,14 +105,29 @@ def test_every_acknowledged_event_survives_sigterm_under_load(
         lock = threading.Lock()
         counter = iter(range(10_000_000))
 
-        def load() -> None:
+        def load(batches: bool) -> None:
             while True:
                 with lock:
-                    i = next(counter)
+                    ids = [next(counter) for _ in range(BATCH if batches else 1)]
+                if batches:
+                    items = [
+                        {
+                            "type": "track",
+                            "event": "Worker Order",
+                            "userId": "b",
+                            "messageId": f"batch-{i}",
+                            "properties": {"i": i, "pid": 0},
+                        }
+                        for i in ids
+                    ]
+                    path, body = "/analytics/v1/batch", json.dumps({"batch": items})
+                else:
+                    path, body = f"/order/{ids[0]}", ""
                 # A connection per request, so the workers share the accepts.
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                headers = {"connection": "close", "content-type": "application/json"}
                 try:
-                    conn.request("POST", f"/order/{i}", headers={"connection": "close"})
+                    conn.request("POST", path, body=body, headers=headers)
                     response = conn.getresponse()
                     response.read()
                 except OSError:
@@ -114,9 +136,12 @@ def test_every_acknowledged_event_survives_sigterm_under_load(
                     conn.close()
                 if response.status == 200:
                     with lock:
-                        acknowledged.append(i)
+                        acknowledged.extend(ids)
 
-        threads = [threading.Thread(target=load) for _ in range(CONNECTIONS)]
+        # Six connections of requests that track, two posting batches to the collector.
+        threads = [
+            threading.Thread(target=load, args=(n < 2,)) for n in range(CONNECTIONS)
+        ]
         for t in threads:
             t.start()
         deadline = time.monotonic() + 60
@@ -145,12 +170,19 @@ def test_every_acknowledged_event_survives_sigterm_under_load(
     assert not missing, (
         f"{len(missing)} acknowledged events lost, e.g. {sorted(missing)[:5]}"
     )
+    assert any(e.get("userId") == "b" for e in stored), (
+        "no ingested batch was acknowledged"
+    )
     # The middleware recorded each acknowledged request, and none twice (a request cut off by
     # the exit may have tracked its order without its own event being recorded).
+    tracked = [e for e in stored if e.get("userId") != "b"]
     recorded = routes.count("/order/{i}")
-    assert len(acknowledged) <= recorded <= len(kept)
+    acknowledged_requests = len(
+        set(acknowledged) & {e["properties"]["i"] for e in tracked}
+    )
+    assert acknowledged_requests <= recorded <= len(tracked)
     if several:
-        pids = {e["properties"]["pid"] for e in stored}
+        pids = {e["properties"]["pid"] for e in tracked}
         assert len(pids) > 1, "the load reached one worker"
 
 
