@@ -311,13 +311,14 @@ export declare class Sonde {
   systemMetrics(): JsonObject;
   alerts(): JsonObject[];
   evaluateAlerts(): JsonObject[];
-  queryEvents(filters?: EventQuery): EventPage;
-  getEvent(messageId: string): SondeEvent | null;
-  updateEvent(messageId: string, properties: JsonObject, options?: { replace?: boolean }): SondeEvent | null;
-  deleteEvent(messageId: string): boolean;
+  /** The store methods run SQLite on libuv's thread pool, never on the event loop. */
+  queryEvents(filters?: EventQuery): Promise<EventPage>;
+  getEvent(messageId: string): Promise<SondeEvent | null>;
+  updateEvent(messageId: string, properties: JsonObject, options?: { replace?: boolean }): Promise<SondeEvent | null>;
+  deleteEvent(messageId: string): Promise<boolean>;
   /** At least one filter (none `undefined` or `null`), or `{ all: true }` alone; paging fields are refused. */
-  deleteEvents(filters: Omit<EventQuery, 'limit' | 'cursor' | 'order' | 'withTotal'> | { all: true }): number;
-  aggregate(options?: { from?: string | Date; to?: string | Date; bucket?: 'minute' | 'hour' | 'day' }): JsonObject;
+  deleteEvents(filters: Omit<EventQuery, 'limit' | 'cursor' | 'order' | 'withTotal'> | { all: true }): Promise<number>;
+  aggregate(options?: { from?: string | Date; to?: string | Date; bucket?: 'minute' | 'hour' | 'day' }): Promise<JsonObject>;
   middleware(options?: MiddlewareOptions): Middleware;
   errorHandler(): ErrorMiddleware;
   /** A Fastify plugin: `app.register(sonde.fastify(), options)`. */

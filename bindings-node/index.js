@@ -19,7 +19,13 @@ function coreError(json) {
 // JSON.stringify / JSON.parse in V8 are far cheaper than walking objects through N-API.
 // (Dates become RFC 3339 text on the way, through their toJSON.)
 const json = (value) => (value == null ? undefined : JSON.stringify(value));
-const parsed = (text) => (text == null ? null : JSON.parse(text));
+
+/** A store task's result: its value, or its error thrown as a SondeError. */
+async function settled(task) {
+  const { value, error } = JSON.parse(await task);
+  if (error) throw coreError(JSON.stringify(error));
+  return value;
+}
 
 // Clients that flush at exit, and the one set of process hooks that serves them all.
 const live = new Set();
@@ -154,25 +160,28 @@ class Sonde {
   alerts() { return JSON.parse(this.#native.alerts()); }
   evaluateAlerts() { return JSON.parse(this.#native.evaluateAlerts()); }
 
-  queryEvents(filters) { return JSON.parse(this.#native.queryEvents(json(filters))); }
-  getEvent(messageId) { return parsed(this.#native.getEvent(messageId)); }
-  updateEvent(messageId, properties, options = {}) {
-    return parsed(this.#native.updateEvent(messageId, JSON.stringify(properties), options.replace ?? false));
+  // The store methods run SQLite on libuv's thread pool, never on the event loop: each
+  // resolves to its value or rejects with the SondeError.
+  /** A page of stored events: `{ events, next_cursor, total }`. */
+  async queryEvents(filters) { return settled(this.#native.queryEvents(json(filters))); }
+  async getEvent(messageId) { return settled(this.#native.getEvent(messageId)); }
+  async updateEvent(messageId, properties, options = {}) {
+    return settled(this.#native.updateEvent(messageId, JSON.stringify(properties), options.replace ?? false));
   }
-  deleteEvent(messageId) { return this.#native.deleteEvent(messageId); }
+  async deleteEvent(messageId) { return settled(this.#native.deleteEvent(messageId)); }
   /**
    * Deletes the stored events the filters match; how many. At least one filter, none of them
    * `undefined` or `null` (an erasure with a missing id must not wipe the store);
    * `{ all: true }` alone deletes every event.
    */
-  deleteEvents(filters) {
+  async deleteEvents(filters) {
     // JSON.stringify would drop an undefined filter silently: send it as null, refused by name.
     const given = filters && typeof filters === 'object'
       ? Object.fromEntries(Object.entries(filters).map(([k, v]) => [k, v === undefined ? null : v]))
       : filters;
-    return this.#native.deleteEvents(json(given));
+    return settled(this.#native.deleteEvents(json(given)));
   }
-  aggregate(options) { return JSON.parse(this.#native.aggregate(json(options))); }
+  async aggregate(options) { return settled(this.#native.aggregate(json(options))); }
 
   /**
    * Request instrumentation for Express/Connect (`app.use(sonde.middleware())`); options

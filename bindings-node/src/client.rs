@@ -74,6 +74,39 @@ impl Task for Wait {
     }
 }
 
+/// Store work on libuv's thread pool; resolves to `{"value": <JSON>}` or `{"error": <data>}`.
+pub struct StoreWork {
+    work: Option<Box<dyn FnOnce() -> std::result::Result<String, CoreError> + Send>>,
+}
+
+impl Task for StoreWork {
+    type Output = String;
+    type JsValue = String;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let work = self.work.take();
+        unpanicked(|| match work.map(|work| work()) {
+            Some(Ok(value)) => format!("{{\"value\":{value}}}"),
+            Some(Err(e)) => format!("{{\"error\":{}}}", as_data(&e)),
+            None => "{\"value\":null}".to_owned(),
+        })
+    }
+
+    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        Ok(output)
+    }
+}
+
+/// The client's store, or why there is none.
+fn store_of(slot: &Slot) -> std::result::Result<Arc<SqliteStore>, CoreError> {
+    slot.current().store.clone().ok_or_else(|| {
+        CoreError::new(
+            ErrorKind::Unsupported,
+            "this client has no store: pass { store: 'sonde.db' }",
+        )
+    })
+}
+
 /// The native client.
 #[napi(js_name = "NativeSonde")]
 pub struct NativeSonde {
@@ -114,12 +147,14 @@ impl NativeSonde {
         self.slot.current().sonde.clone()
     }
 
-    fn store(&self) -> std::result::Result<Arc<SqliteStore>, CoreError> {
-        self.slot.current().store.clone().ok_or_else(|| {
-            CoreError::new(
-                ErrorKind::Unsupported,
-                "this client has no store: pass { store: 'sonde.db' }",
-            )
+    /// Store work for libuv's thread pool: SQLite never runs on the event loop.
+    fn store_work(
+        &self,
+        work: impl FnOnce(&Slot) -> std::result::Result<String, CoreError> + Send + 'static,
+    ) -> AsyncTask<StoreWork> {
+        let slot = Arc::clone(&self.slot);
+        AsyncTask::new(StoreWork {
+            work: Some(Box::new(move || work(&slot))),
         })
     }
 
@@ -443,66 +478,64 @@ impl NativeSonde {
     }
 
     /// A page of stored events: `{events, next_cursor, total}`. Filters as in the Python
-    /// and HTTP APIs (snake_case keys; camelCase accepted).
+    /// and HTTP APIs (snake_case keys; camelCase accepted). Like every store method, it runs
+    /// on libuv's thread pool and resolves to `{"value": ...}` or `{"error": ...}` (JSON).
     #[napi(catch_unwind)]
-    pub fn query_events(&self, env: Env, filters: Option<String>) -> Result<String> {
-        let run = || -> std::result::Result<String, CoreError> {
+    pub fn query_events(&self, filters: Option<String>) -> AsyncTask<StoreWork> {
+        self.store_work(move |slot| {
             let query = query_of(filters)?;
-            let page = self.store()?.query(&query)?;
-            to_text(&page)
-        };
-        run().map_err(|e| throw(&env, &e))
+            to_text(&store_of(slot)?.query(&query)?)
+        })
     }
 
     #[napi(catch_unwind)]
-    pub fn get_event(&self, env: Env, message_id: String) -> Result<Option<String>> {
-        let run = || self.store()?.get(&message_id);
-        run()
-            .map(|found| found.map(|event| event.to_string()))
-            .map_err(|e| throw(&env, &e))
+    pub fn get_event(&self, message_id: String) -> AsyncTask<StoreWork> {
+        self.store_work(move |slot| {
+            let found = store_of(slot)?.get(&message_id)?;
+            Ok(found.map_or_else(|| "null".to_owned(), |event| event.to_string()))
+        })
     }
 
     #[napi(catch_unwind)]
     pub fn update_event(
         &self,
-        env: Env,
         message_id: String,
         properties: String,
         replace: Option<bool>,
-    ) -> Result<Option<String>> {
-        let run = || -> std::result::Result<Option<Value>, CoreError> {
+    ) -> AsyncTask<StoreWork> {
+        self.store_work(move |slot| {
             let patch = object_arg(Some(&properties), "properties")?;
-            let store = self.store()?;
-            self.sonde()
-                .update_stored(&*store, &message_id, &patch, replace.unwrap_or(false))
-        };
-        run()
-            .map(|found| found.map(|event| event.to_string()))
-            .map_err(|e| throw(&env, &e))
+            let store = store_of(slot)?;
+            let found = slot.current().sonde.update_stored(
+                &*store,
+                &message_id,
+                &patch,
+                replace.unwrap_or(false),
+            )?;
+            Ok(found.map_or_else(|| "null".to_owned(), |event| event.to_string()))
+        })
     }
 
     #[napi(catch_unwind)]
-    pub fn delete_event(&self, env: Env, message_id: String) -> Result<bool> {
-        let run = || self.store()?.delete(&message_id);
-        run().map_err(|e| throw(&env, &e))
+    pub fn delete_event(&self, message_id: String) -> AsyncTask<StoreWork> {
+        self.store_work(move |slot| to_text(&store_of(slot)?.delete(&message_id)?))
     }
 
     /// Deletes every stored event the filters match; how many (a number: below 2^53). At
     /// least one filter, none of them `null`; `{ all: true }` alone deletes every event.
     #[napi(catch_unwind)]
-    pub fn delete_events(&self, env: Env, filters: Option<String>) -> Result<f64> {
-        let run = || -> std::result::Result<u64, CoreError> {
+    pub fn delete_events(&self, filters: Option<String>) -> AsyncTask<StoreWork> {
+        self.store_work(move |slot| {
             let doc = snake_case_keys(object_arg(filters.as_deref(), "filters")?);
             let deletion = Deletion::from_value(&Value::Object(doc))?;
-            self.store()?.delete_matching(&deletion)
-        };
-        run().map(|n| n as f64).map_err(|e| throw(&env, &e))
+            to_text(&store_of(slot)?.delete_matching(&deletion)?)
+        })
     }
 
     /// `{from?, to?, bucket?: "minute" | "hour" | "day"}`.
     #[napi(catch_unwind)]
-    pub fn aggregate(&self, env: Env, options: Option<String>) -> Result<String> {
-        let run = || -> std::result::Result<String, CoreError> {
+    pub fn aggregate(&self, options: Option<String>) -> AsyncTask<StoreWork> {
+        self.store_work(move |slot| {
             let o = object_arg(options.as_deref(), "options")?;
             let time = |key: &str| -> std::result::Result<Option<Timestamp>, CoreError> {
                 match o.get(key).filter(|v| !v.is_null()) {
@@ -522,13 +555,10 @@ impl NativeSonde {
                 from: time("from")?,
                 to: time("to")?,
             };
-            let aggregates = self.store()?.aggregate(
-                range,
-                Bucket::from_name(o.get("bucket").and_then(Value::as_str).unwrap_or("hour"))?,
-            )?;
-            to_text(&aggregates)
-        };
-        run().map_err(|e| throw(&env, &e))
+            let bucket =
+                Bucket::from_name(o.get("bucket").and_then(Value::as_str).unwrap_or("hour"))?;
+            to_text(&store_of(slot)?.aggregate(range, bucket)?)
+        })
     }
 
     /// The path of the SQLite store, if any.

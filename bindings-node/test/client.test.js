@@ -52,7 +52,7 @@ test('every event method delivers Segment JSON', async () => {
   assert.throws(() => sonde.track('After'), (e) => e.code === 'shut_down');
 });
 
-test('errors are real Errors with a code and every violation', () => {
+test('errors are real Errors with a code and every violation', async () => {
   const { sonde } = collecting({ trackingPlan: { mode: 'enforce', events: { 'Signed Up': { type: 'object', required: ['plan'] } } } });
   assert.throws(() => sonde.track('', {}), (e) => e instanceof Error && e.name === 'SondeError' && e.code === 'invalid_event' && e.violations[0].code === 'event_name_length');
   assert.throws(() => sonde.middleware({ sampleRate: 2 }), (e) => e.name === 'SondeError' && e.code === 'invalid_config' && e.violations[0].path === '/sample_rate');
@@ -72,7 +72,7 @@ test('errors are real Errors with a code and every violation', () => {
   });
   assert.throws(() => new Sonde({ sink: () => {}, writeKey: 'wk' }), (e) => /pass endpoint too/.test(e.message));
   assert.throws(() => sonde.ingest('{nope'), (e) => e.code === 'invalid_event');
-  assert.throws(() => sonde.queryEvents(), (e) => e.code === 'unsupported');
+  await assert.rejects(sonde.queryEvents(), (e) => e.code === 'unsupported');
 });
 
 test('ingest takes strings, buffers and objects, with per-item results', async () => {
@@ -99,37 +99,37 @@ test('the store: queries, pages, updates, erasure, aggregates', async () => {
   }
   await sonde.flush();
   assert.equal(sonde.storePath, path.join(dir, 's.db'));
-  assert.equal(sonde.getEvent(ids[0]).event, 'Bought');
-  assert.equal(sonde.getEvent('missing'), null);
+  assert.equal((await sonde.getEvent(ids[0])).event, 'Bought');
+  assert.equal((await sonde.getEvent('missing')), null);
   const seen = [];
   let cursor;
   do {
-    const page = sonde.queryEvents({ limit: 7, order: 'asc', cursor, withTotal: true });
+    const page = (await sonde.queryEvents({ limit: 7, order: 'asc', cursor, withTotal: true }));
     assert.equal(page.total, 30);
     seen.push(...page.events.map((e) => e.messageId));
     cursor = page.next_cursor ?? undefined;
   } while (cursor);
   assert.deepEqual(seen, ids);
-  assert.equal(sonde.queryEvents({ properties: { plan: 'pro' }, limit: 100 }).events.length, 15);
-  assert.equal(sonde.queryEvents({ from: new Date(base + 10 * 60_000), to: new Date(base + 20 * 60_000), limit: 100 }).events.length, 10);
-  assert.throws(() => sonde.queryEvents({ limit: 5000 }), (e) => e.violations[0].code === 'invalid_query');
-  assert.deepEqual(sonde.updateEvent(ids[1], { plan: 'team' }).properties, { i: 1, plan: 'team' });
-  assert.deepEqual(sonde.updateEvent(ids[1], { x: 1 }, { replace: true }).properties, { x: 1 });
-  assert.equal(sonde.updateEvent('missing', {}), null);
-  const agg = sonde.aggregate({ from: new Date(base), to: new Date(base + 3_600_000), bucket: 'minute' });
+  assert.equal((await sonde.queryEvents({ properties: { plan: 'pro' }, limit: 100 })).events.length, 15);
+  assert.equal((await sonde.queryEvents({ from: new Date(base + 10 * 60_000), to: new Date(base + 20 * 60_000), limit: 100 })).events.length, 10);
+  await assert.rejects(sonde.queryEvents({ limit: 5000 }), (e) => e.violations[0].code === 'invalid_query');
+  assert.deepEqual((await sonde.updateEvent(ids[1], { plan: 'team' })).properties, { i: 1, plan: 'team' });
+  assert.deepEqual((await sonde.updateEvent(ids[1], { x: 1 }, { replace: true })).properties, { x: 1 });
+  assert.equal((await sonde.updateEvent('missing', {})), null);
+  const agg = (await sonde.aggregate({ from: new Date(base), to: new Date(base + 3_600_000), bucket: 'minute' }));
   assert.equal(agg.total, 30);
   assert.deepEqual(agg.by_event, { Bought: 10, Viewed: 20 });
-  assert.throws(() => sonde.aggregate({ bucket: 'week' }), (e) => e.code === 'invalid_config');
-  assert.equal(sonde.deleteEvent(ids[0]), true);
-  assert.equal(sonde.deleteEvent(ids[0]), false);
+  await assert.rejects(sonde.aggregate({ bucket: 'week' }), (e) => e.code === 'invalid_config');
+  assert.equal((await sonde.deleteEvent(ids[0])), true);
+  assert.equal((await sonde.deleteEvent(ids[0])), false);
   // An erasure with a missing id never wipes the store: refused by name, nothing deleted.
-  const before = sonde.queryEvents({ withTotal: true, limit: 1 }).total;
+  const before = (await sonde.queryEvents({ withTotal: true, limit: 1 })).total;
   for (const [bad, path] of [[{ userId: undefined }, '/user_id'], [{ userId: null }, '/user_id'], [undefined, ''], [{}, ''], [{ userId: 'u1', cursor: 'x' }, '/cursor']]) {
-    assert.throws(() => sonde.deleteEvents(bad), (e) => e.code === 'invalid_config' && e.violations.map((v) => `${v.path} ${v.code}`).join() === `${path} invalid_query`, JSON.stringify(bad));
+    await assert.rejects(sonde.deleteEvents(bad), (e) => e.code === 'invalid_config' && e.violations.map((v) => `${v.path} ${v.code}`).join() === `${path} invalid_query`, JSON.stringify(bad));
   }
-  assert.equal(sonde.queryEvents({ withTotal: true, limit: 1 }).total, before);
-  assert.equal(sonde.deleteEvents({ userId: 'u1' }), 6);
-  assert.equal(sonde.queryEvents({ withTotal: true, limit: 1 }).total, 23);
+  assert.equal((await sonde.queryEvents({ withTotal: true, limit: 1 })).total, before);
+  assert.equal((await sonde.deleteEvents({ userId: 'u1' })), 6);
+  assert.equal((await sonde.queryEvents({ withTotal: true, limit: 1 })).total, 23);
   await sonde.shutdown();
 });
 
@@ -144,7 +144,7 @@ test('flush and shutdown are promises that do not block the event loop, under lo
   assert.ok(ticks > 0, 'the event loop kept running during the flush');
   const { counters } = sonde.stats();
   assert.equal(counters.delivered, 20_000);
-  assert.equal(sonde.queryEvents({ withTotal: true, limit: 1 }).total, 20_000);
+  assert.equal((await sonde.queryEvents({ withTotal: true, limit: 1 })).total, 20_000);
   await sonde.shutdown();
   await sonde.shutdown(); // a second call returns at once
 });
@@ -288,9 +288,9 @@ test('what is buffered is delivered at exit, and on SIGTERM', async () => {
     setInterval(() => {}, 1000); console.log('ready');`, 'SIGTERM');
   assert.equal(sig, 'SIGTERM', 'the signal still ends the process');
   const reader = new Sonde({ store: exitDb, flushOnExit: false });
-  assert.equal(reader.queryEvents({ withTotal: true, limit: 1 }).total, 500);
+  assert.equal((await reader.queryEvents({ withTotal: true, limit: 1 })).total, 500);
   const signalled = new Sonde({ store: signalDb, flushOnExit: false });
-  assert.equal(signalled.queryEvents({ withTotal: true, limit: 1 }).total, 300);
+  assert.equal((await signalled.queryEvents({ withTotal: true, limit: 1 })).total, 300);
 });
 
 test('SIGTERM under an app that closes gracefully: a request still draining is recorded', async () => {
@@ -318,7 +318,7 @@ test('SIGTERM under an app that closes gracefully: a request still draining is r
   assert.equal(await slow, 'done');
   assert.deepEqual(await exited, { code: 0, sig: null }, 'the app ended the process itself');
   const reader = new Sonde({ store: db, flushOnExit: false });
-  const recorded = reader.queryEvents({ event: '$api_request' }).events.map((e) => e.properties['url.path']);
+  const recorded = (await reader.queryEvents({ event: '$api_request' })).events.map((e) => e.properties['url.path']);
   assert.deepEqual(recorded, ['/slow']);
   await reader.shutdown();
 });
@@ -337,8 +337,8 @@ test('one client per worker thread works', async () => {
     w.on('error', reject);
   })));
   const reader = new Sonde({ store: db, flushOnExit: false });
-  assert.equal(reader.queryEvents({ withTotal: true, limit: 1 }).total, 3000);
-  for (const n of [0, 1, 2]) assert.equal(reader.queryEvents({ userId: `w${n}`, withTotal: true, limit: 1 }).total, 1000);
+  assert.equal((await reader.queryEvents({ withTotal: true, limit: 1 })).total, 3000);
+  for (const n of [0, 1, 2]) assert.equal((await reader.queryEvents({ userId: `w${n}`, withTotal: true, limit: 1 })).total, 1000);
 });
 
 test('reconfigure: a client with the merged options takes over, nothing accepted is lost', async () => {

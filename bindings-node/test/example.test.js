@@ -32,8 +32,8 @@ test('the example service records its requests', async () => {
     await exited;
   }
   const reader = new Sonde({ store: db, flushOnExit: false });
-  const routes = reader.queryEvents({ event: '$api_request', order: 'asc' }).events.map((e) => e.properties['http.route']);
+  const routes = (await reader.queryEvents({ event: '$api_request', order: 'asc' })).events.map((e) => e.properties['http.route']);
   assert.deepEqual(routes, ['/items/:id', '/fail', '/slow']);
-  assert.equal(reader.queryEvents({ event: '$performance' }).events[0].properties.operation, 'inventory.recount');
-  assert.equal(reader.queryEvents({ event: '$error' }).events.length, 1);
+  assert.equal((await reader.queryEvents({ event: '$performance' })).events[0].properties.operation, 'inventory.recount');
+  assert.equal((await reader.queryEvents({ event: '$error' })).events.length, 1);
 });

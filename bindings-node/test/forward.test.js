@@ -39,7 +39,7 @@ test('forward sends what the client stores on to a PostHog endpoint', async () =
     });
     for (let i = 0; i < 5; i++) sonde.track('Relayed', { i }, { userId: 'n-1' });
     await sonde.flush();
-    assert.equal(sonde.queryEvents({ event: 'Relayed' }).events.length, 5);
+    assert.equal((await sonde.queryEvents({ event: 'Relayed' })).events.length, 5);
     const events = requests.flatMap((r) => r.body.batch);
     assert.deepEqual(events.map((e) => e.properties.i).sort(), [0, 1, 2, 3, 4]);
     assert.ok(events.every((e) => e.event === 'Relayed' && e.distinct_id === 'n-1'));
@@ -53,7 +53,7 @@ test('forward sends what the client stores on to a PostHog endpoint', async () =
   }
 });
 
-test('bad forward entries are refused with a path for each', () => {
+test('bad forward entries are refused with a path for each', async () => {
   assert.throws(() => new Sonde({ sink: () => {}, forward: [{ writeKey: 'k' }, { endpoint: 'http://x/v1/batch', colour: 'red' }] }), (e) => {
     assert.equal(e.code, 'invalid_config');
     assert.deepEqual(e.violations.map((v) => v.path).sort(), ['/forward/0/endpoint', '/forward/0/write_key', '/forward/1/colour']);

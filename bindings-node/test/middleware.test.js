@@ -21,7 +21,7 @@ function listen(handler) {
 
 const close = (server) => new Promise((resolve) => server.close(resolve));
 const storeClient = () => new Sonde({ store: path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-mw-')), 'mw.db'), flushOnExit: false });
-const requests = (sonde) => sonde.queryEvents({ event: '$api_request', order: 'asc', limit: 100 }).events.map((e) => e.properties);
+const requests = async (sonde) => (await sonde.queryEvents({ event: '$api_request', order: 'asc', limit: 100 })).events.map((e) => e.properties);
 
 test('express: templates, routers, unmatched, sizes, timing, errors', async () => {
   const sonde = storeClient();
@@ -51,7 +51,7 @@ test('express: templates, routers, unmatched, sizes, timing, errors', async () =
     await close(server);
   }
   await sonde.flush();
-  const found = requests(sonde);
+  const found = await requests(sonde);
   assert.deepEqual(found.map((r) => [r['http.request.method'], r['http.route'], r['http.response.status_code']]), [
     ['GET', '/items/:id', 200],
     ['POST', '/admin/users/:userId/roles', 201],
@@ -67,7 +67,7 @@ test('express: templates, routers, unmatched, sizes, timing, errors', async () =
   assert.equal(roles['http.request.body.size'], Buffer.byteLength('{"role":"admin"}'));
   assert.ok(slow.duration_ms >= 50);
   assert.equal(boom['error.type'], 'RangeError');
-  const [error] = sonde.queryEvents({ event: '$error' }).events;
+  const [error] = (await sonde.queryEvents({ event: '$error' })).events;
   assert.equal(error.properties['error.type'], 'RangeError');
   assert.equal(error.properties['http.route'], '/boom');
   assert.equal(sonde.stats().routes['GET /items/:id'].count, 1);
@@ -98,11 +98,11 @@ test('exclusions, sampling and client privacy', async () => {
   }
   await sonde.flush();
   await quiet.flush();
-  const [only, ...rest] = requests(sonde);
+  const [only, ...rest] = await requests(sonde);
   assert.equal(rest.length, 0);
   assert.equal(only['http.route'], '/items/:id');
   assert.equal(only['client.address'], '203.0.113.0');
-  assert.deepEqual(requests(quiet), []);
+  assert.deepEqual(await requests(quiet), []);
   assert.equal(quiet.stats().routes['GET /items/:id'].count, 10);
   assert.throws(() => sonde.middleware({ sampleRate: 2 }), (e) => e.code === 'invalid_config');
   assert.equal(anonymize('2001:db8:85a3:8d3:1319:8a2e:370:7348'), '2001:db8:85a3::');
@@ -123,11 +123,11 @@ test('node:http handlers: wrap() records requests and turns throws into 500s', a
     await close(server);
   }
   await sonde.flush();
-  const found = requests(sonde);
+  const found = await requests(sonde);
   assert.deepEqual(found.map((r) => [r['http.route'], r['http.response.status_code']]), [['/hello', 200], ['/fail', 500]]);
   assert.equal(found[0]['http.response.body.size'], 5);
   assert.equal(found[1]['error.type'], 'TypeError');
-  assert.equal(sonde.queryEvents({ event: '$error' }).events.length, 1);
+  assert.equal((await sonde.queryEvents({ event: '$error' })).events.length, 1);
   await sonde.shutdown();
 });
 
@@ -149,7 +149,7 @@ test('fastify plugin: templates, errors, exclusions', async () => {
     await app.close();
   }
   await sonde.flush();
-  const found = requests(sonde);
+  const found = await requests(sonde);
   assert.deepEqual(found.map((r) => [r['http.route'], r['http.response.status_code']]), [
     ['/items/:id', 200],
     ['/boom', 500],
@@ -157,6 +157,6 @@ test('fastify plugin: templates, errors, exclusions', async () => {
   ]);
   assert.equal(found[1]['error.type'], 'SyntaxError');
   assert.ok(found[0]['http.response.body.size'] > 0);
-  assert.equal(sonde.queryEvents({ event: '$error' }).events[0].properties['error.type'], 'SyntaxError');
+  assert.equal((await sonde.queryEvents({ event: '$error' })).events[0].properties['error.type'], 'SyntaxError');
   await sonde.shutdown();
 });

@@ -30,13 +30,13 @@ test('the README snippet runs and does what its comments say', async () => {
   assert.equal(code, 'invalid_event');
   assert.equal(violations[0].path, '/event');
   assert.equal(violations[0].code, 'event_name_length');
-  // console.log(sonde.queryEvents({ userId: 'user-7', limit: 10 }).events)
+  // console.log((await sonde.queryEvents({ userId: 'user-7', limit: 10 })).events)
   const [events] = logged[1];
   assert.deepEqual(events.map((e) => e.event), ['Signed Up']);
   assert.deepEqual(events[0].properties, { plan: 'pro' });
   const { Sonde } = require('..');
   const reopened = new Sonde({ store: path.join(dir, 'events.db'), flushOnExit: false });
-  const timing = reopened.queryEvents({ event: '$performance' }).events;
+  const timing = (await reopened.queryEvents({ event: '$performance' })).events;
   assert.equal(timing.length, 1);
   assert.equal(timing[0].properties.operation, 'load_catalog');
   assert.equal(timing[0].properties.success, true);

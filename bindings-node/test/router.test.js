@@ -136,7 +136,7 @@ test('a Segment SDK from npm delivers to the Node collector with its write key',
     await close(server);
   }
   await sonde.flush();
-  const events = sonde.queryEvents({ order: 'asc' }).events;
+  const events = (await sonde.queryEvents({ order: 'asc' })).events;
   assert.deepEqual(events.map((e) => e.type).sort(), ['identify', 'page', 'track']);
   const order = events.find((e) => e.type === 'track');
   assert.equal(order.event, 'Order Completed');

@@ -76,7 +76,7 @@ test('the README snippet runs against the installed package', () => {
   const script = `const loadCatalog = async () => ['teapot'];
     (async () => {
       ${snippet}
-      if (sonde.queryEvents({ userId: 'user-7' }).events.length !== 1) throw new Error('the event was not stored');
+      if ((await sonde.queryEvents({ userId: 'user-7' })).events.length !== 1) throw new Error('the event was not stored');
       console.log('readme ok');
     })().catch((e) => { console.error(e); process.exit(1); });`;
   assert.match(node(nodeApp, script), /readme ok/);
