@@ -128,11 +128,49 @@ impl Sink for JsonLinesSink {
         }
         Ok(())
     }
+
+    /// The client shut down: the file is closed (a client that replaced this one at run
+    /// time has its own handle; a later write would reopen it).
+    fn close(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.file = None;
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn close_releases_the_file_and_a_later_write_reopens_it() {
+        let dir = std::env::temp_dir().join(format!("sonde-jsonl-close-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("e.jsonl");
+        let sink = JsonLinesSink::new(&path, 0, 0);
+        let events = [crate::sink::BufferedEvent {
+            seq: 1,
+            enqueued_ms: 0,
+            json: "{\"event\":\"A\"}".into(),
+        }];
+        let batch = SinkBatch {
+            id: 1,
+            attempt: 1,
+            events: &events,
+        };
+        sink.deliver(&batch).expect("written");
+        sink.close();
+        assert!(sink.state.lock().expect("lock").file.is_none());
+        sink.deliver(&batch).expect("reopened");
+        assert_eq!(
+            std::fs::read_to_string(&path)
+                .expect("read")
+                .lines()
+                .count(),
+            2
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     use crate::sink::BufferedEvent;
 
     fn batch_of(lines: &[&str]) -> Vec<BufferedEvent> {
