@@ -5,9 +5,8 @@
 const { NativeSonde } = require('./native');
 const http = require('./middleware');
 
-/** A core error as a real Error with `code` and `violations` (from a promise's result). */
-function coreError(json) {
-  const data = JSON.parse(json);
+/** A core error as a real Error with `code` and `violations` (from a task's result). */
+function coreError(data) {
   const error = new Error(data.message);
   error.name = 'SondeError';
   error.code = data.code;
@@ -20,10 +19,10 @@ function coreError(json) {
 // (Dates become RFC 3339 text on the way, through their toJSON.)
 const json = (value) => (value == null ? undefined : JSON.stringify(value));
 
-/** A store task's result: its value, or its error thrown as a SondeError. */
+/** A thread-pool task's result (`src/client.rs`, `Work`): its value, or its error thrown as a SondeError. */
 async function settled(task) {
   const { value, error } = JSON.parse(await task);
-  if (error) throw coreError(JSON.stringify(error));
+  if (error) throw coreError(error);
   return value;
 }
 
@@ -135,8 +134,7 @@ class Sonde {
    * problem and changes nothing. Built off the event loop.
    */
   async reconfigure(options, { timeoutMs = 5000 } = {}) {
-    const failed = await this.#native.reconfigure(JSON.stringify(options ?? {}), timeoutMs);
-    if (failed) throw coreError(failed);
+    await settled(this.#native.reconfigure(JSON.stringify(options ?? {}), timeoutMs));
   }
 
   /** The core options in force (snake_case), as `GET /config` shows them. */
@@ -144,15 +142,13 @@ class Sonde {
 
   /** Delivers everything accepted so far; never blocks the event loop. */
   async flush(timeoutMs = 5000) {
-    const failed = await this.#native.flushAsync(timeoutMs);
-    if (failed) throw coreError(failed);
+    await settled(this.#native.flushAsync(timeoutMs));
   }
 
   /** Stops accepting events and delivers what is buffered within `timeoutMs`. */
   async shutdown(timeoutMs = 5000) {
     live.delete(this);
-    const failed = await this.#native.shutdownAsync(timeoutMs);
-    if (failed) throw coreError(failed);
+    await settled(this.#native.shutdownAsync(timeoutMs));
   }
 
   stats() { return JSON.parse(this.#native.stats()); }

@@ -43,43 +43,28 @@ fn query_of(filters: Option<String>) -> std::result::Result<EventQuery, CoreErro
     EventQuery::from_value(&Value::Object(doc))
 }
 
-/// A wait on libuv's thread pool (flush, shutdown, reconfigure), so the event loop keeps
-/// running; resolves to `null`, or an error's data as JSON text for `index.js` to throw.
-pub struct Wait {
-    work: Option<Box<dyn FnOnce() -> std::result::Result<(), CoreError> + Send>>,
+/// Work on libuv's thread pool (flush, shutdown, reconfigure, store work), so the event
+/// loop keeps running; resolves to `{"value": <JSON>}` or `{"error": <data>}`, which
+/// `index.js` unwraps or throws.
+pub struct Work {
+    work: Option<Box<dyn FnOnce() -> std::result::Result<String, CoreError> + Send>>,
 }
 
-impl Wait {
-    fn new(work: impl FnOnce() -> std::result::Result<(), CoreError> + Send + 'static) -> Self {
+impl Work {
+    /// Work whose value is JSON text.
+    fn new(work: impl FnOnce() -> std::result::Result<String, CoreError> + Send + 'static) -> Self {
         Self {
             work: Some(Box::new(work)),
         }
     }
-}
 
-impl Task for Wait {
-    type Output = Option<String>;
-    type JsValue = Option<String>;
-
-    fn compute(&mut self) -> Result<Self::Output> {
-        let work = self.work.take();
-        unpanicked(|| {
-            work.and_then(|work| work().err())
-                .map(|e| as_data(&e).to_string())
-        })
-    }
-
-    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
-        Ok(output)
+    /// A wait with no value (`null`).
+    fn wait(work: impl FnOnce() -> std::result::Result<(), CoreError> + Send + 'static) -> Self {
+        Self::new(move || work().map(|()| "null".to_owned()))
     }
 }
 
-/// Store work on libuv's thread pool; resolves to `{"value": <JSON>}` or `{"error": <data>}`.
-pub struct StoreWork {
-    work: Option<Box<dyn FnOnce() -> std::result::Result<String, CoreError> + Send>>,
-}
-
-impl Task for StoreWork {
+impl Task for Work {
     type Output = String;
     type JsValue = String;
 
@@ -151,11 +136,9 @@ impl NativeSonde {
     fn store_work(
         &self,
         work: impl FnOnce(&Slot) -> std::result::Result<String, CoreError> + Send + 'static,
-    ) -> AsyncTask<StoreWork> {
+    ) -> AsyncTask<Work> {
         let slot = Arc::clone(&self.slot);
-        AsyncTask::new(StoreWork {
-            work: Some(Box::new(move || work(&slot))),
-        })
+        AsyncTask::new(Work::new(move || work(&slot)))
     }
 
     fn send(&self, env: &Env, m: std::result::Result<Message, CoreError>) -> Result<String> {
@@ -217,21 +200,20 @@ impl NativeSonde {
     }
 
     /// New core options (camelCase or snake_case; `null` removes one) for a client built
-    /// now; the previous one delivers what it holds within `timeoutMs`. Resolves to
-    /// `null`, or the error's data as JSON text.
+    /// now; the previous one delivers what it holds within `timeoutMs` (see [`Work`]).
     #[napi(catch_unwind)]
     pub fn reconfigure(
         &self,
         env: Env,
         options: String,
         timeout_ms: Option<u32>,
-    ) -> Result<AsyncTask<Wait>> {
+    ) -> Result<AsyncTask<Work>> {
         let changes = object_arg(Some(&options), "options")
             .map(snake_case_keys)
             .map_err(|e| throw(&env, &e))?;
         let slot = Arc::clone(&self.slot);
         let timeout = wait_timeout(timeout_ms);
-        Ok(AsyncTask::new(Wait::new(move || {
+        Ok(AsyncTask::new(Work::wait(move || {
             slot.reconfigure(&changes, timeout)
         })))
     }
@@ -441,15 +423,15 @@ impl NativeSonde {
     }
 
     #[napi(catch_unwind)]
-    pub fn flush_async(&self, timeout_ms: Option<u32>) -> AsyncTask<Wait> {
+    pub fn flush_async(&self, timeout_ms: Option<u32>) -> AsyncTask<Work> {
         let (sonde, timeout) = (self.sonde(), wait_timeout(timeout_ms));
-        AsyncTask::new(Wait::new(move || sonde.flush(timeout)))
+        AsyncTask::new(Work::wait(move || sonde.flush(timeout)))
     }
 
     #[napi(catch_unwind)]
-    pub fn shutdown_async(&self, timeout_ms: Option<u32>) -> AsyncTask<Wait> {
+    pub fn shutdown_async(&self, timeout_ms: Option<u32>) -> AsyncTask<Work> {
         let (sonde, timeout) = (self.sonde(), wait_timeout(timeout_ms));
-        AsyncTask::new(Wait::new(move || sonde.shutdown(timeout)))
+        AsyncTask::new(Work::wait(move || sonde.shutdown(timeout)))
     }
 
     #[napi(catch_unwind)]
@@ -479,9 +461,9 @@ impl NativeSonde {
 
     /// A page of stored events: `{events, next_cursor, total}`. Filters as in the Python
     /// and HTTP APIs (snake_case keys; camelCase accepted). Like every store method, it runs
-    /// on libuv's thread pool and resolves to `{"value": ...}` or `{"error": ...}` (JSON).
+    /// on libuv's thread pool (see [`Work`]).
     #[napi(catch_unwind)]
-    pub fn query_events(&self, filters: Option<String>) -> AsyncTask<StoreWork> {
+    pub fn query_events(&self, filters: Option<String>) -> AsyncTask<Work> {
         self.store_work(move |slot| {
             let query = query_of(filters)?;
             to_text(&store_of(slot)?.query(&query)?)
@@ -489,7 +471,7 @@ impl NativeSonde {
     }
 
     #[napi(catch_unwind)]
-    pub fn get_event(&self, message_id: String) -> AsyncTask<StoreWork> {
+    pub fn get_event(&self, message_id: String) -> AsyncTask<Work> {
         self.store_work(move |slot| {
             let found = store_of(slot)?.get(&message_id)?;
             Ok(found.map_or_else(|| "null".to_owned(), |event| event.to_string()))
@@ -502,7 +484,7 @@ impl NativeSonde {
         message_id: String,
         properties: String,
         replace: Option<bool>,
-    ) -> AsyncTask<StoreWork> {
+    ) -> AsyncTask<Work> {
         self.store_work(move |slot| {
             let patch = object_arg(Some(&properties), "properties")?;
             let store = store_of(slot)?;
@@ -517,14 +499,14 @@ impl NativeSonde {
     }
 
     #[napi(catch_unwind)]
-    pub fn delete_event(&self, message_id: String) -> AsyncTask<StoreWork> {
+    pub fn delete_event(&self, message_id: String) -> AsyncTask<Work> {
         self.store_work(move |slot| to_text(&store_of(slot)?.delete(&message_id)?))
     }
 
     /// Deletes every stored event the filters match; how many (a number: below 2^53). At
     /// least one filter, none of them `null`; `{ all: true }` alone deletes every event.
     #[napi(catch_unwind)]
-    pub fn delete_events(&self, filters: Option<String>) -> AsyncTask<StoreWork> {
+    pub fn delete_events(&self, filters: Option<String>) -> AsyncTask<Work> {
         self.store_work(move |slot| {
             let doc = snake_case_keys(object_arg(filters.as_deref(), "filters")?);
             let deletion = Deletion::from_value(&Value::Object(doc))?;
@@ -534,7 +516,7 @@ impl NativeSonde {
 
     /// `{from?, to?, bucket?: "minute" | "hour" | "day"}`.
     #[napi(catch_unwind)]
-    pub fn aggregate(&self, options: Option<String>) -> AsyncTask<StoreWork> {
+    pub fn aggregate(&self, options: Option<String>) -> AsyncTask<Work> {
         self.store_work(move |slot| {
             let o = object_arg(options.as_deref(), "options")?;
             let time = |key: &str| -> std::result::Result<Option<Timestamp>, CoreError> {
