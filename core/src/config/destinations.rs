@@ -68,9 +68,9 @@ impl Destinations {
         };
         let mut take = |key: &str| options.remove(key).filter(|v| !v.is_null());
         if let Some(v) = take("store") {
-            match v.as_str() {
-                Some(path) if !path.is_empty() => out.store = Some(PathBuf::from(path)),
-                _ => bad("store", format!("store must be a file path, got {v}")),
+            match file_path(&v) {
+                Some(path) => out.store = Some(path),
+                None => bad("store", format!("store must be a file path, got {v}")),
             }
         }
         if let Some(v) = take("console") {
@@ -90,7 +90,7 @@ impl Destinations {
         }
         let max_bytes = match take("jsonl_max_bytes") {
             None => JSONL_MAX_BYTES,
-            Some(v) => v.as_u64().filter(|n| *n > 0).unwrap_or_else(|| {
+            Some(v) => positive(&v).unwrap_or_else(|| {
                 bad(
                     "jsonl_max_bytes",
                     format!("jsonl_max_bytes must be a positive integer, got {v}"),
@@ -112,11 +112,9 @@ impl Destinations {
                 }),
         };
         if let Some(v) = take("jsonl") {
-            match v.as_str() {
-                Some(path) if !path.is_empty() => {
-                    out.jsonl = Some((PathBuf::from(path), max_bytes, max_files))
-                }
-                _ => bad("jsonl", format!("jsonl must be a file path, got {v}")),
+            match file_path(&v) {
+                Some(path) => out.jsonl = Some((path, max_bytes, max_files)),
+                None => bad("jsonl", format!("jsonl must be a file path, got {v}")),
             }
         }
         #[cfg(feature = "http-sink")]
@@ -235,6 +233,16 @@ impl Destinations {
     }
 }
 
+/// A destination's file: a non-empty string.
+fn file_path(v: &Value) -> Option<PathBuf> {
+    v.as_str().filter(|p| !p.is_empty()).map(PathBuf::from)
+}
+
+/// A size or count that must be above zero.
+fn positive(v: &Value) -> Option<u64> {
+    v.as_u64().filter(|n| *n > 0)
+}
+
 /// The HTTP destination's options (`endpoint` and the ones that only mean something with
 /// it) at `prefix` (`""` for the top level, `/forward/2` for an entry of `forward`); `None`
 /// without an `endpoint`.
@@ -321,13 +329,14 @@ fn take_http(
             ),
         }
     }
-    match outbox {
-        None => {}
-        Some(Value::String(path)) if !path.is_empty() => http.outbox = Some(PathBuf::from(path)),
-        Some(v) => bad("outbox", format!("outbox must be a file path, got {v}")),
+    if let Some(v) = outbox {
+        match file_path(&v) {
+            Some(path) => http.outbox = Some(path),
+            None => bad("outbox", format!("outbox must be a file path, got {v}")),
+        }
     }
     if let Some(v) = outbox_max_bytes {
-        match v.as_u64().filter(|n| *n > 0) {
+        match positive(&v) {
             Some(n) => http.outbox_max_bytes = n,
             None => bad(
                 "outbox_max_bytes",
