@@ -67,9 +67,18 @@ struct SenderState {
     stop: bool,
     /// A flush asks the sender to retry now rather than after its backoff.
     retry_now: bool,
-    /// This process's sender holds a row and is sending it.
+    /// This process's sender is claiming or sending a row (set before the claim, so a
+    /// flush never takes our own leased row for another sender's).
     sending: bool,
     stats: OutboxStats,
+}
+
+/// Rows of this destination in the file, and how many no sender holds now.
+struct Pending {
+    batches: u64,
+    events: u64,
+    bytes: u64,
+    claimable: u64,
 }
 
 /// A claimed row.
@@ -208,25 +217,21 @@ impl Outbox {
             .map(|_| ())
     }
 
-    /// Batches, events and bytes waiting (every process's).
-    fn pending(&self) -> rusqlite::Result<(u64, u64, u64)> {
+    /// What waits in the file for this destination (every process's rows).
+    fn pending(&self) -> rusqlite::Result<Pending> {
         self.conn().query_row(
-            "SELECT COUNT(*), COALESCE(SUM(count), 0), COALESCE(SUM(bytes), 0) FROM outbox \
-             WHERE destination = ?1",
-            params![self.destination],
+            "SELECT COUNT(*), COALESCE(SUM(count), 0), COALESCE(SUM(bytes), 0), \
+             COALESCE(SUM(lease_until <= ?2), 0) FROM outbox WHERE destination = ?1",
+            params![self.destination, self.now_ms()],
             |r| {
                 let n = |i: usize| r.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
-                Ok((n(0)?, n(1)?, n(2)?))
+                Ok(Pending {
+                    batches: n(0)?,
+                    events: n(1)?,
+                    bytes: n(2)?,
+                    claimable: n(3)?,
+                })
             },
-        )
-    }
-
-    /// Rows of this destination no sender holds now.
-    fn claimable(&self) -> rusqlite::Result<u64> {
-        self.conn().query_row(
-            "SELECT COUNT(*) FROM outbox WHERE destination = ?1 AND lease_until <= ?2",
-            params![self.destination, self.now_ms()],
-            |r| r.get::<_, i64>(0).map(|v| u64::try_from(v).unwrap_or(0)),
         )
     }
 
@@ -234,10 +239,10 @@ impl Outbox {
     pub fn stats(&self) -> OutboxStats {
         let mut stats = self.state().stats.clone();
         match self.pending() {
-            Ok((batches, events, bytes)) => {
-                stats.pending_batches = batches;
-                stats.pending_events = events;
-                stats.pending_bytes = bytes;
+            Ok(pending) => {
+                stats.pending_batches = pending.batches;
+                stats.pending_events = pending.events;
+                stats.pending_bytes = pending.bytes;
             }
             Err(e) => stats.last_error = Some(format!("outbox: reading it: {e}")),
         }
@@ -259,32 +264,27 @@ impl Outbox {
                 .pending()
                 .map_err(|e| SinkError::retryable(format!("outbox: reading it: {e}")))?;
             state = self.state();
-            if pending.0 == 0 {
+            if pending.batches == 0 {
                 return Ok(());
             }
             if state.stop {
                 return Err(SinkError::retryable(format!(
                     "{} batches wait in the outbox for the next start (the client shut down)",
-                    pending.0
+                    pending.batches
                 )));
             }
-            if !state.sending {
-                drop(state);
-                let claimable = self.claimable().unwrap_or(1);
-                state = self.state();
-                if claimable == 0 && !state.sending {
-                    // Every pending row is out with another process's sender (a client that
-                    // replaced this one, or another worker): its to deliver, not ours.
-                    return Err(SinkError::retryable(format!(
-                        "{} batches are being sent by another sender of the outbox",
-                        pending.0
-                    )));
-                }
+            if pending.claimable == 0 && !state.sending {
+                // Every pending row is out with another process's sender (a client that
+                // replaced this one, or another worker): its to deliver, not ours.
+                return Err(SinkError::retryable(format!(
+                    "{} batches are being sent by another sender of the outbox",
+                    pending.batches
+                )));
             }
             if state.stats.retries > failures_before {
                 return Err(SinkError::retryable(format!(
                     "{} batches wait in the outbox: {}",
-                    pending.0,
+                    pending.batches,
                     state
                         .stats
                         .last_error
@@ -296,7 +296,7 @@ impl Outbox {
             if now >= deadline {
                 return Err(SinkError::retryable(format!(
                     "{} batches still in the outbox after {timeout:?}",
-                    pending.0
+                    pending.batches
                 )));
             }
             let wait = (deadline - now).min(Duration::from_millis(50));
@@ -359,9 +359,11 @@ pub(super) fn run_sender(outbox: &Outbox, transport: &Transport, backoff: Backof
         if outbox.state().stop {
             return;
         }
+        outbox.state().sending = true;
         let row = match outbox.claim(lease_ms) {
             Ok(Some(row)) => row,
             Ok(None) => {
+                outbox.state().sending = false;
                 if outbox.pause(IDLE_POLL, true) {
                     return;
                 }
@@ -369,7 +371,8 @@ pub(super) fn run_sender(outbox: &Outbox, transport: &Transport, backoff: Backof
             }
             Err(e) => {
                 outbox.record(|s| {
-                    s.stats.last_error = Some(format!("outbox: claiming a batch: {e}"))
+                    s.sending = false;
+                    s.stats.last_error = Some(format!("outbox: claiming a batch: {e}"));
                 });
                 if outbox.pause(IDLE_POLL, false) {
                     return;
@@ -378,7 +381,6 @@ pub(super) fn run_sender(outbox: &Outbox, transport: &Transport, backoff: Backof
             }
         };
         let count = row.events.len() as u64;
-        outbox.record(|s| s.sending = true);
         // `sending` ends with the row removed or released, in each arm's record.
         match transport.send_all(&row.events) {
             Ok(refused) => {
