@@ -148,6 +148,9 @@ class Sonde {
   /** Stops accepting events and delivers what is buffered within `timeoutMs`. */
   async shutdown(timeoutMs = 5000) {
     live.delete(this);
+    // Closed here, not on the thread pool: an event tracked in the same tick as a response
+    // that then reaches its client is never refused behind that client's back.
+    this.#native.close();
     await settled(this.#native.shutdownAsync(timeoutMs));
   }
 

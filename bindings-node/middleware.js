@@ -27,15 +27,15 @@ function expressRoute(req) {
   return `${req.baseUrl || ''}${route}` || '/';
 }
 
-/** Remembers the error a request ended with, for the record made when it finishes. */
+/** Remembers the error a request ended with, for the record made when it ends. */
 function remember(res, error) {
   if (res) res[kError] = error;
 }
 
 /**
  * Starts timing `req`/`res`: body bytes received (as the HTTP parser pushes them) and sent,
- * time to first byte, and the finish or the client going away, when the facts go to the
- * core in one call (which also decides whether the request is excluded).
+ * time to first byte, and the end of the response or the client going away, when the facts
+ * go to the core in one call (which also decides whether the request is excluded).
  */
 function observe(native, rec, req, res) {
   const started = process.hrtime.bigint();
@@ -63,11 +63,15 @@ function observe(native, rec, req, res) {
     if (chunk != null && typeof chunk !== 'function') responseBytes += size(chunk, encoding);
     return write.call(this, chunk, encoding, cb);
   };
+  let recorded = false;
   res.end = function sondeEnd(chunk, encoding, cb) {
     if (chunk != null && typeof chunk !== 'function') responseBytes += size(chunk, encoding);
-    return end.call(this, chunk, encoding, cb);
+    const result = end.call(this, chunk, encoding, cb);
+    // Recorded in the tick that completes the response, not at 'finish' (a later tick, by
+    // which time the client may have the response and the client may have shut down).
+    if (!recorded && this.writableEnded) record(false);
+    return result;
   };
-  let recorded = false;
   const record = (aborted) => {
     if (recorded) return;
     recorded = true;

@@ -428,6 +428,13 @@ impl NativeSonde {
         AsyncTask::new(Work::wait(move || sonde.flush(timeout)))
     }
 
+    /// Stops accepting events at once, on the caller's thread: whatever the event loop runs
+    /// after this call is refused, whatever ran before it is delivered by `shutdownAsync`.
+    #[napi(catch_unwind)]
+    pub fn close(&self) {
+        self.sonde().close();
+    }
+
     #[napi(catch_unwind)]
     pub fn shutdown_async(&self, timeout_ms: Option<u32>) -> AsyncTask<Work> {
         let (sonde, timeout) = (self.sonde(), wait_timeout(timeout_ms));

@@ -149,6 +149,15 @@ test('flush and shutdown are promises that do not block the event loop, under lo
   await sonde.shutdown(); // a second call returns at once
 });
 
+test('shutdown stops accepting in the tick it is called: what came before is delivered', async () => {
+  const { sonde, delivered } = collecting({ handleSignals: false });
+  sonde.track('Before', {}, { userId: 'u' });
+  const done = sonde.shutdown(5000);
+  assert.throws(() => sonde.track('After', {}, { userId: 'u' }), (e) => e.code === 'shut_down');
+  await done;
+  assert.deepEqual(delivered.map((e) => e.event), ['Before']);
+});
+
 test('a JS sink receives every event exactly once, and a throwing sink is retried', async () => {
   const { sonde, delivered } = collecting({ batchSize: 50 });
   for (let i = 0; i < 1000; i++) sonde.track('Once', { i }, { userId: 'u' });

@@ -23,6 +23,28 @@ const close = (server) => new Promise((resolve) => server.close(resolve));
 const storeClient = () => new Sonde({ store: path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-mw-')), 'mw.db'), flushOnExit: false });
 const requests = async (sonde) => (await sonde.queryEvents({ event: '$api_request', order: 'asc', limit: 100 })).events.map((e) => e.properties);
 
+test('a request is recorded in the tick its response ends, so a shutdown right after keeps it', async () => {
+  const store = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-mw-')), 'bye.db');
+  const sonde = new Sonde({ store, flushOnExit: false });
+  const stopped = [];
+  const app = sonde.wrap((req, res) => {
+    res.end('bye');
+    // The client may read the response before 'finish' fires; the record must not wait.
+    stopped.push(sonde.shutdown(5000));
+  }, { route: () => '/bye' });
+  const { server, url } = await listen(app);
+  try {
+    assert.equal((await fetch(`${url}/bye`)).status, 200);
+  } finally {
+    await close(server);
+  }
+  await Promise.all(stopped);
+  const reader = new Sonde({ store, flushOnExit: false });
+  const events = (await reader.queryEvents({ event: '$api_request' })).events;
+  assert.deepEqual(events.map((e) => e.properties['http.route']), ['/bye']);
+  await reader.shutdown();
+});
+
 test('express: templates, routers, unmatched, sizes, timing, errors', async () => {
   const sonde = storeClient();
   const app = express();
