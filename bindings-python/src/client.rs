@@ -1,7 +1,7 @@
 //! The `Client` class (`sonde.Sonde` subclasses it in Python): converts arguments, then runs
 //! core work with the GIL released.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use pyo3::exceptions::PyTypeError;
@@ -17,7 +17,7 @@ use sonde_core::{Error, ErrorKind, Message, MessageType, Timestamp};
 use crate::convert::{optional_object, serialized, to_json, to_object, to_python};
 use crate::engine::{Engine, Spec};
 use crate::errors::{bad_argument, CoreError};
-use crate::slot::EngineSlot;
+use crate::slot::{EngineGuard, EngineSlot};
 
 /// The native client: the spec it was built from and the engine running it.
 #[pyclass(subclass, frozen, module = "sonde._native", name = "Client")]
@@ -28,13 +28,14 @@ pub struct Client {
 
 impl Drop for Client {
     fn drop(&mut self) {
-        let engines = self.engine.take_all();
-        if engines.is_empty() {
-            return;
-        }
         // Dropping shuts down with the drop timeout: without the GIL, so a Python sink can
-        // still run meanwhile.
-        Python::attach(|py| py.detach(move || drop(engines)));
+        // still run meanwhile. (Engines replaced earlier were shut down when replaced.)
+        let engine = self.engine.load_full();
+        Python::attach(|py| {
+            py.detach(move || {
+                let _ = engine.sonde.shutdown(engine.drop_timeout);
+            })
+        });
     }
 }
 
@@ -185,9 +186,9 @@ impl Client {
         *self.spec.lock().unwrap_or_else(PoisonError::into_inner) = spec;
         let old = self.engine.replace(engine);
         // Retired for real: drained, then its worker, alert timer and outbox sender stop
-        // (left running, each change added a worker and repeated every $alert). The engine
-        // object itself stays allocated until the client closes, since a call that released
-        // the GIL may still hold it; its store is the new engine's, not a second connection.
+        // (left running, each change added a worker and repeated every $alert). It is freed
+        // when the last call still using it ends; its store is the new engine's, not a
+        // second connection.
         let retired = py.detach(|| old.sonde.shutdown(timeout));
         retired.map_err(|e| Reconfigure::Failed(CoreError(e).into()))
     }
@@ -201,12 +202,18 @@ impl Client {
             .clone()
     }
 
-    pub(crate) fn engine(&self) -> &Engine {
-        self.engine.get()
+    /// The current engine, for the length of one call.
+    pub(crate) fn engine(&self) -> EngineGuard {
+        self.engine.load()
     }
 
-    fn store(&self) -> Result<&SqliteStore, CoreError> {
-        self.engine().store.as_deref().ok_or_else(no_store)
+    /// The current engine as an owned handle (the HTTP layer keeps it for a request).
+    pub(crate) fn engine_handle(&self) -> Arc<Engine> {
+        self.engine.load_full()
+    }
+
+    fn store(&self) -> Result<Arc<SqliteStore>, CoreError> {
+        self.engine().store.clone().ok_or_else(no_store)
     }
 
     /// Validates and enqueues: about a microsecond, never I/O. Releasing the GIL for that
@@ -272,7 +279,8 @@ impl Client {
     /// `max_batch_messages` (a collector refuses larger bodies before reading them).
     #[getter]
     fn limits<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let limits = self.engine().sonde.validator().limits();
+        let engine = self.engine();
+        let limits = engine.sonde.validator().limits();
         let out = PyDict::new(py);
         out.set_item("max_message_bytes", limits.max_message_bytes)?;
         out.set_item("max_batch_bytes", limits.max_batch_bytes)?;
@@ -733,7 +741,7 @@ impl Client {
             .detach(|| {
                 engine
                     .sonde
-                    .update_stored(store, message_id, &patch, replace)
+                    .update_stored(&*store, message_id, &patch, replace)
             })
             .map_err(CoreError)?;
         match updated {

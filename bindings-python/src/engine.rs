@@ -2,6 +2,7 @@
 //! so a forked child can build a fresh engine from the same spec.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -35,6 +36,8 @@ pub struct Engine {
     /// Whether sending can wait for room in the buffer (overflow policy `block`): only then
     /// must a send give up the GIL, since a Python sink may need it to make room.
     pub send_may_wait: bool,
+    /// How long dropping the client may spend delivering what is left.
+    pub drop_timeout: Duration,
 }
 
 /// Options handled by the Python layer itself (functions and exit behaviour); everything
@@ -131,6 +134,7 @@ impl Spec {
         }
         let sink = self.sink.as_ref().map(|s| s.clone_ref(py));
         let on_alert = self.on_alert.as_ref().map(|s| s.clone_ref(py));
+        let drop_timeout = config.drop_timeout;
         let mut send_may_wait = false;
         let add_python = |mut config: Config| {
             if let Some(sink) = sink {
@@ -171,6 +175,7 @@ impl Spec {
             sonde,
             store,
             send_may_wait,
+            drop_timeout,
         })
     }
 }

@@ -2,6 +2,7 @@
 //! records) and `HttpApi` (the analytics endpoints). Conversion only: every decision is in
 //! `sonde_core::http`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use pyo3::prelude::*;
@@ -17,6 +18,7 @@ use sonde_core::{Config, Error, ErrorKind, Sonde, Violation};
 
 use crate::client::{Client, Reconfigure};
 use crate::convert::to_json;
+use crate::engine::Engine;
 use crate::errors::CoreError;
 
 /// How long `PUT /config` lets the replaced engine deliver what it holds.
@@ -139,18 +141,20 @@ fn read_headers(headers: &Bound<'_, PyAny>, facts: &mut RequestFacts) -> PyResul
     Ok(())
 }
 
-/// A Python client as the API's host.
+/// A Python client as the API's host, with the engine that was current when the request
+/// came in.
 struct PythonHost<'a> {
     client: &'a Client,
+    engine: Arc<Engine>,
 }
 
 impl ApiHost for PythonHost<'_> {
     fn sonde(&self) -> &Sonde {
-        &self.client.engine().sonde
+        &self.engine.sonde
     }
 
     fn store(&self) -> Option<&SqliteStore> {
-        self.client.engine().store.as_deref()
+        self.engine.store.as_deref()
     }
 
     fn options(&self) -> Value {
@@ -238,7 +242,11 @@ impl HttpApi {
             body,
         };
         let client = self.client.get();
-        let response = py.detach(|| self.api.handle(&PythonHost { client }, &request));
+        let host = PythonHost {
+            client,
+            engine: client.engine_handle(),
+        };
+        let response = py.detach(|| self.api.handle(&host, &request));
         Ok((
             response.status,
             response.headers,

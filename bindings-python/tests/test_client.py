@@ -489,7 +489,20 @@ def test_reconfigure_retires_the_old_engine_for_real(tmp_path: Path) -> None:
         time.sleep(0.05)
     assert workers <= before[0] + 1 and senders <= before[1] + 1, (workers, senders, before)
     assert len(s.query_events(event="Kept")["events"]) == 5
+    # The retired engines themselves are freed, and with them their outbox connections: a
+    # connection's WAL file closes with it. (SQLite may keep the main file's descriptor of a
+    # closed connection while another is open in the process, and reuses it on the next open.)
+    deadline = time.monotonic() + 5
+    while open_files(tmp_path / "outbox.db-wal") > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert open_files(tmp_path / "outbox.db-wal") == 1
     s.shutdown(5.0)
+
+
+def open_files(path: Path) -> int:
+    """This process's open descriptors on `path`."""
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if fd.exists() and fd.resolve() == path)
 
 
 def test_record_request_and_limits(collector: Collector) -> None:
