@@ -12,7 +12,7 @@ use sonde_core::config::{snake_case_keys, Destinations};
 use sonde_core::event::{calls, object_arg};
 
 use sonde_core::sink::CallbackSink;
-use sonde_core::store::{Bucket, Deletion, EventQuery, SqliteStore, Store, TimeRange};
+use sonde_core::store::{Bucket, Deletion, EventQuery, Store, TimeRange};
 use sonde_core::{Error as CoreError, ErrorKind, Message, MessageType, Sonde, Timestamp};
 
 use crate::errors::{as_data, invalid_argument, throw, unpanicked};
@@ -83,7 +83,7 @@ impl Task for Work {
 }
 
 /// The client's store, or why there is none.
-fn store_of(slot: &Slot) -> std::result::Result<Arc<SqliteStore>, CoreError> {
+fn store_of(slot: &Slot) -> std::result::Result<Arc<dyn Store>, CoreError> {
     slot.current().store.clone().ok_or_else(|| {
         CoreError::new(
             ErrorKind::Unsupported,
@@ -553,10 +553,6 @@ impl NativeSonde {
     /// The path of the SQLite store, if any.
     #[napi(getter, catch_unwind)]
     pub fn store_path(&self) -> Option<String> {
-        self.slot
-            .current()
-            .store
-            .as_ref()
-            .map(|s| s.path().display().to_string())
+        self.slot.current().store.as_ref().map(|s| s.location())
     }
 }

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use sonde_core::config::{merge_option_changes, Destinations, DESTINATION_OPTIONS};
 use sonde_core::http::{ApiHost, FixedHost};
 use sonde_core::sink::CallbackSink;
-use sonde_core::store::SqliteStore;
+use sonde_core::store::Store;
 use sonde_core::{codes, Config, Error as CoreError, ErrorKind, Sonde, Violation};
 
 /// Options `index.js` handles itself: they cannot change on a running client either.
@@ -39,7 +39,7 @@ impl Recipe {
     fn build(
         &mut self,
         super_properties: Map<String, Value>,
-        open: Option<Arc<SqliteStore>>,
+        open: Option<Arc<dyn Store>>,
     ) -> Result<FixedHost, CoreError> {
         let mut config = Config::default()
             .for_binding(&self.options, ("sonde-node", env!("CARGO_PKG_VERSION")))?;
@@ -159,7 +159,7 @@ impl ApiHost for NodeHost {
         &self.view().sonde
     }
 
-    fn store(&self) -> Option<&SqliteStore> {
+    fn store(&self) -> Option<&dyn Store> {
         self.view().store.as_deref()
     }
 

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use sonde_core::codes;
 use sonde_core::event::reserved::{ApiRequest, ErrorEvent, Interaction, Performance};
 use sonde_core::event::Envelope;
-use sonde_core::store::{Bucket, Deletion, EventQuery, SqliteStore, Store, TimeRange};
+use sonde_core::store::{Bucket, Deletion, EventQuery, Store, TimeRange};
 use sonde_core::{Error, ErrorKind, Message, MessageType, Timestamp};
 
 use crate::convert::{optional_object, serialized, to_json, to_object, to_python};
@@ -212,7 +212,7 @@ impl Client {
         self.engine.load_full()
     }
 
-    fn store(&self) -> Result<Arc<SqliteStore>, CoreError> {
+    fn store(&self) -> Result<Arc<dyn Store>, CoreError> {
         self.engine().store.clone().ok_or_else(no_store)
     }
 
@@ -802,10 +802,7 @@ impl Client {
     /// Path of the SQLite store, or `None`.
     #[getter]
     fn store_path(&self) -> Option<String> {
-        self.engine()
-            .store
-            .as_ref()
-            .map(|s| s.path().display().to_string())
+        self.engine().store.as_ref().map(|s| s.location())
     }
 
     /// Called by `os.register_at_fork(before=...)`: keeps what the child must inherit.

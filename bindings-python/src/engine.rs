@@ -10,7 +10,7 @@ use pyo3::types::{PyDict, PyList};
 use serde_json::{Map, Value};
 use sonde_core::config::{merge_option_changes, Destinations, DESTINATION_OPTIONS};
 use sonde_core::sink::{CallbackSink, SinkBatch, SinkError};
-use sonde_core::store::SqliteStore;
+use sonde_core::store::Store;
 use sonde_core::{Config, OverflowPolicy, Sonde};
 
 use crate::convert::{serialized, to_json, to_python};
@@ -32,7 +32,7 @@ pub struct Spec {
 /// A running client and the store it writes to, if any.
 pub struct Engine {
     pub sonde: Sonde,
-    pub store: Option<Arc<SqliteStore>>,
+    pub store: Option<Arc<dyn Store>>,
     /// Whether sending can wait for room in the buffer (overflow policy `block`): only then
     /// must a send give up the GIL, since a Python sink may need it to make room.
     pub send_may_wait: bool,
@@ -124,7 +124,7 @@ impl Spec {
     pub fn build_replacing(
         &mut self,
         py: Python<'_>,
-        open: Option<Arc<SqliteStore>>,
+        open: Option<Arc<dyn Store>>,
     ) -> PyResult<Engine> {
         let mut config = Config::default()
             .for_binding(&self.options, ("sonde-python", env!("CARGO_PKG_VERSION")))

@@ -13,7 +13,7 @@ use sonde_core::http::{
     runs_inline_for, Api, ApiHost, HttpRequest, RequestError, RequestFacts,
     RequestRecorder as CoreRecorder,
 };
-use sonde_core::store::SqliteStore;
+use sonde_core::store::Store;
 use sonde_core::{Config, Error, ErrorKind, Sonde, Violation};
 
 use crate::client::{Client, Reconfigure};
@@ -153,7 +153,7 @@ impl ApiHost for PythonHost<'_> {
         &self.engine.sonde
     }
 
-    fn store(&self) -> Option<&SqliteStore> {
+    fn store(&self) -> Option<&dyn Store> {
         self.engine.store.as_deref()
     }
 

@@ -54,7 +54,7 @@ fn insert(store: &SqliteStore, n: usize, batch: usize) -> f64 {
 /// Events per second from `track` to committed rows: the client's worker delivers batches
 /// of 500 to a [`StoreSink`] while the caller tracks; timed until shutdown has drained all.
 fn through_pipeline(path: &std::path::Path, n: usize) -> f64 {
-    let store = Arc::new(SqliteStore::open(path).expect("open"));
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path).expect("open"));
     let sonde = Sonde::new(
         Config::default()
             .batch_size(500)

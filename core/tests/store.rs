@@ -1,7 +1,7 @@
 //! The SQLite store (feature `sqlite`): CRUD, every filter, keyset pagination against a full
 //! scan, dedupe, retention, erasure, errors, concurrent threads and processes, and a process
 //! killed while writing.
-#![cfg(feature = "sqlite")]
+#![cfg(all(feature = "sqlite", feature = "postgres"))]
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -11,7 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use sonde_core::store::{EventQuery, Order, SqliteStore, Store, StoreSink, TimeRange};
+use sonde_core::store::{
+    EventQuery, Order, PostgresStore, SqliteStore, Store, StoreSink, TimeRange,
+};
+
+mod support;
 use sonde_core::{props, Config, Message, MessageType, Sonde, Timestamp};
 
 const T0: i64 = 1_800_000_000_000;
@@ -47,12 +51,24 @@ fn sample() -> Vec<Value> {
         .collect()
 }
 
-fn store_with_sample() -> SqliteStore {
-    let store = SqliteStore::open_in_memory().unwrap();
+/// Every backend the store tests run against: SQLite in memory, and a fresh database on the
+/// PostgreSQL server `make test` starts.
+fn backends(test: &str) -> Vec<Box<dyn Store>> {
+    vec![
+        Box::new(SqliteStore::open_in_memory().unwrap()),
+        Box::new(PostgresStore::open(&support::postgres_database(test)).unwrap()),
+    ]
+}
+
+/// Each backend holding the sample.
+fn stores_with_sample(test: &str) -> Vec<Box<dyn Store>> {
     let lines: Vec<String> = sample().iter().map(Value::to_string).collect();
-    let report = store.write(&mut lines.iter().map(String::as_str)).unwrap();
-    assert_eq!((report.inserted, report.deduplicated), (60, 0));
-    store
+    let stores = backends(test);
+    for store in &stores {
+        let report = store.write(&mut lines.iter().map(String::as_str)).unwrap();
+        assert_eq!((report.inserted, report.deduplicated), (60, 0));
+    }
+    stores
 }
 
 fn ids(page: &[Value]) -> Vec<String> {
@@ -62,7 +78,7 @@ fn ids(page: &[Value]) -> Vec<String> {
 }
 
 /// Every match of `q` by walking pages of `limit`.
-fn walk(store: &SqliteStore, mut q: EventQuery, limit: usize) -> Vec<String> {
+fn walk(store: &dyn Store, mut q: EventQuery, limit: usize) -> Vec<String> {
     q.limit = limit;
     let mut out = Vec::new();
     loop {
@@ -94,223 +110,233 @@ fn expect(filter: impl Fn(&Value) -> bool, order: Order) -> Vec<String> {
 
 #[test]
 fn get_returns_what_was_stored_and_dedupe_counts() {
-    let store = store_with_sample();
-    let m = store.get("m-007").unwrap().unwrap();
-    let original = &sample()[7];
-    for key in [
-        "type",
-        "event",
-        "messageId",
-        "userId",
-        "sessionId",
-        "timestamp",
-        "properties",
-        "context",
-    ] {
-        assert_eq!(m[key], original[key], "{key}");
+    for store in stores_with_sample("get_returns_what_was_stored_and_dedupe_counts") {
+        let store = &*store;
+        let m = store.get("m-007").unwrap().unwrap();
+        let original = &sample()[7];
+        for key in [
+            "type",
+            "event",
+            "messageId",
+            "userId",
+            "sessionId",
+            "timestamp",
+            "properties",
+            "context",
+        ] {
+            assert_eq!(m[key], original[key], "{key}");
+        }
+        assert_eq!(store.get("missing").unwrap(), None);
+        let again: Vec<String> = sample()[..10].iter().map(Value::to_string).collect();
+        let report = store.write(&mut again.iter().map(String::as_str)).unwrap();
+        assert_eq!((report.inserted, report.deduplicated), (0, 10));
+        assert_eq!(store.deduplicated(), 10);
+        assert_eq!(store.len().unwrap(), 60);
     }
-    assert_eq!(store.get("missing").unwrap(), None);
-    let again: Vec<String> = sample()[..10].iter().map(Value::to_string).collect();
-    let report = store.write(&mut again.iter().map(String::as_str)).unwrap();
-    assert_eq!((report.inserted, report.deduplicated), (0, 10));
-    assert_eq!(store.deduplicated(), 10);
-    assert_eq!(store.len().unwrap(), 60);
 }
 
 #[test]
 fn every_filter_matches_an_independent_scan() {
-    let store = store_with_sample();
-    let t = |i: i64| Timestamp::from_millis(T0 + i * 1000);
-    let cases: Vec<(EventQuery, Filter)> = vec![
-        (EventQuery::default(), Box::new(|_| true)),
-        (
-            EventQuery {
-                kind: Some(MessageType::Page),
-                ..Default::default()
-            },
-            Box::new(|m| m["type"] == "page"),
-        ),
-        (
-            EventQuery {
-                event: Some("Signed In".into()),
-                ..Default::default()
-            },
-            Box::new(|m| m["event"] == "Signed In"),
-        ),
-        (
-            EventQuery {
-                event_prefix: Some("Order".into()),
-                ..Default::default()
-            },
-            Box::new(|m| m["event"].as_str().is_some_and(|e| e.starts_with("Order"))),
-        ),
-        (
-            EventQuery {
-                user_id: Some("u2".into()),
-                ..Default::default()
-            },
-            Box::new(|m| m["userId"] == "u2"),
-        ),
-        (
-            EventQuery {
-                session_id: Some("s1".into()),
-                ..Default::default()
-            },
-            Box::new(|m| m["sessionId"] == "s1"),
-        ),
-        (
-            EventQuery {
-                anonymous_id: Some("nobody".into()),
-                ..Default::default()
-            },
-            Box::new(|_| false),
-        ),
-        (
-            EventQuery {
-                time: TimeRange {
-                    from: Some(t(10)),
-                    to: Some(t(20)),
+    for store in stores_with_sample("every_filter_matches_an_independent_scan") {
+        let store = &*store;
+        let t = |i: i64| Timestamp::from_millis(T0 + i * 1000);
+        let cases: Vec<(EventQuery, Filter)> = vec![
+            (EventQuery::default(), Box::new(|_| true)),
+            (
+                EventQuery {
+                    kind: Some(MessageType::Page),
+                    ..Default::default()
                 },
-                ..Default::default()
-            },
-            Box::new(|m| (10..20).contains(&m["properties"]["n"].as_i64().unwrap())),
-        ),
-        (
-            EventQuery {
-                properties: vec![("plan".into(), json!("pro"))],
-                ..Default::default()
-            },
-            Box::new(|m| m["properties"]["plan"] == "pro"),
-        ),
-        (
-            EventQuery {
-                properties: vec![("n".into(), json!(42))],
-                ..Default::default()
-            },
-            Box::new(|m| m["properties"]["n"] == 42),
-        ),
-        (
-            EventQuery {
-                properties: vec![("vip".into(), json!(true))],
-                ..Default::default()
-            },
-            Box::new(|m| m["properties"]["vip"] == true),
-        ),
-        (
-            EventQuery {
-                user_id: Some("u1".into()),
-                properties: vec![("plan".into(), json!("free"))],
-                event_prefix: Some("Sign".into()),
-                ..Default::default()
-            },
-            Box::new(|m| {
-                m["userId"] == "u1"
-                    && m["properties"]["plan"] == "free"
-                    && m["event"].as_str().is_some_and(|e| e.starts_with("Sign"))
-            }),
-        ),
-    ];
-    for (i, (q, f)) in cases.into_iter().enumerate() {
-        for order in [Order::Asc, Order::Desc] {
-            let q = EventQuery {
-                order,
-                with_total: true,
-                ..q.clone()
-            };
-            let want = expect(&f, order);
-            assert_eq!(walk(&store, q.clone(), 7), want, "case {i} {order:?}");
-            assert_eq!(
-                store.query(&q).unwrap().total,
-                Some(want.len() as u64),
-                "case {i}"
-            );
+                Box::new(|m| m["type"] == "page"),
+            ),
+            (
+                EventQuery {
+                    event: Some("Signed In".into()),
+                    ..Default::default()
+                },
+                Box::new(|m| m["event"] == "Signed In"),
+            ),
+            (
+                EventQuery {
+                    event_prefix: Some("Order".into()),
+                    ..Default::default()
+                },
+                Box::new(|m| m["event"].as_str().is_some_and(|e| e.starts_with("Order"))),
+            ),
+            (
+                EventQuery {
+                    user_id: Some("u2".into()),
+                    ..Default::default()
+                },
+                Box::new(|m| m["userId"] == "u2"),
+            ),
+            (
+                EventQuery {
+                    session_id: Some("s1".into()),
+                    ..Default::default()
+                },
+                Box::new(|m| m["sessionId"] == "s1"),
+            ),
+            (
+                EventQuery {
+                    anonymous_id: Some("nobody".into()),
+                    ..Default::default()
+                },
+                Box::new(|_| false),
+            ),
+            (
+                EventQuery {
+                    time: TimeRange {
+                        from: Some(t(10)),
+                        to: Some(t(20)),
+                    },
+                    ..Default::default()
+                },
+                Box::new(|m| (10..20).contains(&m["properties"]["n"].as_i64().unwrap())),
+            ),
+            (
+                EventQuery {
+                    properties: vec![("plan".into(), json!("pro"))],
+                    ..Default::default()
+                },
+                Box::new(|m| m["properties"]["plan"] == "pro"),
+            ),
+            (
+                EventQuery {
+                    properties: vec![("n".into(), json!(42))],
+                    ..Default::default()
+                },
+                Box::new(|m| m["properties"]["n"] == 42),
+            ),
+            (
+                EventQuery {
+                    properties: vec![("vip".into(), json!(true))],
+                    ..Default::default()
+                },
+                Box::new(|m| m["properties"]["vip"] == true),
+            ),
+            (
+                EventQuery {
+                    user_id: Some("u1".into()),
+                    properties: vec![("plan".into(), json!("free"))],
+                    event_prefix: Some("Sign".into()),
+                    ..Default::default()
+                },
+                Box::new(|m| {
+                    m["userId"] == "u1"
+                        && m["properties"]["plan"] == "free"
+                        && m["event"].as_str().is_some_and(|e| e.starts_with("Sign"))
+                }),
+            ),
+        ];
+        for (i, (q, f)) in cases.into_iter().enumerate() {
+            for order in [Order::Asc, Order::Desc] {
+                let q = EventQuery {
+                    order,
+                    with_total: true,
+                    ..q.clone()
+                };
+                let want = expect(&f, order);
+                assert_eq!(walk(store, q.clone(), 7), want, "case {i} {order:?}");
+                assert_eq!(
+                    store.query(&q).unwrap().total,
+                    Some(want.len() as u64),
+                    "case {i}"
+                );
+            }
         }
     }
 }
 
 #[test]
 fn pages_have_no_duplicates_or_gaps_while_events_arrive() {
-    let store = store_with_sample();
-    let mut q = EventQuery {
-        order: Order::Asc,
-        limit: 9,
-        ..Default::default()
-    };
-    let mut seen = Vec::new();
-    let mut extra = 0;
-    loop {
-        let page = store.query(&q).unwrap();
-        seen.extend(ids(&page.events));
-        // New events, both before and after the cursor in time, land between pages.
-        for ts in [T0 - 5000, T0 + 500_000] {
-            extra += 1;
-            let m = json!({"type": "track", "event": "Late", "messageId": format!("late-{extra}"), "userId": "u9",
+    for store in stores_with_sample("pages_have_no_duplicates_or_gaps_while_events_arrive") {
+        let store = &*store;
+        let mut q = EventQuery {
+            order: Order::Asc,
+            limit: 9,
+            ..Default::default()
+        };
+        let mut seen = Vec::new();
+        let mut extra = 0;
+        loop {
+            let page = store.query(&q).unwrap();
+            seen.extend(ids(&page.events));
+            // New events, both before and after the cursor in time, land between pages.
+            for ts in [T0 - 5000, T0 + 500_000] {
+                extra += 1;
+                let m = json!({"type": "track", "event": "Late", "messageId": format!("late-{extra}"), "userId": "u9",
                 "timestamp": Timestamp::from_millis(ts + extra).to_string(), "properties": {}});
-            store
-                .write(&mut std::iter::once(m.to_string().as_str()))
-                .unwrap();
+                store
+                    .write(&mut std::iter::once(m.to_string().as_str()))
+                    .unwrap();
+            }
+            match page.next_cursor {
+                Some(c) => q.cursor = Some(c),
+                None => break,
+            }
         }
-        match page.next_cursor {
-            Some(c) => q.cursor = Some(c),
-            None => break,
-        }
+        let original: Vec<String> = seen
+            .iter()
+            .filter(|id| id.starts_with("m-"))
+            .cloned()
+            .collect();
+        assert_eq!(
+            original,
+            expect(|_| true, Order::Asc),
+            "every original event once, in order"
+        );
+        let unique: BTreeSet<&String> = seen.iter().collect();
+        assert_eq!(unique.len(), seen.len(), "no duplicates");
     }
-    let original: Vec<String> = seen
-        .iter()
-        .filter(|id| id.starts_with("m-"))
-        .cloned()
-        .collect();
-    assert_eq!(
-        original,
-        expect(|_| true, Order::Asc),
-        "every original event once, in order"
-    );
-    let unique: BTreeSet<&String> = seen.iter().collect();
-    assert_eq!(unique.len(), seen.len(), "no duplicates");
 }
 
 #[test]
 fn delete_erasure_and_retention() {
-    let store = store_with_sample();
-    assert!(store.delete("m-001").unwrap());
-    assert!(!store.delete("m-001").unwrap());
-    let erased = store
-        .delete_where(&EventQuery {
-            user_id: Some("u0".into()),
-            ..Default::default()
-        })
-        .unwrap();
-    assert_eq!(erased, 20);
-    let purged = store
-        .purge_older_than(Timestamp::from_millis(T0 + 30_000))
-        .unwrap();
-    let expected = sample()[..30]
-        .iter()
-        .filter(|m| m["userId"] != "u0" && m["messageId"] != "m-001")
-        .count();
-    assert_eq!(purged as usize, expected);
-    let left = walk(&store, EventQuery::default(), 100);
-    assert!(left.iter().all(|id| id.as_str() >= "m-030"));
-    assert_eq!(left.len(), 60 - 1 - 20 - expected);
+    for store in stores_with_sample("delete_erasure_and_retention") {
+        let store = &*store;
+        assert!(store.delete("m-001").unwrap());
+        assert!(!store.delete("m-001").unwrap());
+        let erased = store
+            .delete_where(&EventQuery {
+                user_id: Some("u0".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(erased, 20);
+        let purged = store
+            .purge_older_than(Timestamp::from_millis(T0 + 30_000))
+            .unwrap();
+        let expected = sample()[..30]
+            .iter()
+            .filter(|m| m["userId"] != "u0" && m["messageId"] != "m-001")
+            .count();
+        assert_eq!(purged as usize, expected);
+        let left = walk(store, EventQuery::default(), 100);
+        assert!(left.iter().all(|id| id.as_str() >= "m-030"));
+        assert_eq!(left.len(), 60 - 1 - 20 - expected);
+    }
 }
 
 #[test]
 fn bad_queries_are_refused_with_every_problem() {
-    let store = store_with_sample();
-    let q = EventQuery {
-        limit: 5000,
-        cursor: Some("not-a-cursor".into()),
-        time: TimeRange {
-            from: Some(Timestamp::from_millis(2)),
-            to: Some(Timestamp::from_millis(1)),
-        },
-        properties: vec![("tags".into(), json!(["a"]))],
-        ..Default::default()
-    };
-    let err = store.query(&q).unwrap_err();
-    let paths: Vec<&str> = err.violations().iter().map(|v| v.path.as_str()).collect();
-    assert_eq!(paths, ["/limit", "/cursor", "/time", "/properties/0"]);
-    assert!(err.violations().iter().all(|v| v.code == "invalid_query"));
+    for store in stores_with_sample("bad_queries_are_refused_with_every_problem") {
+        let store = &*store;
+        let q = EventQuery {
+            limit: 5000,
+            cursor: Some("not-a-cursor".into()),
+            time: TimeRange {
+                from: Some(Timestamp::from_millis(2)),
+                to: Some(Timestamp::from_millis(1)),
+            },
+            properties: vec![("tags".into(), json!(["a"]))],
+            ..Default::default()
+        };
+        let err = store.query(&q).unwrap_err();
+        let paths: Vec<&str> = err.violations().iter().map(|v| v.path.as_str()).collect();
+        assert_eq!(paths, ["/limit", "/cursor", "/time", "/properties/0"]);
+        assert!(err.violations().iter().all(|v| v.code == "invalid_query"));
+    }
 }
 
 #[test]
@@ -486,58 +512,62 @@ fn processes_write_the_same_file_and_a_killed_one_loses_no_committed_batch() {
 #[test]
 fn update_merges_or_replaces_and_validates_again() {
     use sonde_core::{Limits, TrackingPlan, Validator};
-    let store = store_with_sample();
-    let plain = Validator::new(Limits::default(), None);
-    let merged = store
-        .update(
-            "m-002",
-            &props(json!({"plan": "team", "seats": 4})),
-            false,
-            &plain,
-            T0,
-        )
-        .unwrap()
-        .unwrap();
-    assert_eq!(merged["properties"]["plan"], "team");
-    assert_eq!(
-        merged["properties"]["n"], 2,
-        "merge keeps the other properties"
-    );
-    assert_eq!(
-        store.get("m-002").unwrap().unwrap()["properties"]["seats"],
-        4
-    );
-    let replaced = store
-        .update("m-002", &props(json!({"only": true})), true, &plain, T0)
-        .unwrap()
-        .unwrap();
-    assert_eq!(replaced["properties"], json!({"only": true}));
-    assert_eq!(
-        store
-            .update("missing", &props(json!({})), false, &plain, T0)
-            .unwrap(),
-        None
-    );
-    // A tracking plan in force refuses an update that breaks it, and nothing changes.
-    let plan = TrackingPlan::from_json_str(r#"{"events": {"Signed In": {"required": ["plan"]}}}"#)
-        .unwrap();
-    let strict = Validator::new(Limits::default(), Some(plan));
-    let err = store
-        .update("m-001", &props(json!({"n": 1})), true, &strict, T0)
-        .unwrap_err();
-    assert_eq!(err.code(), "invalid_event");
-    assert_eq!(err.violations()[0].path, "/properties/plan");
-    assert_eq!(
-        store.get("m-001").unwrap().unwrap()["properties"]["plan"],
-        "free"
-    );
+    for store in stores_with_sample("update_merges_or_replaces_and_validates_again") {
+        let store = &*store;
+        let plain = Validator::new(Limits::default(), None);
+        let merged = store
+            .update(
+                "m-002",
+                &props(json!({"plan": "team", "seats": 4})),
+                false,
+                &plain,
+                T0,
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(merged["properties"]["plan"], "team");
+        assert_eq!(
+            merged["properties"]["n"], 2,
+            "merge keeps the other properties"
+        );
+        assert_eq!(
+            store.get("m-002").unwrap().unwrap()["properties"]["seats"],
+            4
+        );
+        let replaced = store
+            .update("m-002", &props(json!({"only": true})), true, &plain, T0)
+            .unwrap()
+            .unwrap();
+        assert_eq!(replaced["properties"], json!({"only": true}));
+        assert_eq!(
+            store
+                .update("missing", &props(json!({})), false, &plain, T0)
+                .unwrap(),
+            None
+        );
+        // A tracking plan in force refuses an update that breaks it, and nothing changes.
+        let plan =
+            TrackingPlan::from_json_str(r#"{"events": {"Signed In": {"required": ["plan"]}}}"#)
+                .unwrap();
+        let strict = Validator::new(Limits::default(), Some(plan));
+        let err = store
+            .update("m-001", &props(json!({"n": 1})), true, &strict, T0)
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_event");
+        assert_eq!(err.violations()[0].path, "/properties/plan");
+        assert_eq!(
+            store.get("m-001").unwrap().unwrap()["properties"]["plan"],
+            "free"
+        );
+    }
 }
 
 #[test]
 fn aggregates_match_an_independent_count() {
     use sonde_core::store::Bucket;
-    let store = store_with_sample();
-    let extra: Vec<String> = [(200, 12.0), (200, 30.0), (500, 250.0)]
+    for store in stores_with_sample("aggregates_match_an_independent_count") {
+        let store = &*store;
+        let extra: Vec<String> = [(200, 12.0), (200, 30.0), (500, 250.0)]
         .iter()
         .enumerate()
         .map(|(i, (status, ms))| {
@@ -553,32 +583,33 @@ fn aggregates_match_an_independent_count() {
             .to_string(),
         ))
         .collect();
-    store.write(&mut extra.iter().map(String::as_str)).unwrap();
-    let range = TimeRange {
-        from: Some(Timestamp::from_millis(T0)),
-        to: Some(Timestamp::from_millis(T0 + 130_000)),
-    };
-    let a = store.aggregate(range, Bucket::Minute).unwrap();
-    assert_eq!(a.total, 64);
-    assert_eq!(a.by_type["page"], 12);
-    assert_eq!(a.by_type["track"], 52);
-    assert_eq!(a.by_event["Signed In"], 12);
-    assert_eq!(a.by_event["$api_request"], 3);
-    // T0 is 2027-01-15T08:00:00Z, a minute boundary: the 60 events one second apart and
-    // the $performance event at T0 + 10 ms fall in T0's minute; the three requests at
-    // T0 + 125 s in the minute starting at T0 + 120 s.
-    let got: Vec<(i64, u64)> = a
-        .series
-        .iter()
-        .map(|p| (p.start.as_millis(), p.count))
-        .collect();
-    assert_eq!(got, vec![(T0, 61), (T0 + 120_000, 3)]);
-    assert_eq!(
-        (a.unique_users, a.unique_anonymous, a.unique_sessions),
-        (3, 1, 2)
-    );
-    let route = &a.routes["GET /x/{id}"];
-    assert_eq!((route.count, route.max), (3, Some(250.0)));
-    assert!((route.p50.unwrap() - 30.0).abs() / 30.0 <= 0.01);
-    assert_eq!(a.operations["db.query"].count, 1);
+        store.write(&mut extra.iter().map(String::as_str)).unwrap();
+        let range = TimeRange {
+            from: Some(Timestamp::from_millis(T0)),
+            to: Some(Timestamp::from_millis(T0 + 130_000)),
+        };
+        let a = store.aggregate(range, Bucket::Minute).unwrap();
+        assert_eq!(a.total, 64);
+        assert_eq!(a.by_type["page"], 12);
+        assert_eq!(a.by_type["track"], 52);
+        assert_eq!(a.by_event["Signed In"], 12);
+        assert_eq!(a.by_event["$api_request"], 3);
+        // T0 is 2027-01-15T08:00:00Z, a minute boundary: the 60 events one second apart and
+        // the $performance event at T0 + 10 ms fall in T0's minute; the three requests at
+        // T0 + 125 s in the minute starting at T0 + 120 s.
+        let got: Vec<(i64, u64)> = a
+            .series
+            .iter()
+            .map(|p| (p.start.as_millis(), p.count))
+            .collect();
+        assert_eq!(got, vec![(T0, 61), (T0 + 120_000, 3)]);
+        assert_eq!(
+            (a.unique_users, a.unique_anonymous, a.unique_sessions),
+            (3, 1, 2)
+        );
+        let route = &a.routes["GET /x/{id}"];
+        assert_eq!((route.count, route.max), (3, Some(250.0)));
+        assert!((route.p50.unwrap() - 30.0).abs() / 30.0 <= 0.01);
+        assert_eq!(a.operations["db.query"].count, 1);
+    }
 }

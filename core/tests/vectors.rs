@@ -610,10 +610,40 @@ fn check_response(
     Ok(())
 }
 
+#[cfg(feature = "postgres")]
+mod support;
+
+#[cfg(feature = "postgres")]
+fn postgres_store() -> Result<std::sync::Arc<dyn sonde_core::store::Store>, String> {
+    let url = support::postgres_database("api_vector");
+    let store = sonde_core::store::PostgresStore::open(&url).map_err(|e| e.to_string())?;
+    Ok(std::sync::Arc::new(store))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn postgres_store() -> Result<std::sync::Arc<dyn sonde_core::store::Store>, String> {
+    Err("built without the postgres feature".into())
+}
+
+/// An API vector; one with a store runs against every backend (SQLite, then PostgreSQL).
 #[cfg(feature = "http")]
 fn run_api(case: &Value) -> Result<(), String> {
+    if case["store"] != json!(true) {
+        return run_api_on(case, None);
+    }
+    for backend in ["sqlite", "postgres"] {
+        if backend == "postgres" && cfg!(not(feature = "postgres")) {
+            continue;
+        }
+        run_api_on(case, Some(backend)).map_err(|why| format!("{backend}: {why}"))?;
+    }
+    Ok(())
+}
+
+#[cfg(feature = "http")]
+fn run_api_on(case: &Value, backend: Option<&str>) -> Result<(), String> {
     use sonde_core::http::{Api, FixedHost};
-    use sonde_core::store::SqliteStore;
+    use sonde_core::store::{SqliteStore, Store};
     let api = match (Api::new(&case["api"]), case.get("expected_errors")) {
         (Err(e), Some(want)) => return same_violations(e.violations(), want),
         (Ok(_), Some(_)) => return Err("options accepted".into()),
@@ -631,10 +661,14 @@ fn run_api(case: &Value) -> Result<(), String> {
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let store = if case["store"] == json!(true) {
-        let store = std::sync::Arc::new(
-            SqliteStore::open(dir.join("events.db")).map_err(|e| e.to_string())?,
-        );
+    let store = if let Some(backend) = backend {
+        let store: std::sync::Arc<dyn Store> = if backend == "postgres" {
+            postgres_store()?
+        } else {
+            std::sync::Arc::new(
+                SqliteStore::open(dir.join("events.db")).map_err(|e| e.to_string())?,
+            )
+        };
         config = config.sink(sonde_core::store::StoreSink::new(store.clone()));
         Some(store)
     } else {

@@ -16,7 +16,7 @@ use crate::error::{Error, ErrorKind, Violation};
 use crate::sink::{ConsoleFormat, ConsoleSink, ConsoleTarget, JsonLinesSink};
 #[cfg(feature = "http-sink")]
 use crate::sink::{ForwardFormat, HttpSink, HttpSinkOptions};
-use crate::store::{SqliteStore, StoreSink};
+use crate::store::{Store, StoreLocation, StoreSink};
 use crate::Sonde;
 
 /// Every destination option name.
@@ -42,8 +42,8 @@ const JSONL_MAX_FILES: u32 = 5;
 /// The destinations named in an options object.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Destinations {
-    /// The SQLite store's file.
-    pub store: Option<PathBuf>,
+    /// The store: a SQLite file or a PostgreSQL URL.
+    pub store: Option<StoreLocation>,
     /// Console output.
     pub console: Option<ConsoleFormat>,
     /// The JSON-lines file, its size limit and how many rotated files to keep.
@@ -68,9 +68,13 @@ impl Destinations {
         };
         let mut take = |key: &str| options.remove(key).filter(|v| !v.is_null());
         if let Some(v) = take("store") {
-            match file_path(&v) {
-                Some(path) => out.store = Some(path),
-                None => bad("store", format!("store must be a file path, got {v}")),
+            match (v.as_str().map(StoreLocation::parse), file_path(&v)) {
+                (Some(url @ StoreLocation::Postgres(_)), _) => out.store = Some(url),
+                (_, Some(path)) => out.store = Some(StoreLocation::File(path)),
+                _ => bad(
+                    "store",
+                    format!("store must be a file path or a postgresql:// URL, got {v}"),
+                ),
             }
         }
         if let Some(v) = take("console") {
@@ -161,7 +165,7 @@ impl Destinations {
         config: Config,
         add_sinks: impl FnOnce(Config) -> Result<Config, Error>,
         how_to_add_one: &str,
-    ) -> Result<(Sonde, Option<Arc<SqliteStore>>), Error> {
+    ) -> Result<(Sonde, Option<Arc<dyn Store>>), Error> {
         self.rebuild_client(config, add_sinks, how_to_add_one, None)
     }
 
@@ -173,8 +177,8 @@ impl Destinations {
         config: Config,
         add_sinks: impl FnOnce(Config) -> Result<Config, Error>,
         how_to_add_one: &str,
-        open: Option<Arc<SqliteStore>>,
-    ) -> Result<(Sonde, Option<Arc<SqliteStore>>), Error> {
+        open: Option<Arc<dyn Store>>,
+    ) -> Result<(Sonde, Option<Arc<dyn Store>>), Error> {
         if config.delivery == DeliveryMode::Manual {
             // Nothing in a native binding takes batches: events would pile up unsent while
             // `flush` reports success.
@@ -199,20 +203,22 @@ impl Destinations {
 
     /// Adds the sinks to `config`, opening (or creating) the store; returns the store too,
     /// for queries.
-    pub fn attach(&self, config: Config) -> Result<(Config, Option<Arc<SqliteStore>>), Error> {
+    pub fn attach(&self, config: Config) -> Result<(Config, Option<Arc<dyn Store>>), Error> {
         self.attach_reusing(config, None)
     }
 
     fn attach_reusing(
         &self,
         mut config: Config,
-        open: Option<Arc<SqliteStore>>,
-    ) -> Result<(Config, Option<Arc<SqliteStore>>), Error> {
+        open: Option<Arc<dyn Store>>,
+    ) -> Result<(Config, Option<Arc<dyn Store>>), Error> {
         let mut store = None;
-        if let Some(path) = &self.store {
-            let opened = match open.filter(|s| s.path() == path.as_path()) {
+        if let Some(location) = &self.store {
+            // The store cannot change at run time (destinations are fixed), so the old
+            // client's is the one these options name.
+            let opened = match open {
                 Some(open) => open,
-                None => Arc::new(SqliteStore::open(path)?),
+                None => location.open()?,
             };
             config = config.sink(StoreSink::new(Arc::clone(&opened)));
             store = Some(opened);
@@ -435,7 +441,7 @@ mod tests {
         .cloned()
         .unwrap_or_default();
         let d = Destinations::take_from(&mut options).expect("valid");
-        assert_eq!(d.store, Some(PathBuf::from("a.db")));
+        assert_eq!(d.store, Some(StoreLocation::File(PathBuf::from("a.db"))));
         assert_eq!(d.console, Some(ConsoleFormat::JsonLines));
         assert_eq!(
             d.jsonl,

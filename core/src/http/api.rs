@@ -27,7 +27,7 @@ use crate::codes::INVALID_QUERY;
 use crate::error::{ErrorKind, Result};
 use crate::event::{MessageType, Properties, Timestamp};
 use crate::pipeline::{IngestReport, ItemStatus, Sonde};
-use crate::store::{Bucket, EventQuery, SqliteStore, Store, TimeRange};
+use crate::store::{Bucket, EventQuery, Store, TimeRange};
 
 /// The API's option names.
 pub const API_OPTION_NAMES: &[&str] = &[
@@ -62,7 +62,7 @@ pub trait ApiHost {
     /// The client events go to (the current one, if the host rebuilds it).
     fn sonde(&self) -> &Sonde;
     /// The store, if the client has one.
-    fn store(&self) -> Option<&SqliteStore>;
+    fn store(&self) -> Option<&dyn Store>;
     /// The core options in force, as the host shows them.
     fn options(&self) -> Value;
     /// Applies option changes (`null` removes one); refused with every violation.
@@ -375,7 +375,7 @@ impl Api {
                 limit: 1,
                 ..EventQuery::default()
             });
-            (store.path().display().to_string(), probe.err())
+            (store.location(), probe.err())
         });
         let store_ok = checked
             .as_ref()
@@ -568,7 +568,7 @@ fn missing(id: &str) -> Problem {
     Problem::new(404, "not_found", format!("no event with messageId {id:?}"))
 }
 
-fn store_of(host: &dyn ApiHost) -> Result<&SqliteStore, Problem> {
+fn store_of(host: &dyn ApiHost) -> Result<&dyn Store, Problem> {
     host.store().ok_or_else(|| {
         Problem::new(
             501,
@@ -800,7 +800,7 @@ fn config_view(host: &dyn ApiHost) -> HttpResponse {
     let limits = host.sonde().validator().limits();
     let body = json!({
         "options": host.options(),
-        "store": host.store().map(|s| s.path().display().to_string()),
+        "store": host.store().map(|s| s.location()),
         "limits": {
             "max_message_bytes": limits.max_message_bytes,
             "max_batch_bytes": limits.max_batch_bytes,

@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::pipeline::Sonde;
-use crate::store::SqliteStore;
+use crate::store::Store;
 
 /// An [`ApiHost`] for a client whose options do not change at run time: `PUT /config`
 /// answers `unsupported`.
@@ -31,7 +31,7 @@ pub struct FixedHost {
     /// The client.
     pub sonde: Sonde,
     /// Its store, if any.
-    pub store: Option<Arc<SqliteStore>>,
+    pub store: Option<Arc<dyn Store>>,
     /// The options shown by `GET /config`.
     pub options: Map<String, Value>,
 }
@@ -41,7 +41,7 @@ impl ApiHost for FixedHost {
         &self.sonde
     }
 
-    fn store(&self) -> Option<&SqliteStore> {
+    fn store(&self) -> Option<&dyn Store> {
         self.store.as_deref()
     }
 

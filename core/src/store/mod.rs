@@ -3,6 +3,8 @@
 //! default: one file, no server.
 
 mod aggregate;
+#[cfg(all(feature = "postgres", not(target_arch = "wasm32")))]
+mod postgres;
 mod query;
 #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
 mod row;
@@ -12,15 +14,54 @@ mod sqlite;
 use serde_json::Value;
 
 pub use aggregate::{Aggregates, Bucket, SeriesPoint};
+#[cfg(all(feature = "postgres", not(target_arch = "wasm32")))]
+pub use postgres::PostgresStore;
 pub use query::{Deletion, EventPage, EventQuery, Order, TimeRange, MAX_LIMIT};
 #[cfg(feature = "http-sink")]
 pub(crate) use sqlite::open_wal;
 #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
-pub use sqlite::{SqliteStore, StoreSink, BUSY_TIMEOUT, SCHEMA_VERSION};
+pub use sqlite::{SqliteStore, BUSY_TIMEOUT, SCHEMA_VERSION};
 
-use crate::error::Error;
-use crate::event::Properties;
+use crate::error::{Error, ErrorKind};
+use crate::event::{Properties, Timestamp};
+use crate::sink::{Sink, SinkBatch, SinkError};
 use crate::validate::Validator;
+
+/// Where a store is: the `store` option, a SQLite file path or a PostgreSQL URL
+/// (`postgresql://` or `postgres://`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// A SQLite file.
+    File(std::path::PathBuf),
+    /// A PostgreSQL connection URL.
+    Postgres(String),
+}
+
+impl StoreLocation {
+    /// A URL with a PostgreSQL scheme, else a file path.
+    pub fn parse(text: &str) -> Self {
+        if text.starts_with("postgresql://") || text.starts_with("postgres://") {
+            Self::Postgres(text.to_owned())
+        } else {
+            Self::File(text.into())
+        }
+    }
+
+    /// Opens (or creates) the store and brings its schema up to date.
+    #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
+    pub fn open(&self) -> Result<std::sync::Arc<dyn Store>, Error> {
+        match self {
+            Self::File(path) => Ok(std::sync::Arc::new(SqliteStore::open(path)?)),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(url) => Ok(std::sync::Arc::new(PostgresStore::open(url)?)),
+            #[cfg(not(feature = "postgres"))]
+            Self::Postgres(_) => Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "this build has no PostgreSQL store (sonde-core feature `postgres`)",
+            )),
+        }
+    }
+}
 
 /// What a batch write did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -32,7 +73,7 @@ pub struct WriteReport {
 }
 
 /// A place events are stored and queried.
-pub trait Store: crate::platform::MaybeSendSync {
+pub trait Store: crate::platform::MaybeSendSync + std::fmt::Debug {
     /// Stores serialized events in one transaction: all or nothing.
     fn write(&self, events: &mut dyn Iterator<Item = &str>) -> Result<WriteReport, Error>;
     /// One event by `messageId`.
@@ -59,11 +100,61 @@ pub trait Store: crate::platform::MaybeSendSync {
     fn delete_where(&self, query: &EventQuery) -> Result<u64, Error>;
     /// Deletes every stored event; how many.
     fn delete_all(&self) -> Result<u64, Error>;
+    /// Counts by type and event name, a time series, unique users and sessions, and latency
+    /// quantiles per route and per operation, over events whose time is in `range`.
+    fn aggregate(&self, range: TimeRange, bucket: Bucket) -> Result<Aggregates, Error>;
+    /// Events stored.
+    fn len(&self) -> Result<u64, Error>;
+    /// Whether no event is stored.
+    fn is_empty(&self) -> Result<bool, Error> {
+        Ok(self.len()? == 0)
+    }
+    /// Deletes every event older than `before` (event time); how many.
+    fn purge_older_than(&self, before: Timestamp) -> Result<u64, Error>;
+    /// Events not stored again because their `messageId` was already there, since open.
+    fn deduplicated(&self) -> u64;
+    /// Where the events are, for people: a file path, or a database URL without its
+    /// password.
+    fn location(&self) -> String;
+    /// The backend's name (`sqlite`, `postgres`): the store sink's name in statistics.
+    fn backend(&self) -> &'static str;
+
     /// A bulk delete as [`Deletion::from_value`] reads it; how many were deleted.
     fn delete_matching(&self, deletion: &Deletion) -> Result<u64, Error> {
         match deletion {
             Deletion::Matching(query) => self.delete_where(query),
             Deletion::All => self.delete_all(),
+        }
+    }
+}
+
+/// A sink that writes delivered batches to a store: acknowledged only after commit, so a
+/// failed write is retried by the pipeline and never half-applied.
+pub struct StoreSink {
+    store: std::sync::Arc<dyn Store>,
+}
+
+impl StoreSink {
+    /// A sink writing to `store` (which the caller may keep for queries).
+    pub fn new(store: std::sync::Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+}
+
+impl Sink for StoreSink {
+    fn name(&self) -> &str {
+        self.store.backend()
+    }
+
+    fn deliver(&self, batch: &SinkBatch<'_>) -> Result<(), SinkError> {
+        let mut lines = batch.json_lines();
+        match self.store.write(&mut lines) {
+            Ok(_) => Ok(()),
+            // Bad rows never get better; everything else (locked, disk full, I/O) may.
+            Err(e) if e.kind() == ErrorKind::InvalidEvent => {
+                Err(SinkError::permanent(e.to_string()))
+            }
+            Err(e) => Err(SinkError::retryable(e.to_string())),
         }
     }
 }

@@ -24,7 +24,6 @@ use super::{
 };
 use crate::error::{Error, ErrorKind};
 use crate::event::{parse_message, Properties, Timestamp};
-use crate::sink::{Sink, SinkBatch, SinkError};
 use crate::stats::{DDSketch, Latency};
 use crate::validate::Validator;
 
@@ -197,125 +196,6 @@ impl SqliteStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
-
-    /// Events not stored again because their `messageId` was already there, since open.
-    pub fn deduplicated(&self) -> u64 {
-        self.deduplicated.load(Ordering::Relaxed)
-    }
-
-    /// Deletes every event older than `before` (event time); how many.
-    pub fn purge_older_than(&self, before: Timestamp) -> Result<u64, Error> {
-        let n = self
-            .conn()
-            .execute("DELETE FROM events WHERE ts < ?1", [before.as_millis()])
-            .map_err(|e| store_error("purging", e))?;
-        Ok(n as u64)
-    }
-
-    /// Counts by type and event name, a time series, unique users and sessions, and latency
-    /// quantiles per route and per operation, over events whose time is in `range`.
-    pub fn aggregate(&self, range: TimeRange, bucket: Bucket) -> Result<Aggregates, Error> {
-        let conn = self.read_conn();
-        let fail = |e| store_error("aggregating", e);
-        let from = range.from.map_or(i64::MIN, Timestamp::as_millis);
-        let to = range.to.map_or(i64::MAX, Timestamp::as_millis);
-        let counts = |sql: &str| -> Result<BTreeMap<String, u64>, Error> {
-            let mut stmt = conn.prepare_cached(sql).map_err(fail)?;
-            let rows = stmt
-                .query_map([from, to], |r| {
-                    Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?))
-                })
-                .map_err(fail)?;
-            let mut out = BTreeMap::new();
-            for row in rows {
-                let (k, n) = row.map_err(fail)?;
-                out.insert(k.unwrap_or_default(), n as u64);
-            }
-            Ok(out)
-        };
-        let by_type =
-            counts("SELECT type, COUNT(*) FROM events WHERE ts >= ?1 AND ts < ?2 GROUP BY type")?;
-        let by_event = counts(
-            "SELECT event, COUNT(*) FROM events WHERE ts >= ?1 AND ts < ?2 AND type = 'track' GROUP BY event",
-        )?;
-        let width = bucket.millis();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT (ts - ((ts % ?3) + ?3) % ?3) AS b, COUNT(*) FROM events \
-                 WHERE ts >= ?1 AND ts < ?2 GROUP BY b ORDER BY b",
-            )
-            .map_err(fail)?;
-        let series = stmt
-            .query_map([from, to, width], |r| {
-                Ok(SeriesPoint {
-                    start: Timestamp::from_millis(r.get(0)?),
-                    count: r.get::<_, i64>(1)? as u64,
-                })
-            })
-            .map_err(fail)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(fail)?;
-        let (total, unique_users, unique_anonymous, unique_sessions) = conn
-            .query_row(
-                "SELECT COUNT(*), COUNT(DISTINCT user_id), \
-                 COUNT(DISTINCT CASE WHEN user_id IS NULL THEN anonymous_id END), COUNT(DISTINCT session_id) \
-                 FROM events WHERE ts >= ?1 AND ts < ?2",
-                [from, to],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?)),
-            )
-            .map_err(fail)?;
-        let latencies = |sql: &str| -> Result<BTreeMap<String, Latency>, Error> {
-            let mut stmt = conn.prepare_cached(sql).map_err(fail)?;
-            let rows = stmt
-                .query_map([from, to], |r| {
-                    Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<f64>>(1)?))
-                })
-                .map_err(fail)?;
-            let mut sketches: BTreeMap<String, DDSketch> = BTreeMap::new();
-            for row in rows {
-                if let (Some(key), Some(ms)) = row.map_err(fail)? {
-                    sketches.entry(key).or_default().add(ms);
-                }
-            }
-            Ok(sketches
-                .into_iter()
-                .map(|(k, s)| (k, Latency::from_sketch(s)))
-                .collect())
-        };
-        let routes = latencies(
-            "SELECT json_extract(properties, '$.\"http.request.method\"') || ' ' || json_extract(properties, '$.\"http.route\"'), \
-             json_extract(properties, '$.duration_ms') FROM events \
-             WHERE ts >= ?1 AND ts < ?2 AND event = '$api_request'",
-        )?;
-        let operations = latencies(
-            "SELECT json_extract(properties, '$.operation'), json_extract(properties, '$.duration_ms') FROM events \
-             WHERE ts >= ?1 AND ts < ?2 AND event = '$performance'",
-        )?;
-        Ok(Aggregates {
-            total: total as u64,
-            by_type,
-            by_event,
-            series,
-            unique_users: unique_users as u64,
-            unique_anonymous: unique_anonymous as u64,
-            unique_sessions: unique_sessions as u64,
-            routes,
-            operations,
-        })
-    }
-
-    /// Events stored.
-    pub fn len(&self) -> Result<u64, Error> {
-        self.read_conn()
-            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0))
-            .map(|n| n as u64)
-            .map_err(|e| store_error("counting", e))
-    }
-
-    /// Whether no event is stored.
-    pub fn is_empty(&self) -> Result<bool, Error> {
-        Ok(self.len()? == 0)
-    }
 }
 
 fn migrate(conn: &Connection) -> Result<(), Error> {
@@ -482,6 +362,128 @@ fn filters(q: &EventQuery) -> (String, Vec<SqlValue>) {
 }
 
 impl Store for SqliteStore {
+    /// Events not stored again because their `messageId` was already there, since open.
+    fn deduplicated(&self) -> u64 {
+        self.deduplicated.load(Ordering::Relaxed)
+    }
+
+    /// Deletes every event older than `before` (event time); how many.
+    fn purge_older_than(&self, before: Timestamp) -> Result<u64, Error> {
+        let n = self
+            .conn()
+            .execute("DELETE FROM events WHERE ts < ?1", [before.as_millis()])
+            .map_err(|e| store_error("purging", e))?;
+        Ok(n as u64)
+    }
+
+    /// Counts by type and event name, a time series, unique users and sessions, and latency
+    /// quantiles per route and per operation, over events whose time is in `range`.
+    fn aggregate(&self, range: TimeRange, bucket: Bucket) -> Result<Aggregates, Error> {
+        let conn = self.read_conn();
+        let fail = |e| store_error("aggregating", e);
+        let from = range.from.map_or(i64::MIN, Timestamp::as_millis);
+        let to = range.to.map_or(i64::MAX, Timestamp::as_millis);
+        let counts = |sql: &str| -> Result<BTreeMap<String, u64>, Error> {
+            let mut stmt = conn.prepare_cached(sql).map_err(fail)?;
+            let rows = stmt
+                .query_map([from, to], |r| {
+                    Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?))
+                })
+                .map_err(fail)?;
+            let mut out = BTreeMap::new();
+            for row in rows {
+                let (k, n) = row.map_err(fail)?;
+                out.insert(k.unwrap_or_default(), n as u64);
+            }
+            Ok(out)
+        };
+        let by_type =
+            counts("SELECT type, COUNT(*) FROM events WHERE ts >= ?1 AND ts < ?2 GROUP BY type")?;
+        let by_event = counts(
+            "SELECT event, COUNT(*) FROM events WHERE ts >= ?1 AND ts < ?2 AND type = 'track' GROUP BY event",
+        )?;
+        let width = bucket.millis();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT (ts - ((ts % ?3) + ?3) % ?3) AS b, COUNT(*) FROM events \
+                 WHERE ts >= ?1 AND ts < ?2 GROUP BY b ORDER BY b",
+            )
+            .map_err(fail)?;
+        let series = stmt
+            .query_map([from, to, width], |r| {
+                Ok(SeriesPoint {
+                    start: Timestamp::from_millis(r.get(0)?),
+                    count: r.get::<_, i64>(1)? as u64,
+                })
+            })
+            .map_err(fail)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(fail)?;
+        let (total, unique_users, unique_anonymous, unique_sessions) = conn
+            .query_row(
+                "SELECT COUNT(*), COUNT(DISTINCT user_id), \
+                 COUNT(DISTINCT CASE WHEN user_id IS NULL THEN anonymous_id END), COUNT(DISTINCT session_id) \
+                 FROM events WHERE ts >= ?1 AND ts < ?2",
+                [from, to],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?)),
+            )
+            .map_err(fail)?;
+        let latencies = |sql: &str| -> Result<BTreeMap<String, Latency>, Error> {
+            let mut stmt = conn.prepare_cached(sql).map_err(fail)?;
+            let rows = stmt
+                .query_map([from, to], |r| {
+                    Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<f64>>(1)?))
+                })
+                .map_err(fail)?;
+            let mut sketches: BTreeMap<String, DDSketch> = BTreeMap::new();
+            for row in rows {
+                if let (Some(key), Some(ms)) = row.map_err(fail)? {
+                    sketches.entry(key).or_default().add(ms);
+                }
+            }
+            Ok(sketches
+                .into_iter()
+                .map(|(k, s)| (k, Latency::from_sketch(s)))
+                .collect())
+        };
+        let routes = latencies(
+            "SELECT json_extract(properties, '$.\"http.request.method\"') || ' ' || json_extract(properties, '$.\"http.route\"'), \
+             json_extract(properties, '$.duration_ms') FROM events \
+             WHERE ts >= ?1 AND ts < ?2 AND event = '$api_request'",
+        )?;
+        let operations = latencies(
+            "SELECT json_extract(properties, '$.operation'), json_extract(properties, '$.duration_ms') FROM events \
+             WHERE ts >= ?1 AND ts < ?2 AND event = '$performance'",
+        )?;
+        Ok(Aggregates {
+            total: total as u64,
+            by_type,
+            by_event,
+            series,
+            unique_users: unique_users as u64,
+            unique_anonymous: unique_anonymous as u64,
+            unique_sessions: unique_sessions as u64,
+            routes,
+            operations,
+        })
+    }
+
+    /// Events stored.
+    fn len(&self) -> Result<u64, Error> {
+        self.read_conn()
+            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(|e| store_error("counting", e))
+    }
+
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
     fn write(&self, events: &mut dyn Iterator<Item = &str>) -> Result<WriteReport, Error> {
         let rows = events
             .map(Row::parse)
@@ -689,37 +691,6 @@ impl Store for SqliteStore {
             .execute("DELETE FROM events", [])
             .map_err(|e| store_error("deleting", e))?;
         Ok(n as u64)
-    }
-}
-
-/// A sink that writes delivered batches to a store: acknowledged only after commit, so a
-/// failed write is retried by the pipeline and never half-applied.
-pub struct StoreSink {
-    store: std::sync::Arc<SqliteStore>,
-}
-
-impl StoreSink {
-    /// A sink writing to `store` (which the caller may keep for queries).
-    pub fn new(store: std::sync::Arc<SqliteStore>) -> Self {
-        Self { store }
-    }
-}
-
-impl Sink for StoreSink {
-    fn name(&self) -> &str {
-        "sqlite"
-    }
-
-    fn deliver(&self, batch: &SinkBatch<'_>) -> Result<(), SinkError> {
-        let mut lines = batch.json_lines();
-        match self.store.write(&mut lines) {
-            Ok(_) => Ok(()),
-            // Bad rows never get better; everything else (locked, disk full, I/O) may.
-            Err(e) if e.kind() == ErrorKind::InvalidEvent => {
-                Err(SinkError::permanent(e.to_string()))
-            }
-            Err(e) => Err(SinkError::retryable(e.to_string())),
-        }
     }
 }
 
