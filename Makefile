@@ -91,12 +91,12 @@ test-wasm: setup $(WASM_BINDGEN) ## wasm-bindgen tests of the browser binding's 
 
 
 test-node: node-addon bindings-node/node_modules/.ready ## node --test against the built addon, and tsc --strict over the .d.ts
-	cd bindings-node && node --test test/
+	cd bindings-node && ../scripts/with-postgres.sh node --test test/
 	cd bindings-node && npx tsc --noEmit --strict -p test/tsconfig.json
 
 
 test-python: python-wheel ## pytest against the installed wheel, and the native stubs checked by stubtest
-	$(PY) -m pytest bindings-python/tests -q
+	scripts/with-postgres.sh $(PY) -m pytest bindings-python/tests -q
 	$(PY) -m mypy.stubtest sonde._native
 
 test-system: python-wheel node-addon bindings-node/node_modules/.ready ## Real processes on 127.0.0.1: services in each runtime sending to the example collectors
@@ -122,8 +122,8 @@ fuzz: fuzz-toolchain ## Long fuzzing runs with AddressSanitizer: FUZZ_SECONDS (6
 	    ../target/fuzz-corpus/$$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048) || exit 1; \
 	done
 
-test-rust: ## Rust unit, property, vector and doc tests for the whole workspace
-	$(CARGO) test --workspace --all-features
+test-rust: ## Rust unit, property, vector and doc tests for the whole workspace (store tests on SQLite and a throwaway PostgreSQL)
+	scripts/with-postgres.sh $(CARGO) test --workspace --all-features
 
 check-wasm: ## The core (and the browser binding) must keep building for wasm32, warning-free
 	$(CARGO) clippy -p sonde-core --target $(WASM_TARGET) --no-default-features -- -D warnings
