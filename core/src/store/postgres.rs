@@ -812,7 +812,7 @@ mod tests {
     #[test]
     fn weeks_start_on_monday_utc() {
         // 2026-11-30 is a Monday; 2026-12-06 23:59:59.999 the end of its week.
-        let monday = 1_796_083_200_000;
+        let monday = 1_795_996_800_000;
         assert_eq!(week_of(monday), monday);
         assert_eq!(week_of(monday + WEEK_MS - 1), monday);
         assert_eq!(week_of(monday - 1), monday - WEEK_MS);
