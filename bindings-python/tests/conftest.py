@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +31,32 @@ def collector() -> Collector:
     return Collector()
 
 
-@pytest.fixture
-def store_path(tmp_path: Path) -> str:
-    return str(tmp_path / "sonde.db")
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_path(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a test's store is: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "sonde.db")
+    return postgres_database()
+
+
+_databases = itertools.count()
+
+
+def postgres_database() -> str:
+    """A new, empty database on the server `make test-python` starts
+    (scripts/with-postgres.sh); without one the test fails, it is never skipped."""
+    base = os.environ.get("SONDE_TEST_POSTGRES")
+    assert base, (
+        "SONDE_TEST_POSTGRES is not set: run `make test-python`, or pytest under "
+        "scripts/with-postgres.sh, which starts a PostgreSQL server"
+    )
+    name = f"py{os.getpid()}_{next(_databases)}"
+    subprocess.run(
+        ["psql", base, "-q", "-c", f"CREATE DATABASE {name}"],
+        check=True,
+        capture_output=True,
+    )
+    return f"{base.rsplit('/', 1)[0]}/{name}"
 
 
 def vector_cases() -> list[tuple[str, str, dict[str, Any]]]:
