@@ -7,7 +7,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { spawn } = require('node:child_process');
+const { execFileSync, spawn } = require('node:child_process');
 const { Worker } = require('node:worker_threads');
 const { Sonde } = require('..');
 
@@ -89,16 +89,29 @@ test('ingest takes strings, buffers and objects, with per-item results', async (
   assert.deepEqual(delivered.map((e) => e.event), ['A', 'A', 'A', 'B']);
 });
 
-test('the store: queries, pages, updates, erasure, aggregates', async () => {
-  const dir = tmp();
-  const sonde = new Sonde({ store: path.join(dir, 's.db'), flushOnExit: false });
+/**
+ * A new, empty database on the PostgreSQL server `make test-node` starts
+ * (scripts/with-postgres.sh); without one the test fails, it is never skipped.
+ */
+let databases = 0;
+function postgresDatabase() {
+  const base = process.env.SONDE_TEST_POSTGRES;
+  assert.ok(base, 'SONDE_TEST_POSTGRES is not set: run `make test-node`, or node --test under scripts/with-postgres.sh');
+  const name = `node${process.pid}_${databases++}`;
+  execFileSync('psql', [base, '-q', '-c', `CREATE DATABASE ${name}`]);
+  return `${base.slice(0, base.lastIndexOf('/'))}/${name}`;
+}
+
+for (const backend of ['sqlite', 'postgres']) test(`the store on ${backend}: queries, pages, updates, erasure, aggregates`, async () => {
+  const location = backend === 'sqlite' ? path.join(tmp(), 's.db') : postgresDatabase();
+  const sonde = new Sonde({ store: location, flushOnExit: false });
   const base = Date.parse('2026-01-01T00:00:00Z');
   const ids = [];
   for (let i = 0; i < 30; i++) {
     ids.push(sonde.track(i % 3 ? 'Viewed' : 'Bought', { i, plan: i % 2 ? 'pro' : 'free' }, { userId: `u${i % 5}`, timestamp: new Date(base + i * 60_000) }));
   }
   await sonde.flush();
-  assert.equal(sonde.storePath, path.join(dir, 's.db'));
+  assert.equal(sonde.storePath, location);
   assert.equal((await sonde.getEvent(ids[0])).event, 'Bought');
   assert.equal((await sonde.getEvent('missing')), null);
   const seen = [];
