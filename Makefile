@@ -100,7 +100,7 @@ test-python: python-wheel ## pytest against the installed wheel, and the native 
 	$(PY) -m mypy.stubtest sonde._native
 
 test-system: python-wheel node-addon bindings-node/node_modules/.ready ## Real processes on 127.0.0.1: services in each runtime sending to the example collectors
-	$(PY) -m pytest tests/system -q
+	scripts/with-postgres.sh $(PY) -m pytest tests/system -q
 
 $(CARGO_FUZZ):
 	$(CARGO) install cargo-fuzz --locked --version 0.13.2 --root .tools

@@ -62,8 +62,8 @@ pub use error::{Error, ErrorKind, Result, Violation};
 pub use event::reserved::{ApiRequest, ErrorEvent, Interaction, Performance};
 pub use event::{Library, Message, MessageType, Properties, Timestamp};
 pub use pipeline::{
-    props, Disposition, IngestItem, IngestReport, ItemStatus, OutgoingBatch, Receipt, Sonde, Timer,
-    REDACTED,
+    props, ClusterStats, Disposition, IngestItem, IngestReport, InstanceStats, ItemStatus,
+    OutgoingBatch, Receipt, Sonde, Timer, REDACTED,
 };
 pub use stats::{DropReason, OutboxDrops, OutboxStats, StatsSnapshot};
 pub use validate::{Checked, Limits, PlanMode, TrackingPlan, Validator};

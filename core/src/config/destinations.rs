@@ -220,7 +220,9 @@ impl Destinations {
                 Some(open) => open,
                 None => location.open()?,
             };
-            config = config.sink(StoreSink::new(Arc::clone(&opened)));
+            config = config
+                .sink(StoreSink::new(Arc::clone(&opened)))
+                .publish_stats_to(Arc::clone(&opened));
             store = Some(opened);
         }
         if let Some(format) = self.console {

@@ -156,8 +156,11 @@ pub struct Config {
     /// Sample host metrics (feature `host-metrics`, native targets) when alerts are evaluated.
     pub host_metrics: bool,
     /// How often the worker samples the host (feature `host-metrics`) and evaluates the alert
-    /// rules (10 s).
+    /// rules (10 s), and publishes this instance's statistics to `stats_store`.
     pub metrics_interval: Duration,
+    /// The store the statistics are published to, so every instance sharing it can answer
+    /// with the statistics of all (set by `Destinations` with the event store).
+    pub stats_store: Option<Arc<dyn crate::store::Store>>,
 }
 
 /// A function called for every alert transition.
@@ -208,6 +211,7 @@ impl Default for Config {
             alert_callbacks: Vec::new(),
             host_metrics: true,
             metrics_interval: Duration::from_secs(10),
+            stats_store: None,
         }
     }
 }
@@ -410,6 +414,12 @@ impl Config {
     /// Sets [`Config::metrics_interval`].
     pub fn metrics_interval(mut self, every: Duration) -> Self {
         self.metrics_interval = every;
+        self
+    }
+
+    /// Sets [`Config::stats_store`].
+    pub fn publish_stats_to(mut self, store: Arc<dyn crate::store::Store>) -> Self {
+        self.stats_store = Some(store);
         self
     }
 

@@ -234,7 +234,7 @@ impl Api {
             }
             ("/performance", "GET") => {
                 self.require_reader(request)?;
-                Ok(performance(host))
+                performance(host)
             }
             ("/statistics", "GET") => {
                 self.require_reader(request)?;
@@ -704,21 +704,27 @@ fn batch_answer(report: &IngestReport) -> HttpResponse {
     HttpResponse::json(503, &body).with_headers(problem.headers)
 }
 
-fn stats_value(sonde: &Sonde) -> Value {
-    serde_json::to_value(sonde.stats()).unwrap_or(Value::Null)
+/// The live statistics of every instance sharing the store (merged) and the instances.
+fn live_stats(sonde: &Sonde) -> Result<(Value, Value), Problem> {
+    let cluster = sonde.cluster_stats().map_err(|e| Problem::from_error(&e))?;
+    Ok((
+        serde_json::to_value(cluster.merged).unwrap_or(Value::Null),
+        serde_json::to_value(cluster.instances).unwrap_or(Value::Null),
+    ))
 }
 
-fn performance(host: &dyn ApiHost) -> HttpResponse {
+fn performance(host: &dyn ApiHost) -> Result<HttpResponse, Problem> {
     let sonde = host.sonde();
-    let mut stats = stats_value(sonde);
+    let (mut stats, instances) = live_stats(sonde)?;
     let system = system_metrics(sonde);
     let body = json!({
         "routes": stats.get_mut("routes").map(Value::take),
         "operations": stats.get_mut("operations").map(Value::take),
         "system": system,
         "alerts": sonde.alerts(),
+        "instances": instances,
     });
-    HttpResponse::json(200, &body)
+    Ok(HttpResponse::json(200, &body))
 }
 
 #[cfg(feature = "host-metrics")]
@@ -790,9 +796,10 @@ fn statistics(host: &dyn ApiHost, request: &HttpRequest) -> Result<HttpResponse,
             serde_json::to_value(aggregates).unwrap_or(Value::Null)
         }
     };
+    let (live, instances) = live_stats(sonde)?;
     Ok(HttpResponse::json(
         200,
-        &json!({"live": stats_value(sonde), "stored": stored}),
+        &json!({"live": live, "instances": instances, "stored": stored}),
     ))
 }
 

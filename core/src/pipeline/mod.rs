@@ -2,6 +2,7 @@
 //! statistics → bounded buffer → delivery.
 
 mod alerts;
+mod cluster;
 mod delivery;
 mod ingest;
 mod process;
@@ -14,13 +15,14 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
+pub use cluster::{ClusterStats, InstanceStats};
 pub use ingest::{IngestItem, IngestReport, ItemStatus};
 pub use redact::REDACTED;
 pub use timer::Timer;
 
 use crate::alert::{ActiveAlert, AlertEngine, AlertTransition};
 use crate::buffer::{Buffer, BufferLimits, PushError};
-use crate::clock::{platform_clock, SharedClock};
+use crate::clock::{platform_clock, Clock, SharedClock};
 use crate::codes;
 use crate::config::{BeforeSend, Config, DeliveryMode, OverflowPolicy};
 use crate::error::{Error, ErrorKind, Result, Violation};
@@ -56,6 +58,26 @@ pub struct Receipt {
     pub disposition: Disposition,
     /// Tracking-plan violations in `warn` mode: reported, not rejected.
     pub warnings: Vec<Violation>,
+}
+
+/// The statistics-sharing part of a client with a store (native targets).
+#[cfg(not(target_arch = "wasm32"))]
+fn cluster_of(config: &Config) -> Option<cluster::Cluster> {
+    let store = config.stats_store.clone()?;
+    let now = config.clock.as_ref().map_or_else(
+        || Clock::now_ms(&crate::clock::SystemClock::new()),
+        |c| c.now_ms(),
+    );
+    Some(cluster::Cluster {
+        store,
+        instance: crate::store::Instance::current(now),
+        interval: config.metrics_interval,
+    })
+}
+
+#[cfg(target_arch = "wasm32")]
+fn cluster_of(_config: &Config) -> Option<cluster::Cluster> {
+    None
 }
 
 /// Where a message came from: the local API fills identity and super properties; ingested
@@ -141,6 +163,8 @@ struct Inner {
     max_queue_events: usize,
     alerts: Mutex<alerts::AlertRuntime>,
     alert_callbacks: Vec<crate::config::AlertCallback>,
+    /// The store this client publishes its statistics to, and who it is there.
+    cluster: Option<cluster::Cluster>,
 }
 
 impl Drop for Inner {
@@ -237,27 +261,36 @@ impl Sonde {
                     config.host_metrics,
                 )),
                 alert_callbacks: config.alert_callbacks.clone(),
+                cluster: cluster_of(&config),
             }),
         };
         // No worker on wasm32: the host calls `evaluate_alerts` itself (and the browser
         // build leaves the alert evaluation code out).
         #[cfg(not(target_arch = "wasm32"))]
-        if config.delivery == DeliveryMode::Worker
-            && ((cfg!(feature = "host-metrics") && config.host_metrics)
-                || !config.alert_rules.is_empty())
-        {
-            // The worker samples the host and evaluates alerts at the interval. It holds the client only weakly, so
-            // dropping the last handle still shuts the client down.
-            let weak = Arc::downgrade(&sonde.inner);
-            delivery::set_tick(
-                &sonde.inner.shared,
-                config.metrics_interval,
-                Arc::new(move || {
-                    if let Some(inner) = weak.upgrade() {
-                        let _ = Sonde { inner }.evaluate_alerts();
-                    }
-                }),
-            );
+        if config.delivery == DeliveryMode::Worker {
+            let alerting = (cfg!(feature = "host-metrics") && config.host_metrics)
+                || !config.alert_rules.is_empty();
+            let publishing = sonde.inner.cluster.is_some();
+            if alerting || publishing {
+                // The worker samples the host, evaluates alerts and publishes the statistics
+                // at the interval. It holds the client only weakly, so dropping the last
+                // handle still shuts the client down.
+                let weak = Arc::downgrade(&sonde.inner);
+                delivery::set_tick(
+                    &sonde.inner.shared,
+                    config.metrics_interval,
+                    Arc::new(move || {
+                        if let Some(inner) = weak.upgrade() {
+                            let sonde = Sonde { inner };
+                            if alerting {
+                                let _ = sonde.evaluate_alerts();
+                            }
+                            // A failed publish is retried at the next tick.
+                            let _ = sonde.publish_stats();
+                        }
+                    }),
+                );
+            }
         }
         Ok(sonde)
     }

@@ -3,6 +3,7 @@
 //! default: one file, no server.
 
 mod aggregate;
+mod instances;
 #[cfg(all(feature = "postgres", not(target_arch = "wasm32")))]
 mod postgres;
 mod query;
@@ -14,6 +15,7 @@ mod sqlite;
 use serde_json::Value;
 
 pub use aggregate::{Aggregates, Bucket, SeriesPoint};
+pub use instances::{Instance, PublishedInstance, INSTANCE_RETENTION_MS};
 #[cfg(all(feature = "postgres", not(target_arch = "wasm32")))]
 pub use postgres::PostgresStore;
 pub use query::{Deletion, EventPage, EventQuery, Order, TimeRange, MAX_LIMIT};
@@ -118,6 +120,17 @@ pub trait Store: crate::platform::MaybeSendSync + std::fmt::Debug {
     fn location(&self) -> String;
     /// The backend's name (`sqlite`, `postgres`): the store sink's name in statistics.
     fn backend(&self) -> &'static str;
+
+    /// Records `instance`'s latest statistics (one row per instance, replaced each time),
+    /// seen at `now_ms`, and forgets instances unseen for [`INSTANCE_RETENTION_MS`].
+    fn publish_instance(
+        &self,
+        instance: &Instance,
+        snapshot: &crate::stats::StatsSnapshot,
+        now_ms: i64,
+    ) -> Result<(), Error>;
+    /// Instances that published at or after `since_ms`, with their latest statistics.
+    fn instances(&self, since_ms: i64) -> Result<Vec<PublishedInstance>, Error>;
 
     /// A bulk delete as [`Deletion::from_value`] reads it; how many were deleted.
     fn delete_matching(&self, deletion: &Deletion) -> Result<u64, Error> {

@@ -27,16 +27,17 @@ use serde_json::{Map, Value};
 use super::query::Cursor;
 use super::row::Row;
 use super::{
-    Aggregates, Bucket, EventPage, EventQuery, Order, SeriesPoint, Store, TimeRange, WriteReport,
+    Aggregates, Bucket, EventPage, EventQuery, Instance, Order, PublishedInstance, SeriesPoint,
+    Store, TimeRange, WriteReport, INSTANCE_RETENTION_MS,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind};
 use crate::event::{parse_message, Properties, Timestamp};
-use crate::stats::{DDSketch, Latency};
+use crate::stats::{DDSketch, Latency, StatsSnapshot};
 use crate::validate::Validator;
 
 /// The schema this code writes; databases from newer versions are refused.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Migrations, in order: entry `i` takes a database from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &["
@@ -72,6 +73,15 @@ CREATE TABLE sonde_message_ids (
     ts         bigint NOT NULL
 );
 CREATE INDEX sonde_message_ids_ts ON sonde_message_ids (ts);
+", "
+CREATE TABLE sonde_instances (
+    id         text    PRIMARY KEY,
+    host       text    NOT NULL,
+    pid        bigint  NOT NULL,
+    started_at bigint  NOT NULL,
+    last_seen  bigint  NOT NULL,
+    snapshot   text    NOT NULL
+);
 "];
 
 /// Advisory lock keys (any constant; these spell "sonde" and a purpose).
@@ -802,6 +812,68 @@ impl Store for PostgresStore {
 
     fn backend(&self) -> &'static str {
         "postgres"
+    }
+
+    fn publish_instance(
+        &self,
+        instance: &Instance,
+        snapshot: &StatsSnapshot,
+        now_ms: i64,
+    ) -> Result<(), Error> {
+        let text = serde_json::to_string(snapshot)
+            .map_err(|e| Error::new(ErrorKind::StoreFailed, format!("publishing: {e}")))?;
+        let fail = |e: postgres::Error| store_error("publishing statistics", &e);
+        let mut client = self.writer()?;
+        client
+            .execute(
+                "INSERT INTO sonde_instances (id, host, pid, started_at, last_seen, snapshot) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, snapshot = excluded.snapshot",
+                &[
+                    &instance.id,
+                    &instance.host,
+                    &i64::from(instance.pid),
+                    &instance.started_at.as_millis(),
+                    &now_ms,
+                    &text,
+                ],
+            )
+            .map_err(fail)?;
+        client
+            .execute(
+                "DELETE FROM sonde_instances WHERE last_seen < $1",
+                &[&now_ms.saturating_sub(INSTANCE_RETENTION_MS)],
+            )
+            .map_err(fail)?;
+        Ok(())
+    }
+
+    fn instances(&self, since_ms: i64) -> Result<Vec<PublishedInstance>, Error> {
+        let rows = self
+            .reader()?
+            .query(
+                "SELECT id, host, pid, started_at, last_seen, snapshot FROM sonde_instances \
+                 WHERE last_seen >= $1 ORDER BY started_at, id",
+                &[&since_ms],
+            )
+            .map_err(|e| store_error("reading instances", &e))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                // A row this version cannot read (a newer Sonde's) is left out.
+                let snapshot = serde_json::from_str::<StatsSnapshot>(r.get::<_, &str>(5)).ok()?;
+                Some(PublishedInstance {
+                    instance: Instance {
+                        id: r.get(0),
+                        host: r.get(1),
+                        pid: u32::try_from(r.get::<_, i64>(2)).unwrap_or(0),
+                        started_at: Timestamp::from_millis(r.get(3)),
+                    },
+                    last_seen: Timestamp::from_millis(r.get(4)),
+                    snapshot,
+                })
+            })
+            .collect())
     }
 }
 

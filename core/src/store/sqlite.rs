@@ -20,18 +20,20 @@ use std::collections::BTreeMap;
 use super::query::Cursor;
 use super::row::Row;
 use super::{
-    Aggregates, Bucket, EventPage, EventQuery, Order, SeriesPoint, Store, TimeRange, WriteReport,
+    Aggregates, Bucket, EventPage, EventQuery, Instance, Order, PublishedInstance, SeriesPoint,
+    Store, TimeRange, WriteReport, INSTANCE_RETENTION_MS,
 };
 use crate::error::{Error, ErrorKind};
 use crate::event::{parse_message, Properties, Timestamp};
-use crate::stats::{DDSketch, Latency};
+use crate::stats::{DDSketch, Latency, StatsSnapshot};
 use crate::validate::Validator;
 
 /// The schema this code writes; files from newer versions are refused.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Migrations, in order: entry `i` takes a file from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE events (
     id           INTEGER PRIMARY KEY,
     message_id   TEXT    NOT NULL UNIQUE,
@@ -57,7 +59,18 @@ CREATE INDEX events_event     ON events (event, ts, id) WHERE event IS NOT NULL;
 CREATE INDEX events_user      ON events (user_id, ts, id) WHERE user_id IS NOT NULL;
 CREATE INDEX events_anonymous ON events (anonymous_id, ts, id) WHERE anonymous_id IS NOT NULL;
 CREATE INDEX events_session   ON events (session_id, ts, id) WHERE session_id IS NOT NULL;
-"];
+",
+    "
+CREATE TABLE instances (
+    id         TEXT    PRIMARY KEY,
+    host       TEXT    NOT NULL,
+    pid        INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    last_seen  INTEGER NOT NULL,
+    snapshot   TEXT    NOT NULL
+);
+",
+];
 
 /// Columns read back, in this order, by every query.
 const COLUMNS: &str = "id, ts, message_id, type, event, name, user_id, anonymous_id, session_id, \
@@ -482,6 +495,75 @@ impl Store for SqliteStore {
 
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn publish_instance(
+        &self,
+        instance: &Instance,
+        snapshot: &StatsSnapshot,
+        now_ms: i64,
+    ) -> Result<(), Error> {
+        let text = serde_json::to_string(snapshot)
+            .map_err(|e| Error::new(ErrorKind::StoreFailed, format!("publishing: {e}")))?;
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO instances (id, host, pid, started_at, last_seen, snapshot) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, snapshot = excluded.snapshot",
+            rusqlite::params![
+                instance.id,
+                instance.host,
+                instance.pid,
+                instance.started_at.as_millis(),
+                now_ms,
+                text
+            ],
+        )
+        .map_err(|e| store_error("publishing statistics", e))?;
+        conn.execute(
+            "DELETE FROM instances WHERE last_seen < ?1",
+            [now_ms.saturating_sub(INSTANCE_RETENTION_MS)],
+        )
+        .map_err(|e| store_error("publishing statistics", e))?;
+        Ok(())
+    }
+
+    fn instances(&self, since_ms: i64) -> Result<Vec<PublishedInstance>, Error> {
+        let conn = self.read_conn();
+        let fail = |e| store_error("reading instances", e);
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, host, pid, started_at, last_seen, snapshot FROM instances \
+                 WHERE last_seen >= ?1 ORDER BY started_at, id",
+            )
+            .map_err(fail)?;
+        let rows = stmt
+            .query_map([since_ms], |r| {
+                Ok((
+                    Instance {
+                        id: r.get(0)?,
+                        host: r.get(1)?,
+                        pid: r.get(2)?,
+                        started_at: Timestamp::from_millis(r.get(3)?),
+                    },
+                    Timestamp::from_millis(r.get(4)?),
+                    r.get::<_, String>(5)?,
+                ))
+            })
+            .map_err(fail)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (instance, last_seen, text) = row.map_err(fail)?;
+            // A row this version cannot read (a newer Sonde's) is left out, not an error.
+            if let Ok(snapshot) = serde_json::from_str::<StatsSnapshot>(&text) {
+                out.push(PublishedInstance {
+                    instance,
+                    last_seen,
+                    snapshot,
+                });
+            }
+        }
+        Ok(out)
     }
 
     fn write(&self, events: &mut dyn Iterator<Item = &str>) -> Result<WriteReport, Error> {
