@@ -1,6 +1,7 @@
-//! The event store: where delivered events are kept and queried. [`Store`] is the seam for
-//! other databases; [`SqliteStore`] (feature `sqlite`, native targets) is the embedded
-//! default: one file, no server.
+//! The event store: where delivered events are kept and queried, and where instances that
+//! share it publish their statistics. [`Store`] is the seam for databases; [`SqliteStore`]
+//! (feature `sqlite`, native targets) is the embedded default, one file and no server;
+//! `PostgresStore` (feature `postgres`) serves several hosts.
 
 mod aggregate;
 mod instances;
