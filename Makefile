@@ -16,7 +16,7 @@ CARGO_FUZZ := .tools/bin/cargo-fuzz
 FUZZ_TARGETS := ingest properties tracking_plan stats_snapshot cursor
 FUZZ_SECONDS ?= 600
 
-.PHONY: fuzz fuzz-smoke dist test-install help setup python-env python-wheel node-addon wasm wasm-vectors chromium test test-rust test-wasm test-python test-node test-system test-browser check-wasm lint lint-python demo demo-rust bench bench-python bench-node bench-browser clean
+.PHONY: fuzz fuzz-smoke dist test-install help setup python-env python-wheel node-addon wasm wasm-vectors chromium test test-rust test-wasm test-python test-node collector test-system test-browser check-wasm lint lint-python demo demo-rust bench bench-python bench-node bench-browser clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -99,7 +99,10 @@ test-python: python-wheel ## pytest against the installed wheel, and the native 
 	scripts/with-postgres.sh $(PY) -m pytest bindings-python/tests -q
 	$(PY) -m mypy.stubtest sonde._native
 
-test-system: python-wheel node-addon bindings-node/node_modules/.ready ## Real processes on 127.0.0.1: services in each runtime sending to the example collectors
+collector: setup ## Build the standalone collector service (target/release/sonde-collector)
+	$(CARGO) build --release -p sonde-collector
+
+test-system: python-wheel node-addon collector bindings-node/node_modules/.ready ## Real processes on 127.0.0.1: services in each runtime sending to the example collectors
 	scripts/with-postgres.sh $(PY) -m pytest tests/system -q
 
 $(CARGO_FUZZ):
