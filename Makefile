@@ -163,7 +163,7 @@ bench: setup ## Criterion benchmarks and the buffered-memory measurement (see BE
 	$(CARGO) bench -p sonde-core --features host-metrics --bench pipeline --bench stats --bench host
 	$(CARGO) run --release -p sonde-core --example buffer_memory --features test-utils
 	$(CARGO) run --release -p sonde-core --example host_sample_cost --features host-metrics
-	$(CARGO) run --release -p sonde-core --example store_bench --features sqlite
+	scripts/with-postgres.sh $(CARGO) run --release -p sonde-core --example store_bench --features sqlite,postgres
 
 bench-python: python-wheel ## Python benchmarks: track() vs competitors, collector, middleware (BENCHMARKS.md)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r bindings-python/requirements-bench.txt

@@ -1,14 +1,17 @@
-//! Event store figures for BENCHMARKS.md: insert throughput (batches of 100 and 500), query
-//! latency on 1,000,000 stored events (a filtered first page and a deep keyset page), bytes
-//! on disk per event.
-//! `cargo run --release -p sonde-core --example store_bench --features sqlite`
+//! Event store figures for BENCHMARKS.md, SQLite and PostgreSQL in the same run: insert
+//! throughput (batches of 100 and 500) with this process's CPU per event, track() to
+//! committed through the pipeline, query latency on 1,000,000 stored events (a filtered
+//! first page, a deep keyset page, a property filter), and for SQLite the bytes on disk.
+//! `scripts/with-postgres.sh cargo run --release -p sonde-core --example store_bench --features sqlite,postgres`
+//! (PostgreSQL needs the server that script starts; without `SONDE_TEST_POSTGRES` only SQLite
+//! runs).
 
 use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
 use serde_json::json;
-use sonde_core::store::{EventQuery, SqliteStore, Store, StoreSink};
+use sonde_core::store::{EventQuery, PostgresStore, SqliteStore, Store, StoreSink};
 use sonde_core::{Config, Message, OverflowPolicy, Sonde, Timestamp};
 
 #[path = "../benches/workload.rs"]
@@ -40,21 +43,53 @@ fn event(i: usize) -> String {
     .to_string()
 }
 
-fn insert(store: &SqliteStore, n: usize, batch: usize) -> f64 {
+/// This process's CPU time (user + system, every thread).
+fn cpu_time() -> Duration {
+    let text = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime is the 12th, stime the 13th.
+    let fields: Vec<&str> = text
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields
+        .get(11..13)
+        .map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
+    Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
+}
+
+/// Events per second, and this process's CPU µs per event.
+fn insert(store: &dyn Store, n: usize, batch: usize) -> (f64, f64) {
     let lines: Vec<String> = (0..n).map(event).collect();
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), cpu_time());
     for chunk in lines.chunks(batch) {
         store
             .write(&mut chunk.iter().map(String::as_str))
             .expect("write");
     }
-    n as f64 / started.elapsed().as_secs_f64()
+    let cpu_us = (cpu_time() - cpu).as_secs_f64() * 1e6 / n as f64;
+    (n as f64 / started.elapsed().as_secs_f64(), cpu_us)
+}
+
+/// Opens a new, empty store of a backend: a file in `dir`, or a database on the test server.
+fn open(backend: &str, dir: &std::path::Path, name: &str) -> Arc<dyn Store> {
+    if backend == "sqlite" {
+        return Arc::new(SqliteStore::open(dir.join(format!("{name}.db"))).expect("open"));
+    }
+    let base = std::env::var("SONDE_TEST_POSTGRES").expect("SONDE_TEST_POSTGRES");
+    let database = format!("bench_{}_{name}", std::process::id());
+    let mut admin = postgres::Client::connect(&base, postgres::NoTls).expect("connect");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {database}"))
+        .expect("create database");
+    let (server, _) = base.rsplit_once('/').expect("a database in the URL");
+    Arc::new(PostgresStore::open(&format!("{server}/{database}")).expect("open"))
 }
 
 /// Events per second from `track` to committed rows: the client's worker delivers batches
 /// of 500 to a [`StoreSink`] while the caller tracks; timed until shutdown has drained all.
-fn through_pipeline(path: &std::path::Path, n: usize) -> f64 {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path).expect("open"));
+fn through_pipeline(store: Arc<dyn Store>, n: usize) -> f64 {
     let sonde = Sonde::new(
         Config::default()
             .batch_size(500)
@@ -88,15 +123,27 @@ fn main() {
 
     if std::env::var("SONDE_BENCH_MEMORY").is_ok() {
         let mem = SqliteStore::open_in_memory().expect("open");
-        let rate = insert(&mem, 200_000, 500);
+        let (rate, _) = insert(&mem, 200_000, 500);
         println!("insert in memory, batches of 500: {rate:.0} events/s");
         return;
     }
-    let small = SqliteStore::open(dir.join("b100.db")).expect("open");
-    let rate100 = insert(&small, 200_000, 100);
-    println!("insert, batches of 100: {rate100:.0} events/s");
+    let mut backends = vec!["sqlite"];
+    if std::env::var("SONDE_TEST_POSTGRES").is_ok() {
+        backends.push("postgres");
+    }
+    for backend in backends {
+        println!("== {backend}");
+        bench(backend, &dir);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
 
-    let rate = through_pipeline(&dir.join("pipeline.db"), 200_000);
+fn bench(backend: &str, dir: &std::path::Path) {
+    let small = open(backend, dir, "b100");
+    let (rate100, cpu100) = insert(&*small, 200_000, 100);
+    println!("insert, batches of 100: {rate100:.0} events/s, {cpu100:.1} µs CPU per event in this process");
+
+    let rate = through_pipeline(open(backend, dir, "pipeline"), 200_000);
     println!("track -> worker -> store, batches of 500: {rate:.0} events/s (200000 events)");
 
     // SONDE_BENCH_EVENTS scales the big store down for quick experiments.
@@ -104,10 +151,9 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let path = dir.join("b500.db");
-    let store = SqliteStore::open(&path).expect("open");
-    let rate500 = insert(&store, big, 500);
-    println!("insert, batches of 500: {rate500:.0} events/s ({big} events)");
+    let store = open(backend, dir, "b500");
+    let (rate500, cpu500) = insert(&*store, big, 500);
+    println!("insert, batches of 500: {rate500:.0} events/s, {cpu500:.1} µs CPU per event in this process ({big} events)");
 
     // A filtered first page: one user's latest events.
     let mut first = Vec::new();
@@ -157,13 +203,14 @@ fn main() {
     let (p50, p99) = percentiles(prop);
     println!("event + property filter first page: p50 {p50:?}, p99 {p99:?}");
 
-    let count = store.len().expect("len");
-    drop(store); // the last connection checkpoints the WAL into the file
-    let bytes = std::fs::metadata(&path).expect("size").len();
-    println!(
-        "bytes on disk per event: {:.0} ({} bytes, {count} events)",
-        bytes as f64 / count as f64,
-        bytes
-    );
-    let _ = std::fs::remove_dir_all(&dir);
+    if backend == "sqlite" {
+        let count = store.len().expect("len");
+        drop(store); // the last connection checkpoints the WAL into the file
+        let bytes = std::fs::metadata(dir.join("b500.db")).expect("size").len();
+        println!(
+            "bytes on disk per event: {:.0} ({} bytes, {count} events)",
+            bytes as f64 / count as f64,
+            bytes
+        );
+    }
 }
