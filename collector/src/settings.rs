@@ -65,6 +65,16 @@ impl Settings {
                 Err(e) => return Err(format!("--options is not JSON: {e}")),
             },
         };
+        // A service of its own can hold more than an embedded client: room for bursts from
+        // many senders (a full buffer answers 503 and the senders retry) and bigger batches
+        // for the store. `--options` overrides each.
+        for (key, value) in [
+            ("max_queue_events", json!(200_000)),
+            ("max_queue_bytes", json!(256 << 20)),
+            ("batch_size", json!(500)),
+        ] {
+            options.entry(key).or_insert(value);
+        }
         if let Some(store) = &self.store {
             options.insert("store".into(), json!(store));
         }

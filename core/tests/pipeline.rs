@@ -241,6 +241,45 @@ fn drop_newest_refuses_when_full() {
 }
 
 #[test]
+fn ingested_events_are_never_evicted_a_full_buffer_refuses_newcomers() {
+    // Under drop_oldest, local tracking makes room by dropping the oldest; events ingested
+    // from other processes were acknowledged to their senders, so they stay, and the
+    // newcomers are refused as queue_full (their senders retry).
+    let sonde = Sonde::new(
+        Config::default()
+            .delivery(DeliveryMode::Manual)
+            .max_queue_events(3)
+            .overflow(OverflowPolicy::DropOldest),
+    )
+    .unwrap();
+    let batch: Vec<Value> = (0..5)
+        .map(|i| json!({"type": "track", "event": "E", "userId": "u", "properties": {"i": i}}))
+        .collect();
+    let report = sonde
+        .ingest(json!({ "batch": batch }).to_string().as_bytes())
+        .unwrap();
+    let statuses: Vec<String> = report
+        .items
+        .iter()
+        .map(|i| format!("{:?}", i.status))
+        .collect();
+    assert_eq!(
+        statuses,
+        ["Accepted", "Accepted", "Accepted", "QueueFull", "QueueFull"]
+    );
+    sonde.flush(SECOND).unwrap();
+    let batch = sonde.take_batch().unwrap().unwrap();
+    let payload: Value = serde_json::from_str(&batch.payload).unwrap();
+    let kept: Vec<i64> = payload["batch"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["properties"]["i"].as_i64().unwrap())
+        .collect();
+    assert_eq!(kept, vec![0, 1, 2]);
+}
+
+#[test]
 fn drop_oldest_evicts_the_oldest() {
     let sink = MemorySink::new();
     let sonde = Sonde::new(

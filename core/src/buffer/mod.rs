@@ -206,6 +206,18 @@ impl Buffer {
     /// Offers one serialized event. On `Err` nothing is counted yet: the caller either waits
     /// and offers again, or calls [`Buffer::reject`].
     pub fn push(&mut self, json: Box<str>, now_ms: u64) -> Result<u64, PushError> {
+        self.push_with(json, now_ms, self.limits.evict_oldest)
+    }
+
+    /// [`Buffer::push`] that never makes room by dropping queued events, whatever the
+    /// overflow policy: for events ingested from other processes, which were acknowledged
+    /// to their senders, so a full buffer refuses the newcomer (the sender retries) instead
+    /// of losing one it already answered for.
+    pub fn push_keeping(&mut self, json: Box<str>, now_ms: u64) -> Result<u64, PushError> {
+        self.push_with(json, now_ms, false)
+    }
+
+    fn push_with(&mut self, json: Box<str>, now_ms: u64, evict: bool) -> Result<u64, PushError> {
         if self.closed {
             return Err(PushError::Closed);
         }
@@ -214,7 +226,7 @@ impl Buffer {
             return Err(PushError::Oversize);
         }
         while !self.has_room(bytes) {
-            if !self.limits.evict_oldest {
+            if !evict {
                 return Err(PushError::Full);
             }
             match self.queue.pop_front() {

@@ -216,7 +216,9 @@ impl Inner {
         let public = matches!(origin, Origin::Ingest { public: true, .. });
         lock(&shared.stats).record(&m, now, public);
         let warnings = checked.warnings;
-        let disposition = self.enqueue(json, warnings.len() as u64)?;
+        // Ingested events were acknowledged to their sender: never evicted to make room.
+        let keep_queued = matches!(origin, Origin::Ingest { .. });
+        let disposition = self.enqueue(json, warnings.len() as u64, keep_queued)?;
         Ok(Receipt {
             message_id: m.message_id.take().unwrap_or_default(),
             disposition,
@@ -224,7 +226,12 @@ impl Inner {
         })
     }
 
-    pub(super) fn enqueue(&self, json: Box<str>, plan_violations: u64) -> Result<Disposition> {
+    pub(super) fn enqueue(
+        &self,
+        json: Box<str>,
+        plan_violations: u64,
+        keep_queued: bool,
+    ) -> Result<Disposition> {
         let shared = &self.shared;
         let now = shared.mono_ms();
         let mut buf = shared.buffer();
@@ -232,7 +239,11 @@ impl Inner {
         if let OverflowPolicy::Block(timeout) = self.overflow {
             buf = delivery::wait_for_room(shared, buf, json.len(), timeout);
         }
-        let outcome = buf.push(json, now);
+        let outcome = if keep_queued {
+            buf.push_keeping(json, now)
+        } else {
+            buf.push(json, now)
+        };
         if let Err(e) = outcome {
             buf.reject(e);
         }
