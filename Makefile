@@ -82,8 +82,8 @@ dist: node-addon wasm python-wheel ## Every artifact into dist/: the wheel and s
 test-install: dist chromium bindings-node/node_modules/.ready bindings-wasm/node_modules/.ready ## The packed artifacts installed into empty projects (tests/install)
 	node --test tests/install/
 
-test-browser: wasm wasm-vectors python-wheel node-addon chromium ## The browser package and the shared vectors in headless Chromium; tsc --strict over the .d.ts
-	cd bindings-wasm && node --test test/*.test.js
+test-browser: wasm wasm-vectors python-wheel node-addon collector chromium ## The browser package and the shared vectors in headless Chromium; tsc --strict over the .d.ts
+	cd bindings-wasm && ../scripts/with-postgres.sh node --test test/*.test.js
 	cd bindings-wasm && npx tsc --noEmit --strict -p test/tsconfig.json
 
 test-wasm: setup $(WASM_BINDGEN) ## wasm-bindgen tests of the browser binding's API, as wasm under Node
