@@ -22,7 +22,7 @@ pub use timer::Timer;
 
 use crate::alert::{ActiveAlert, AlertEngine, AlertTransition};
 use crate::buffer::{Buffer, BufferLimits, PushError};
-use crate::clock::{platform_clock, Clock, SharedClock};
+use crate::clock::{platform_clock, SharedClock};
 use crate::codes;
 use crate::config::{BeforeSend, Config, DeliveryMode, OverflowPolicy};
 use crate::error::{Error, ErrorKind, Result, Violation};
@@ -65,7 +65,7 @@ pub struct Receipt {
 fn cluster_of(config: &Config) -> Option<cluster::Cluster> {
     let store = config.stats_store.clone()?;
     let now = config.clock.as_ref().map_or_else(
-        || Clock::now_ms(&crate::clock::SystemClock::new()),
+        || crate::clock::Clock::now_ms(&crate::clock::SystemClock::new()),
         |c| c.now_ms(),
     );
     Some(cluster::Cluster {
