@@ -6,7 +6,7 @@
 use std::sync::{Arc, Barrier};
 
 use serde_json::json;
-use sonde_core::store::{EventQuery, PostgresStore, Store};
+use sonde_core::store::{EventQuery, PostgresStore, Store, WriteMethod};
 use sonde_core::Timestamp;
 
 mod support;
@@ -83,8 +83,14 @@ fn retention_drops_whole_weeks_and_trims_the_one_it_falls_in() {
 
 #[test]
 fn dedupe_holds_across_partitions_and_within_a_batch() {
+    for method in [WriteMethod::Unnest, WriteMethod::Copy] {
+        dedupe_with(method);
+    }
+}
+
+fn dedupe_with(method: WriteMethod) {
     let url = support::postgres_database("dedupe");
-    let store = PostgresStore::open(&url).unwrap();
+    let store = PostgresStore::open_with(&url, method).unwrap();
     assert_eq!(write(&store, &[event("a", MONDAY)]), (1, 0));
     // The same id resent with another week's timestamp, and twice in one batch.
     let resend = [
@@ -203,8 +209,14 @@ fn clear_errors_for_bad_servers_and_newer_schemas() {
 
 #[test]
 fn nul_characters_are_kept_as_replacement_characters() {
+    for method in [WriteMethod::Unnest, WriteMethod::Copy] {
+        nul_with(method);
+    }
+}
+
+fn nul_with(method: WriteMethod) {
     let url = support::postgres_database("nul");
-    let store = PostgresStore::open(&url).unwrap();
+    let store = PostgresStore::open_with(&url, method).unwrap();
     let line = json!({"type": "track", "event": "E", "messageId": "nul", "userId": "u",
         "timestamp": Timestamp::from_millis(MONDAY).to_string(), "properties": {"s": "a\u{0}b"}})
     .to_string();

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use sonde_core::store::{
-    EventQuery, Order, PostgresStore, SqliteStore, Store, StoreSink, TimeRange,
+    EventQuery, Order, PostgresStore, SqliteStore, Store, StoreSink, TimeRange, WriteMethod,
 };
 
 mod support;
@@ -51,12 +51,17 @@ fn sample() -> Vec<Value> {
         .collect()
 }
 
-/// Every backend the store tests run against: SQLite in memory, and a fresh database on the
-/// PostgreSQL server `make test` starts.
+/// Every backend the store tests run against: SQLite in memory, and fresh databases on the
+/// PostgreSQL server `make test` starts, written with each way of sending batches.
 fn backends(test: &str) -> Vec<Box<dyn Store>> {
+    let postgres = |method| {
+        let url = support::postgres_database(test);
+        Box::new(PostgresStore::open_with(&url, method).unwrap()) as Box<dyn Store>
+    };
     vec![
         Box::new(SqliteStore::open_in_memory().unwrap()),
-        Box::new(PostgresStore::open(&support::postgres_database(test)).unwrap()),
+        postgres(WriteMethod::Unnest),
+        postgres(WriteMethod::Copy),
     ]
 }
 

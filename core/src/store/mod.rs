@@ -18,7 +18,7 @@ use serde_json::Value;
 pub use aggregate::{Aggregates, Bucket, SeriesPoint};
 pub use instances::{Instance, PublishedInstance, INSTANCE_RETENTION_MS};
 #[cfg(all(feature = "postgres", not(target_arch = "wasm32")))]
-pub use postgres::PostgresStore;
+pub use postgres::{PostgresStore, WriteMethod};
 pub use query::{Deletion, EventPage, EventQuery, Order, TimeRange, MAX_LIMIT};
 #[cfg(feature = "http-sink")]
 pub(crate) use sqlite::open_wal;

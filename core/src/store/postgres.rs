@@ -176,6 +176,7 @@ pub struct PostgresStore {
     /// Week starts whose partition is known to exist.
     partitions: Mutex<BTreeSet<i64>>,
     deduplicated: AtomicU64,
+    write_method: WriteMethod,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -198,6 +199,11 @@ fn connect(url: &str) -> Result<Client, Error> {
 impl PostgresStore {
     /// Connects, brings the schema up to date and creates the partitions ahead.
     pub fn open(url: &str) -> Result<Self, Error> {
+        Self::open_with(url, WriteMethod::default())
+    }
+
+    /// [`PostgresStore::open`] with a chosen way of sending batches (for measuring).
+    pub fn open_with(url: &str, write_method: WriteMethod) -> Result<Self, Error> {
         let mut writer = connect(url)?;
         migrate(&mut writer).map_err(|e| {
             Error::new(
@@ -212,6 +218,7 @@ impl PostgresStore {
             reader: Mutex::new(reader),
             partitions: Mutex::new(BTreeSet::new()),
             deduplicated: AtomicU64::new(0),
+            write_method,
         };
         let this_week = week_of(SystemClock::new().now_ms());
         let ahead: Vec<i64> = (0..=WEEKS_AHEAD).map(|w| this_week + w * WEEK_MS).collect();
@@ -418,17 +425,29 @@ fn filters(q: &EventQuery) -> (String, Params) {
     (sql, params)
 }
 
-/// Inserts a batch in one statement: the rows as arrays, unnested; duplicates within the
-/// batch keep their first occurrence, and only ids new to `sonde_message_ids` are stored.
-const INSERT: &str = "
-WITH incoming AS (
-    SELECT DISTINCT ON (message_id) * FROM unnest(
+/// The arrays a batch is sent as, `unnest`ed into rows numbered in batch order.
+const UNNEST: &str = "unnest(
         $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
         $8::text[], $9::text[], $10::int8[], $11::int8[], $12::int8[], $13::text[],
         $14::text[], $15::text[], $16::text[]
     ) WITH ORDINALITY AS t(message_id, type, event, name, user_id, anonymous_id, session_id,
-        group_id, previous_id, ts, received_at, sent_at, properties, traits, context, extra, n)
-    ORDER BY message_id, n
+        group_id, previous_id, ts, received_at, sent_at, properties, traits, context, extra, n)";
+
+/// The session's staging table for [`WriteMethod::Copy`], emptied at each commit.
+const STAGING: &str = "CREATE TEMP TABLE IF NOT EXISTS sonde_incoming (
+    message_id text, type text, event text, name text, user_id text, anonymous_id text,
+    session_id text, group_id text, previous_id text, ts bigint, received_at bigint,
+    sent_at bigint, properties text, traits text, context text, extra text, n bigint
+) ON COMMIT DELETE ROWS";
+
+/// Stores the rows of `source` (columns as in [`UNNEST`], `n` the batch order) in one
+/// statement: duplicates within the batch keep their first occurrence, and only ids new to
+/// `sonde_message_ids` are stored (a concurrent insert of the same id waits for the other
+/// transaction, then skips).
+fn insert_sql(source: &str) -> String {
+    format!(
+        "WITH incoming AS (
+    SELECT DISTINCT ON (message_id) * FROM {source} ORDER BY message_id, n
 ), fresh AS (
     INSERT INTO sonde_message_ids (message_id, ts)
     SELECT message_id, ts FROM incoming ORDER BY n
@@ -439,7 +458,116 @@ INSERT INTO sonde_events (message_id, type, event, name, user_id, anonymous_id, 
 SELECT i.message_id, i.type, i.event, i.name, i.user_id, i.anonymous_id, i.session_id,
     i.group_id, i.previous_id, i.ts, i.received_at, i.sent_at, i.properties::jsonb,
     i.traits::jsonb, i.context::jsonb, i.extra::jsonb
-FROM incoming i JOIN fresh f USING (message_id) ORDER BY i.n";
+FROM incoming i JOIN fresh f USING (message_id) ORDER BY i.n"
+    )
+}
+
+/// How a batch reaches the server. Both are measured side by side in BENCHMARKS.md
+/// (`store_bench`); the default is the faster there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WriteMethod {
+    /// One statement with the columns as arrays, `unnest`ed.
+    #[default]
+    Unnest,
+    /// Binary `COPY` into a session staging table, then the same insert from it.
+    Copy,
+}
+
+/// Sends a batch as arrays; the rows inserted.
+fn write_unnest(client: &mut Client, rows: &[Row<'_>]) -> Result<u64, postgres::Error> {
+    let text = |f: &dyn Fn(&Row<'_>) -> Option<String>| -> Vec<Option<String>> {
+        rows.iter().map(f).collect()
+    };
+    let owned = |v: &Option<Cow<'_, str>>| v.as_ref().map(|s| s.to_string());
+    let message_ids = text(&|r| Some(r.message_id.to_string()));
+    let kinds = text(&|r| Some(r.kind.to_string()));
+    let names = text(&|r| owned(&r.event));
+    let screen_names = text(&|r| owned(&r.name));
+    let user_ids = text(&|r| owned(&r.user_id));
+    let anonymous_ids = text(&|r| owned(&r.anonymous_id));
+    let session_ids = text(&|r| owned(&r.session_id));
+    let group_ids = text(&|r| owned(&r.group_id));
+    let previous_ids = text(&|r| owned(&r.previous_id));
+    let ts: Vec<i64> = rows.iter().map(|r| r.ts).collect();
+    let received: Vec<Option<i64>> = rows.iter().map(|r| r.received_at).collect();
+    let sent: Vec<Option<i64>> = rows.iter().map(|r| r.sent_at).collect();
+    let properties = text(&|r| Some(without_nul(r.properties).into_owned()));
+    let traits = text(&|r| Some(without_nul(r.traits).into_owned()));
+    let context = text(&|r| Some(without_nul(r.context).into_owned()));
+    let extra = text(&|r| Some(without_nul(&r.extra).into_owned()));
+    client.execute(
+        &insert_sql(UNNEST),
+        &[
+            &message_ids,
+            &kinds,
+            &names,
+            &screen_names,
+            &user_ids,
+            &anonymous_ids,
+            &session_ids,
+            &group_ids,
+            &previous_ids,
+            &ts,
+            &received,
+            &sent,
+            &properties,
+            &traits,
+            &context,
+            &extra,
+        ],
+    )
+}
+
+/// Sends a batch with binary `COPY` into the staging table, then inserts from it, in one
+/// transaction; the rows inserted.
+fn write_copy(client: &mut Client, rows: &[Row<'_>]) -> Result<u64, postgres::Error> {
+    use postgres::binary_copy::BinaryCopyInWriter;
+    use postgres::types::Type;
+    let mut tx = client.transaction()?;
+    tx.batch_execute(STAGING)?;
+    let columns = [
+        [Type::TEXT; 9].as_slice(),
+        &[Type::INT8; 3],
+        &[Type::TEXT; 4],
+        &[Type::INT8],
+    ]
+    .concat();
+    let mut copy = BinaryCopyInWriter::new(
+        tx.copy_in("COPY sonde_incoming FROM STDIN BINARY")?,
+        &columns,
+    );
+    for (n, r) in rows.iter().enumerate() {
+        let (properties, traits, context, extra) = (
+            without_nul(r.properties),
+            without_nul(r.traits),
+            without_nul(r.context),
+            without_nul(&r.extra),
+        );
+        copy.write(&[
+            &r.message_id.as_ref(),
+            &r.kind.as_ref(),
+            &r.event.as_deref(),
+            &r.name.as_deref(),
+            &r.user_id.as_deref(),
+            &r.anonymous_id.as_deref(),
+            &r.session_id.as_deref(),
+            &r.group_id.as_deref(),
+            &r.previous_id.as_deref(),
+            &r.ts,
+            &r.received_at,
+            &r.sent_at,
+            &properties.as_ref(),
+            &traits.as_ref(),
+            &context.as_ref(),
+            &extra.as_ref(),
+            &(n as i64),
+        ])?;
+    }
+    copy.finish()?;
+    let inserted = tx.execute(&insert_sql("sonde_incoming"), &[])?;
+    tx.commit()?;
+    Ok(inserted)
+}
 
 /// `sonde_events` rows deleted by `filter`, with their message ids, in one statement.
 fn delete_sql(filter: &str) -> String {
@@ -470,52 +598,14 @@ impl Store for PostgresStore {
         if rows.is_empty() {
             return Ok(WriteReport::default());
         }
-        let text = |f: &dyn Fn(&Row<'_>) -> Option<String>| -> Vec<Option<String>> {
-            rows.iter().map(f).collect()
-        };
-        let owned = |v: &Option<Cow<'_, str>>| v.as_ref().map(|s| s.to_string());
-        let message_ids = text(&|r| Some(r.message_id.to_string()));
-        let kinds = text(&|r| Some(r.kind.to_string()));
-        let names = text(&|r| owned(&r.event));
-        let screen_names = text(&|r| owned(&r.name));
-        let user_ids = text(&|r| owned(&r.user_id));
-        let anonymous_ids = text(&|r| owned(&r.anonymous_id));
-        let session_ids = text(&|r| owned(&r.session_id));
-        let group_ids = text(&|r| owned(&r.group_id));
-        let previous_ids = text(&|r| owned(&r.previous_id));
-        let ts: Vec<i64> = rows.iter().map(|r| r.ts).collect();
-        let received: Vec<Option<i64>> = rows.iter().map(|r| r.received_at).collect();
-        let sent: Vec<Option<i64>> = rows.iter().map(|r| r.sent_at).collect();
-        let properties = text(&|r| Some(without_nul(r.properties).into_owned()));
-        let traits = text(&|r| Some(without_nul(r.traits).into_owned()));
-        let context = text(&|r| Some(without_nul(r.context).into_owned()));
-        let extra = text(&|r| Some(without_nul(&r.extra).into_owned()));
-        let weeks: BTreeSet<i64> = ts.iter().map(|t| week_of(*t)).collect();
+        let weeks: BTreeSet<i64> = rows.iter().map(|r| week_of(r.ts)).collect();
         let mut client = self.writer()?;
         self.ensure_partitions(&mut client, &weeks.into_iter().collect::<Vec<_>>())?;
-        let inserted = client
-            .execute(
-                INSERT,
-                &[
-                    &message_ids,
-                    &kinds,
-                    &names,
-                    &screen_names,
-                    &user_ids,
-                    &anonymous_ids,
-                    &session_ids,
-                    &group_ids,
-                    &previous_ids,
-                    &ts,
-                    &received,
-                    &sent,
-                    &properties,
-                    &traits,
-                    &context,
-                    &extra,
-                ],
-            )
-            .map_err(|e| store_error("writing", &e))?;
+        let inserted = match self.write_method {
+            WriteMethod::Unnest => write_unnest(&mut client, &rows),
+            WriteMethod::Copy => write_copy(&mut client, &rows),
+        }
+        .map_err(|e| store_error("writing", &e))?;
         let report = WriteReport {
             inserted,
             deduplicated: rows.len() as u64 - inserted,
