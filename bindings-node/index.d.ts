@@ -254,6 +254,10 @@ export interface ApiOptions {
   corsOrigins?: string[];
   /** Request body limit (default: the client's batch limit). */
   maxBodyBytes?: number;
+  /** Token(s) that may read `/metrics` and nothing else (a scraper's `Bearer`). */
+  metricsToken?: string | string[];
+  /** Serve `/metrics` without any key. */
+  openMetrics?: boolean;
 }
 
 export type Middleware = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => void;
@@ -308,6 +312,11 @@ export declare class Sonde {
   flush(timeoutMs?: number): Promise<void>;
   shutdown(timeoutMs?: number): Promise<void>;
   stats(): Stats;
+  /**
+   * The statistics of every instance sharing the store, merged, in the Prometheus text
+   * format (OpenMetrics with `{ openMetrics: true }`), as `/metrics` serves them.
+   */
+  metricsText(options?: { openMetrics?: boolean }): Promise<string>;
   systemMetrics(): JsonObject;
   alerts(): JsonObject[];
   evaluateAlerts(): JsonObject[];

@@ -155,6 +155,11 @@ class Sonde {
   }
 
   stats() { return JSON.parse(this.#native.stats()); }
+  /**
+   * The statistics of every instance sharing the store, merged, in the Prometheus text
+   * format (OpenMetrics with `{ openMetrics: true }`), as `/metrics` serves them.
+   */
+  async metricsText({ openMetrics = false } = {}) { return settled(this.#native.metricsText(openMetrics)); }
   systemMetrics() { return JSON.parse(this.#native.systemMetrics()); }
   alerts() { return JSON.parse(this.#native.alerts()); }
   evaluateAlerts() { return JSON.parse(this.#native.evaluateAlerts()); }

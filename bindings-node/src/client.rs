@@ -12,6 +12,7 @@ use sonde_core::config::{snake_case_keys, Destinations};
 use sonde_core::event::{calls, object_arg};
 
 use sonde_core::sink::CallbackSink;
+use sonde_core::stats::ExpositionFormat;
 use sonde_core::store::{Bucket, Deletion, EventQuery, Store, TimeRange};
 use sonde_core::{Error as CoreError, ErrorKind, Message, MessageType, Sonde, Timestamp};
 
@@ -439,6 +440,22 @@ impl NativeSonde {
     pub fn shutdown_async(&self, timeout_ms: Option<u32>) -> AsyncTask<Work> {
         let (sonde, timeout) = (self.sonde(), wait_timeout(timeout_ms));
         AsyncTask::new(Work::wait(move || sonde.shutdown(timeout)))
+    }
+
+    /// The merged statistics of every instance sharing the store in the Prometheus text
+    /// format (OpenMetrics with `openmetrics`), on libuv's thread pool: reading the other
+    /// instances' statistics is a store query.
+    #[napi(catch_unwind)]
+    pub fn metrics_text(&self, openmetrics: bool) -> AsyncTask<Work> {
+        let format = if openmetrics {
+            ExpositionFormat::OpenMetrics
+        } else {
+            ExpositionFormat::Prometheus
+        };
+        self.store_work(move |slot| {
+            let text = slot.current().sonde.metrics_text(format)?;
+            to_text(&text)
+        })
     }
 
     #[napi(catch_unwind)]

@@ -197,7 +197,7 @@ fn request_of(
 #[napi]
 impl NativeHttpApi {
     /// `options`: JSON text (`apiKey`, `writeKeys`, `protectReads`, `allowUnauthenticated`,
-    /// `corsOrigins`, `maxBodyBytes`).
+    /// `corsOrigins`, `maxBodyBytes`, `metricsToken`, `openMetrics`).
     #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, client: &NativeSonde, options: Option<String>) -> Result<Self> {
         let api = options_of(options)

@@ -171,6 +171,36 @@ test('node:http handler: the prefix is answered, other paths are the app\'s', as
   await sonde.shutdown();
 });
 
+test('/metrics: Prometheus text or OpenMetrics, for the admin key or the scraper token only', async () => {
+  const sonde = storeClient();
+  const app = express();
+  app.use(sonde.middleware());
+  app.get('/items/:id', (req, res) => res.json({ id: req.params.id }));
+  app.use('/analytics', sonde.router({ apiKey: KEY, metricsToken: 'scrape' }));
+  const { server, url } = await listen(app);
+  try {
+    for (let i = 0; i < 5; i++) assert.equal((await fetch(`${url}/items/${i}`)).status, 200);
+    assert.equal((await fetch(`${url}/analytics/metrics`)).status, 401);
+    const scraper = { authorization: 'Bearer scrape' };
+    assert.equal((await fetch(`${url}/analytics/statistics`, { headers: scraper })).status, 401);
+    const text = await fetch(`${url}/analytics/metrics`, { headers: scraper });
+    assert.equal(text.status, 200);
+    assert.match(text.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
+    const body = await text.text();
+    assert.match(body, /^# TYPE http_server_request_duration_seconds histogram$/m);
+    assert.match(body, /^http_server_request_duration_seconds_count\{http_request_method="GET",http_route="\/items\/:id"\} 5$/m);
+    const open = await fetch(`${url}/analytics/metrics`, { headers: { ...ADMIN, accept: 'application/openmetrics-text; version=1.0.0' } });
+    assert.match(open.headers.get('content-type'), /^application\/openmetrics-text/);
+    assert.match(await open.text(), /# EOF\n$/);
+    // The same exposition from the client, without HTTP.
+    assert.match(await sonde.metricsText(), /^http_server_request_duration_seconds_count\{http_request_method="GET",http_route="\/items\/:id"\} 5$/m);
+    assert.match(await sonde.metricsText({ openMetrics: true }), /# EOF\n$/);
+  } finally {
+    await close(server);
+  }
+  await sonde.shutdown();
+});
+
 test('fastify plugin serves the same API, bodies read raw by the core', async () => {
   const Fastify = require('fastify');
   const sonde = storeClient();

@@ -29,6 +29,7 @@ const fixed: number = sonde.time('sync', () => 1);
 const timer = sonde.startTimer('load');
 timer.end({ rows: 3 });
 const delivered: number = sonde.stats().counters.delivered;
+const exposition: Promise<string> = sonde.metricsText({ openMetrics: true });
 
 async function main(): Promise<void> {
   try {
@@ -48,7 +49,7 @@ app.use(sonde.errorHandler());
 const server = Fastify();
 void server.register(sonde.fastify(), { excludePaths: ['^/health$'] });
 http.createServer(sonde.wrap(async (req, res) => { res.end('ok'); }));
-app.use('/analytics', sonde.router({ apiKey: ['k1', 'k2'], writeKeys: 'w', corsOrigins: ['https://shop.example'] }));
+app.use('/analytics', sonde.router({ apiKey: ['k1', 'k2'], writeKeys: 'w', corsOrigins: ['https://shop.example'], metricsToken: 'scrape', openMetrics: false }));
 void server.register(sonde.fastifyRouter({ apiKey: 'k' }), { prefix: '/analytics' });
 const analytics = sonde.handler({ prefix: '/collect', allowUnauthenticated: true });
 http.createServer((req, res) => { if (!analytics(req, res)) res.end('app'); });

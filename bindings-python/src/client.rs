@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use sonde_core::codes;
 use sonde_core::event::reserved::{ApiRequest, ErrorEvent, Interaction, Performance};
 use sonde_core::event::Envelope;
+use sonde_core::stats::ExpositionFormat;
 use sonde_core::store::{Bucket, Deletion, EventQuery, Store, TimeRange};
 use sonde_core::{Error, ErrorKind, Message, MessageType, Timestamp};
 
@@ -668,6 +669,21 @@ impl Client {
         let engine = self.engine();
         let snapshot = py.detach(|| engine.sonde.stats());
         serialized(py, &snapshot)
+    }
+
+    /// The statistics of every instance sharing the store, merged, in the Prometheus text
+    /// format (or OpenMetrics with `openmetrics=True`), as `/metrics` serves them.
+    #[pyo3(signature = (openmetrics=false))]
+    fn metrics_text(&self, py: Python<'_>, openmetrics: bool) -> PyResult<String> {
+        let format = if openmetrics {
+            ExpositionFormat::OpenMetrics
+        } else {
+            ExpositionFormat::Prometheus
+        };
+        let engine = self.engine();
+        Ok(py
+            .detach(|| engine.sonde.metrics_text(format))
+            .map_err(CoreError)?)
     }
 
     /// Host and process metrics now (CPU, memory, disks, network, container limits).

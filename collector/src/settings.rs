@@ -28,6 +28,13 @@ pub struct Settings {
     /// without any, ingestion is open.
     #[arg(long, env = "SONDE_WRITE_KEY", value_delimiter = ',')]
     pub write_key: Vec<String>,
+    /// Tokens that may read `/metrics` and nothing else (a Prometheus scraper's bearer
+    /// token), comma-separated; the API key reads it too.
+    #[arg(long, env = "SONDE_METRICS_TOKEN", value_delimiter = ',')]
+    pub metrics_token: Vec<String>,
+    /// Serve `/metrics` without any key.
+    #[arg(long, env = "SONDE_OPEN_METRICS")]
+    pub open_metrics: bool,
     /// Origins allowed to send from a browser, comma-separated.
     #[arg(long, env = "SONDE_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
@@ -110,6 +117,12 @@ impl Settings {
         }
         if self.allow_unauthenticated {
             api.insert("allow_unauthenticated".into(), json!(true));
+        }
+        if !self.metrics_token.is_empty() {
+            api.insert("metrics_token".into(), json!(self.metrics_token));
+        }
+        if self.open_metrics {
+            api.insert("open_metrics".into(), json!(true));
         }
         if !self.cors_origins.is_empty() {
             api.insert("cors_origins".into(), json!(self.cors_origins));

@@ -198,6 +198,12 @@ fn clear_errors_for_bad_servers_and_newer_schemas() {
     );
     assert!(!err.message().contains("secret"), "{err}");
 
+    // A database that does not exist: the server's reason, not the client's "db error".
+    let url = support::postgres_database("missing");
+    let missing = format!("{}_not_there", url);
+    let err = PostgresStore::open(&missing).unwrap_err();
+    assert!(err.message().contains("does not exist"), "{err}");
+
     let url = support::postgres_database("newer");
     drop(PostgresStore::open(&url).unwrap());
     sql(&url)

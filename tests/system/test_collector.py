@@ -198,3 +198,25 @@ def test_bad_settings_are_named_and_stop_the_start(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode != 0 and "api_key" in done.stderr
+
+
+def test_metrics_for_a_scraper_token(tmp_path: Path) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    process, base = start(str(tmp_path / "events.db"), "--metrics-token", "scrape")
+    try:
+        items = [{"type": "track", "event": "Scraped", "userId": "u"} for _ in range(7)]
+        assert post_batch(base, items)["accepted"] == 7
+        request = urllib.request.Request(
+            f"{base}/analytics/metrics", headers={"Authorization": "Bearer scrape"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            text = response.read().decode()
+        received = {
+            s.name: s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }["sonde_events_received_total"]
+        assert received == 7
+    finally:
+        stop(process)

@@ -27,6 +27,7 @@ use crate::codes::INVALID_QUERY;
 use crate::error::{ErrorKind, Result};
 use crate::event::{MessageType, Properties, Timestamp};
 use crate::pipeline::{IngestReport, ItemStatus, Sonde};
+use crate::stats::ExpositionFormat;
 use crate::store::{Bucket, EventQuery, Store, TimeRange};
 
 /// The API's option names.
@@ -37,6 +38,8 @@ pub const API_OPTION_NAMES: &[&str] = &[
     "allow_unauthenticated",
     "cors_origins",
     "max_body_bytes",
+    "metrics_token",
+    "open_metrics",
 ];
 
 /// Query parameters `/events` passes to the store as they are.
@@ -77,6 +80,10 @@ pub struct Api {
     protect_reads: bool,
     cors_origins: Vec<String>,
     max_body_bytes: Option<usize>,
+    /// Tokens that may read `/metrics` only (a scraper's, not an admin's).
+    metrics_tokens: Vec<String>,
+    /// `/metrics` without any key.
+    open_metrics: bool,
     started: Instant,
 }
 
@@ -106,7 +113,13 @@ pub fn serves(path: &str) -> bool {
             .is_some_and(|id| !id.is_empty())
         || matches!(
             path,
-            "/health" | "/performance" | "/statistics" | "/config" | "/events" | "/flush"
+            "/health"
+                | "/performance"
+                | "/statistics"
+                | "/config"
+                | "/events"
+                | "/flush"
+                | "/metrics"
         )
 }
 
@@ -133,6 +146,9 @@ impl Api {
     /// - `protect_reads` (default true): event reads need the admin key too.
     /// - `cors_origins`: origins (or `"*"`) allowed to post from browsers.
     /// - `max_body_bytes`: request body limit (default: the client's batch limit).
+    /// - `metrics_token`: one token or a list that may read `/metrics` and nothing else (a
+    ///   scraper's `Authorization: Bearer`); the admin key reads it too.
+    /// - `open_metrics` (default false): `/metrics` without any key.
     pub fn new(options: &Value) -> Result<Self> {
         let map = options::object(options)?;
         let mut problems = Vec::new();
@@ -142,6 +158,8 @@ impl Api {
             protect_reads: true,
             cors_origins: Vec::new(),
             max_body_bytes: None,
+            metrics_tokens: Vec::new(),
+            open_metrics: false,
             started: Instant::now(),
         };
         let mut allow_unauthenticated = false;
@@ -150,6 +168,12 @@ impl Api {
                 "api_key" => api.admin_keys = options::strings(key, value, &mut problems),
                 "write_keys" => api.write_keys = options::strings(key, value, &mut problems),
                 "cors_origins" => api.cors_origins = options::strings(key, value, &mut problems),
+                "metrics_token" => {
+                    api.metrics_tokens = options::strings(key, value, &mut problems);
+                }
+                "open_metrics" => {
+                    api.open_metrics = options::flag(key, value, false, &mut problems);
+                }
                 "protect_reads" => {
                     api.protect_reads = options::flag(key, value, true, &mut problems);
                 }
@@ -177,6 +201,7 @@ impl Api {
         }
         api.write_keys.retain(|k| !k.is_empty());
         api.admin_keys.retain(|k| !k.is_empty());
+        api.metrics_tokens.retain(|k| !k.is_empty());
         if api.admin_keys.is_empty()
             && !allow_unauthenticated
             && !problems.iter().any(|p| p.path == "/api_key")
@@ -240,6 +265,10 @@ impl Api {
                 self.require_reader(request)?;
                 statistics(host, request)
             }
+            ("/metrics", "GET") => {
+                self.require_metrics_reader(request)?;
+                metrics(host, request)
+            }
             ("/config", "GET") => {
                 // Store path, tracking plan, alert rules and redaction keys: for operators.
                 self.require_admin(request)?;
@@ -248,7 +277,9 @@ impl Api {
             ("/config", "PUT") => self.put_config(host, request),
             ("/events", "GET") => self.list_events(host, request),
             ("/flush", "POST") => self.flush(host, request),
-            ("/health" | "/performance" | "/statistics" | "/events", _) => Err(not_allowed("GET")),
+            ("/health" | "/performance" | "/statistics" | "/events" | "/metrics", _) => {
+                Err(not_allowed("GET"))
+            }
             ("/config", _) => Err(not_allowed("GET, PUT")),
             ("/flush", _) => Err(not_allowed("POST")),
             _ => Err(Problem::new(
@@ -311,6 +342,17 @@ impl Api {
             "a valid API key is required (X-API-Key or Authorization: Bearer)",
         )
         .with_headers([("www-authenticate".to_owned(), "Bearer".to_owned())]))
+    }
+
+    /// `/metrics`: open with `open_metrics`, else a metrics token or the admin key.
+    fn require_metrics_reader(&self, request: &HttpRequest) -> Result<(), Problem> {
+        if self.open_metrics
+            || (!self.metrics_tokens.is_empty()
+                && same_key(admin_key_of(request).as_deref(), &self.metrics_tokens))
+        {
+            return Ok(());
+        }
+        self.require_admin(request)
     }
 
     fn require_reader(&self, request: &HttpRequest) -> Result<(), Problem> {
@@ -711,6 +753,20 @@ fn live_stats(sonde: &Sonde) -> Result<(Value, Value), Problem> {
         serde_json::to_value(cluster.merged).unwrap_or(Value::Null),
         serde_json::to_value(cluster.instances).unwrap_or(Value::Null),
     ))
+}
+
+/// The merged statistics in the Prometheus text format, or OpenMetrics when `Accept` asks.
+fn metrics(host: &dyn ApiHost, request: &HttpRequest) -> Result<HttpResponse, Problem> {
+    let format = ExpositionFormat::from_accept(request.header("accept"));
+    let text = host
+        .sonde()
+        .metrics_text(format)
+        .map_err(|e| Problem::from_error(&e))?;
+    Ok(HttpResponse {
+        status: 200,
+        headers: vec![("content-type".to_owned(), format.content_type().to_owned())],
+        body: text.into_bytes(),
+    })
 }
 
 fn performance(host: &dyn ApiHost) -> Result<HttpResponse, Problem> {

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::Sonde;
 use crate::error::Result;
 use crate::event::Timestamp;
-use crate::stats::{Counters, StatsSnapshot};
+use crate::stats::{exposition, Counters, ExpositionContext, ExpositionFormat, StatsSnapshot};
 use crate::store::{Instance, Store};
 
 /// How a client takes part: the store it shares and who it is there.
@@ -117,5 +117,17 @@ impl Sonde {
             ));
         }
         Ok(ClusterStats { merged, instances })
+    }
+
+    /// [`Sonde::cluster_stats`] (with the alerts firing here) in the Prometheus text format
+    /// or OpenMetrics, as `/metrics` serves it.
+    pub fn metrics_text(&self, format: ExpositionFormat) -> Result<String> {
+        let cluster = self.cluster_stats()?;
+        let alerts = self.alerts();
+        let context = ExpositionContext {
+            instances: cluster.instances.len().max(1),
+            alerts: &alerts,
+        };
+        Ok(exposition(&cluster.merged, context, format))
     }
 }

@@ -236,6 +236,30 @@ impl DDSketch {
         Some(self.max)
     }
 
+    /// How many values are at most `x`, to the sketch's accuracy: a bin counts when its
+    /// representative value (the one `quantile` answers with) is at most `x`. Histogram
+    /// buckets for exposition formats come from this.
+    pub fn count_at_most(&self, x: f64) -> u64 {
+        if self.count == 0 || x < self.min {
+            return 0;
+        }
+        if x >= self.max {
+            return self.count;
+        }
+        let mut n = self.zero_count;
+        for (i, &c) in self.bins.iter().enumerate() {
+            let v = self
+                .value_of(self.offset + i as i32)
+                .max(self.min)
+                .min(self.max);
+            if v > x {
+                break;
+            }
+            n = n.saturating_add(c);
+        }
+        n
+    }
+
     /// Adds every value of `other`. Both must have the same accuracy.
     pub fn merge(&mut self, other: &DDSketch) -> Result<(), Error> {
         if (self.relative_accuracy - other.relative_accuracy).abs() > 1e-12 {

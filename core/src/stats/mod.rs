@@ -4,6 +4,7 @@
 //! of several workers or hosts add up to one correct view.
 
 mod ddsketch;
+mod exposition;
 mod json;
 mod window;
 
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use ddsketch::DDSketch;
+pub use exposition::{exposition, ExpositionContext, ExpositionFormat, DURATION_BUCKETS};
 pub(crate) use window::RateWindow;
 
 use crate::error::Error;

@@ -100,15 +100,18 @@ const COLUMNS: &str = "id, ts, message_id, type, event, name, user_id, anonymous
                        group_id, previous_id, received_at, sent_at, properties, traits, context, extra";
 
 fn store_error(what: &str, e: &postgres::Error) -> Error {
-    // The server's own message (with its detail) says more than the client's summary.
-    let detail = match e.as_db_error() {
+    Error::new(ErrorKind::StoreFailed, format!("{what}: {}", detail_of(e)))
+}
+
+/// The server's own message (with its detail): the client's summary is only "db error".
+fn detail_of(e: &postgres::Error) -> String {
+    match e.as_db_error() {
         Some(db) => match db.detail() {
             Some(detail) => format!("{} ({detail})", db.message()),
             None => db.message().to_owned(),
         },
         None => e.to_string(),
-    };
-    Error::new(ErrorKind::StoreFailed, format!("{what}: {detail}"))
+    }
 }
 
 /// The URL without its password, for messages and `location()`.
@@ -191,7 +194,7 @@ fn connect(url: &str) -> Result<Client, Error> {
     Client::connect(url, NoTls).map_err(|e| {
         Error::new(
             ErrorKind::StoreFailed,
-            format!("connecting to {}: {e}", redacted(url)),
+            format!("connecting to {}: {}", redacted(url), detail_of(&e)),
         )
     })
 }

@@ -39,6 +39,8 @@ def instrument(
     allow_unauthenticated: bool = False,
     cors_origins: Sequence[str] = (),
     max_body_bytes: int | None = None,
+    metrics_token: str | Sequence[str] | None = None,
+    open_metrics: bool = False,
     exclude_paths: Iterable[str] = (),
     exclude_methods: Iterable[str] = ("OPTIONS",),
     sample_rate: float = 1.0,
@@ -83,6 +85,8 @@ def instrument(
             allow_unauthenticated=allow_unauthenticated,
             cors_origins=cors_origins,
             max_body_bytes=max_body_bytes,
+            metrics_token=metrics_token,
+            open_metrics=open_metrics,
         )
     )
     original = app.router.lifespan_context

@@ -115,8 +115,26 @@ class Health(BaseModel):
     alerts_firing: int | None = None
 
 
+class Instance(BaseModel):
+    """One process (worker or host) sharing the store, as of its latest published statistics."""
+
+    id: str
+    host: str
+    pid: int
+    started_at: str
+    last_seen: str
+    current: bool = Field(description="Whether this is the process that answered.")
+    counters: dict[str, Any]
+    requests: int
+
+
 class Statistics(BaseModel):
-    live: dict[str, Any] = Field(description="In-process statistics since start.")
+    live: dict[str, Any] = Field(
+        description="Statistics since start, merged over every instance sharing the store."
+    )
+    instances: list[Instance] = Field(
+        default_factory=list, description="The instances merged (empty without a store)."
+    )
     stored: dict[str, Any] | None = Field(None, description="Aggregates over the store.")
 
 
@@ -125,6 +143,7 @@ class Performance(BaseModel):
     operations: dict[str, Any]
     system: dict[str, Any] | None
     alerts: list[dict[str, Any]]
+    instances: list[Instance] = Field(default_factory=list)
 
 
 class ConfigView(BaseModel):

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from .. import Sonde
 from .._native import HttpApi
@@ -86,6 +86,8 @@ def analytics_router(
     allow_unauthenticated: bool = False,
     cors_origins: Sequence[str] = (),
     max_body_bytes: int | None = None,
+    metrics_token: str | Sequence[str] | None = None,
+    open_metrics: bool = False,
     tags: Sequence[str] = ("analytics",),
 ) -> APIRouter:
     """The analytics endpoints on ``prefix``.
@@ -99,6 +101,9 @@ def analytics_router(
     needs one of ``write_keys`` when given (HTTP basic auth as Segment SDKs send it,
     ``X-Write-Key``, or ``?writeKey=``). ``cors_origins`` lets browsers post to the ingestion
     endpoints. Bodies over ``max_body_bytes`` (default: the client's batch limit) get 413.
+    ``GET /metrics`` (Prometheus text, or OpenMetrics when ``Accept`` asks) takes the admin
+    key, or one of ``metrics_token`` (a scraper's token that reads nothing else), or nothing
+    with ``open_metrics=True``.
     """
     api = HttpApi(
         sonde,
@@ -108,6 +113,8 @@ def analytics_router(
         allow_unauthenticated=allow_unauthenticated,
         cors_origins=list(cors_origins),
         max_body_bytes=max_body_bytes,
+        metrics_token=_keys(metrics_token),
+        open_metrics=open_metrics,
     )
     router = APIRouter(prefix=prefix, tags=list(tags))
 
@@ -216,6 +223,22 @@ def analytics_router(
         bucket: str = Query("hour", description="minute, hour or day"),
     ) -> Response:
         return await dispatch(request, "/statistics")
+
+    @router.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        responses={
+            200: {
+                "description": "Prometheus text format 0.0.4, or OpenMetrics 1.0 when the "
+                "Accept header asks for application/openmetrics-text.",
+                "content": {"text/plain": {}, "application/openmetrics-text": {}},
+            },
+            **ERRORS,
+        },
+        summary="Statistics for Prometheus",
+    )
+    async def metrics(request: Request) -> Response:
+        return await dispatch(request, "/metrics")
 
     @router.get("/config", response_model=models.ConfigView, summary="Options in force")
     async def get_config(request: Request) -> Response:
