@@ -230,3 +230,34 @@ fn nul_with(method: WriteMethod) {
     let stored = store.get("nul").unwrap().unwrap();
     assert_eq!(stored["properties"]["s"], json!("a\u{fffd}b"));
 }
+
+#[test]
+fn a_partition_is_analyzed_once_it_has_grown() {
+    // Without planner statistics a new week's first page can sort every row of an event.
+    let url = support::postgres_database("analyze");
+    let store = PostgresStore::open(&url).unwrap();
+    let analyzed = || -> bool {
+        sql(&url)
+            .query_one(
+                "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables \
+                 WHERE relname = 'sonde_events_w20270111'",
+                &[],
+            )
+            .map(|r| r.get(0))
+            .unwrap_or(false)
+    };
+    let lines: Vec<String> = (0..9_999)
+        .map(|i| event(&format!("a{i}"), MONDAY + i))
+        .collect();
+    for chunk in lines.chunks(500) {
+        write(&store, chunk);
+    }
+    assert!(!analyzed(), "analyzed before 10,000 rows");
+    write(&store, &[event("the-10000th", MONDAY)]);
+    // The statistics collector reports asynchronously.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !analyzed() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(analyzed(), "not analyzed at 10,000 rows");
+}

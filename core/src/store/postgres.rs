@@ -94,6 +94,9 @@ const WEEK_MS: i64 = 7 * DAY_MS;
 const FIRST_MONDAY_MS: i64 = 4 * DAY_MS;
 /// Partitions created ahead of the current week.
 const WEEKS_AHEAD: i64 = 2;
+/// Rows written into a partition before this store first analyzes it; each later analyze
+/// waits for twice as many.
+const FIRST_ANALYZE_ROWS: u64 = 10_000;
 
 /// Columns read back, in this order, by every query.
 const COLUMNS: &str = "id, ts, message_id, type, event, name, user_id, anonymous_id, session_id, \
@@ -178,6 +181,9 @@ pub struct PostgresStore {
     reader: Mutex<Client>,
     /// Week starts whose partition is known to exist.
     partitions: Mutex<BTreeSet<i64>>,
+    /// Per week: rows this store wrote since it last analyzed the partition, and how many
+    /// more trigger the next `ANALYZE`.
+    unanalyzed: Mutex<BTreeMap<i64, (u64, u64)>>,
     deduplicated: AtomicU64,
     write_method: WriteMethod,
 }
@@ -220,6 +226,7 @@ impl PostgresStore {
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
             partitions: Mutex::new(BTreeSet::new()),
+            unanalyzed: Mutex::new(BTreeMap::new()),
             deduplicated: AtomicU64::new(0),
             write_method,
         };
@@ -273,6 +280,39 @@ impl PostgresStore {
             known.insert(week);
         }
         Ok(())
+    }
+
+    /// Analyzes a partition once this store has written enough rows into it since the last
+    /// time (10,000, then twice as many each time). A new week's partition has no planner
+    /// statistics until autovacuum gets to it (up to a minute, longer under load), and
+    /// without them PostgreSQL may sort every row of an event name to answer a first page
+    /// (measured: 0.4 s instead of 0.3 ms at 1M rows). A failed analyze is left to
+    /// autovacuum.
+    fn analyze_when_grown(&self, client: &mut Client, rows: &[Row<'_>]) {
+        let mut due = Vec::new();
+        {
+            let mut unanalyzed = self
+                .unanalyzed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for r in rows {
+                let entry = unanalyzed
+                    .entry(week_of(r.ts))
+                    .or_insert((0, FIRST_ANALYZE_ROWS));
+                entry.0 += 1;
+                if entry.0 == entry.1 {
+                    due.push(week_of(r.ts));
+                }
+            }
+            for week in &due {
+                if let Some(entry) = unanalyzed.get_mut(week) {
+                    *entry = (0, entry.1.saturating_mul(2));
+                }
+            }
+        }
+        for week in due {
+            let _ = client.batch_execute(&format!("ANALYZE {}", partition_name(week)));
+        }
     }
 
     /// Partitions and the event-time range each holds, oldest first.
@@ -609,6 +649,7 @@ impl Store for PostgresStore {
             WriteMethod::Copy => write_copy(&mut client, &rows),
         }
         .map_err(|e| store_error("writing", &e))?;
+        self.analyze_when_grown(&mut client, &rows);
         let report = WriteReport {
             inserted,
             deduplicated: rows.len() as u64 - inserted,
