@@ -125,9 +125,15 @@ impl Slot {
                 return Err(e);
             }
         };
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
+        // The new client's statistics continue the old one's: counters never go back.
+        next.sonde.continue_from(&previous.sonde);
+        let next = Arc::new(next);
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&next);
         drop(recipe);
-        previous.sonde.flush(timeout)
+        let flushed = previous.sonde.flush(timeout);
+        // Only its final numbers are kept, so the previous client is freed once unused.
+        next.sonde.settle_predecessor();
+        flushed
     }
 }
 

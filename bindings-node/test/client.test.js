@@ -380,7 +380,12 @@ test('reconfigure: a client with the merged options takes over, nothing accepted
   assert.equal(sonde.anonymousId, anonymousId, 'the anonymous id carries over');
   assert.equal(delivered.some((e) => e.event === 'Noise'), false);
   assert.equal(sonde.stats().counters.dropped.sampled, 1);
+  // Statistics continue across the change: 'Before' was counted by the first client.
+  const { counters, events } = sonde.stats();
+  assert.deepEqual([counters.received, counters.delivered], [3, 2]);
+  assert.deepEqual([events.Before, events.After], [1, 1]);
   await sonde.reconfigure({ sampleRates: null });
+  assert.equal(sonde.stats().counters.received, 3, 'counters never go back');
   assert.equal('sample_rates' in sonde.options, false, 'null removes an option');
   await assert.rejects(sonde.reconfigure({ batchSize: 0, bogus: 1 }), (e) => e.name === 'SondeError' && e.code === 'invalid_config'
     && e.violations.map((v) => v.path).sort().join() === '/batch_size,/bogus');

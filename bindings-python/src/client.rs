@@ -185,12 +185,15 @@ impl Client {
             .build_replacing(py, self.engine().store.clone())
             .map_err(Reconfigure::Failed)?;
         *self.spec.lock().unwrap_or_else(PoisonError::into_inner) = spec;
+        // The new engine's statistics continue the old one's: counters never go back.
+        engine.sonde.continue_from(&self.engine().sonde);
         let old = self.engine.replace(engine);
         // Retired for real: drained, then its worker, alert timer and outbox sender stop
         // (left running, each change added a worker and repeated every $alert). It is freed
         // when the last call still using it ends; its store is the new engine's, not a
         // second connection.
         let retired = py.detach(|| old.sonde.shutdown(timeout));
+        self.engine().sonde.settle_predecessor();
         retired.map_err(|e| Reconfigure::Failed(CoreError(e).into()))
     }
 

@@ -125,3 +125,28 @@ def test_metrics_text_on_the_client(collector) -> None:
     assert families["http_server_request_duration_seconds"].type == "histogram"
     assert list(openmetrics_families(client.metrics_text(openmetrics=True)))
     client.shutdown(5.0)
+
+
+def test_counters_never_go_back_across_a_reconfiguration(store_path: str) -> None:
+    http, client = app_with_traffic(store_path)
+
+    def scrape() -> dict[str, float]:
+        text = http.get("/analytics/metrics", headers=ADMIN).text
+        return {
+            f"{s.name}{sorted(s.labels.items())}": s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name.endswith(("_total", "_count"))
+        }
+
+    before = scrape()
+    client.reconfigure(sample_rate=0.5, batch_size=50)
+    after = scrape()
+    went_back = {k: (v, after.get(k)) for k, v in before.items() if after.get(k, 0) < v}
+    assert not went_back, went_back
+    assert after["sonde_events_received_total[]"] >= before["sonde_events_received_total[]"]
+    for i in range(5):
+        http.get(f"/items/{i}")
+    label = "[('http_request_method', 'GET'), ('http_route', '/items/{item_id}')]"
+    assert scrape()[f"http_server_request_duration_seconds_count{label}"] == 45
+    client.shutdown(5.0)

@@ -169,3 +169,37 @@ fn the_worker_publishes_at_the_metrics_interval() {
         sonde.shutdown(Duration::from_secs(5)).unwrap();
     }
 }
+
+#[test]
+fn a_replacing_client_continues_the_statistics_of_the_one_it_replaced() {
+    for store in stores("succession") {
+        let clock = Arc::new(ManualClock::new(T0));
+        let old = instance(&store, &clock, Duration::from_secs(10));
+        old.record_request("GET", "/a", 200, 5.0);
+        old.track("Before", sonde_core::props(json!({}))).unwrap();
+        old.publish_stats().unwrap();
+        let new = instance(&store, &clock, Duration::from_secs(10));
+        new.continue_from(&old);
+        new.record_request("GET", "/a", 200, 7.0);
+        new.track("After", sonde_core::props(json!({}))).unwrap();
+        // While the old one drains, both count; its row is gone, so nothing counts twice.
+        let both = new.cluster_stats().unwrap();
+        assert_eq!(both.merged.routes["GET /a"].count, 2, "{}", store.backend());
+        assert_eq!(both.merged.counters.received, 2);
+        assert_eq!(both.instances.len(), 1);
+        old.publish_stats().unwrap(); // a replaced client no longer publishes
+        assert_eq!(new.cluster_stats().unwrap().instances.len(), 1);
+        old.shutdown(Duration::from_secs(5)).unwrap();
+        new.settle_predecessor();
+        drop(old);
+        let after = new.stats();
+        assert_eq!(after.routes["GET /a"].count, 2);
+        assert_eq!((after.counters.received, after.events.len()), (2, 2));
+        new.shutdown(Duration::from_secs(5)).unwrap();
+        let last = new.stats();
+        assert_eq!(
+            last.counters.delivered, 2,
+            "both clients' events delivered and counted"
+        );
+    }
+}

@@ -67,6 +67,13 @@ impl Sonde {
     /// Publishes this instance's statistics to the store it shares (done by the worker at
     /// the metrics interval); nothing without a store.
     pub fn publish_stats(&self) -> Result<()> {
+        if self
+            .inner
+            .replaced
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return Ok(()); // its successor publishes these numbers
+        }
         match &self.inner.cluster {
             Some(cluster) => {
                 let now = self.inner.shared.clock.now_ms();
@@ -75,6 +82,14 @@ impl Sonde {
                     .publish_instance(&cluster.instance, &self.stats(), now)
             }
             None => Ok(()),
+        }
+    }
+
+    /// Removes this instance's published statistics from the store (it was replaced, and
+    /// its successor publishes its numbers). Failures are left to ageing out.
+    pub fn forget_instance(&self) {
+        if let Some(cluster) = &self.inner.cluster {
+            let _ = cluster.store.forget_instance(&cluster.instance.id);
         }
     }
 

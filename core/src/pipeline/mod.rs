@@ -7,6 +7,7 @@ mod delivery;
 mod ingest;
 mod process;
 mod redact;
+mod succession;
 mod timer;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -165,6 +166,10 @@ struct Inner {
     alert_callbacks: Vec<crate::config::AlertCallback>,
     /// The store this client publishes its statistics to, and who it is there.
     cluster: Option<cluster::Cluster>,
+    /// The client this one replaced, whose statistics continue in this one's.
+    predecessor: Mutex<Option<succession::Predecessor>>,
+    /// Replaced by a successor that publishes this client's numbers: no longer publishes.
+    replaced: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for Inner {
@@ -262,6 +267,8 @@ impl Sonde {
                 )),
                 alert_callbacks: config.alert_callbacks.clone(),
                 cluster: cluster_of(&config),
+                predecessor: Mutex::new(None),
+                replaced: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         // No worker on wasm32: the host calls `evaluate_alerts` itself (and the browser
@@ -523,6 +530,7 @@ impl Sonde {
                 snapshot.outboxes.insert(endpoint, outbox);
             }
         }
+        self.add_predecessor(&mut snapshot);
         snapshot
     }
 

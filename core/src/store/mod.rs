@@ -132,6 +132,8 @@ pub trait Store: crate::platform::MaybeSendSync + std::fmt::Debug {
     ) -> Result<(), Error>;
     /// Instances that published at or after `since_ms`, with their latest statistics.
     fn instances(&self, since_ms: i64) -> Result<Vec<PublishedInstance>, Error>;
+    /// Removes an instance's published statistics.
+    fn forget_instance(&self, id: &str) -> Result<(), Error>;
 
     /// A bulk delete as [`Deletion::from_value`] reads it; how many were deleted.
     fn delete_matching(&self, deletion: &Deletion) -> Result<u64, Error> {

@@ -982,6 +982,13 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    fn forget_instance(&self, id: &str) -> Result<(), Error> {
+        self.writer()?
+            .execute("DELETE FROM sonde_instances WHERE id = $1", &[&id])
+            .map(|_| ())
+            .map_err(|e| store_error("forgetting an instance", &e))
+    }
+
     fn instances(&self, since_ms: i64) -> Result<Vec<PublishedInstance>, Error> {
         let rows = self
             .reader()?

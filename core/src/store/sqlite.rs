@@ -528,6 +528,13 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn forget_instance(&self, id: &str) -> Result<(), Error> {
+        self.conn()
+            .execute("DELETE FROM instances WHERE id = ?1", [id])
+            .map(|_| ())
+            .map_err(|e| store_error("forgetting an instance", e))
+    }
+
     fn instances(&self, since_ms: i64) -> Result<Vec<PublishedInstance>, Error> {
         let conn = self.read_conn();
         let fail = |e| store_error("reading instances", e);
