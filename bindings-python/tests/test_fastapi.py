@@ -375,6 +375,7 @@ def test_management_endpoints_need_the_api_key(api: tuple[TestClient, sonde.Sond
         ("get", "/analytics/events/x"),
         ("get", "/analytics/performance"),
         ("get", "/analytics/statistics"),
+        ("get", "/analytics/metrics"),
         ("get", "/analytics/config"),
     ]:
         r = http.request(method, path, json={})
@@ -522,6 +523,7 @@ def test_openapi_documents_every_endpoint(api: tuple[TestClient, sonde.Sonde]) -
         ("get", "/analytics/performance"),
         ("get", "/analytics/health"),
         ("get", "/analytics/statistics"),
+        ("get", "/analytics/metrics"),
         ("get", "/analytics/config"),
         ("put", "/analytics/config"),
         ("get", "/analytics/events"),
