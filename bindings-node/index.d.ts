@@ -69,6 +69,17 @@ export interface SondeOptions {
    */
   forward?: ForwardDestination[];
   /**
+   * An OpenTelemetry collector's OTLP/HTTP metrics URL (`http://collector:4318/v1/metrics`):
+   * the statistics are pushed there as protobuf every `otlpIntervalMs` (default 60000, at
+   * most as often as `metricsIntervalMs`), cumulative, latency as exponential histograms.
+   */
+  otlpEndpoint?: string;
+  /** Extra headers for each export (names as given). */
+  otlpHeaders?: { [name: string]: string };
+  otlpIntervalMs?: number;
+  /** Resource attributes (`service.name`, ...). */
+  otlpResource?: { [name: string]: string };
+  /**
    * Called on the main thread with each delivered batch. A returned promise is awaited; a
    * throw or a rejection makes the batch retry.
    */
@@ -198,6 +209,8 @@ export interface Stats {
   gauges: { [name: string]: number };
   /** HTTP destinations with an `outbox`, keyed by endpoint (absent when there are none). */
   outboxes?: { [endpoint: string]: OutboxStats };
+  /** Metrics exports (`otlpEndpoint`), keyed by endpoint (absent when there are none). */
+  exports?: { [endpoint: string]: { sent: number; failed: number; last_error: string | null } };
 }
 
 /** An HTTP destination of `forward`: the options of `endpoint`, per destination. */

@@ -60,3 +60,37 @@ test('bad forward entries are refused with a path for each', async () => {
     return true;
   });
 });
+
+test('otlpEndpoint pushes the statistics as OTLP protobuf, with its headers and resource', async () => {
+  const received = [];
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      received.push({ headers: req.headers, body: Buffer.concat(chunks) });
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${server.address().port}/v1/metrics`;
+  const sonde = new Sonde({
+    sink: () => {}, flushOnExit: false, hostMetrics: false, metricsIntervalMs: 100,
+    otlpEndpoint: url, otlpIntervalMs: 200, otlpHeaders: { 'X-Tenant': 'shop' }, otlpResource: { 'service.name': 'node-shop' },
+  });
+  try {
+    sonde.recordRequest('GET', '/a', 200, 4);
+    for (let i = 0; i < 100 && received.length < 1; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(received.length >= 1, 'an export arrived');
+    const { headers, body } = received[0];
+    assert.equal(headers['content-type'], 'application/x-protobuf');
+    assert.equal(headers['x-tenant'], 'shop', 'header names are passed as given');
+    // Protobuf keeps strings as they are: the names and the resource are in the body.
+    for (const text of ['node-shop', 'service.name', 'http.server.request.duration', 'http.route']) {
+      assert.ok(body.includes(Buffer.from(text)), text);
+    }
+    assert.ok(sonde.stats().exports[url].sent >= 1);
+  } finally {
+    await sonde.shutdown();
+    server.close();
+  }
+});

@@ -30,6 +30,8 @@ const timer = sonde.startTimer('load');
 timer.end({ rows: 3 });
 const delivered: number = sonde.stats().counters.delivered;
 const exposition: Promise<string> = sonde.metricsText({ openMetrics: true });
+const exported: number | undefined = sonde.stats().exports?.['http://otel:4318/v1/metrics']?.sent;
+const pushing = new Sonde({ sink: () => {}, otlpEndpoint: 'http://otel:4318/v1/metrics', otlpHeaders: { 'x-tenant': 't' }, otlpIntervalMs: 30000, otlpResource: { 'service.name': 'shop' } });
 
 async function main(): Promise<void> {
   try {

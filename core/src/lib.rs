@@ -65,5 +65,5 @@ pub use pipeline::{
     props, ClusterStats, Disposition, IngestItem, IngestReport, InstanceStats, ItemStatus,
     OutgoingBatch, Receipt, Sonde, Timer, REDACTED,
 };
-pub use stats::{DropReason, OutboxDrops, OutboxStats, StatsSnapshot};
+pub use stats::{DropReason, ExportStats, OutboxDrops, OutboxStats, StatsSnapshot};
 pub use validate::{Checked, Limits, PlanMode, TrackingPlan, Validator};

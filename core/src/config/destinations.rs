@@ -15,7 +15,7 @@ use crate::codes;
 use crate::error::{Error, ErrorKind, Violation};
 use crate::sink::{ConsoleFormat, ConsoleSink, ConsoleTarget, JsonLinesSink};
 #[cfg(feature = "http-sink")]
-use crate::sink::{ForwardFormat, HttpSink, HttpSinkOptions};
+use crate::sink::{ForwardFormat, HttpSink, HttpSinkOptions, OtlpExporter, OtlpOptions};
 use crate::store::{Store, StoreLocation, StoreSink};
 use crate::Sonde;
 
@@ -33,6 +33,10 @@ pub const DESTINATION_OPTIONS: &[&str] = &[
     "outbox",
     "outbox_max_bytes",
     "forward",
+    "otlp_endpoint",
+    "otlp_headers",
+    "otlp_interval_ms",
+    "otlp_resource",
 ];
 
 /// JSON-lines rotation defaults: 64 MiB per file, five files kept.
@@ -51,6 +55,9 @@ pub struct Destinations {
     /// Collectors batches are POSTed to.
     #[cfg(feature = "http-sink")]
     pub http: Vec<HttpSinkOptions>,
+    /// Where the statistics are pushed as OTLP metrics.
+    #[cfg(feature = "http-sink")]
+    pub otlp: Option<OtlpOptions>,
 }
 
 impl Destinations {
@@ -129,9 +136,10 @@ impl Destinations {
             if let Some(forward) = options.remove("forward").filter(|v| !v.is_null()) {
                 out.http.extend(take_forward(forward, &mut problems));
             }
+            out.otlp = take_otlp(options, &mut problems);
         }
         #[cfg(not(feature = "http-sink"))]
-        for key in ["endpoint", "forward"] {
+        for key in ["endpoint", "forward", "otlp_endpoint"] {
             if take(key).is_some() {
                 bad(
                     key,
@@ -237,6 +245,10 @@ impl Destinations {
             http.backoff = (config.retry_initial_backoff, config.retry_max_backoff);
             config = config.sink(HttpSink::new(http)?);
         }
+        #[cfg(feature = "http-sink")]
+        if let Some(otlp) = &self.otlp {
+            config.otlp = Some(Arc::new(OtlpExporter::new(otlp.clone())));
+        }
         Ok((config, store))
     }
 }
@@ -255,6 +267,82 @@ fn positive(v: &Value) -> Option<u64> {
 /// it) at `prefix` (`""` for the top level, `/forward/2` for an entry of `forward`); `None`
 /// without an `endpoint`.
 #[cfg(feature = "http-sink")]
+/// `otlp_endpoint` (an http(s) URL), `otlp_headers` (an object of strings),
+/// `otlp_interval_ms` (default 60,000) and `otlp_resource` (an object of strings).
+#[cfg(feature = "http-sink")]
+fn take_otlp(
+    options: &mut Map<String, Value>,
+    problems: &mut Vec<Violation>,
+) -> Option<OtlpOptions> {
+    let mut take = |key: &str| options.remove(key).filter(|v| !v.is_null());
+    let endpoint = take("otlp_endpoint");
+    let headers = take("otlp_headers");
+    let interval = take("otlp_interval_ms");
+    let resource = take("otlp_resource");
+    let mut bad = |key: &str, message: String| {
+        problems.push(Violation::new(
+            format!("/{key}"),
+            codes::INVALID_OPTION,
+            message,
+        ))
+    };
+    let Some(endpoint) = endpoint else {
+        for (key, value) in [
+            ("otlp_headers", &headers),
+            ("otlp_interval_ms", &interval),
+            ("otlp_resource", &resource),
+        ] {
+            if value.is_some() {
+                bad(
+                    key,
+                    format!("{key} is for the OTLP export: pass otlp_endpoint too"),
+                );
+            }
+        }
+        return None;
+    };
+    let mut otlp = OtlpOptions {
+        endpoint: String::new(),
+        headers: Vec::new(),
+        interval: std::time::Duration::from_secs(60),
+        resource: Vec::new(),
+    };
+    match endpoint.as_str() {
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+            url.clone_into(&mut otlp.endpoint)
+        }
+        _ => bad(
+            "otlp_endpoint",
+            format!("otlp_endpoint must be an http:// or https:// URL, got {endpoint}"),
+        ),
+    }
+    let mut strings = |key: &str, value: Option<Value>| -> Vec<(String, String)> {
+        match value {
+            None => Vec::new(),
+            Some(Value::Object(map)) if map.values().all(Value::is_string) => map
+                .into_iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_owned())))
+                .collect(),
+            Some(v) => {
+                bad(key, format!("{key} must be an object of strings, got {v}"));
+                Vec::new()
+            }
+        }
+    };
+    otlp.headers = strings("otlp_headers", headers);
+    otlp.resource = strings("otlp_resource", resource);
+    if let Some(v) = interval {
+        match v.as_u64().filter(|ms| (100..=86_400_000).contains(ms)) {
+            Some(ms) => otlp.interval = std::time::Duration::from_millis(ms),
+            None => bad(
+                "otlp_interval_ms",
+                format!("otlp_interval_ms must be 100 to 86,400,000 milliseconds, got {v}"),
+            ),
+        }
+    }
+    Some(otlp)
+}
+
 fn take_http(
     options: &mut Map<String, Value>,
     prefix: &str,

@@ -161,6 +161,10 @@ pub struct Config {
     /// The store the statistics are published to, so every instance sharing it can answer
     /// with the statistics of all (set by `Destinations` with the event store).
     pub stats_store: Option<Arc<dyn crate::store::Store>>,
+    /// Pushes the statistics to an OpenTelemetry collector (OTLP/HTTP) at its interval
+    /// (set by `Destinations` from `otlp_endpoint`).
+    #[cfg(all(feature = "http-sink", not(target_arch = "wasm32")))]
+    pub otlp: Option<Arc<crate::sink::OtlpExporter>>,
 }
 
 /// A function called for every alert transition.
@@ -212,6 +216,8 @@ impl Default for Config {
             host_metrics: true,
             metrics_interval: Duration::from_secs(10),
             stats_store: None,
+            #[cfg(all(feature = "http-sink", not(target_arch = "wasm32")))]
+            otlp: None,
         }
     }
 }

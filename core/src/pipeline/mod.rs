@@ -170,6 +170,8 @@ struct Inner {
     predecessor: Mutex<Option<succession::Predecessor>>,
     /// Replaced by a successor that publishes this client's numbers: no longer publishes.
     replaced: std::sync::atomic::AtomicBool,
+    #[cfg(all(feature = "http-sink", not(target_arch = "wasm32")))]
+    otlp: Option<Arc<crate::sink::OtlpExporter>>,
 }
 
 impl Drop for Inner {
@@ -269,6 +271,8 @@ impl Sonde {
                 cluster: cluster_of(&config),
                 predecessor: Mutex::new(None),
                 replaced: std::sync::atomic::AtomicBool::new(false),
+                #[cfg(all(feature = "http-sink", not(target_arch = "wasm32")))]
+                otlp: config.otlp.clone(),
             }),
         };
         // No worker on wasm32: the host calls `evaluate_alerts` itself (and the browser
@@ -277,7 +281,7 @@ impl Sonde {
         if config.delivery == DeliveryMode::Worker {
             let alerting = (cfg!(feature = "host-metrics") && config.host_metrics)
                 || !config.alert_rules.is_empty();
-            let publishing = sonde.inner.cluster.is_some();
+            let publishing = sonde.inner.cluster.is_some() || sonde.exports_metrics();
             if alerting || publishing {
                 // The worker samples the host, evaluates alerts and publishes the statistics
                 // at the interval. It holds the client only weakly, so dropping the last
@@ -294,6 +298,7 @@ impl Sonde {
                             }
                             // A failed publish is retried at the next tick.
                             let _ = sonde.publish_stats();
+                            sonde.export_metrics_if_due();
                         }
                     }),
                 );
@@ -531,7 +536,39 @@ impl Sonde {
             }
         }
         self.add_predecessor(&mut snapshot);
+        #[cfg(all(feature = "http-sink", not(target_arch = "wasm32")))]
+        if let Some(otlp) = &self.inner.otlp {
+            let mine = otlp.stats();
+            let entry = snapshot
+                .exports
+                .entry(otlp.endpoint().to_owned())
+                .or_default();
+            entry.sent = entry.sent.saturating_add(mine.sent);
+            entry.failed = entry.failed.saturating_add(mine.failed);
+            if mine.last_error.is_some() {
+                entry.last_error = mine.last_error;
+            }
+        }
         snapshot
+    }
+
+    /// Whether this client pushes its metrics to an OTLP endpoint.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn exports_metrics(&self) -> bool {
+        #[cfg(all(feature = "http-sink", not(target_arch = "wasm32")))]
+        return self.inner.otlp.is_some();
+        #[cfg(not(all(feature = "http-sink", not(target_arch = "wasm32"))))]
+        return false;
+    }
+
+    /// Pushes the statistics to the OTLP endpoint when its interval has passed (the worker
+    /// calls this at every tick).
+    #[cfg(not(target_arch = "wasm32"))]
+    fn export_metrics_if_due(&self) {
+        #[cfg(all(feature = "http-sink", not(target_arch = "wasm32")))]
+        if let Some(otlp) = &self.inner.otlp {
+            otlp.export_if_due(&self.stats());
+        }
     }
 
     /// Evaluates the alert rules now over a fresh host sample (feature `host-metrics`,

@@ -19,7 +19,7 @@ use serde_json::Value;
 pub use callback::CallbackSink;
 pub use console::{ConsoleFormat, ConsoleSink, ConsoleTarget};
 #[cfg(all(feature = "http-sink", not(target_arch = "wasm32")))]
-pub use http::{ForwardFormat, HttpSink, HttpSinkOptions};
+pub use http::{ForwardFormat, HttpSink, HttpSinkOptions, OtlpExporter, OtlpOptions};
 #[cfg(not(target_arch = "wasm32"))]
 pub use jsonl::JsonLinesSink;
 #[cfg(any(test, feature = "test-utils"))]

@@ -236,6 +236,24 @@ impl DDSketch {
         Some(self.max)
     }
 
+    /// Values below the smallest indexable one (zero and tiny values), then each bin's
+    /// representative value and count, ascending: for re-bucketing into other formats.
+    pub fn bins(&self) -> (u64, impl Iterator<Item = (f64, u64)> + '_) {
+        let bins = self
+            .bins
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(i, &c)| {
+                let v = self
+                    .value_of(self.offset + i as i32)
+                    .max(self.min)
+                    .min(self.max);
+                (v, c)
+            });
+        (self.zero_count, bins)
+    }
+
     /// How many values are at most `x`, to the sketch's accuracy: a bin counts when its
     /// representative value (the one `quantile` answers with) is at most `x`. Histogram
     /// buckets for exposition formats come from this.

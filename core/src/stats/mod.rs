@@ -6,6 +6,7 @@
 mod ddsketch;
 mod exposition;
 mod json;
+mod otlp;
 mod window;
 
 use std::collections::{BTreeMap, HashMap};
@@ -15,6 +16,7 @@ use serde_json::Value;
 
 pub use ddsketch::DDSketch;
 pub use exposition::{exposition, ExpositionContext, ExpositionFormat, DURATION_BUCKETS};
+pub use otlp::{export_request, OtlpResource, OTLP_SCALE};
 pub(crate) use window::RateWindow;
 
 use crate::error::Error;
@@ -355,6 +357,21 @@ pub struct StatsSnapshot {
     /// The durable outboxes of HTTP destinations, keyed by endpoint (absent when none).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub outboxes: BTreeMap<String, OutboxStats>,
+    /// Metrics exports (OTLP), keyed by endpoint (absent when none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub exports: BTreeMap<String, ExportStats>,
+}
+
+/// What a metrics exporter did: exports the endpoint took, attempts that failed (each
+/// retried; with cumulative temporality a later export carries what a failed one had).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportStats {
+    /// Exports the endpoint took.
+    pub sent: u64,
+    /// Attempts that failed.
+    pub failed: u64,
+    /// The latest failure.
+    pub last_error: Option<String>,
 }
 
 /// What became of the batches an HTTP destination keeps in its outbox. Its own balance:
@@ -448,6 +465,14 @@ impl StatsSnapshot {
         }
         for (endpoint, o) in &other.outboxes {
             self.outboxes.entry(endpoint.clone()).or_default().merge(o);
+        }
+        for (endpoint, e) in &other.exports {
+            let mine = self.exports.entry(endpoint.clone()).or_default();
+            mine.sent = mine.sent.saturating_add(e.sent);
+            mine.failed = mine.failed.saturating_add(e.failed);
+            if e.last_error.is_some() {
+                mine.last_error.clone_from(&e.last_error);
+            }
         }
         self.rates = Rates::from_counts(
             self.rates.events_1m.saturating_add(other.rates.events_1m),
@@ -684,6 +709,7 @@ impl StatsCollector {
             ),
             gauges: self.gauges.clone(),
             outboxes: BTreeMap::new(),
+            exports: BTreeMap::new(),
         }
     }
 }

@@ -17,6 +17,7 @@
 //! outbox's own sender delivers it (see `outbox.rs`).
 
 mod format;
+mod otlp;
 mod outbox;
 mod transport;
 
@@ -25,6 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use format::ForwardFormat;
+pub use otlp::{OtlpExporter, OtlpOptions};
 
 use super::{RefusedEvent, Sink, SinkBatch, SinkError};
 use crate::error::{Error, ErrorKind};
