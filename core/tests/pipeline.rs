@@ -267,16 +267,20 @@ fn ingested_events_are_never_evicted_a_full_buffer_refuses_newcomers() {
         statuses,
         ["Accepted", "Accepted", "Accepted", "QueueFull", "QueueFull"]
     );
+    assert_eq!(kept(&sonde), vec![0, 1, 2]);
+}
+
+/// The `i` property of each event a manual-delivery client holds, in order.
+fn kept(sonde: &Sonde) -> Vec<i64> {
     sonde.flush(SECOND).unwrap();
     let batch = sonde.take_batch().unwrap().unwrap();
     let payload: Value = serde_json::from_str(&batch.payload).unwrap();
-    let kept: Vec<i64> = payload["batch"]
+    payload["batch"]
         .as_array()
         .unwrap()
         .iter()
         .map(|e| e["properties"]["i"].as_i64().unwrap())
-        .collect();
-    assert_eq!(kept, vec![0, 1, 2]);
+        .collect()
 }
 
 #[test]
@@ -293,16 +297,7 @@ fn drop_oldest_evicts_the_oldest() {
     for i in 0..5 {
         sonde.track("E", props(json!({"i": i}))).unwrap();
     }
-    sonde.flush(SECOND).unwrap();
-    let batch = sonde.take_batch().unwrap().unwrap();
-    let payload: Value = serde_json::from_str(&batch.payload).unwrap();
-    let kept: Vec<i64> = payload["batch"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["properties"]["i"].as_i64().unwrap())
-        .collect();
-    assert_eq!(kept, vec![2, 3, 4]);
+    assert_eq!(kept(&sonde), vec![2, 3, 4]);
     assert_eq!(sonde.stats().counters.dropped.queue_full, 2);
 }
 

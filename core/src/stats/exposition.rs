@@ -11,7 +11,7 @@
 
 use std::fmt::Write;
 
-use super::{DDSketch, StatsSnapshot};
+use super::{catalog, DDSketch, DropReason, StatsSnapshot};
 use crate::alert::ActiveAlert;
 
 /// Histogram bucket bounds in seconds: OpenTelemetry's advice for HTTP durations.
@@ -66,88 +66,29 @@ pub fn exposition(
         format,
     };
     let c = &stats.counters;
-    for (name, help, value) in [
-        (
-            "sonde_events_received",
-            "Events received by the pipeline.",
-            c.received,
-        ),
-        (
-            "sonde_events_accepted",
-            "Events accepted into the buffer.",
-            c.accepted,
-        ),
-        (
-            "sonde_events_delivered",
-            "Events every destination took.",
-            c.delivered,
-        ),
-        (
-            "sonde_batches_delivered",
-            "Batches delivered.",
-            c.batches_delivered,
-        ),
-        (
-            "sonde_batches_failed",
-            "Batch deliveries that failed.",
-            c.batches_failed,
-        ),
-        (
-            "sonde_delivery_retries",
-            "Delivery attempts retried.",
-            c.retries,
-        ),
-        (
-            "sonde_plan_violations",
-            "Tracking-plan warnings.",
-            c.plan_violations,
-        ),
-    ] {
-        out.family(name, "counter", help);
-        out.sample(name, "_total", &[], value as f64);
+    for (name, help, value) in catalog::counters(c) {
+        let name = format!("sonde_{name}");
+        out.family(&name, "counter", help);
+        out.sample(&name, "_total", &[], value as f64);
     }
     out.family(
         "sonde_events_dropped",
         "counter",
         "Events dropped, by reason.",
     );
-    let d = &c.dropped;
-    for (reason, n) in [
-        ("invalid", d.invalid),
-        ("sampled", d.sampled),
-        ("before_send", d.before_send),
-        ("queue_full", d.queue_full),
-        ("oversize", d.oversize),
-        ("retry_exhausted", d.retry_exhausted),
-        ("rejected", d.rejected),
-        ("shutdown_timeout", d.shutdown_timeout),
-    ] {
+    for reason in DropReason::ALL {
+        let n = c.dropped.get(reason) as f64;
         out.sample(
             "sonde_events_dropped",
             "_total",
-            &[("reason", reason)],
-            n as f64,
+            &[("reason", reason.as_str())],
+            n,
         );
     }
-    for (name, help, value) in [
-        (
-            "sonde_queue_events",
-            "Events waiting in the buffer.",
-            c.queued,
-        ),
-        (
-            "sonde_queue_bytes",
-            "Bytes waiting in the buffer.",
-            c.queued_bytes,
-        ),
-        (
-            "sonde_events_in_flight",
-            "Events being delivered.",
-            c.in_flight,
-        ),
-    ] {
-        out.family(name, "gauge", help);
-        out.sample(name, "", &[], value as f64);
+    for (name, help, value) in catalog::queue(c) {
+        let name = format!("sonde_{name}");
+        out.family(&name, "gauge", help);
+        out.sample(&name, "", &[], value as f64);
     }
     out.family(
         "sonde_events_tracked",
@@ -175,14 +116,7 @@ pub fn exposition(
     let responses = "sonde_http_server_responses";
     out.family(responses, "counter", "HTTP responses, by status class.");
     for r in stats.routes.values() {
-        let s = &r.status;
-        for (class, n) in [
-            ("1xx", s.informational),
-            ("2xx", s.success),
-            ("3xx", s.redirect),
-            ("4xx", s.client_error),
-            ("5xx", s.server_error),
-        ] {
+        for (class, n) in catalog::status_classes(&r.status) {
             let labels = [
                 ("http_request_method", r.method.as_str()),
                 ("http_route", r.route.as_str()),

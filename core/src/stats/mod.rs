@@ -3,6 +3,7 @@
 //! A [`StatsSnapshot`] serializes to JSON and merges exactly with another, so the snapshots
 //! of several workers or hosts add up to one correct view.
 
+mod catalog;
 mod ddsketch;
 mod exposition;
 mod json;

@@ -10,7 +10,7 @@
 //! OpenTelemetry's names (`http.server.request.duration` with `http.request.method` and
 //! `http.route`, `sonde.events.received`, ...).
 
-use super::{DDSketch, StatsSnapshot};
+use super::{catalog, DDSketch, DropReason, StatsSnapshot};
 
 /// Exponential histogram scale: bucket bounds are powers of 2^(2^-SCALE).
 pub const OTLP_SCALE: i32 = 5;
@@ -33,59 +33,15 @@ pub fn export_request(
     let time = Times { start_ns, now_ns };
     let mut metrics: Vec<Vec<u8>> = Vec::new();
     let c = &stats.counters;
-    for (name, description, value) in [
-        (
-            "sonde.events.received",
-            "Events received by the pipeline.",
-            c.received,
-        ),
-        (
-            "sonde.events.accepted",
-            "Events accepted into the buffer.",
-            c.accepted,
-        ),
-        (
-            "sonde.events.delivered",
-            "Events every destination took.",
-            c.delivered,
-        ),
-        (
-            "sonde.batches.delivered",
-            "Batches delivered.",
-            c.batches_delivered,
-        ),
-        (
-            "sonde.batches.failed",
-            "Batch deliveries that failed.",
-            c.batches_failed,
-        ),
-        (
-            "sonde.delivery.retries",
-            "Delivery attempts retried.",
-            c.retries,
-        ),
-    ] {
-        metrics.push(metric(
-            name,
-            description,
-            "{event}",
-            sum(&[number(&[], value as f64, time)]),
-        ));
+    for (name, description, value) in catalog::counters(c) {
+        let name = format!("sonde.{}", name.replacen('_', ".", 1));
+        let point = number(&[], value as f64, time);
+        metrics.push(metric(&name, description, "{event}", sum(&[point])));
     }
-    let d = &c.dropped;
-    let drops: Vec<Vec<u8>> = [
-        ("invalid", d.invalid),
-        ("sampled", d.sampled),
-        ("before_send", d.before_send),
-        ("queue_full", d.queue_full),
-        ("oversize", d.oversize),
-        ("retry_exhausted", d.retry_exhausted),
-        ("rejected", d.rejected),
-        ("shutdown_timeout", d.shutdown_timeout),
-    ]
-    .iter()
-    .map(|(reason, n)| number(&[("reason", reason)], *n as f64, time))
-    .collect();
+    let drops: Vec<Vec<u8>> = DropReason::ALL
+        .iter()
+        .map(|r| number(&[("reason", r.as_str())], c.dropped.get(*r) as f64, time))
+        .collect();
     metrics.push(metric(
         "sonde.events.dropped",
         "Events dropped, by reason.",
@@ -103,24 +59,10 @@ pub fn export_request(
         "{event}",
         sum(&tracked),
     ));
-    for (name, description, value) in [
-        (
-            "sonde.queue.events",
-            "Events waiting in the buffer.",
-            c.queued,
-        ),
-        (
-            "sonde.queue.bytes",
-            "Bytes waiting in the buffer.",
-            c.queued_bytes,
-        ),
-    ] {
-        metrics.push(metric(
-            name,
-            description,
-            "1",
-            gauge(&[number(&[], value as f64, time)]),
-        ));
+    for (name, description, value) in catalog::queue(c) {
+        let name = format!("sonde.{}", name.replacen('_', ".", 1));
+        let point = number(&[], value as f64, time);
+        metrics.push(metric(&name, description, "1", gauge(&[point])));
     }
     for (name, value) in &stats.gauges {
         metrics.push(metric(
@@ -151,23 +93,16 @@ pub fn export_request(
         .routes
         .values()
         .flat_map(|r| {
-            let s = &r.status;
-            [
-                ("1xx", s.informational),
-                ("2xx", s.success),
-                ("3xx", s.redirect),
-                ("4xx", s.client_error),
-                ("5xx", s.server_error),
-            ]
-            .into_iter()
-            .map(move |(class, n)| {
-                let attributes = [
-                    ("http.request.method", r.method.as_str()),
-                    ("http.route", r.route.as_str()),
-                    ("status_class", class),
-                ];
-                number(&attributes, n as f64, time)
-            })
+            catalog::status_classes(&r.status)
+                .into_iter()
+                .map(move |(class, n)| {
+                    let attributes = [
+                        ("http.request.method", r.method.as_str()),
+                        ("http.route", r.route.as_str()),
+                        ("status_class", class),
+                    ];
+                    number(&attributes, n as f64, time)
+                })
         })
         .collect();
     metrics.push(metric(

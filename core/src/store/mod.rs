@@ -66,6 +66,38 @@ impl StoreLocation {
     }
 }
 
+/// An update's result before it is written: the stored message (as the store read it back)
+/// with `patch` merged into its properties, or replacing them, validated again. Shared by
+/// the backends' `update`.
+#[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
+pub(crate) fn patched(
+    stored: Value,
+    patch: &Properties,
+    replace: bool,
+    validator: &Validator,
+    now_ms: i64,
+) -> Result<crate::event::Message, Error> {
+    let mut problems = Vec::new();
+    let Some(mut message) = crate::event::parse_message(stored, None, &mut problems) else {
+        return Err(Error::with_violations(ErrorKind::StoreFailed, problems));
+    };
+    if replace {
+        message.properties = patch.clone();
+    } else {
+        message
+            .properties
+            .extend(patch.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    let checked = validator.validate(&message, now_ms, None);
+    if !checked.errors.is_empty() {
+        return Err(Error::with_violations(
+            ErrorKind::InvalidEvent,
+            checked.errors,
+        ));
+    }
+    Ok(message)
+}
+
 /// What a batch write did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteReport {

@@ -24,7 +24,7 @@ use super::{
     Store, TimeRange, WriteReport, INSTANCE_RETENTION_MS,
 };
 use crate::error::{Error, ErrorKind};
-use crate::event::{parse_message, Properties, Timestamp};
+use crate::event::{Properties, Timestamp};
 use crate::stats::{DDSketch, Latency, StatsSnapshot};
 use crate::validate::Validator;
 
@@ -720,24 +720,7 @@ impl Store for SqliteStore {
         let Some(stored) = stored else {
             return Ok(None);
         };
-        let mut problems = Vec::new();
-        let Some(mut message) = parse_message(stored, None, &mut problems) else {
-            return Err(Error::with_violations(ErrorKind::StoreFailed, problems));
-        };
-        if replace {
-            message.properties = patch.clone();
-        } else {
-            message
-                .properties
-                .extend(patch.iter().map(|(k, v)| (k.clone(), v.clone())));
-        }
-        let checked = validator.validate(&message, now_ms, None);
-        if !checked.errors.is_empty() {
-            return Err(Error::with_violations(
-                ErrorKind::InvalidEvent,
-                checked.errors,
-            ));
-        }
+        let message = super::patched(stored, patch, replace, validator, now_ms)?;
         let properties = Value::Object(message.properties.clone()).to_string();
         conn.execute(
             "UPDATE events SET properties = ?1 WHERE message_id = ?2",
