@@ -42,32 +42,36 @@ def body(b: int) -> bytes:
     ).encode()
 
 
+def post_batches(port: int, path: str, bodies: list[bytes]) -> int:
+    """POSTs every body over CONNECTIONS keep-alive connections; the events accepted."""
+    accepted = [0] * CONNECTIONS
+
+    def load(worker: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        for b in range(worker, len(bodies), CONNECTIONS):
+            conn.request("POST", path, bodies[b], {"content-type": "application/json"})
+            response = conn.getresponse()
+            answer = json.loads(response.read())
+            assert response.status == 200, answer
+            accepted[worker] += answer["accepted"]
+        conn.close()
+
+    threads = [threading.Thread(target=load, args=(w,)) for w in range(CONNECTIONS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    return sum(accepted)
+
+
 def main() -> None:
     bodies = [body(b) for b in range(BATCHES)]
     store = Path(tempfile.mkdtemp(prefix="sonde-collector-")) / "collector.db"
     server = Server("collector", {"SONDE_BENCH_STORE": str(store)})
     try:
-        accepted = [0] * CONNECTIONS
         cpu = server.cpu_seconds()
-
-        def load(worker: int) -> None:
-            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-            for b in range(worker, BATCHES, CONNECTIONS):
-                conn.request(
-                    "POST", "/analytics/v1/batch", bodies[b], {"content-type": "application/json"}
-                )
-                response = conn.getresponse()
-                answer = json.loads(response.read())
-                assert response.status == 200, answer
-                accepted[worker] += answer["accepted"]
-            conn.close()
-
         started = time.perf_counter()
-        threads = [threading.Thread(target=load, args=(w,)) for w in range(CONNECTIONS)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
+        accepted = post_batches(server.port, "/analytics/v1/batch", bodies)
         posted = time.perf_counter() - started
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
         conn.request("POST", "/analytics/flush?timeout=60")
@@ -77,7 +81,7 @@ def main() -> None:
         conn.request("GET", "/analytics/events?with_total=true&limit=1")
         total = json.loads(conn.getresponse().read())["total"]
         events = BATCH * BATCHES
-        assert sum(accepted) == events and total == events, (sum(accepted), total)
+        assert accepted == events and total == events, (accepted, total)
         print(
             f"collector, {events} events in {BATCHES} batches of {BATCH}, "
             f"{CONNECTIONS} connections:"

@@ -15,11 +15,10 @@ import os
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-from bench_collector import BATCH, BATCHES, CONNECTIONS, body
+from bench_collector import BATCH, BATCHES, CONNECTIONS, body, post_batches
 
 ROOT = Path(__file__).resolve().parents[2]
 COLLECTOR = ROOT / "target" / "release" / "sonde-collector"
@@ -58,25 +57,9 @@ def run(backend: str, store: str, bodies: list[bytes]) -> None:
             except OSError:
                 assert time.monotonic() < deadline, "the collector did not start"
                 time.sleep(0.05)
-        accepted = [0] * CONNECTIONS
         cpu = cpu_seconds(server.pid)
-
-        def load(worker: int) -> None:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            for b in range(worker, BATCHES, CONNECTIONS):
-                conn.request("POST", "/v1/batch", bodies[b], {"content-type": "application/json"})
-                response = conn.getresponse()
-                answer = json.loads(response.read())
-                assert response.status == 200, answer
-                accepted[worker] += answer["accepted"]
-            conn.close()
-
         started = time.perf_counter()
-        threads = [threading.Thread(target=load, args=(w,)) for w in range(CONNECTIONS)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(300)
+        accepted = post_batches(port, "/v1/batch", bodies)
         posted = time.perf_counter() - started
         headers = {"x-api-key": KEY}
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
@@ -88,7 +71,7 @@ def run(backend: str, store: str, bodies: list[bytes]) -> None:
         conn.request("GET", "/events?with_total=true&limit=1", headers=headers)
         total = json.loads(conn.getresponse().read())["total"]
         events = BATCH * BATCHES
-        assert sum(accepted) == events and total == events, (sum(accepted), total)
+        assert accepted == events and total == events, (accepted, total)
         print(f"sonde-collector on {backend}, {events} events, {CONNECTIONS} connections:")
         print(f"  accepted: {events / posted:,.0f} events/s")
         print(f"  accepted and committed: {events / committed:,.0f} events/s")
