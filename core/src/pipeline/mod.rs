@@ -505,9 +505,14 @@ impl Sonde {
 
     /// Stops accepting events and delivers what is buffered within `timeout`; whatever is
     /// left then is dropped as `shutdown_timeout` and the call returns a `timeout` error.
-    /// Later calls return at once.
+    /// Its statistics leave the store it shared with other instances. Later calls return at
+    /// once.
     pub fn shutdown(&self, timeout: Duration) -> Result<()> {
-        self.inner.shutdown(timeout)
+        let result = self.inner.shutdown(timeout);
+        // A stopped instance is no longer live: the others stop counting it at once rather
+        // than when its row ages out.
+        self.forget_instance();
+        result
     }
 
     /// Stops accepting events and makes everything buffered due now, without giving up on
