@@ -16,7 +16,7 @@ CARGO_FUZZ := .tools/bin/cargo-fuzz
 FUZZ_TARGETS := ingest properties tracking_plan stats_snapshot cursor
 FUZZ_SECONDS ?= 600
 
-.PHONY: fuzz fuzz-smoke dist test-install help setup python-env python-wheel node-addon wasm wasm-vectors chromium test test-rust test-wasm test-python test-node collector test-system test-browser check-wasm lint lint-python demo demo-rust bench bench-python bench-node bench-browser clean
+.PHONY: dashboard check-dashboard fuzz fuzz-smoke dist test-install help setup python-env python-wheel node-addon wasm wasm-vectors chromium test test-rust test-wasm test-python test-node collector test-system test-browser check-wasm lint lint-python demo demo-rust bench bench-python bench-node bench-browser clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,6 +50,17 @@ bindings-node/node_modules/.ready: bindings-node/package.json bindings-node/pack
 $(WASM_BINDGEN): ## wasm-bindgen-cli, the exact version the crate pins (built once into .tools)
 	$(CARGO) install wasm-bindgen-cli --version 0.2.130 --root .tools
 
+dashboard/node_modules/.ready: dashboard/package.json dashboard/package-lock.json
+	cd dashboard && npm ci --no-audit --no-fund --silent
+	touch $@
+
+dashboard: dashboard/node_modules/.ready ## Build the dashboard page (uPlot from npm, esbuild) into core/src/http/dashboard.html
+	cd dashboard && node build.mjs
+
+check-dashboard: dashboard/node_modules/.ready ## The committed dashboard page is what its sources build
+	cd dashboard && node build.mjs ../target/dashboard-check.html >/dev/null
+	cmp target/dashboard-check.html core/src/http/dashboard.html || { echo "core/src/http/dashboard.html is stale: run make dashboard"; exit 1; }
+
 bindings-wasm/node_modules/.ready: bindings-wasm/package.json bindings-wasm/package-lock.json
 	cd bindings-wasm && npm ci --no-audit --no-fund --silent
 	touch $@
@@ -71,7 +82,7 @@ wasm-vectors: setup $(WASM_BINDGEN) bindings-wasm/node_modules/.ready ## The bin
 chromium: ## Debian's chromium for the browser tests (never a downloaded browser)
 	command -v chromium >/dev/null || apt-get -o DPkg::Lock::Timeout=600 install -y -q chromium
 
-test: setup test-rust check-wasm test-wasm test-python test-node test-system test-browser test-install fuzz-smoke ## Install what the tests need, then run every suite
+test: setup check-dashboard test-rust check-wasm test-wasm test-python test-node test-system test-browser test-install fuzz-smoke ## Install what the tests need, then run every suite
 
 dist: node-addon wasm python-wheel ## Every artifact into dist/: the wheel and sdist, the npm packages (main + linux-x64-gnu addon), the browser package
 	rm -rf dist && mkdir -p dist

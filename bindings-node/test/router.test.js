@@ -192,6 +192,13 @@ test('/metrics: Prometheus text or OpenMetrics, for the admin key or the scraper
     const open = await fetch(`${url}/analytics/metrics`, { headers: { ...ADMIN, accept: 'application/openmetrics-text; version=1.0.0' } });
     assert.match(open.headers.get('content-type'), /^application\/openmetrics-text/);
     assert.match(await open.text(), /# EOF\n$/);
+    // The dashboard page is served by the same API, public; its data needs the key.
+    const page = await fetch(`${url}/analytics/dashboard`);
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type'), /^text\/html/);
+    assert.match(await page.text(), /<title>Sonde dashboard<\/title>/);
+    assert.equal((await fetch(`${url}/analytics/alerts`)).status, 401);
+    assert.deepEqual(Object.keys(await (await fetch(`${url}/analytics/alerts`, { headers: ADMIN })).json()).sort(), ['active', 'history']);
     // The same exposition from the client, without HTTP.
     assert.match(await sonde.metricsText(), /^http_server_request_duration_seconds_count\{http_request_method="GET",http_route="\/items\/:id"\} 5$/m);
     assert.match(await sonde.metricsText({ openMetrics: true }), /# EOF\n$/);

@@ -376,6 +376,7 @@ def test_management_endpoints_need_the_api_key(api: tuple[TestClient, sonde.Sond
         ("get", "/analytics/performance"),
         ("get", "/analytics/statistics"),
         ("get", "/analytics/metrics"),
+        ("get", "/analytics/alerts"),
         ("get", "/analytics/config"),
     ]:
         r = http.request(method, path, json={})
@@ -388,6 +389,14 @@ def test_management_endpoints_need_the_api_key(api: tuple[TestClient, sonde.Sond
     )
     for path in ("/analytics/performance", "/analytics/statistics", "/analytics/config"):
         assert http.get(path, headers={"x-api-key": KEY}).status_code == 200, path
+    # The dashboard page itself is public: it asks for the key before reading anything.
+    page = http.get("/analytics/dashboard")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    alerts = http.get("/analytics/alerts?limit=5", headers={"x-api-key": KEY}).json()
+    assert alerts == {"active": [], "history": []} or set(alerts) == {"active", "history"}
+    bad = http.get("/analytics/alerts?limit=0", headers={"x-api-key": KEY})
+    assert bad.status_code == 422
     # Anyone may ask whether the service is up; the details are for the key holder.
     assert http.get("/analytics/health").json() == {"status": "ok"}
     detailed = http.get("/analytics/health", headers={"x-api-key": KEY}).json()
@@ -524,6 +533,8 @@ def test_openapi_documents_every_endpoint(api: tuple[TestClient, sonde.Sonde]) -
         ("get", "/analytics/health"),
         ("get", "/analytics/statistics"),
         ("get", "/analytics/metrics"),
+        ("get", "/analytics/alerts"),
+        ("get", "/analytics/dashboard"),
         ("get", "/analytics/config"),
         ("put", "/analytics/config"),
         ("get", "/analytics/events"),

@@ -616,5 +616,18 @@ fn aggregates_match_an_independent_count() {
         assert_eq!((route.count, route.max), (3, Some(250.0)));
         assert!((route.p50.unwrap() - 30.0).abs() / 30.0 <= 0.01);
         assert_eq!(a.operations["db.query"].count, 1);
+        // Per name: each series adds up to the name's count; per bucket, distinct people.
+        for (name, points) in &a.series_by_event {
+            let sum: u64 = points.iter().map(|p| p.count).sum();
+            assert_eq!(sum, a.by_event[name], "{name} on {}", store.backend());
+        }
+        let api: Vec<(i64, u64)> = a.series_by_event["$api_request"]
+            .iter()
+            .map(|p| (p.start.as_millis(), p.count))
+            .collect();
+        assert_eq!(api, vec![(T0 + 120_000, 3)]);
+        let people: Vec<u64> = a.people_series.iter().map(|p| p.count).collect();
+        assert_eq!(people.len(), 2);
+        assert!(people[0] >= 3, "{people:?}");
     }
 }

@@ -218,5 +218,9 @@ def test_metrics_for_a_scraper_token(tmp_path: Path) -> None:
             for s in family.samples
         }["sonde_events_received_total"]
         assert received == 7
+        # The dashboard page comes with the collector too.
+        with urllib.request.urlopen(f"{base}/analytics/dashboard", timeout=30) as page:
+            assert page.headers["content-type"].startswith("text/html")
+            assert b"<title>Sonde dashboard</title>" in page.read()
     finally:
         stop(process)

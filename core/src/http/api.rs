@@ -120,6 +120,8 @@ pub fn serves(path: &str) -> bool {
                 | "/events"
                 | "/flush"
                 | "/metrics"
+                | "/alerts"
+                | "/dashboard"
         )
 }
 
@@ -269,6 +271,12 @@ impl Api {
                 self.require_metrics_reader(request)?;
                 metrics(host, request)
             }
+            ("/alerts", "GET") => {
+                self.require_reader(request)?;
+                alerts(host, request)
+            }
+            // The page is public; everything it shows comes from endpoints that need the key.
+            ("/dashboard", "GET") => Ok(dashboard()),
             ("/config", "GET") => {
                 // Store path, tracking plan, alert rules and redaction keys: for operators.
                 self.require_admin(request)?;
@@ -277,9 +285,11 @@ impl Api {
             ("/config", "PUT") => self.put_config(host, request),
             ("/events", "GET") => self.list_events(host, request),
             ("/flush", "POST") => self.flush(host, request),
-            ("/health" | "/performance" | "/statistics" | "/events" | "/metrics", _) => {
-                Err(not_allowed("GET"))
-            }
+            (
+                "/health" | "/performance" | "/statistics" | "/events" | "/metrics" | "/alerts"
+                | "/dashboard",
+                _,
+            ) => Err(not_allowed("GET")),
             ("/config", _) => Err(not_allowed("GET, PUT")),
             ("/flush", _) => Err(not_allowed("POST")),
             _ => Err(Problem::new(
@@ -754,6 +764,56 @@ fn live_stats(sonde: &Sonde) -> Result<(Value, Value), Problem> {
         serde_json::to_value(cluster.instances).unwrap_or(Value::Null),
     ))
 }
+
+/// Most alert transitions `/alerts` returns.
+const MAX_ALERT_HISTORY: usize = 1000;
+
+/// Alerts firing now and the latest transitions, newest first (`limit`, default 50).
+fn alerts(host: &dyn ApiHost, request: &HttpRequest) -> Result<HttpResponse, Problem> {
+    let limit = match request.query_param("limit").filter(|l| !l.is_empty()) {
+        None => 50,
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if (1..=MAX_ALERT_HISTORY).contains(&n) => n,
+            _ => {
+                return Err(Problem::with_violation(
+                    422,
+                    INVALID_QUERY,
+                    "/limit",
+                    format!("limit must be 1 to {MAX_ALERT_HISTORY}, got {text:?}"),
+                ))
+            }
+        },
+    };
+    let sonde = host.sonde();
+    Ok(HttpResponse::json(
+        200,
+        &json!({"active": sonde.alerts(), "history": sonde.alert_history(limit)}),
+    ))
+}
+
+/// The dashboard page (`http/dashboard.html`, built by `make dashboard` with uPlot from
+/// npm inlined, so it needs nothing from the network).
+fn dashboard() -> HttpResponse {
+    HttpResponse {
+        status: 200,
+        headers: vec![
+            (
+                "content-type".to_owned(),
+                "text/html; charset=utf-8".to_owned(),
+            ),
+            ("cache-control".to_owned(), "no-cache".to_owned()),
+            (
+                "content-security-policy".to_owned(),
+                "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+                 img-src data:; connect-src 'self'; frame-ancestors 'none'"
+                    .to_owned(),
+            ),
+        ],
+        body: DASHBOARD_HTML.as_bytes().to_vec(),
+    }
+}
+
+const DASHBOARD_HTML: &str = include_str!("dashboard.html");
 
 /// The merged statistics in the Prometheus text format, or OpenMetrics when `Accept` asks.
 fn metrics(host: &dyn ApiHost, request: &HttpRequest) -> Result<HttpResponse, Problem> {

@@ -42,6 +42,9 @@ impl Bucket {
     }
 }
 
+/// How many event names get a series of their own in [`Aggregates::series_by_event`].
+pub const SERIES_NAMES: usize = 10;
+
 /// One time-series point: events whose time falls in `[start, start + bucket)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeriesPoint {
@@ -62,6 +65,12 @@ pub struct Aggregates {
     pub by_event: BTreeMap<String, u64>,
     /// Events per bucket, oldest first; empty buckets are left out.
     pub series: Vec<SeriesPoint>,
+    /// `track` events per bucket for each of the ten most frequent names in the range.
+    #[serde(default)]
+    pub series_by_event: BTreeMap<String, Vec<SeriesPoint>>,
+    /// Distinct people per bucket: user ids, and anonymous ids of events without one.
+    #[serde(default)]
+    pub people_series: Vec<SeriesPoint>,
     /// Distinct user ids.
     pub unique_users: u64,
     /// Distinct anonymous ids of events without a user id.

@@ -15,7 +15,7 @@ mod sqlite;
 
 use serde_json::Value;
 
-pub use aggregate::{Aggregates, Bucket, SeriesPoint};
+pub use aggregate::{Aggregates, Bucket, SeriesPoint, SERIES_NAMES};
 pub use instances::{Instance, PublishedInstance, INSTANCE_RETENTION_MS};
 #[cfg(all(feature = "postgres", not(target_arch = "wasm32")))]
 pub use postgres::{PostgresStore, WriteMethod};
@@ -96,6 +96,18 @@ pub(crate) fn patched(
         ));
     }
     Ok(message)
+}
+
+/// The [`SERIES_NAMES`] most frequent names of `counts` (ties by name).
+#[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
+pub(crate) fn top_names(counts: &std::collections::BTreeMap<String, u64>) -> Vec<String> {
+    let mut names: Vec<(&String, &u64)> = counts.iter().collect();
+    names.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    names
+        .into_iter()
+        .take(SERIES_NAMES)
+        .map(|(n, _)| n.clone())
+        .collect()
 }
 
 /// What a batch write did.

@@ -826,6 +826,32 @@ impl Store for PostgresStore {
                 count: r.get::<_, i64>(1) as u64,
             })
             .collect();
+        let mut points =
+            |sql: &str, params: &[&(dyn ToSql + Sync)]| -> Result<Vec<SeriesPoint>, Error> {
+                Ok(client
+                    .query(sql, params)
+                    .map_err(fail)?
+                    .iter()
+                    .map(|r| SeriesPoint {
+                        start: Timestamp::from_millis(r.get(0)),
+                        count: r.get::<_, i64>(1) as u64,
+                    })
+                    .collect())
+            };
+        let mut series_by_event = BTreeMap::new();
+        for name in super::top_names(&by_event) {
+            let named = points(
+                "SELECT (ts - ((ts % $3) + $3) % $3) AS b, COUNT(*) FROM sonde_events \
+                 WHERE ts >= $1 AND ts < $2 AND type = 'track' AND event = $4 GROUP BY b ORDER BY b",
+                &[&from, &to, &width, &name],
+            )?;
+            series_by_event.insert(name, named);
+        }
+        let people_series = points(
+            "SELECT (ts - ((ts % $3) + $3) % $3) AS b, COUNT(DISTINCT COALESCE(user_id, anonymous_id)) \
+             FROM sonde_events WHERE ts >= $1 AND ts < $2 GROUP BY b ORDER BY b",
+            &[&from, &to, &width],
+        )?;
         let totals = client
             .query_one(
                 "SELECT COUNT(*), COUNT(DISTINCT user_id), \
@@ -864,6 +890,8 @@ impl Store for PostgresStore {
             by_type,
             by_event,
             series,
+            series_by_event,
+            people_series,
             unique_users: totals.get::<_, i64>(1) as u64,
             unique_anonymous: totals.get::<_, i64>(2) as u64,
             unique_sessions: totals.get::<_, i64>(3) as u64,

@@ -432,6 +432,34 @@ impl Store for SqliteStore {
             .map_err(fail)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(fail)?;
+        drop(stmt);
+        let points =
+            |sql: &str, params: &[&dyn rusqlite::ToSql]| -> Result<Vec<SeriesPoint>, Error> {
+                let mut stmt = conn.prepare_cached(sql).map_err(fail)?;
+                let rows = stmt
+                    .query_map(params, |r| {
+                        Ok(SeriesPoint {
+                            start: Timestamp::from_millis(r.get(0)?),
+                            count: r.get::<_, i64>(1)? as u64,
+                        })
+                    })
+                    .map_err(fail)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(fail)
+            };
+        let mut series_by_event = BTreeMap::new();
+        for name in super::top_names(&by_event) {
+            let named = points(
+                "SELECT (ts - ((ts % ?3) + ?3) % ?3) AS b, COUNT(*) FROM events \
+                 WHERE ts >= ?1 AND ts < ?2 AND type = 'track' AND event = ?4 GROUP BY b ORDER BY b",
+                &[&from, &to, &width, &name],
+            )?;
+            series_by_event.insert(name, named);
+        }
+        let people_series = points(
+            "SELECT (ts - ((ts % ?3) + ?3) % ?3) AS b, COUNT(DISTINCT COALESCE(user_id, anonymous_id)) \
+             FROM events WHERE ts >= ?1 AND ts < ?2 GROUP BY b ORDER BY b",
+            &[&from, &to, &width],
+        )?;
         let (total, unique_users, unique_anonymous, unique_sessions) = conn
             .query_row(
                 "SELECT COUNT(*), COUNT(DISTINCT user_id), \
@@ -473,6 +501,8 @@ impl Store for SqliteStore {
             by_type,
             by_event,
             series,
+            series_by_event,
+            people_series,
             unique_users: unique_users as u64,
             unique_anonymous: unique_anonymous as u64,
             unique_sessions: unique_sessions as u64,

@@ -146,6 +146,11 @@ class Performance(BaseModel):
     instances: list[Instance] = Field(default_factory=list)
 
 
+class Alerts(BaseModel):
+    active: list[dict[str, Any]] = Field(description="Alerts firing now.")
+    history: list[dict[str, Any]] = Field(description="Latest transitions, newest first.")
+
+
 class ConfigView(BaseModel):
     options: dict[str, Any] = Field(description="Core options in force.")
     store: str | None

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from .. import Sonde
 from .._native import HttpApi
@@ -239,6 +239,26 @@ def analytics_router(
     )
     async def metrics(request: Request) -> Response:
         return await dispatch(request, "/metrics")
+
+    @router.get(
+        "/alerts",
+        response_model=models.Alerts,
+        responses=ERRORS,
+        summary="Alerts firing now and the latest transitions",
+    )
+    async def alerts(
+        request: Request,
+        limit: int = Query(50, ge=1, le=1000, description="Transitions to return"),
+    ) -> Response:
+        return await dispatch(request, "/alerts")
+
+    @router.get(
+        "/dashboard",
+        response_class=HTMLResponse,
+        summary="The dashboard page (it asks for the API key, then reads the endpoints above)",
+    )
+    async def dashboard(request: Request) -> Response:
+        return await dispatch(request, "/dashboard")
 
     @router.get("/config", response_model=models.ConfigView, summary="Options in force")
     async def get_config(request: Request) -> Response:
