@@ -263,10 +263,6 @@ fn positive(v: &Value) -> Option<u64> {
     v.as_u64().filter(|n| *n > 0)
 }
 
-/// The HTTP destination's options (`endpoint` and the ones that only mean something with
-/// it) at `prefix` (`""` for the top level, `/forward/2` for an entry of `forward`); `None`
-/// without an `endpoint`.
-#[cfg(feature = "http-sink")]
 /// `otlp_endpoint` (an http(s) URL), `otlp_headers` (an object of strings),
 /// `otlp_interval_ms` (default 60,000) and `otlp_resource` (an object of strings).
 #[cfg(feature = "http-sink")]
@@ -343,6 +339,10 @@ fn take_otlp(
     Some(otlp)
 }
 
+/// The HTTP destination's options (`endpoint` and the ones that only mean something with
+/// it) at `prefix` (`""` for the top level, `/forward/2` for an entry of `forward`); `None`
+/// without an `endpoint`.
+#[cfg(feature = "http-sink")]
 fn take_http(
     options: &mut Map<String, Value>,
     prefix: &str,
