@@ -54,16 +54,17 @@ const freePort = () => new Promise((resolve) => {
   s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
 });
 
-/** The FastAPI example app (examples/fastapi_app) on 127.0.0.1 with a fresh store: the real
- * collector the browser tests deliver to. Returns its `base` URL, admin `key` and `stop()`. */
-export async function startExampleCollector(key = 'dev-key') {
+/** The FastAPI example app (examples/fastapi_app) on 127.0.0.1 with a fresh store (and
+ * `options` added to its client): the real collector the browser tests deliver to. Returns
+ * its `base` URL, admin `key` and `stop()`. */
+export async function startExampleCollector(key = 'dev-key', options = {}) {
   const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-collector-'));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const server = spawn(path.join(root, '.venv', 'bin', 'uvicorn'), ['app:app', '--host', '127.0.0.1', '--port', String(port), '--log-level', 'warning'], {
     cwd: path.join(root, 'examples', 'fastapi_app'),
-    env: { ...process.env, SONDE_STORE: path.join(tmp, 'collector.db'), SONDE_API_KEY: key },
+    env: { ...process.env, SONDE_STORE: path.join(tmp, 'collector.db'), SONDE_API_KEY: key, SONDE_OPTIONS: JSON.stringify(options) },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   for (let i = 0; ; i++) {

@@ -14,17 +14,25 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 const shots = path.join(root, 'target', 'dashboard');
 const KEY = 'dashboard-key';
 let collector;
+let quiet;
 let context;
 
 before(async () => {
   fs.mkdirSync(shots, { recursive: true });
-  collector = await startExampleCollector(KEY);
+  // Host gauges sampled and alerts evaluated every 300 ms; one rule that always fires, so
+  // the alert panels have something to show.
+  quiet = await startExampleCollector(KEY, { alert_rules: [] });
+  collector = await startExampleCollector(KEY, {
+    metrics_interval_ms: 300,
+    alert_rules: [{ name: 'queue-watch', metric: 'queue.fill_percent', op: '>=', threshold: 0 }],
+  });
   context = await launchChromium();
 });
 
 after(async () => {
   await context?.close();
   collector?.stop();
+  quiet?.stop();
 });
 
 const api = async (p) => (await fetch(`${collector.base}/analytics/${p}`, { headers: { 'x-api-key': KEY } })).json();
@@ -44,7 +52,7 @@ test('before any traffic: a sign-in form, then honest empty states', async () =>
   await page.setViewportSize({ width: 1280, height: 800 });
   const errors = [];
   page.on('pageerror', (e) => errors.push(e));
-  await page.goto(`${collector.base}/analytics/dashboard`);
+  await page.goto(`${quiet.base}/analytics/dashboard`);
   assert.equal(await page.isVisible('#signin'), true);
   assert.equal(await page.isVisible('#panels'), false);
   // A wrong key is refused and the form says so.
@@ -55,7 +63,7 @@ test('before any traffic: a sign-in form, then honest empty states', async () =>
   await page.fill('#key', KEY);
   await page.click('#signin button[type=submit]');
   await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('Updated'));
-  for (const empty of ['#empty-events', '#empty-top', '#empty-routes', '#empty-ops', '#empty-alerts', '#empty-latest']) {
+  for (const empty of ['#empty-events', '#empty-top', '#empty-routes', '#empty-ops', '#empty-alerts', '#empty-history', '#empty-latest']) {
     assert.equal(await page.isVisible(empty), true, empty);
   }
   await page.screenshot({ path: path.join(shots, 'empty.png'), fullPage: true });
@@ -109,7 +117,16 @@ test('every panel shows the generated traffic with the values of the JSON API', 
   assert.equal((await rows(page, 'table-latest')).length, 2);
 
   assert.equal(await page.isVisible('#chart-people canvas'), true);
-  assert.equal(await page.isVisible('#empty-alerts'), true, 'no alert fires on this traffic');
+  // Host gauges and alerts, as the API has them.
+  const live = await api('statistics');
+  const gauges = await page.$$eval('#gauges dt', (dts) => dts.map((dt) => dt.textContent));
+  assert.ok(gauges.includes('host.cpu_percent'), gauges.join());
+  assert.deepEqual(new Set(gauges), new Set(Object.keys(live.live.gauges)));
+  const alerts = await api('alerts');
+  assert.deepEqual(alerts.active.map((a) => a.rule), ['queue-watch']);
+  assert.match(await page.textContent('#alerts-active'), /^queue-watch: queue\.fill_percent = /);
+  const history = await rows(page, 'table-history');
+  assert.deepEqual(history.map((r) => [r[1], r[2]]), alerts.history.map((t) => [t.rule, t.state]));
   await page.screenshot({ path: path.join(shots, 'desktop.png'), fullPage: true });
 
   // Phone width: one column, nothing wider than the screen.

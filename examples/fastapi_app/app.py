@@ -1,12 +1,17 @@
 """A small shop API instrumented with Sonde: every request is timed and stored in
-./sonde.db, and the analytics endpoints live under /analytics.
+./sonde.db, and the analytics endpoints live under /analytics (the dashboard at
+/analytics/dashboard, key `dev-key`).
 
     uvicorn app:app --host 127.0.0.1 --port 8000      (or `make demo` from the repo root)
+
+SONDE_STORE and SONDE_API_KEY change the store and the key; SONDE_OPTIONS (a JSON object)
+adds client options, e.g. '{"metrics_interval_ms": 1000}'.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from pathlib import Path
 
@@ -30,6 +35,7 @@ sonde = instrument(
     process_time_header=True,
     client_address="anonymize",
     super_properties={"service": "example-shop"},
+    **json.loads(os.environ.get("SONDE_OPTIONS", "{}")),
 )
 
 
