@@ -162,6 +162,8 @@ demo: python-wheel wasm ## Build the Python and browser packages and serve the e
 	@echo "    curl http://127.0.0.1:8000/fail                        a 500 and an \$$error event"
 	@echo "    curl -H 'X-API-Key: dev-key' 'http://127.0.0.1:8000/analytics/events?limit=5'"
 	@echo "    curl -H 'X-API-Key: dev-key' http://127.0.0.1:8000/analytics/performance   latency per route"
+	@echo "    http://127.0.0.1:8000/analytics/dashboard              the dashboard (key: dev-key)"
+	@echo "    curl -H 'X-API-Key: dev-key' http://127.0.0.1:8000/analytics/metrics       for Prometheus"
 	@echo "    http://127.0.0.1:8000/docs                             every endpoint (OpenAPI)"
 	@echo "    http://127.0.0.1:8000/demo/                            the browser package (WebAssembly) in a page"
 	@echo ""
