@@ -24,11 +24,11 @@ use postgres::types::ToSql;
 use postgres::{Client, GenericClient, NoTls};
 use serde_json::{Map, Value};
 
-use super::query::Cursor;
+use super::query::{page_clauses, Cursor};
 use super::row::Row;
 use super::{
-    Aggregates, Bucket, EventPage, EventQuery, Instance, Order, PublishedInstance, SeriesPoint,
-    Store, TimeRange, WriteReport, INSTANCE_RETENTION_MS,
+    Aggregates, Bucket, EventPage, EventQuery, Instance, PublishedInstance, SeriesPoint, Store,
+    TimeRange, WriteReport, INSTANCE_RETENTION_MS,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind};
@@ -686,30 +686,20 @@ impl Store for PostgresStore {
         } else {
             None
         };
-        let (cmp, dir) = match q.order {
-            Order::Asc => (">", "ASC"),
-            Order::Desc => ("<", "DESC"),
-        };
-        let mut sql = format!("SELECT {COLUMNS} FROM sonde_events{where_sql}");
+        let first = params.len() + 1;
         if let Some(c) = cursor {
             params.push(Box::new(c.ts));
             params.push(Box::new(c.id));
-            let joiner = if where_sql.is_empty() {
-                " WHERE"
-            } else {
-                " AND"
-            };
-            sql.push_str(&format!(
-                "{joiner} (ts, id) {cmp} (${}, ${})",
-                params.len() - 1,
-                params.len()
-            ));
         }
         params.push(Box::new(q.limit as i64 + 1));
-        sql.push_str(&format!(
-            " ORDER BY ts {dir}, id {dir} LIMIT ${}",
-            params.len()
-        ));
+        let page = page_clauses(
+            q.order,
+            !where_sql.is_empty(),
+            cursor.is_some(),
+            first,
+            |n| format!("${n}"),
+        );
+        let sql = format!("SELECT {COLUMNS} FROM sonde_events{where_sql}{page}");
         let rows = client
             .query(&sql, &refs(&params))
             .map_err(|e| store_error("querying", &e))?;

@@ -121,6 +121,40 @@ impl Cursor {
     }
 }
 
+/// What follows the filters in a page query: the keyset condition (with a cursor), the order
+/// and the limit (one more row than the page, to know whether another follows). `first` is
+/// the number of the first parameter these use (the cursor's time and id, then the limit);
+/// `placeholder(n)` spells parameter `n` in the backend's SQL (`?n` or `$n`).
+#[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
+pub(crate) fn page_clauses(
+    order: Order,
+    has_filters: bool,
+    cursor: bool,
+    first: usize,
+    placeholder: impl Fn(usize) -> String,
+) -> String {
+    let (cmp, dir) = match order {
+        Order::Asc => (">", "ASC"),
+        Order::Desc => ("<", "DESC"),
+    };
+    let mut sql = String::new();
+    let mut next = first;
+    if cursor {
+        let joiner = if has_filters { "AND" } else { "WHERE" };
+        sql.push_str(&format!(
+            " {joiner} (ts, id) {cmp} ({}, {})",
+            placeholder(next),
+            placeholder(next + 1)
+        ));
+        next += 2;
+    }
+    sql.push_str(&format!(
+        " ORDER BY ts {dir}, id {dir} LIMIT {}",
+        placeholder(next)
+    ));
+    sql
+}
+
 #[cfg_attr(
     not(all(feature = "sqlite", not(target_arch = "wasm32"))),
     allow(dead_code)

@@ -17,11 +17,11 @@ use serde_json::{Map, Value};
 
 use std::collections::BTreeMap;
 
-use super::query::Cursor;
+use super::query::{page_clauses, Cursor};
 use super::row::Row;
 use super::{
-    Aggregates, Bucket, EventPage, EventQuery, Instance, Order, PublishedInstance, SeriesPoint,
-    Store, TimeRange, WriteReport, INSTANCE_RETENTION_MS,
+    Aggregates, Bucket, EventPage, EventQuery, Instance, PublishedInstance, SeriesPoint, Store,
+    TimeRange, WriteReport, INSTANCE_RETENTION_MS,
 };
 use crate::error::{Error, ErrorKind};
 use crate::event::{Properties, Timestamp};
@@ -679,30 +679,20 @@ impl Store for SqliteStore {
         } else {
             None
         };
-        let (cmp, dir) = match q.order {
-            Order::Asc => (">", "ASC"),
-            Order::Desc => ("<", "DESC"),
-        };
-        let mut sql = format!("SELECT {COLUMNS} FROM events{where_sql}");
+        let first = params.len() + 1;
         if let Some(c) = cursor {
             params.push(SqlValue::Integer(c.ts));
             params.push(SqlValue::Integer(c.id));
-            let joiner = if where_sql.is_empty() {
-                " WHERE"
-            } else {
-                " AND"
-            };
-            sql.push_str(&format!(
-                "{joiner} (ts, id) {cmp} (?{}, ?{})",
-                params.len() - 1,
-                params.len()
-            ));
         }
         params.push(SqlValue::Integer(q.limit as i64 + 1));
-        sql.push_str(&format!(
-            " ORDER BY ts {dir}, id {dir} LIMIT ?{}",
-            params.len()
-        ));
+        let page = page_clauses(
+            q.order,
+            !where_sql.is_empty(),
+            cursor.is_some(),
+            first,
+            |n| format!("?{n}"),
+        );
+        let sql = format!("SELECT {COLUMNS} FROM events{where_sql}{page}");
         let mut stmt = conn
             .prepare_cached(&sql)
             .map_err(|e| store_error("querying", e))?;
