@@ -248,7 +248,8 @@ def analytics_router(
     )
     async def alerts(
         request: Request,
-        limit: int = Query(50, ge=1, le=1000, description="Transitions to return"),
+        # A string: the core checks it and answers in the one error shape.
+        limit: str | None = Query(None, description="Transitions to return: 1 to 1000 (50)"),
     ) -> Response:
         return await dispatch(request, "/alerts")
 
