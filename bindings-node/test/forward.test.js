@@ -88,6 +88,8 @@ test('otlpEndpoint pushes the statistics as OTLP protobuf, with its headers and 
     for (const text of ['node-shop', 'service.name', 'http.server.request.duration', 'http.route']) {
       assert.ok(body.includes(Buffer.from(text)), text);
     }
+    // Counted once the exporter has read the answer, a moment after the server has the body.
+    for (let i = 0; i < 100 && !(sonde.stats().exports?.[url]?.sent >= 1); i++) await new Promise((r) => setTimeout(r, 20));
     assert.ok(sonde.stats().exports[url].sent >= 1);
   } finally {
     await sonde.shutdown();

@@ -138,8 +138,20 @@ def test_the_statistics_arrive_decoded_by_the_official_definitions(
         for p in metrics["sonde.http.server.responses"].sum.data_points
     }
     assert responses[("/pay", "5xx")] == 1
-    assert client.stats()["exports"][receiver.url]["sent"] >= 2
+    assert exports_once(client, receiver.url, lambda e: e["sent"] >= 2)["failed"] == 0
     client.shutdown(5.0)
+
+
+def exports_once(client: sonde.Sonde, url: str, done: Any) -> dict[str, Any]:
+    """`stats()["exports"][url]` once `done` holds: an export is counted when the exporter
+    has read the answer, a moment after the receiver has the request."""
+    deadline = time.monotonic() + 10
+    while True:
+        exports = client.stats().get("exports", {}).get(url)
+        if (exports and done(exports)) or time.monotonic() > deadline:
+            assert exports is not None
+            return exports
+        time.sleep(0.02)
 
 
 def test_a_failing_receiver_is_retried_and_counted(collector: Any) -> None:
@@ -154,7 +166,7 @@ def test_a_failing_receiver_is_retried_and_counted(collector: Any) -> None:
         )
         # Retried at the next ticks, not a minute later.
         receiver.wait(1)
-        exports = client.stats()["exports"][receiver.url]
+        exports = exports_once(client, receiver.url, lambda e: e["sent"] >= 1)
         assert exports["failed"] == 2 and exports["sent"] == 1
         assert "503" in exports["last_error"]
         client.shutdown(5.0)
