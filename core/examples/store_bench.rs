@@ -16,6 +16,9 @@ use sonde_core::{Config, Message, OverflowPolicy, Sonde, Timestamp};
 
 #[path = "../benches/workload.rs"]
 mod workload;
+// A fresh database on the server scripts/with-postgres.sh starts, as the store tests get one.
+#[path = "../tests/support/mod.rs"]
+mod support;
 use workload::six_properties;
 
 const T0: i64 = 1_800_000_000_000;
@@ -86,14 +89,8 @@ fn open_with(
     if backend == "sqlite" {
         return Arc::new(SqliteStore::open(dir.join(format!("{name}.db"))).expect("open"));
     }
-    let base = std::env::var("SONDE_TEST_POSTGRES").expect("SONDE_TEST_POSTGRES");
-    let database = format!("bench_{}_{name}", std::process::id());
-    let mut admin = postgres::Client::connect(&base, postgres::NoTls).expect("connect");
-    admin
-        .batch_execute(&format!("CREATE DATABASE {database}"))
-        .expect("create database");
-    let (server, _) = base.rsplit_once('/').expect("a database in the URL");
-    Arc::new(PostgresStore::open_with(&format!("{server}/{database}"), method).expect("open"))
+    let url = support::postgres_database(&format!("bench_{name}"));
+    Arc::new(PostgresStore::open_with(&url, method).expect("open"))
 }
 
 /// Events per second from `track` to committed rows: the client's worker delivers batches

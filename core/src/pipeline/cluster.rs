@@ -112,13 +112,13 @@ impl Sonde {
         };
         let window = cluster.interval.saturating_mul(LIVE_INTERVALS);
         let since = now.saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
-        let mut merged = mine.clone();
         let mut instances = vec![summary(
             cluster.instance.clone(),
             Timestamp::from_millis(now),
             true,
             &mine,
         )];
+        let mut merged = mine;
         for other in cluster.store.instances(since)? {
             if other.instance.id == cluster.instance.id {
                 continue;

@@ -543,16 +543,11 @@ impl Sonde {
         self.add_predecessor(&mut snapshot);
         #[cfg(all(feature = "http-sink", not(target_arch = "wasm32")))]
         if let Some(otlp) = &self.inner.otlp {
-            let mine = otlp.stats();
-            let entry = snapshot
+            snapshot
                 .exports
                 .entry(otlp.endpoint().to_owned())
-                .or_default();
-            entry.sent = entry.sent.saturating_add(mine.sent);
-            entry.failed = entry.failed.saturating_add(mine.failed);
-            if mine.last_error.is_some() {
-                entry.last_error = mine.last_error;
-            }
+                .or_default()
+                .add(&otlp.stats());
         }
         snapshot
     }
@@ -572,7 +567,7 @@ impl Sonde {
     fn export_metrics_if_due(&self) {
         #[cfg(all(feature = "http-sink", not(target_arch = "wasm32")))]
         if let Some(otlp) = &self.inner.otlp {
-            otlp.export_if_due(&self.stats());
+            otlp.export_if_due(|| self.stats());
         }
     }
 

@@ -375,6 +375,17 @@ pub struct ExportStats {
     pub last_error: Option<String>,
 }
 
+impl ExportStats {
+    /// Adds `other`'s counts; its last error, if any, becomes the last one.
+    pub fn add(&mut self, other: &ExportStats) {
+        self.sent = self.sent.saturating_add(other.sent);
+        self.failed = self.failed.saturating_add(other.failed);
+        if other.last_error.is_some() {
+            self.last_error.clone_from(&other.last_error);
+        }
+    }
+}
+
 /// What became of the batches an HTTP destination keeps in its outbox. Its own balance:
 /// every event that entered the outbox (in this process, or left there by an earlier one) is
 /// sent, dropped, or still pending. The core's counters count such events as delivered once
@@ -468,12 +479,7 @@ impl StatsSnapshot {
             self.outboxes.entry(endpoint.clone()).or_default().merge(o);
         }
         for (endpoint, e) in &other.exports {
-            let mine = self.exports.entry(endpoint.clone()).or_default();
-            mine.sent = mine.sent.saturating_add(e.sent);
-            mine.failed = mine.failed.saturating_add(e.failed);
-            if e.last_error.is_some() {
-                mine.last_error.clone_from(&e.last_error);
-            }
+            self.exports.entry(endpoint.clone()).or_default().add(e);
         }
         self.rates = Rates::from_counts(
             self.rates.events_1m.saturating_add(other.rates.events_1m),

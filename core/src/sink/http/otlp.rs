@@ -9,6 +9,7 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use super::transport::agent;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind};
 use crate::stats::{export_request, ExportStats, OtlpResource, StatsSnapshot};
@@ -54,12 +55,6 @@ impl std::fmt::Debug for OtlpExporter {
 impl OtlpExporter {
     /// An exporter for `options`; it sends nothing until the worker's first tick.
     pub fn new(options: OtlpOptions) -> Self {
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(5)))
-            .timeout_global(Some(Duration::from_secs(15)))
-            .user_agent(concat!("sonde/", env!("CARGO_PKG_VERSION")))
-            .build();
         let mut attributes = options.resource.clone();
         if !attributes.iter().any(|(k, _)| k == "service.name") {
             attributes.push(("service.name".into(), "unknown_service:sonde".into()));
@@ -69,7 +64,7 @@ impl OtlpExporter {
         let start_ns = u64::try_from(clock.now_ms()).unwrap_or(0) * 1_000_000;
         Self {
             options,
-            agent: ureq::Agent::new_with_config(config),
+            agent: agent(Duration::from_secs(5), Duration::from_secs(15)),
             resource: OtlpResource { attributes },
             clock,
             start_ns,
@@ -91,15 +86,15 @@ impl OtlpExporter {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Exports `stats` if the interval has passed since the last export (or a failed one is
-    /// waiting). Called from the worker's tick.
-    pub fn export_if_due(&self, stats: &StatsSnapshot) {
+    /// Exports the statistics `stats` gives if the interval has passed since the last export
+    /// (or a failed one is waiting); they are taken only then. Called from the worker's tick.
+    pub fn export_if_due(&self, stats: impl FnOnce() -> StatsSnapshot) {
         let now = self.clock.now_ms();
         if now < self.state().next_ms {
             return;
         }
         let interval = i64::try_from(self.options.interval.as_millis()).unwrap_or(i64::MAX);
-        let outcome = self.export(stats, now);
+        let outcome = self.export(&stats(), now);
         let mut state = self.state();
         match outcome {
             Ok(()) => {

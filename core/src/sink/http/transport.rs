@@ -2,6 +2,7 @@
 //! 413 splitting; used by the sink directly and by the outbox's sender.
 
 use std::io::Write;
+use std::time::Duration;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -31,17 +32,24 @@ enum Answer {
     TooLarge,
 }
 
+/// The HTTP client every destination uses: statuses are answers, not errors (each caller
+/// reads them), connect and total timeouts, Sonde's user agent, a couple of kept-alive
+/// connections per host.
+pub(super) fn agent(connect: Duration, total: Duration) -> ureq::Agent {
+    let config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(connect))
+        .timeout_global(Some(total))
+        .user_agent(concat!("sonde/", env!("CARGO_PKG_VERSION")))
+        .max_idle_connections_per_host(2)
+        .build();
+    ureq::Agent::new_with_config(config)
+}
+
 impl Transport {
     pub fn new(options: HttpSinkOptions) -> Self {
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(options.connect_timeout))
-            .timeout_global(Some(options.timeout))
-            .user_agent(concat!("sonde/", env!("CARGO_PKG_VERSION")))
-            .max_idle_connections_per_host(2)
-            .build();
         Self {
-            agent: ureq::Agent::new_with_config(config),
+            agent: agent(options.connect_timeout, options.timeout),
             options,
             clock: SystemClock::new(),
         }
