@@ -58,6 +58,7 @@ dashboard: dashboard/node_modules/.ready ## Build the dashboard page (uPlot from
 	cd dashboard && node build.mjs
 
 check-dashboard: dashboard/node_modules/.ready ## The committed dashboard page is what its sources build
+	mkdir -p target
 	cd dashboard && node build.mjs ../target/dashboard-check.html >/dev/null
 	cmp target/dashboard-check.html core/src/http/dashboard.html || { echo "core/src/http/dashboard.html is stale: run make dashboard"; exit 1; }
 
