@@ -1,6 +1,6 @@
 #!/bin/sh
 # Runs a command with a throwaway PostgreSQL server: initdb into a temporary directory, a
-# free port on 127.0.0.1, SONDE_TEST_POSTGRES set to its URL, and the server stopped (and
+# free port on 127.0.0.1, TEST_POSTGRES_URL set to its URL, and the server stopped (and
 # the directory removed) however the command ends. Debian's `postgresql` package is
 # installed when missing. The tests create a database of their own on it.
 set -eu
@@ -40,7 +40,7 @@ $as_server "$pg_bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
     -o "-k $dir -h 127.0.0.1 -p $port -c fsync=off -c max_connections=200" start >/dev/null \
     || { cat "$dir/server.log" >&2; exit 1; }
 
-export SONDE_TEST_POSTGRES="postgresql://sonde@127.0.0.1:$port/postgres"
+export TEST_POSTGRES_URL="postgresql://sonde@127.0.0.1:$port/postgres"
 status=0
 "$@" || status=$?
 exit $status

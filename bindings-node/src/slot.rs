@@ -53,7 +53,7 @@ impl Recipe {
                     None => config,
                 })
             },
-            "store: 'sonde.db', console: true, jsonl: 'events.jsonl' or sink: (events) => ...",
+            "store: 'sonde.db', console: true, jsonl: 'events.jsonl', sink: (events) => ..., or disabled: true to validate and send nothing",
             open,
         )?;
         self.options.insert(

@@ -95,8 +95,8 @@ test('ingest takes strings, buffers and objects, with per-item results', async (
  */
 let databases = 0;
 function postgresDatabase() {
-  const base = process.env.SONDE_TEST_POSTGRES;
-  assert.ok(base, 'SONDE_TEST_POSTGRES is not set: run `make test-node`, or node --test under scripts/with-postgres.sh');
+  const base = process.env.TEST_POSTGRES_URL;
+  assert.ok(base, 'TEST_POSTGRES_URL is not set: run `make test-node`, or node --test under scripts/with-postgres.sh');
   const name = `node${process.pid}_${databases++}`;
   execFileSync('psql', [base, '-q', '-c', `CREATE DATABASE ${name}`]);
   return `${base.slice(0, base.lastIndexOf('/'))}/${name}`;

@@ -40,7 +40,7 @@ def with_sonde() -> FastAPI:
     app = FastAPI()
     client = instrument(
         app,
-        store=os.environ["SONDE_BENCH_STORE"],
+        store=os.environ["BENCH_STORE"],
         allow_unauthenticated=True,
         exclude_paths=BENCH_PATHS,
     )
@@ -54,7 +54,7 @@ def with_sonde_stats_only() -> FastAPI:
     app = FastAPI()
     client = instrument(
         app,
-        store=os.environ["SONDE_BENCH_STORE"],
+        store=os.environ["BENCH_STORE"],
         allow_unauthenticated=True,
         sample_rate=0.0,
         exclude_paths=BENCH_PATHS,
@@ -63,17 +63,17 @@ def with_sonde_stats_only() -> FastAPI:
 
 
 def _with_sonde_before(sample_rate: float) -> FastAPI:
-    """``instrument(app)`` with the middleware of commit ``SONDE_BENCH_BEFORE`` instead."""
+    """``instrument(app)`` with the middleware of commit ``BENCH_BEFORE`` instead."""
     import re
 
     import sonde
     from bench_middleware_inprocess import middleware_at
     from sonde.fastapi import analytics_router
 
-    client = sonde.Sonde(store=os.environ["SONDE_BENCH_STORE"])
+    client = sonde.Sonde(store=os.environ["BENCH_STORE"])
     app = _hello(FastAPI(), client)
     app.add_middleware(
-        middleware_at(os.environ["SONDE_BENCH_BEFORE"]),
+        middleware_at(os.environ["BENCH_BEFORE"]),
         sonde=client,
         exclude_paths=[re.escape("/analytics/"), *BENCH_PATHS],
         sample_rate=sample_rate,
@@ -103,7 +103,7 @@ def collector() -> FastAPI:
     from sonde.fastapi import analytics_router
 
     client = sonde.Sonde(
-        store=os.environ["SONDE_BENCH_STORE"],
+        store=os.environ["BENCH_STORE"],
         max_queue_events=1_000_000,
         max_queue_bytes=1 << 30,
         batch_size=500,

@@ -67,7 +67,7 @@ def post_batches(port: int, path: str, bodies: list[bytes]) -> int:
 def main() -> None:
     bodies = [body(b) for b in range(BATCHES)]
     store = Path(tempfile.mkdtemp(prefix="sonde-collector-")) / "collector.db"
-    server = Server("collector", {"SONDE_BENCH_STORE": str(store)})
+    server = Server("collector", {"BENCH_STORE": str(store)})
     try:
         cpu = server.cpu_seconds()
         started = time.perf_counter()

@@ -32,7 +32,7 @@ def main() -> None:
     logging.disable(logging.CRITICAL)
     dummy = DummyServer()
     folder = tempfile.mkdtemp(prefix="sonde-delivery-")
-    collector = Server("collector", {"SONDE_BENCH_STORE": str(Path(folder) / "collector.db")})
+    collector = Server("collector", {"BENCH_STORE": str(Path(folder) / "collector.db")})
     try:
         run(dummy, collector)
     finally:

@@ -62,7 +62,7 @@ def main(args: list[str]) -> None:
     env = {}
     variants = dict(VARIANTS)
     if args[:1] == ["--before"]:
-        env["SONDE_BENCH_BEFORE"] = args[1]
+        env["BENCH_BEFORE"] = args[1]
         variants[f"before {args[1]}"] = "with_sonde_before"
         variants[f"before {args[1]}, sampled out"] = "with_sonde_before_stats_only"
     folder = Path(tempfile.mkdtemp(prefix="sonde-mw-"))
@@ -71,7 +71,7 @@ def main(args: list[str]) -> None:
         for name, factory in variants.items():
             # A fresh store per run: no run inserts into a file an earlier run filled.
             store = folder / f"{factory}-{rep}.db"
-            server = Server(factory, {"SONDE_BENCH_STORE": str(store), **env})
+            server = Server(factory, {"BENCH_STORE": str(store), **env})
             try:
                 run_wrk(server.url + "/hello")  # warm-up
                 flush(server.url)

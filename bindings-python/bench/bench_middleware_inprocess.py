@@ -67,7 +67,7 @@ def app_with(middleware: Any, sample_rate: float) -> FastAPI:
 
     if middleware is not None:
         jsonl = Path(tempfile.mkdtemp(prefix="sonde-mw-")) / "events.jsonl"
-        client = sonde.Sonde(jsonl=str(jsonl), flush_interval_ms=200)
+        client = sonde.Sonde(jsonl=str(jsonl), flush_interval=0.2)
         app.add_middleware(
             middleware, sonde=client, sample_rate=sample_rate, exclude_paths=["/analytics/"]
         )

@@ -1,6 +1,6 @@
 """The standalone collector (`target/release/sonde-collector`, `make collector`):
 ``POST /v1/batch`` with 500-event batches from 4 keep-alive connections on 127.0.0.1, into
-SQLite and, when `SONDE_TEST_POSTGRES` names a server, into PostgreSQL. Events per second
+SQLite and, when `TEST_POSTGRES_URL` names a server, into PostgreSQL. Events per second
 accepted and committed (the clock stops when ``POST /flush`` returns and the store holds
 every event), and the collector's CPU per event (the database server's is not counted).
 
@@ -37,7 +37,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def postgres_database() -> str:
-    base = os.environ["SONDE_TEST_POSTGRES"]
+    base = os.environ["TEST_POSTGRES_URL"]
     name = f"bench{os.getpid()}_{time.monotonic_ns()}"
     subprocess.run(["psql", base, "-q", "-c", f"CREATE DATABASE {name}"], check=True)
     return f"{base.rsplit('/', 1)[0]}/{name}"
@@ -85,7 +85,7 @@ def main() -> None:
     bodies = [body(b) for b in range(BATCHES)]
     folder = Path(tempfile.mkdtemp(prefix="sonde-standalone-"))
     run("SQLite", str(folder / "collector.db"), bodies)
-    if os.environ.get("SONDE_TEST_POSTGRES"):
+    if os.environ.get("TEST_POSTGRES_URL"):
         run("PostgreSQL", postgres_database(), bodies)
 
 

@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 use serde_json::{Map, Value};
 use sonde_core::codes;
+use sonde_core::config::options_in_seconds;
 use sonde_core::event::reserved::{ApiRequest, ErrorEvent, Interaction, Performance};
 use sonde_core::event::Envelope;
 use sonde_core::stats::ExpositionFormat;
@@ -232,6 +233,41 @@ impl Client {
         };
         Ok(receipt.map_err(CoreError)?.message_id)
     }
+
+    /// An event method's answer: its `messageId`, or what the `on_invalid` policy makes of
+    /// a refusal (`event` rebuilds the event as given, for `on_error`, only then).
+    fn settle<'py>(
+        &self,
+        py: Python<'py>,
+        sent: PyResult<String>,
+        event: impl FnOnce(Python<'py>) -> PyResult<Bound<'py, PyDict>>,
+    ) -> PyResult<Option<String>> {
+        match sent {
+            Ok(id) => Ok(Some(id)),
+            Err(error) => {
+                let engine = self.engine();
+                engine
+                    .reporter
+                    .refused(py, engine.sonde.invalid_policy(), error, event)
+            }
+        }
+    }
+}
+
+/// An event as a tracking call was given it, for `on_error`: its type and the fields named.
+fn given_event<'py>(
+    py: Python<'py>,
+    kind: &str,
+    fields: &[(&str, Option<&Bound<'_, PyAny>>)],
+) -> PyResult<Bound<'py, PyDict>> {
+    let event = PyDict::new(py);
+    event.set_item("type", kind)?;
+    for (name, value) in fields {
+        if let Some(value) = value {
+            event.set_item(*name, value)?;
+        }
+    }
+    Ok(event)
 }
 
 #[pymethods]
@@ -239,7 +275,7 @@ impl Client {
     #[new]
     #[pyo3(signature = (**options))]
     fn new(py: Python<'_>, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
-        let mut spec = Spec::from_kwargs(options)?;
+        let mut spec = Spec::from_kwargs(py, options)?;
         let engine = spec.build(py)?;
         Ok(Self {
             engine: EngineSlot::new(engine),
@@ -263,6 +299,7 @@ impl Client {
         for (key, value) in options.into_iter().flatten() {
             changes.insert(key.extract::<String>()?, to_json(&value)?);
         }
+        let changes = options_in_seconds(changes).map_err(CoreError)?;
         self.reconfigure_with(py, &changes, timeout)
             .map_err(|fixed| match fixed {
                 Reconfigure::Fixed(key) => PyTypeError::new_err(format!(
@@ -306,7 +343,7 @@ impl Client {
     fn track(
         &self,
         py: Python<'_>,
-        event: String,
+        event: &Bound<'_, PyString>,
         properties: Option<&Bound<'_, PyAny>>,
         user_id: Option<String>,
         anonymous_id: Option<String>,
@@ -314,22 +351,35 @@ impl Client {
         message_id: Option<String>,
         timestamp: Option<&Bound<'_, PyAny>>,
         context: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<String> {
-        let envelope = envelope(
-            user_id,
-            anonymous_id,
-            session_id,
-            message_id,
-            timestamp,
-            context,
-        )?;
-        self.send(
-            py,
-            envelope.apply(with_properties(
-                Message::track(event, Map::new()),
-                properties,
-            )?),
-        )
+    ) -> PyResult<Option<String>> {
+        let sent = (|| -> PyResult<String> {
+            let envelope = envelope(
+                user_id,
+                anonymous_id,
+                session_id,
+                message_id,
+                timestamp,
+                context,
+            )?;
+            self.send(
+                py,
+                envelope.apply(with_properties(
+                    Message::track(event.to_str()?.to_owned(), Map::new()),
+                    properties,
+                )?),
+            )
+        })();
+        self.settle(py, sent, |py| {
+            given_event(
+                py,
+                "track",
+                &[
+                    ("event", Some(event.as_any())),
+                    ("properties", properties),
+                    ("context", context),
+                ],
+            )
+        })
     }
 
     /// Records a `page` view; returns its `messageId`.
@@ -338,7 +388,7 @@ impl Client {
     fn page(
         &self,
         py: Python<'_>,
-        name: Option<String>,
+        name: Option<&Bound<'_, PyString>>,
         properties: Option<&Bound<'_, PyAny>>,
         user_id: Option<String>,
         anonymous_id: Option<String>,
@@ -346,22 +396,38 @@ impl Client {
         message_id: Option<String>,
         timestamp: Option<&Bound<'_, PyAny>>,
         context: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<String> {
-        let envelope = envelope(
-            user_id,
-            anonymous_id,
-            session_id,
-            message_id,
-            timestamp,
-            context,
-        )?;
-        self.send(
-            py,
-            envelope.apply(with_properties(
-                Message::page(name, Map::new()),
-                properties,
-            )?),
-        )
+    ) -> PyResult<Option<String>> {
+        let sent = (|| -> PyResult<String> {
+            let envelope = envelope(
+                user_id,
+                anonymous_id,
+                session_id,
+                message_id,
+                timestamp,
+                context,
+            )?;
+            self.send(
+                py,
+                envelope.apply(with_properties(
+                    Message::page(
+                        name.map(|n| n.to_str().map(str::to_owned)).transpose()?,
+                        Map::new(),
+                    ),
+                    properties,
+                )?),
+            )
+        })();
+        self.settle(py, sent, |py| {
+            given_event(
+                py,
+                "page",
+                &[
+                    ("name", name.map(|n| n.as_any())),
+                    ("properties", properties),
+                    ("context", context),
+                ],
+            )
+        })
     }
 
     /// Records a `screen` view; returns its `messageId`.
@@ -370,7 +436,7 @@ impl Client {
     fn screen(
         &self,
         py: Python<'_>,
-        name: Option<String>,
+        name: Option<&Bound<'_, PyString>>,
         properties: Option<&Bound<'_, PyAny>>,
         user_id: Option<String>,
         anonymous_id: Option<String>,
@@ -378,22 +444,38 @@ impl Client {
         message_id: Option<String>,
         timestamp: Option<&Bound<'_, PyAny>>,
         context: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<String> {
-        let envelope = envelope(
-            user_id,
-            anonymous_id,
-            session_id,
-            message_id,
-            timestamp,
-            context,
-        )?;
-        self.send(
-            py,
-            envelope.apply(with_properties(
-                Message::screen(name, Map::new()),
-                properties,
-            )?),
-        )
+    ) -> PyResult<Option<String>> {
+        let sent = (|| -> PyResult<String> {
+            let envelope = envelope(
+                user_id,
+                anonymous_id,
+                session_id,
+                message_id,
+                timestamp,
+                context,
+            )?;
+            self.send(
+                py,
+                envelope.apply(with_properties(
+                    Message::screen(
+                        name.map(|n| n.to_str().map(str::to_owned)).transpose()?,
+                        Map::new(),
+                    ),
+                    properties,
+                )?),
+            )
+        })();
+        self.settle(py, sent, |py| {
+            given_event(
+                py,
+                "screen",
+                &[
+                    ("name", name.map(|n| n.as_any())),
+                    ("properties", properties),
+                    ("context", context),
+                ],
+            )
+        })
     }
 
     /// Ties a user to their traits; returns the `messageId`.
@@ -402,24 +484,40 @@ impl Client {
     fn identify(
         &self,
         py: Python<'_>,
-        user_id: String,
+        user_id: &Bound<'_, PyString>,
         traits: Option<&Bound<'_, PyAny>>,
         anonymous_id: Option<String>,
         session_id: Option<String>,
         message_id: Option<String>,
         timestamp: Option<&Bound<'_, PyAny>>,
         context: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<String> {
-        let traits = optional_object(traits, "traits")?;
-        let envelope = envelope(
-            None,
-            anonymous_id,
-            session_id,
-            message_id,
-            timestamp,
-            context,
-        )?;
-        self.send(py, envelope.apply(Message::identify(user_id, traits)))
+    ) -> PyResult<Option<String>> {
+        let sent = (|| -> PyResult<String> {
+            let traits = optional_object(traits, "traits")?;
+            let envelope = envelope(
+                None,
+                anonymous_id,
+                session_id,
+                message_id,
+                timestamp,
+                context,
+            )?;
+            self.send(
+                py,
+                envelope.apply(Message::identify(user_id.to_str()?, traits)),
+            )
+        })();
+        self.settle(py, sent, |py| {
+            given_event(
+                py,
+                "identify",
+                &[
+                    ("userId", Some(user_id.as_any())),
+                    ("traits", traits),
+                    ("context", context),
+                ],
+            )
+        })
     }
 
     /// Ties a user to a group (company, team); returns the `messageId`.
@@ -428,7 +526,7 @@ impl Client {
     fn group(
         &self,
         py: Python<'_>,
-        group_id: String,
+        group_id: &Bound<'_, PyString>,
         traits: Option<&Bound<'_, PyAny>>,
         user_id: Option<String>,
         anonymous_id: Option<String>,
@@ -436,32 +534,66 @@ impl Client {
         message_id: Option<String>,
         timestamp: Option<&Bound<'_, PyAny>>,
         context: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<String> {
-        let traits = optional_object(traits, "traits")?;
-        let envelope = envelope(
-            user_id,
-            anonymous_id,
-            session_id,
-            message_id,
-            timestamp,
-            context,
-        )?;
-        self.send(py, envelope.apply(Message::group(group_id, traits)))
+    ) -> PyResult<Option<String>> {
+        let sent = (|| -> PyResult<String> {
+            let traits = optional_object(traits, "traits")?;
+            let envelope = envelope(
+                user_id,
+                anonymous_id,
+                session_id,
+                message_id,
+                timestamp,
+                context,
+            )?;
+            self.send(
+                py,
+                envelope.apply(Message::group(group_id.to_str()?, traits)),
+            )
+        })();
+        self.settle(py, sent, |py| {
+            given_event(
+                py,
+                "group",
+                &[
+                    ("groupId", Some(group_id.as_any())),
+                    ("traits", traits),
+                    ("context", context),
+                ],
+            )
+        })
     }
 
-    /// Merges two identities; returns the `messageId`.
-    #[pyo3(signature = (user_id, previous_id, *, message_id=None, timestamp=None, context=None))]
+    /// Merges two identities: `previous_id` (an anonymous id, or the old user id) becomes
+    /// `user_id`, in the order of Segment's and PostHog's Python SDKs; returns the
+    /// `messageId`.
+    #[pyo3(signature = (previous_id, user_id, *, message_id=None, timestamp=None, context=None))]
     fn alias(
         &self,
         py: Python<'_>,
-        user_id: String,
-        previous_id: String,
+        previous_id: &Bound<'_, PyString>,
+        user_id: &Bound<'_, PyString>,
         message_id: Option<String>,
         timestamp: Option<&Bound<'_, PyAny>>,
         context: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<String> {
-        let envelope = envelope(None, None, None, message_id, timestamp, context)?;
-        self.send(py, envelope.apply(Message::alias(user_id, previous_id)))
+    ) -> PyResult<Option<String>> {
+        let sent = (|| -> PyResult<String> {
+            let envelope = envelope(None, None, None, message_id, timestamp, context)?;
+            self.send(
+                py,
+                envelope.apply(Message::alias(user_id.to_str()?, previous_id.to_str()?)),
+            )
+        })();
+        self.settle(py, sent, |py| {
+            given_event(
+                py,
+                "alias",
+                &[
+                    ("previousId", Some(previous_id.as_any())),
+                    ("userId", Some(user_id.as_any())),
+                    ("context", context),
+                ],
+            )
+        })
     }
 
     /// Records an `$api_request` event (and route statistics).
@@ -484,19 +616,25 @@ impl Client {
         user_id: Option<String>,
         anonymous_id: Option<String>,
         session_id: Option<String>,
-    ) -> PyResult<String> {
-        let request = ApiRequest {
-            path,
-            client_address,
-            user_agent,
-            request_body_size,
-            response_body_size,
-            error_type,
-            ttfb_ms,
-            ..ApiRequest::new(method, route, status_code, duration_ms)
-        };
-        let envelope = envelope(user_id, anonymous_id, session_id, None, None, None)?;
-        self.send(py, envelope.apply(request.into_message()))
+    ) -> PyResult<Option<String>> {
+        let sent = (|| -> PyResult<String> {
+            let request = ApiRequest {
+                path,
+                client_address,
+                user_agent,
+                request_body_size,
+                response_body_size,
+                error_type,
+                ttfb_ms,
+                ..ApiRequest::new(method, route, status_code, duration_ms)
+            };
+            let envelope = envelope(user_id, anonymous_id, session_id, None, None, None)?;
+            self.send(py, envelope.apply(request.into_message()))
+        })();
+        self.settle(py, sent, |py| {
+            let name = PyString::new(py, "$api_request");
+            given_event(py, "track", &[("event", Some(name.as_any()))])
+        })
     }
 
     /// Records a `$performance` event (and operation statistics).
@@ -513,14 +651,20 @@ impl Client {
         user_id: Option<String>,
         anonymous_id: Option<String>,
         session_id: Option<String>,
-    ) -> PyResult<String> {
-        let perf = Performance {
-            error_type,
-            metadata: optional_object(metadata, "metadata")?,
-            ..Performance::new(operation, duration_ms, success)
-        };
-        let envelope = envelope(user_id, anonymous_id, session_id, None, None, None)?;
-        self.send(py, envelope.apply(perf.into_message()))
+    ) -> PyResult<Option<String>> {
+        let sent = (|| -> PyResult<String> {
+            let perf = Performance {
+                error_type,
+                metadata: optional_object(metadata, "metadata")?,
+                ..Performance::new(operation, duration_ms, success)
+            };
+            let envelope = envelope(user_id, anonymous_id, session_id, None, None, None)?;
+            self.send(py, envelope.apply(perf.into_message()))
+        })();
+        self.settle(py, sent, |py| {
+            let name = PyString::new(py, "$performance");
+            given_event(py, "track", &[("event", Some(name.as_any()))])
+        })
     }
 
     /// Records an `$interaction` event.
@@ -536,14 +680,20 @@ impl Client {
         user_id: Option<String>,
         anonymous_id: Option<String>,
         session_id: Option<String>,
-    ) -> PyResult<String> {
-        let interaction = Interaction {
-            path,
-            value: value.map(to_json).transpose()?,
-            ..Interaction::new(action, target)
-        };
-        let envelope = envelope(user_id, anonymous_id, session_id, None, None, None)?;
-        self.send(py, envelope.apply(interaction.into_message()))
+    ) -> PyResult<Option<String>> {
+        let sent = (|| -> PyResult<String> {
+            let interaction = Interaction {
+                path,
+                value: value.map(to_json).transpose()?,
+                ..Interaction::new(action, target)
+            };
+            let envelope = envelope(user_id, anonymous_id, session_id, None, None, None)?;
+            self.send(py, envelope.apply(interaction.into_message()))
+        })();
+        self.settle(py, sent, |py| {
+            let name = PyString::new(py, "$interaction");
+            given_event(py, "track", &[("event", Some(name.as_any()))])
+        })
     }
 
     /// Records an `$error` event.
@@ -559,14 +709,20 @@ impl Client {
         user_id: Option<String>,
         anonymous_id: Option<String>,
         session_id: Option<String>,
-    ) -> PyResult<String> {
-        let error = ErrorEvent {
-            stack,
-            route,
-            ..ErrorEvent::new(error_type, message)
-        };
-        let envelope = envelope(user_id, anonymous_id, session_id, None, None, None)?;
-        self.send(py, envelope.apply(error.into_message()))
+    ) -> PyResult<Option<String>> {
+        let sent = (|| -> PyResult<String> {
+            let error = ErrorEvent {
+                stack,
+                route,
+                ..ErrorEvent::new(error_type, message)
+            };
+            let envelope = envelope(user_id, anonymous_id, session_id, None, None, None)?;
+            self.send(py, envelope.apply(error.into_message()))
+        })();
+        self.settle(py, sent, |py| {
+            let name = PyString::new(py, "$error");
+            given_event(py, "track", &[("event", Some(name.as_any()))])
+        })
     }
 
     /// Takes a Segment-shaped request body (one message or `{"batch": [...]}`), validates

@@ -8,13 +8,17 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use serde_json::{Map, Value};
-use sonde_core::config::{merge_option_changes, Destinations, DESTINATION_OPTIONS};
+use sonde_core::config::{
+    merge_option_changes, options_from_environment, options_in_seconds, with_environment,
+    Destinations, DESTINATION_OPTIONS,
+};
 use sonde_core::sink::{CallbackSink, SinkBatch, SinkError};
 use sonde_core::store::Store;
 use sonde_core::{Config, OverflowPolicy, Sonde};
 
 use crate::convert::{serialized, to_json, to_python};
 use crate::errors::CoreError;
+use crate::report::{self, Reporter};
 
 /// Everything needed to build an engine. Only touched with the GIL held.
 pub struct Spec {
@@ -25,6 +29,9 @@ pub struct Spec {
     destinations: Destinations,
     sink: Option<Py<PyAny>>,
     on_alert: Option<Py<PyAny>>,
+    before_send: Option<Py<PyAny>>,
+    /// The `sonde` logger and `on_error`.
+    reporter: Arc<Reporter>,
     /// Super properties registered at run time, copied before a fork.
     pub super_properties: Map<String, Value>,
 }
@@ -38,11 +45,20 @@ pub struct Engine {
     pub send_may_wait: bool,
     /// How long dropping the client may spend delivering what is left.
     pub drop_timeout: Duration,
+    /// Where refused events are reported (`on_invalid="warn"`).
+    pub reporter: Arc<Reporter>,
 }
 
 /// Options handled by the Python layer itself (functions and exit behaviour); everything
 /// else goes to the core, destinations included.
-const BINDING_OPTIONS: &[&str] = &["sink", "on_alert", "flush_at_exit", "exit_timeout"];
+const BINDING_OPTIONS: &[&str] = &[
+    "sink",
+    "on_alert",
+    "on_error",
+    "before_send",
+    "flush_at_exit",
+    "exit_timeout",
+];
 
 /// An option value as JSON; paths (`os.PathLike`) become their text.
 fn option_value(value: &Bound<'_, PyAny>) -> PyResult<Value> {
@@ -69,6 +85,8 @@ impl Spec {
             destinations: self.destinations.clone(),
             sink: self.sink.as_ref().map(|s| s.clone_ref(py)),
             on_alert: self.on_alert.as_ref().map(|s| s.clone_ref(py)),
+            before_send: self.before_send.as_ref().map(|s| s.clone_ref(py)),
+            reporter: Arc::clone(&self.reporter),
             super_properties: self.super_properties.clone(),
         }
     }
@@ -78,8 +96,9 @@ impl Spec {
         &self.options
     }
 
-    /// Merges new core options (`null` removes one). Destinations and the binding's own
-    /// options cannot change at run time: the first such name is the error.
+    /// Merges new core options (`null` removes one), in the core's spelling. Destinations
+    /// and the binding's own options cannot change at run time: the first such name is the
+    /// error.
     pub fn merge_options(&mut self, options: &Map<String, Value>) -> Result<(), String> {
         merge_option_changes(&mut self.options, options, |k| {
             BINDING_OPTIONS.contains(&k) || DESTINATION_OPTIONS.contains(&k)
@@ -87,29 +106,48 @@ impl Spec {
         .map_err(|fixed| fixed.into_iter().next().unwrap_or_default())
     }
 
-    /// Splits keyword options into the binding's own, the destinations and the core's.
-    pub fn from_kwargs(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+    /// Splits keyword options into the binding's own, the destinations and the core's,
+    /// over what the `SONDE_*` environment variables say (explicit options win). Unknown
+    /// `SONDE_*` names are logged as warnings. Under pytest, invalid events raise unless
+    /// `on_invalid` says otherwise: tests must not miss a tracking mistake.
+    pub fn from_kwargs(py: Python<'_>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
         let mut spec = Spec {
             options: Map::new(),
             destinations: Destinations::default(),
             sink: None,
             on_alert: None,
+            before_send: None,
+            reporter: Arc::new(Reporter::new(py, None)?),
             super_properties: Map::new(),
         };
-        let Some(kwargs) = kwargs else {
-            return Ok(spec);
-        };
-        for (key, value) in kwargs.iter() {
-            let key: String = key.extract()?;
-            match key.as_str() {
-                _ if value.is_none() && BINDING_OPTIONS.contains(&key.as_str()) => {}
-                "sink" => spec.sink = Some(callable(&value, "sink")?),
-                "on_alert" => spec.on_alert = Some(callable(&value, "on_alert")?),
-                "flush_at_exit" | "exit_timeout" => {}
-                _ => {
-                    spec.options.insert(key, option_value(&value)?);
+        let mut on_error = None;
+        if let Some(kwargs) = kwargs {
+            for (key, value) in kwargs.iter() {
+                let key: String = key.extract()?;
+                match key.as_str() {
+                    _ if value.is_none() && BINDING_OPTIONS.contains(&key.as_str()) => {}
+                    "sink" => spec.sink = Some(callable(&value, "sink")?),
+                    "on_alert" => spec.on_alert = Some(callable(&value, "on_alert")?),
+                    "on_error" => on_error = Some(callable(&value, "on_error")?),
+                    "before_send" => spec.before_send = Some(callable(&value, "before_send")?),
+                    "flush_at_exit" | "exit_timeout" => {}
+                    _ => {
+                        spec.options.insert(key, option_value(&value)?);
+                    }
                 }
             }
+        }
+        spec.reporter = Arc::new(Reporter::new(py, on_error)?);
+        let environment = options_from_environment(std::env::vars()).map_err(CoreError)?;
+        for warning in &environment.warnings {
+            spec.reporter.log(py, "warning", warning);
+        }
+        let explicit = options_in_seconds(std::mem::take(&mut spec.options)).map_err(CoreError)?;
+        spec.options = with_environment(explicit, environment.options);
+        if std::env::var_os("PYTEST_CURRENT_TEST").is_some() {
+            spec.options
+                .entry("on_invalid")
+                .or_insert_with(|| Value::String("raise".to_owned()));
         }
         spec.destinations = Destinations::take_from(&mut spec.options).map_err(CoreError)?;
         Ok(spec)
@@ -134,6 +172,14 @@ impl Spec {
         }
         let sink = self.sink.as_ref().map(|s| s.clone_ref(py));
         let on_alert = self.on_alert.as_ref().map(|s| s.clone_ref(py));
+        if let Some(hook) = self.before_send.as_ref().map(|s| s.clone_ref(py)) {
+            let reporter = Arc::clone(&self.reporter);
+            config.before_send = Some(Arc::new(move |message| {
+                report::before_send(&hook, &reporter, message)
+            }));
+        }
+        let reporter = Arc::clone(&self.reporter);
+        config = config.on_notice(move |notice| reporter.notice(notice));
         let drop_timeout = config.drop_timeout;
         let mut send_may_wait = false;
         let add_python = |mut config: Config| {
@@ -162,7 +208,7 @@ impl Spec {
                 destinations.rebuild_client(
                     config,
                     add_python,
-                    "store=\"sonde.db\", console=True, jsonl=\"events.jsonl\" or sink=callable",
+                    "store=\"sonde.db\", console=True, jsonl=\"events.jsonl\", sink=callable, or disabled=True to validate and send nothing",
                     open,
                 )
             })
@@ -176,6 +222,7 @@ impl Spec {
             store,
             send_may_wait,
             drop_timeout,
+            reporter: Arc::clone(&self.reporter),
         })
     }
 }

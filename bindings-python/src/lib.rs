@@ -8,6 +8,7 @@ mod convert;
 mod engine;
 mod errors;
 mod http;
+mod report;
 mod slot;
 mod tools;
 

@@ -45,9 +45,9 @@ _databases = itertools.count()
 def postgres_database() -> str:
     """A new, empty database on the server `make test-python` starts
     (scripts/with-postgres.sh); without one the test fails, it is never skipped."""
-    base = os.environ.get("SONDE_TEST_POSTGRES")
+    base = os.environ.get("TEST_POSTGRES_URL")
     assert base, (
-        "SONDE_TEST_POSTGRES is not set: run `make test-python`, or pytest under "
+        "TEST_POSTGRES_URL is not set: run `make test-python`, or pytest under "
         "scripts/with-postgres.sh, which starts a PostgreSQL server"
     )
     name = f"py{os.getpid()}_{next(_databases)}"

@@ -20,7 +20,7 @@ from conftest import Collector
 
 
 def make(collector: Collector, **options: object) -> sonde.Sonde:
-    return sonde.Sonde(sink=collector, flush_interval_ms=3_600_000, **options)
+    return sonde.Sonde(sink=collector, flush_interval=3600, **options)
 
 
 def test_every_event_method_delivers_segment_json(collector: Collector) -> None:
@@ -39,7 +39,7 @@ def test_every_event_method_delivers_segment_json(collector: Collector) -> None:
         s.screen("Settings", user_id="u1"),
         s.identify("u1", {"plan": "pro"}),
         s.group("g1", {"name": "ACME"}, user_id="u1"),
-        s.alias("u1", "anon-1"),
+        s.alias("anon-1", "u1"),
         s.track_api_request("GET", "/items/{id}", 200, 12.5, path="/items/3", ttfb_ms=3.0),
         s.track_performance("db.query", 4.2, metadata={"table": "users"}),
         s.track_interaction("click", "#buy", path="/cart", value=3),
@@ -204,7 +204,7 @@ def test_ingest_accepts_bytes_str_and_objects(collector: Collector) -> None:
 
 
 def test_store_crud_queries_and_aggregates(store_path: str) -> None:
-    s = sonde.Sonde(store=store_path, flush_interval_ms=3_600_000)
+    s = sonde.Sonde(store=store_path, flush_interval=3600)
     assert s.store_path == store_path
     base = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     ids = []
@@ -418,7 +418,7 @@ def test_flush_timeout_is_an_error_not_a_hang(tmp_path: Path) -> None:
         calls.append(len(events))
         raise ConnectionError("down")
 
-    s = sonde.Sonde(sink=failing, max_retries=100, retry_initial_backoff_ms=1000)
+    s = sonde.Sonde(sink=failing, max_retries=100, retry_initial_backoff=1)
     s.track("Stuck")
     with pytest.raises(sonde.FlushTimeoutError) as late:
         s.flush(0.3)

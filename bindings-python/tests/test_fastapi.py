@@ -74,7 +74,7 @@ def requests_of(collector: Collector) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def client_and_events(collector: Collector) -> Iterator[tuple[TestClient, sonde.Sonde]]:
-    s = sonde.Sonde(sink=collector, flush_interval_ms=3_600_000)
+    s = sonde.Sonde(sink=collector, flush_interval=3600)
     with TestClient(shop(s), raise_server_exceptions=False) as http:
         yield http, s
 
@@ -129,7 +129,7 @@ def test_streaming_is_timed_to_the_last_chunk_and_background_tasks_are_excluded(
 def test_exceptions_become_500_plus_an_error_event_and_are_reraised(
     collector: Collector,
 ) -> None:
-    s = sonde.Sonde(sink=collector, flush_interval_ms=3_600_000)
+    s = sonde.Sonde(sink=collector, flush_interval=3600)
     with TestClient(shop(s), raise_server_exceptions=False) as http:
         assert http.get("/boom").status_code == 500
     with TestClient(shop(s)) as http, pytest.raises(LookupError):
@@ -145,7 +145,7 @@ def test_exceptions_become_500_plus_an_error_event_and_are_reraised(
 
 
 def test_exclusions_sampling_header_and_privacy(collector: Collector) -> None:
-    s = sonde.Sonde(sink=collector, flush_interval_ms=3_600_000)
+    s = sonde.Sonde(sink=collector, flush_interval=3600)
     app = shop(
         s,
         exclude_paths=[r"/items/\d+$"],
@@ -167,7 +167,7 @@ def test_exclusions_sampling_header_and_privacy(collector: Collector) -> None:
     assert only["http.route"] == "/stream" and only["client.address"] == "203.0.113.0"
 
     sampled_out = Collector()
-    quiet = sonde.Sonde(sink=sampled_out, flush_interval_ms=3_600_000)
+    quiet = sonde.Sonde(sink=sampled_out, flush_interval=3600)
     with TestClient(shop(quiet, sample_rate=0.0, client_address="omit")) as http:
         for i in range(1, 11):
             http.get(f"/items/{i}")
@@ -179,7 +179,7 @@ def test_exclusions_sampling_header_and_privacy(collector: Collector) -> None:
 
 
 def test_websockets_and_lifespan_pass_through(collector: Collector) -> None:
-    s = sonde.Sonde(sink=collector, flush_interval_ms=3_600_000)
+    s = sonde.Sonde(sink=collector, flush_interval=3600)
     app = shop(s)
 
     @app.websocket("/ws")
@@ -209,7 +209,7 @@ ADMIN = {"x-api-key": KEY}
 
 @pytest.fixture
 def api(store_path: str) -> Iterator[tuple[TestClient, sonde.Sonde]]:
-    s = sonde.Sonde(store=store_path, flush_interval_ms=3_600_000)
+    s = sonde.Sonde(store=store_path, flush_interval=3600)
     with TestClient(analytics_app(s)) as http:
         yield http, s
     s.shutdown(5.0)
@@ -580,7 +580,7 @@ def test_instrument_adds_everything_in_one_line(store_path: str) -> None:
 
 
 def test_distinct_routes_are_capped(collector: Collector) -> None:
-    s = sonde.Sonde(sink=collector, flush_interval_ms=3_600_000, max_routes=2)
+    s = sonde.Sonde(sink=collector, flush_interval=3600, max_routes=2)
     app = FastAPI()
     app.add_middleware(SondeMiddleware, sonde=s)
     for name in ("a", "b", "c", "d"):

@@ -20,7 +20,7 @@ CASES = [c for c in vector_cases() if c[0] in ("message", "batch")]
 
 
 def post(case: dict[str, Any], collector: Collector) -> tuple[int, dict[str, Any], sonde.Sonde]:
-    s = sonde.Sonde(sink=collector, flush_interval_ms=3_600_000, **(case.get("config") or {}))
+    s = sonde.Sonde(sink=collector, flush_interval=3600, **(case.get("config") or {}))
     app = FastAPI()
     app.include_router(analytics_router(s, allow_unauthenticated=True))
     with TestClient(app) as http:

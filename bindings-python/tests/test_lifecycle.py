@@ -61,7 +61,7 @@ def test_fork_child_gets_a_working_worker_and_nothing_is_sent_twice(tmp_path: Pa
     s = sonde.Sonde(
         store=store,
         sink=per_process_sink(tmp_path),
-        flush_interval_ms=3_600_000,
+        flush_interval=3600,
         super_properties={"side": "any"},
     )
     s.register({"registered": True})
@@ -98,7 +98,7 @@ def test_events_are_flushed_at_interpreter_exit(tmp_path: Path) -> None:
     store = tmp_path / "exit.db"
     script = (
         "import sonde\n"
-        f"s = sonde.Sonde(store={str(store)!r}, flush_interval_ms=3_600_000)\n"
+        f"s = sonde.Sonde(store={str(store)!r}, flush_interval=3600)\n"
         "for i in range(1000):\n"
         "    s.track('At Exit', {'i': i}, user_id='u')\n"
     )
@@ -121,7 +121,7 @@ def test_tracking_from_threads_while_a_python_sink_is_slow(tmp_path: Path) -> No
         released.append(gate.wait(10.0))
         delivered.append(len(events))
 
-    s = sonde.Sonde(sink=slow_sink, batch_size=10, flush_interval_ms=10)
+    s = sonde.Sonde(sink=slow_sink, batch_size=10, flush_interval=0.01)
     for i in range(10):
         s.track("First", {"i": i}, user_id="u")
     assert entered.wait(5.0), "the sink was never called"
@@ -149,7 +149,7 @@ def test_sigterm_delivers_what_is_buffered_then_terminates(tmp_path: Path) -> No
     store = str(tmp_path / "sigterm.db")
     script = (
         "import sys, time, sonde\n"
-        f"s = sonde.Sonde(store={store!r}, flush_interval_ms=3_600_000, batch_size=2_500)\n"
+        f"s = sonde.Sonde(store={store!r}, flush_interval=3600, batch_size=2_500)\n"
         "for i in range(500):\n"
         "    s.track('Before SIGTERM', {'i': i}, user_id='u')\n"
         "print('ready', flush=True)\n"
@@ -170,7 +170,7 @@ def test_sigterm_chains_to_the_handler_that_was_there(tmp_path: Path) -> None:
         f"    open({str(marker)!r}, 'w').write('handled')\n"
         "    sys.exit(3)\n"
         "signal.signal(signal.SIGTERM, mine)\n"
-        f"s = sonde.Sonde(store={store!r}, flush_interval_ms=3_600_000)\n"
+        f"s = sonde.Sonde(store={store!r}, flush_interval=3600)\n"
         "s.track('Chained', user_id='u')\n"
         "print('ready', flush=True)\n"
         "time.sleep(60)\n"

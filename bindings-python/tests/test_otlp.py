@@ -83,10 +83,10 @@ def test_the_statistics_arrive_decoded_by_the_official_definitions(
     client = sonde.Sonde(
         sink=collector,
         host_metrics=False,
-        metrics_interval_ms=100,
+        metrics_interval=0.1,
         otlp_endpoint=receiver.url,
         otlp_headers={"x-tenant": "shop"},
-        otlp_interval_ms=200,
+        otlp_interval=0.2,
         otlp_resource={"service.name": "checkout"},
     )
     durations = [3.0, 12.0, 12.5, 48.0, 250.0, 1200.0]
@@ -160,9 +160,9 @@ def test_a_failing_receiver_is_retried_and_counted(collector: Any) -> None:
         client = sonde.Sonde(
             sink=collector,
             host_metrics=False,
-            metrics_interval_ms=100,
+            metrics_interval=0.1,
             otlp_endpoint=receiver.url,
-            otlp_interval_ms=60_000,
+            otlp_interval=60,
         )
         # Retried at the next ticks, not a minute later.
         receiver.wait(1)
@@ -180,7 +180,7 @@ def test_bad_export_options_are_named(collector: Any) -> None:
             sink=collector,
             otlp_endpoint="ftp://x",
             otlp_headers={"a": 1},
-            otlp_interval_ms=5,
+            otlp_interval=0.005,
         )
     assert {v["path"] for v in bad.value.violations} == {
         "/otlp_endpoint",

@@ -18,6 +18,23 @@ from conftest import Collector, vector_cases
 CASES = vector_cases()
 
 
+def python_options(options: dict[str, Any]) -> dict[str, Any]:
+    """A vector's options (the core's spelling) as Python takes them: durations in seconds."""
+    seconds = {
+        "flush_interval_ms",
+        "block_timeout_ms",
+        "retry_initial_backoff_ms",
+        "retry_max_backoff_ms",
+        "drop_timeout_ms",
+        "metrics_interval_ms",
+        "otlp_interval_ms",
+    }
+    return {
+        (k[: -len("_ms")] if k in seconds else k): (v / 1000 if k in seconds else v)
+        for k, v in options.items()
+    }
+
+
 def pairs(violations: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return sorted((v["path"], v["code"]) for v in violations)
 
@@ -88,7 +105,7 @@ def check_delivered(expected: dict[str, Any], message: dict[str, Any]) -> None:
 
 
 def client(config: dict[str, Any] | None, collector: Collector) -> sonde.Sonde:
-    return sonde.Sonde(sink=collector, flush_interval_ms=3_600_000, **(config or {}))
+    return sonde.Sonde(sink=collector, flush_interval=3600, **(config or {}))
 
 
 def body(case: dict[str, Any]) -> bytes:
@@ -166,11 +183,11 @@ def run_batch(case: dict[str, Any], collector: Collector) -> None:
 def run_config(case: dict[str, Any], collector: Collector) -> None:
     if "expected_errors" in case:
         with pytest.raises(sonde.ConfigError) as refused:
-            sonde.Sonde(sink=collector, **case["input"])
+            sonde.Sonde(sink=collector, **python_options(case["input"]))
         assert refused.value.code == "invalid_config"
         assert pairs(refused.value.violations) == pairs(case["expected_errors"])
     else:
-        sonde.Sonde(sink=collector, **case["input"]).shutdown(1.0)
+        sonde.Sonde(sink=collector, **python_options(case["input"])).shutdown(1.0)
 
 
 def run_track(case: dict[str, Any], collector: Collector) -> None:
@@ -250,7 +267,7 @@ def run_http_request(case: dict[str, Any], collector: Collector) -> None:
         assert pairs(refused.value.violations) == pairs(case["expected_errors"])
         return
     recorder = RequestRecorder(**case["recorder"])
-    s = sonde.Sonde(sink=collector, flush_interval_ms=3_600_000, **(case.get("config") or {}))
+    s = sonde.Sonde(sink=collector, flush_interval=3600, **(case.get("config") or {}))
     excluded = []
     for i, facts in enumerate(case["input"]):
         if recorder.excludes(facts["method"], facts["path"]):
@@ -344,7 +361,7 @@ def run_api(case: dict[str, Any], collector: Collector, store_path: str) -> None
     destination: dict[str, Any] = (
         {"store": store_path} if case.get("store") else {"sink": collector}
     )
-    s = sonde.Sonde(flush_interval_ms=3_600_000, **destination, **(case.get("config") or {}))
+    s = sonde.Sonde(flush_interval=3600, **destination, **(case.get("config") or {}))
     api = HttpApi(s, **case["api"])
     for i, step in enumerate(case["input"]):
         if step.get("flush"):

@@ -64,7 +64,7 @@ export async function startExampleCollector(key = 'dev-key', options = {}) {
   const base = `http://127.0.0.1:${port}`;
   const server = spawn(path.join(root, '.venv', 'bin', 'uvicorn'), ['app:app', '--host', '127.0.0.1', '--port', String(port), '--log-level', 'warning'], {
     cwd: path.join(root, 'examples', 'fastapi_app'),
-    env: { ...process.env, SONDE_STORE: path.join(tmp, 'collector.db'), SONDE_API_KEY: key, SONDE_OPTIONS: JSON.stringify(options) },
+    env: { ...process.env, SONDE_STORE: path.join(tmp, 'collector.db'), SONDE_API_KEY: key, SHOP_SONDE_OPTIONS: JSON.stringify(options) },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   for (let i = 0; ; i++) {

@@ -26,8 +26,8 @@ let context;
 
 /** A new, empty database on the server `make test-browser` starts (scripts/with-postgres.sh). */
 function postgresDatabase() {
-  const base = process.env.SONDE_TEST_POSTGRES;
-  assert.ok(base, 'SONDE_TEST_POSTGRES is not set: run `make test-browser`');
+  const base = process.env.TEST_POSTGRES_URL;
+  assert.ok(base, 'TEST_POSTGRES_URL is not set: run `make test-browser`');
   const name = `browser${process.pid}`;
   execFileSync('psql', [base, '-q', '-c', `DROP DATABASE IF EXISTS ${name}`]);
   execFileSync('psql', [base, '-q', '-c', `CREATE DATABASE ${name}`]);

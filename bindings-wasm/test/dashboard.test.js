@@ -23,7 +23,7 @@ before(async () => {
   // the alert panels have something to show.
   quiet = await startExampleCollector(KEY, { alert_rules: [] });
   collector = await startExampleCollector(KEY, {
-    metrics_interval_ms: 300,
+    metrics_interval: 0.3,
     alert_rules: [{ name: 'queue-watch', metric: 'queue.fill_percent', op: '>=', threshold: 0 }],
   });
   context = await launchChromium();

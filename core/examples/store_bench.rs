@@ -3,7 +3,7 @@
 //! committed through the pipeline, query latency on 1,000,000 stored events (a filtered
 //! first page, a deep keyset page, a property filter), and for SQLite the bytes on disk.
 //! `scripts/with-postgres.sh cargo run --release -p sonde-core --example store_bench --features sqlite,postgres`
-//! (PostgreSQL needs the server that script starts; without `SONDE_TEST_POSTGRES` only SQLite
+//! (PostgreSQL needs the server that script starts; without `TEST_POSTGRES_URL` only SQLite
 //! runs).
 
 use std::time::{Duration, Instant};
@@ -127,21 +127,21 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("sonde-store-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
 
-    if std::env::var("SONDE_BENCH_MEMORY").is_ok() {
+    if std::env::var("BENCH_MEMORY").is_ok() {
         let mem = SqliteStore::open_in_memory().expect("open");
         let (rate, _) = insert(&mem, 200_000, 500);
         println!("insert in memory, batches of 500: {rate:.0} events/s");
         return;
     }
     let mut backends = vec!["sqlite"];
-    if std::env::var("SONDE_TEST_POSTGRES").is_ok() {
+    if std::env::var("TEST_POSTGRES_URL").is_ok() {
         backends.push("postgres");
     }
     for backend in backends {
         println!("== {backend}");
         bench(backend, &dir);
     }
-    if std::env::var("SONDE_TEST_POSTGRES").is_ok() {
+    if std::env::var("TEST_POSTGRES_URL").is_ok() {
         // The two ways of sending a batch to PostgreSQL, back to back.
         for method in [WriteMethod::Unnest, WriteMethod::Copy] {
             for batch in [100, 500] {
@@ -167,8 +167,8 @@ fn bench(backend: &str, dir: &std::path::Path) {
     let rate = through_pipeline(open(backend, dir, "pipeline"), 200_000);
     println!("track -> worker -> store, batches of 500: {rate:.0} events/s (200000 events)");
 
-    // SONDE_BENCH_EVENTS scales the big store down for quick experiments.
-    let big: usize = std::env::var("SONDE_BENCH_EVENTS")
+    // BENCH_EVENTS scales the big store down for quick experiments.
+    let big: usize = std::env::var("BENCH_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);

@@ -43,6 +43,7 @@ pub mod host;
 #[cfg(all(feature = "http", not(target_arch = "wasm32")))]
 pub mod http;
 pub mod ids;
+pub mod notice;
 mod pipeline;
 pub mod platform;
 pub mod sink;
@@ -57,10 +58,11 @@ struct ReadmeDoctests;
 
 pub use buffer::MAX_IN_FLIGHT;
 pub use clock::{Clock, ManualClock, SharedClock};
-pub use config::{Config, DeliveryMode, IpPolicy, OverflowPolicy};
+pub use config::{Config, DeliveryMode, InvalidPolicy, IpPolicy, OverflowPolicy};
 pub use error::{Error, ErrorKind, Result, Violation};
 pub use event::reserved::{ApiRequest, ErrorEvent, Interaction, Performance};
 pub use event::{Library, Message, MessageType, Properties, Timestamp};
+pub use notice::{LostEvents, Notice};
 pub use pipeline::{
     props, ClusterStats, Disposition, IngestItem, IngestReport, InstanceStats, ItemStatus,
     OutgoingBatch, Receipt, Sonde, Timer, REDACTED,

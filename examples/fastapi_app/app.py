@@ -4,8 +4,9 @@
 
     uvicorn app:app --host 127.0.0.1 --port 8000      (or `make demo` from the repo root)
 
-SONDE_STORE and SONDE_API_KEY change the store and the key; SONDE_OPTIONS (a JSON object)
-adds client options, e.g. '{"metrics_interval_ms": 1000}'.
+SONDE_STORE and SONDE_API_KEY change the store and the key (the other SONDE_* variables of
+the README's table apply as usual); SHOP_SONDE_OPTIONS (a JSON object) adds keyword options
+for `instrument`, e.g. '{"metrics_interval": 1}'.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ sonde = instrument(
     process_time_header=True,
     client_address="anonymize",
     super_properties={"service": "example-shop"},
-    **json.loads(os.environ.get("SONDE_OPTIONS", "{}")),
+    **json.loads(os.environ.get("SHOP_SONDE_OPTIONS", "{}")),
 )
 
 

@@ -185,8 +185,8 @@ _databases = iter(range(1_000_000))
 def postgres_database() -> str:
     """A new, empty database on the server `make test-system` starts
     (scripts/with-postgres.sh); without one the test fails, it is never skipped."""
-    base = os.environ.get("SONDE_TEST_POSTGRES")
-    assert base, "SONDE_TEST_POSTGRES is not set: run `make test-system`"
+    base = os.environ.get("TEST_POSTGRES_URL")
+    assert base, "TEST_POSTGRES_URL is not set: run `make test-system`"
     name = f"system{os.getpid()}_{next(_databases)}"
     subprocess.run(
         ["psql", base, "-q", "-c", f"CREATE DATABASE {name}"],

@@ -27,7 +27,7 @@ from sonde.fastapi import instrument
 
 app = FastAPI()
 client = instrument(
-    app, store=os.environ["SONDE_STORE"], api_key="system-admin-key", metrics_interval_ms=200
+    app, store=os.environ["SONDE_STORE"], api_key="system-admin-key", metrics_interval=0.2
 )
 
 

@@ -2,7 +2,7 @@
 a Python service keeps tracking, and a Node service killed with SIGKILL while its batches
 wait in the outbox, then started again. Every event accepted must be stored exactly once.
 
-The outage lasts SONDE_OUTAGE_SECONDS (60 by default)."""
+The outage lasts OUTAGE_SECONDS (60 by default)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import sonde
 from processes import NODE_BINDING, FastAPICollector, assert_each_once, stored
 
-OUTAGE_SECONDS = float(os.environ.get("SONDE_OUTAGE_SECONDS", "60"))
+OUTAGE_SECONDS = float(os.environ.get("OUTAGE_SECONDS", "60"))
 
 
 def test_an_outage_of_the_collector_loses_nothing(tmp_path: Path) -> None:
@@ -26,8 +26,8 @@ def test_an_outage_of_the_collector_loses_nothing(tmp_path: Path) -> None:
         endpoint=endpoint,
         outbox=str(tmp_path / "outbox.db"),
         batch_size=20,
-        flush_interval_ms=100,
-        retry_max_backoff_ms=1000,
+        flush_interval=0.1,
+        retry_max_backoff=1,
     )
     try:
         i = 0

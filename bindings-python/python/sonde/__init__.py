@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import logging
 import os
 import signal
 import threading
@@ -66,15 +67,36 @@ _clients: weakref.WeakSet[Sonde] = weakref.WeakSet()
 
 class Sonde(Client):
     """The client. Options are keyword-only and map onto the core's options in one place
-    (unknown or out-of-range ones raise ``ConfigError`` listing every problem).
+    (unknown or out-of-range ones raise ``ConfigError`` listing every problem). Durations
+    are in seconds (``flush_interval=1.0``, ``retry_max_backoff=30``), like every timeout.
 
-    Destinations (at least one): ``store="sonde.db"`` (SQLite), ``console=True`` (or
-    ``"json"``), ``jsonl="events.jsonl"`` (rotated), ``endpoint="https://.../v1/batch"``
-    (a collector: Sonde's, any Segment-compatible one, or PostHog's ``/batch/`` with
+    Destinations (at least one, unless ``disabled=True``): ``store="sonde.db"`` (SQLite)
+    or ``store="postgresql://..."``, ``console=True`` (or ``"json"``),
+    ``jsonl="events.jsonl"`` (rotated), ``endpoint="https://.../v1/batch"`` (a collector:
+    Sonde's, any Segment-compatible one, or PostHog's ``/batch/`` with
     ``forward_format="posthog"``; ``write_key=...``, ``http_timeout`` seconds,
     ``outbox="outbox.db"`` to keep batches on disk until the collector took them,
-    ``outbox_max_bytes``),
-    ``sink=callable`` (receives a list of event dicts per batch, on the worker thread).
+    ``outbox_max_bytes``), ``sink=callable`` (receives a list of event dicts per batch, on
+    the worker thread).
+
+    Tests and local runs: ``disabled=True`` validates every event and sends and stores
+    nothing. ``debug=True`` logs every delivered batch at DEBUG on the ``sonde`` logger
+    (with a stderr handler when logging is not configured).
+
+    Failures: lost events (a full buffer, a destination that keeps failing, the shutdown
+    deadline) are logged on the ``sonde`` logger and passed to ``on_error(error, events)``.
+    An event a tracking call cannot accept follows ``on_invalid``: ``"raise"`` (the
+    ``ValidationError`` with every violation), ``"warn"`` (logged, given to ``on_error``,
+    counted; the call returns ``None``) or ``"drop"``. The default is ``"raise"`` when
+    disabled, in debug mode or under pytest, and ``"warn"`` otherwise, so production never
+    fails a request over analytics. ``before_send=callable`` gets each event as a dict and
+    returns it (changed or not) or ``None`` to drop it.
+
+    The ``SONDE_*`` environment variables (``SONDE_DISABLED``, ``SONDE_DEBUG``,
+    ``SONDE_STORE``, ``SONDE_ENDPOINT``, ``SONDE_WRITE_KEY``, ``SONDE_SAMPLE_RATE``,
+    ``SONDE_ON_INVALID``) set options that are not passed; unknown ``SONDE_*`` names are
+    logged as warnings.
+
     Lifecycle: ``flush_at_exit=True`` and ``exit_timeout=2.0`` seconds bound the flush at
     interpreter exit and on SIGTERM (which skips ``atexit``): the handler delivers what is
     buffered, then chains to the handler that was there before, or lets the signal
@@ -87,6 +109,8 @@ class Sonde(Client):
         _clients.add(self)
         if self._flush_at_exit:
             _handle_sigterm()
+        if self.options.get("debug"):
+            _log_debug()
 
     def __enter__(self) -> Sonde:
         return self
@@ -127,6 +151,17 @@ class Sonde(Client):
     ) -> Callable[[F], F]:
         """Decorator timing every call of a sync or async function."""
         return timed(self, operation, metadata)
+
+
+def _log_debug() -> None:
+    """Debug mode: the ``sonde`` logger at DEBUG, printing to stderr unless the app
+    configured logging itself."""
+    logger = logging.getLogger("sonde")
+    logger.setLevel(logging.DEBUG)
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s sonde %(levelname)s %(message)s"))
+        logger.addHandler(handler)
 
 
 def _shutdown_all_at_exit() -> None:

@@ -33,7 +33,7 @@ class Client:
         message_id: str | None = None,
         timestamp: Any = None,
         context: Mapping[str, Any] | None = None,
-    ) -> str: ...
+    ) -> str | None: ...
     def page(
         self,
         name: str | None = None,
@@ -45,7 +45,7 @@ class Client:
         message_id: str | None = None,
         timestamp: Any = None,
         context: Mapping[str, Any] | None = None,
-    ) -> str: ...
+    ) -> str | None: ...
     def screen(
         self,
         name: str | None = None,
@@ -57,7 +57,7 @@ class Client:
         message_id: str | None = None,
         timestamp: Any = None,
         context: Mapping[str, Any] | None = None,
-    ) -> str: ...
+    ) -> str | None: ...
     def identify(
         self,
         user_id: str,
@@ -68,7 +68,7 @@ class Client:
         message_id: str | None = None,
         timestamp: Any = None,
         context: Mapping[str, Any] | None = None,
-    ) -> str: ...
+    ) -> str | None: ...
     def group(
         self,
         group_id: str,
@@ -80,16 +80,16 @@ class Client:
         message_id: str | None = None,
         timestamp: Any = None,
         context: Mapping[str, Any] | None = None,
-    ) -> str: ...
+    ) -> str | None: ...
     def alias(
         self,
-        user_id: str,
         previous_id: str,
+        user_id: str,
         *,
         message_id: str | None = None,
         timestamp: Any = None,
         context: Mapping[str, Any] | None = None,
-    ) -> str: ...
+    ) -> str | None: ...
     def track_api_request(
         self,
         method: str,
@@ -107,7 +107,7 @@ class Client:
         user_id: str | None = None,
         anonymous_id: str | None = None,
         session_id: str | None = None,
-    ) -> str: ...
+    ) -> str | None: ...
     def track_performance(
         self,
         operation: str,
@@ -119,7 +119,7 @@ class Client:
         user_id: str | None = None,
         anonymous_id: str | None = None,
         session_id: str | None = None,
-    ) -> str: ...
+    ) -> str | None: ...
     def track_interaction(
         self,
         action: str,
@@ -130,7 +130,7 @@ class Client:
         user_id: str | None = None,
         anonymous_id: str | None = None,
         session_id: str | None = None,
-    ) -> str: ...
+    ) -> str | None: ...
     def track_error(
         self,
         error_type: str,
@@ -141,7 +141,7 @@ class Client:
         user_id: str | None = None,
         anonymous_id: str | None = None,
         session_id: str | None = None,
-    ) -> str: ...
+    ) -> str | None: ...
     def ingest(
         self,
         body: bytes | str | Mapping[str, Any],

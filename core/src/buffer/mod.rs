@@ -9,6 +9,7 @@
 use std::collections::VecDeque;
 
 use crate::config::{Config, OverflowPolicy};
+use crate::notice::Notices;
 use crate::sink::BufferedEvent;
 use crate::stats::{Counters, DropReason};
 
@@ -81,6 +82,8 @@ pub(crate) struct PendingBatch {
     /// first reason given for an event is the one counted.
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))] // used by the native worker
     pub refused: Vec<(usize, DropReason)>,
+    /// The last failure a sink gave, for the report if the batch is dropped.
+    pub last_error: Option<String>,
     not_before_ms: u64,
 }
 
@@ -151,6 +154,8 @@ pub(crate) struct Buffer {
     /// notify is a syscall, too dear to pay on every event.
     pub worker_waiting: bool,
     counters: Counters,
+    /// Losses (and in debug mode deliveries) to tell the host once the lock is released.
+    pub notices: Notices,
 }
 
 impl Buffer {
@@ -175,6 +180,7 @@ impl Buffer {
             abandoned: false,
             worker_waiting: false,
             counters: Counters::default(),
+            notices: Notices::default(),
         }
     }
 
@@ -203,38 +209,66 @@ impl Buffer {
             && self.queued_bytes + bytes <= self.limits.max_bytes
     }
 
-    /// Offers one serialized event. On `Err` nothing is counted yet: the caller either waits
-    /// and offers again, or calls [`Buffer::reject`].
+    /// Offers one serialized event. On `Err` nothing is counted yet (tests settle it
+    /// with [`Buffer::reject`]; the client uses [`Buffer::offer`]).
+    #[cfg(test)]
     pub fn push(&mut self, json: Box<str>, now_ms: u64) -> Result<u64, PushError> {
-        self.push_with(json, now_ms, self.limits.evict_oldest)
+        self.try_push(json, now_ms, self.limits.evict_oldest)
+            .map_err(|(e, _)| e)
     }
 
-    /// [`Buffer::push`] that never makes room by dropping queued events, whatever the
+    /// Offers one event and settles a refusal at once: counted as dropped, and the event
+    /// reported as lost. With `keep` nothing queued is evicted to make room, whatever the
     /// overflow policy: for events ingested from other processes, which were acknowledged
     /// to their senders, so a full buffer refuses the newcomer (the sender retries) instead
     /// of losing one it already answered for.
-    pub fn push_keeping(&mut self, json: Box<str>, now_ms: u64) -> Result<u64, PushError> {
-        self.push_with(json, now_ms, false)
+    pub fn offer(&mut self, json: Box<str>, now_ms: u64, keep: bool) -> Result<u64, PushError> {
+        let evict = self.limits.evict_oldest && !keep;
+        self.try_push(json, now_ms, evict).map_err(|(e, json)| {
+            self.reject(e);
+            let detail = match e {
+                PushError::Full => "the buffer was full: the new event was refused",
+                PushError::Oversize => "the event is larger than the whole buffer",
+                PushError::Closed => return e,
+            };
+            let reason = if e == PushError::Full {
+                DropReason::QueueFull
+            } else {
+                DropReason::Oversize
+            };
+            self.notices.lose(reason, detail, [json]);
+            e
+        })
     }
 
-    fn push_with(&mut self, json: Box<str>, now_ms: u64, evict: bool) -> Result<u64, PushError> {
+    fn try_push(
+        &mut self,
+        json: Box<str>,
+        now_ms: u64,
+        evict: bool,
+    ) -> Result<u64, (PushError, Box<str>)> {
         if self.closed {
-            return Err(PushError::Closed);
+            return Err((PushError::Closed, json));
         }
         let bytes = json.len();
         if bytes > self.limits.max_bytes {
-            return Err(PushError::Oversize);
+            return Err((PushError::Oversize, json));
         }
         while !self.has_room(bytes) {
             if !evict {
-                return Err(PushError::Full);
+                return Err((PushError::Full, json));
             }
             match self.queue.pop_front() {
                 Some(old) => {
                     self.queued_bytes -= old.json.len();
                     self.counters.dropped.add(DropReason::QueueFull, 1);
+                    self.notices.lose(
+                        DropReason::QueueFull,
+                        "the buffer was full: the oldest event was dropped to make room",
+                        [old.json],
+                    );
                 }
-                None => return Err(PushError::Oversize),
+                None => return Err((PushError::Oversize, json)),
             }
         }
         let seq = self.next_seq;
@@ -330,6 +364,7 @@ impl Buffer {
                     attempts: 0,
                     pending_sinks: self.all_sinks,
                     refused: Vec::new(),
+                    last_error: None,
                     not_before_ms: 0,
                 }
             }
@@ -374,24 +409,45 @@ impl Buffer {
         let mut n = batch.events.len() as u64;
         if settles {
             // Refused events are dropped for their own reason whatever becomes of the rest.
-            for (_, reason) in batch.refused.drain(..) {
+            let mut refused = std::mem::take(&mut batch.refused);
+            refused.sort_unstable_by_key(|(i, _)| std::cmp::Reverse(*i));
+            for (index, reason) in refused {
                 self.counters.dropped.add(reason, 1);
                 n -= 1;
+                if self.notices.losses {
+                    let event = batch.events.remove(index).json;
+                    self.notices
+                        .lose(reason, "the destination refused the event", [event]);
+                }
             }
         }
+        let events = |batch: PendingBatch| batch.events.into_iter().map(|e| e.json);
         match failed {
             None => {
                 self.counters.delivered += n;
                 self.counters.batches_delivered += 1;
+                self.notices.delivered(batch.id, n as usize);
                 Completion::Delivered
             }
             Some(_) if self.abandoned => {
                 self.counters.dropped.add(DropReason::ShutdownTimeout, n);
+                let detail = "not delivered before the shutdown deadline";
+                self.notices
+                    .lose(DropReason::ShutdownTimeout, detail, events(batch));
                 Completion::Dropped(DropReason::ShutdownTimeout)
             }
             Some(retryable) if !retryable || batch.attempts > self.limits.max_retries => {
                 self.counters.dropped.add(DropReason::RetryExhausted, n);
                 self.counters.batches_failed += 1;
+                let detail = match (&batch.last_error, retryable) {
+                    (Some(e), true) => {
+                        format!("still failing after {} attempts: {e}", batch.attempts)
+                    }
+                    (Some(e), false) => format!("refused for good: {e}"),
+                    (None, _) => format!("failed {} times", batch.attempts),
+                };
+                self.notices
+                    .lose(DropReason::RetryExhausted, &detail, events(batch));
                 Completion::Dropped(DropReason::RetryExhausted)
             }
             Some(_) => {
@@ -469,15 +525,31 @@ impl Buffer {
     pub fn abandon(&mut self) {
         self.closed = true;
         self.abandoned = true;
+        let detail = "not delivered before the shutdown deadline";
         let mut dropped = self.queue.len() as u64;
-        self.queue.clear();
+        let queue = std::mem::take(&mut self.queue);
+        self.notices.lose(
+            DropReason::ShutdownTimeout,
+            detail,
+            queue.into_iter().map(|e| e.json),
+        );
         self.queued_bytes = 0;
-        for b in self.retrying.drain(..) {
+        for b in std::mem::take(&mut self.retrying) {
             dropped += b.events.len() as u64;
+            self.notices.lose(
+                DropReason::ShutdownTimeout,
+                detail,
+                b.events.into_iter().map(|e| e.json),
+            );
         }
-        for b in self.parked.drain(..) {
+        for b in std::mem::take(&mut self.parked) {
             self.in_flight.retain(|f| f.id != b.id);
             dropped += b.events.len() as u64;
+            self.notices.lose(
+                DropReason::ShutdownTimeout,
+                detail,
+                b.events.into_iter().map(|e| e.json),
+            );
         }
         self.counters
             .dropped

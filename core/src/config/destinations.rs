@@ -167,7 +167,8 @@ impl Destinations {
     /// Builds a native binding's client: these destinations added to `config`, then the
     /// sinks only the binding can make (`add_sinks`: a function of the host language); a
     /// client with nowhere to send events is refused, `how_to_add_one` telling the user
-    /// what to pass. Returns the client and its store, if any.
+    /// what to pass (or `disabled`). A disabled client gets no destination at all. Returns
+    /// the client and its store, if any.
     pub fn build_client(
         &self,
         config: Config,
@@ -198,6 +199,12 @@ impl Destinations {
                     "delivery \"manual\" needs a host that takes batches itself (the browser package); this binding delivers with its worker",
                 )],
             ));
+        }
+        if config.disabled {
+            // Validates and sends nothing: no store opened, no sink called, none needed.
+            let mut config = add_sinks(config)?;
+            config.sinks.clear();
+            return Ok((Sonde::new(config)?, None));
         }
         let (config, store) = self.attach_reusing(config, open)?;
         let config = add_sinks(config)?;

@@ -4,7 +4,9 @@
 
 #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
 mod destinations;
+mod environment;
 mod options;
+mod units;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -19,7 +21,12 @@ use crate::event::{Library, Message};
 use crate::platform::MaybeSendSync;
 #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
 pub use destinations::{Destinations, DESTINATION_OPTIONS};
+pub use environment::{
+    options_from_environment, with_environment, EnvironmentOptions, VariableKind,
+    COLLECTOR_VARIABLES, ENVIRONMENT_VARIABLES,
+};
 pub use options::{merge_option_changes, snake_case_keys, snake_case_name, OPTION_NAMES};
+pub use units::{options_in_milliseconds, options_in_seconds, SECONDS_OPTIONS};
 
 use crate::codes;
 use crate::sink::Sink;
@@ -54,6 +61,30 @@ pub enum IpPolicy {
     Anonymize,
     /// Remove addresses.
     Drop,
+}
+
+/// What a tracking call does with an event it cannot accept (invalid, too large, or sent
+/// after shutdown): the binding applies it where the event is tracked, so validation stays
+/// at the call whatever the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvalidPolicy {
+    /// Raise (throw) the error with every violation and its code.
+    Raise,
+    /// Log it, report it to the error callback, count it, and return without raising.
+    Warn,
+    /// Count it and return without raising or logging.
+    Drop,
+}
+
+impl InvalidPolicy {
+    /// The option's spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            InvalidPolicy::Raise => "raise",
+            InvalidPolicy::Warn => "warn",
+            InvalidPolicy::Drop => "drop",
+        }
+    }
 }
 
 /// A `before_send` hook: returns the (possibly changed) message, or `None` to drop it
@@ -165,7 +196,24 @@ pub struct Config {
     /// (set by `Destinations` from `otlp_endpoint`).
     #[cfg(all(feature = "http-sink", not(target_arch = "wasm32")))]
     pub otlp: Option<Arc<crate::sink::OtlpExporter>>,
+    /// Validate, then send and store nothing (tests and local runs): no destination needed.
+    pub disabled: bool,
+    /// Debug mode: notices for delivered batches too, and invalid events raise by default.
+    pub debug: bool,
+    /// What tracking calls do with an event they cannot accept; `None` leaves it to
+    /// [`Config::invalid_policy`]'s default.
+    pub on_invalid: Option<InvalidPolicy>,
+    /// Told about events lost after they were accepted, and in debug mode about deliveries.
+    pub on_notice: Option<NoticeHook>,
 }
+
+/// A function told about events the client lost after accepting them (and, in debug mode,
+/// about every delivered batch); called on the thread that noticed, never under a lock.
+pub trait NoticeFn: Fn(&crate::notice::Notice) + MaybeSendSync {}
+impl<F: Fn(&crate::notice::Notice) + MaybeSendSync> NoticeFn for F {}
+
+/// A shared notice hook.
+pub type NoticeHook = Arc<dyn NoticeFn>;
 
 /// A function called for every alert transition.
 pub trait AlertCallbackFn: Fn(&AlertTransition) + MaybeSendSync {}
@@ -218,6 +266,10 @@ impl Default for Config {
             stats_store: None,
             #[cfg(all(feature = "http-sink", not(target_arch = "wasm32")))]
             otlp: None,
+            disabled: false,
+            debug: false,
+            on_invalid: None,
+            on_notice: None,
         }
     }
 }
@@ -251,6 +303,24 @@ impl fmt::Debug for Config {
 }
 
 impl Config {
+    /// The policy in force for events a tracking call cannot accept: the `on_invalid`
+    /// option, or by default `raise` where a mistake must not be missed (a disabled client,
+    /// which is what tests use, and debug mode) and `warn` otherwise, so production never
+    /// fails a request over analytics. Bindings also pass `raise` under a test runner.
+    pub fn invalid_policy(&self) -> InvalidPolicy {
+        match self.on_invalid {
+            Some(policy) => policy,
+            None if self.disabled || self.debug => InvalidPolicy::Raise,
+            None => InvalidPolicy::Warn,
+        }
+    }
+
+    /// Sets [`Config::on_notice`].
+    pub fn on_notice(mut self, hook: impl NoticeFn + 'static) -> Self {
+        self.on_notice = Some(Arc::new(hook));
+        self
+    }
+
     /// Sets [`Config::library`].
     pub fn library(mut self, name: impl Into<String>, version: impl Into<String>) -> Self {
         self.library = Library {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::{Config, DeliveryMode, IpPolicy, OverflowPolicy};
+use super::{Config, DeliveryMode, InvalidPolicy, IpPolicy, OverflowPolicy};
 use crate::codes;
 use crate::error::{Error, ErrorKind, Violation};
 use crate::validate::{Limits, TrackingPlan};
@@ -41,6 +41,9 @@ pub const OPTION_NAMES: &[&str] = &[
     "alert_history_limit",
     "host_metrics",
     "metrics_interval_ms",
+    "disabled",
+    "debug",
+    "on_invalid",
 ];
 
 /// An option name as JS spells it (`flushIntervalMs`) in the core's spelling
@@ -323,6 +326,20 @@ impl Config {
                         self.alert_history_limit = n;
                     }
                 }
+                "disabled" => match v.as_bool() {
+                    Some(b) => self.disabled = b,
+                    None => r.bad(k, format!("disabled must be true or false, got {v}")),
+                },
+                "debug" => match v.as_bool() {
+                    Some(b) => self.debug = b,
+                    None => r.bad(k, format!("debug must be true or false, got {v}")),
+                },
+                "on_invalid" => match v.as_str() {
+                    Some("raise") => self.on_invalid = Some(InvalidPolicy::Raise),
+                    Some("warn") => self.on_invalid = Some(InvalidPolicy::Warn),
+                    Some("drop") => self.on_invalid = Some(InvalidPolicy::Drop),
+                    _ => r.bad(k, format!("on_invalid must be \"raise\", \"warn\" or \"drop\", got {v}")),
+                },
                 "metrics_interval_ms" => {
                     if let Some(d) = r.millis(k, v) {
                         self.metrics_interval = d;

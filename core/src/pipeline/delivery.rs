@@ -134,9 +134,9 @@ mod native {
             let (failed, retry_after_ms) = deliver(shared, &mut batch);
             let now = shared.mono_ms();
             let jitter = shared.jitter.next_f64();
-            shared
-                .buffer()
-                .complete_after(batch, failed, now, jitter, retry_after_ms);
+            let mut buf = shared.buffer();
+            buf.complete_after(batch, failed, now, jitter, retry_after_ms);
+            shared.release(buf);
             shared.delivery.progress.notify_all();
         }
     }
@@ -205,8 +205,12 @@ mod native {
                 Ok(Err(e)) => {
                     retryable &= e.retryable;
                     retry_after_ms = retry_after_ms.max(e.retry_after_ms);
+                    batch.last_error = Some(format!("{}: {}", sink.name(), e.message));
                 }
-                Err(_) => retryable = false,
+                Err(_) => {
+                    retryable = false;
+                    batch.last_error = Some(format!("{}: the sink panicked", sink.name()));
+                }
             }
         }
         for r in refused {
@@ -279,6 +283,7 @@ mod native {
             } else {
                 let err = timeout_error("shutdown (manual delivery, not drained)", &buf);
                 buf.abandon();
+                shared.release(buf);
                 Err(err)
             }
         } else {
@@ -288,6 +293,7 @@ mod native {
             } else {
                 let err = timeout_error("shutdown", &buf2);
                 buf2.abandon();
+                shared.release(buf2);
                 shared.delivery.wake.notify_all();
                 Err(err)
             }
@@ -361,6 +367,7 @@ mod wasm {
         }
         let err = timeout_error("shutdown (manual delivery, not drained)", &buf);
         buf.abandon();
+        shared.release(buf);
         Err(err)
     }
 

@@ -226,7 +226,8 @@ pub(super) fn ingest(
         let entry = match result {
             Ok(receipt) => {
                 let status = match receipt.disposition {
-                    Disposition::Queued => ItemStatus::Accepted,
+                    // A disabled client answers as if it kept them: nothing to retry.
+                    Disposition::Queued | Disposition::Disabled => ItemStatus::Accepted,
                     Disposition::Sampled => ItemStatus::Sampled,
                     Disposition::Filtered => ItemStatus::Filtered,
                     Disposition::QueueFull => ItemStatus::QueueFull,

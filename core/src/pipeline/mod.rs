@@ -48,6 +48,8 @@ pub enum Disposition {
     Filtered,
     /// The buffer was full and the overflow policy refused it (counted as `queue_full`).
     QueueFull,
+    /// Valid, and not sent or stored: the client is disabled.
+    Disabled,
 }
 
 /// The answer to `track` and friends.
@@ -122,11 +124,28 @@ pub(crate) struct Shared {
     pub sinks: Vec<Arc<dyn Sink>>,
     pub jitter: IdGenerator,
     pub delivery: Delivery,
+    /// Told about lost events (and deliveries in debug mode), outside the buffer's lock.
+    pub notice: Option<crate::config::NoticeHook>,
 }
 
 impl Shared {
     pub fn mono_ms(&self) -> u64 {
         self.clock.monotonic_ns() / 1_000_000
+    }
+
+    /// Releases the buffer's lock, then tells the host what the buffer noticed meanwhile.
+    pub fn release(&self, mut buf: MutexGuard<'_, Buffer>) {
+        if buf.notices.is_empty() {
+            return;
+        }
+        let notices = buf.notices.take();
+        drop(buf);
+        if let Some(hook) = &self.notice {
+            for notice in &notices {
+                // Host code: a panic there must not take the caller (or the worker) down.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(notice)));
+            }
+        }
     }
 
     pub fn buffer(&self) -> MutexGuard<'_, Buffer> {
@@ -162,6 +181,9 @@ struct Inner {
     mode: DeliveryMode,
     drop_timeout: Duration,
     max_queue_events: usize,
+    /// Validate, then send and store nothing.
+    disabled: bool,
+    invalid_policy: crate::config::InvalidPolicy,
     alerts: Mutex<alerts::AlertRuntime>,
     alert_callbacks: Vec<crate::config::AlertCallback>,
     /// The store this client publishes its statistics to, and who it is there.
@@ -208,7 +230,7 @@ impl Sonde {
     /// Builds a client; every configuration problem is reported at once.
     pub fn new(config: Config) -> Result<Self> {
         config.check()?;
-        if config.delivery == DeliveryMode::Worker && config.sinks.is_empty() {
+        if config.delivery == DeliveryMode::Worker && config.sinks.is_empty() && !config.disabled {
             return Err(Error::with_violations(
                 ErrorKind::InvalidConfig,
                 vec![Violation::new(
@@ -229,10 +251,13 @@ impl Sonde {
         let jitter = IdGenerator::new(ids.next_u64());
         let anonymous_id = config.anonymous_id.clone().unwrap_or_else(|| ids.uuid_v4());
         let shared = Arc::new(Shared {
-            buffer: Mutex::new(Buffer::new(
-                BufferLimits::from_config(&config),
-                config.sinks.len(),
-            )),
+            buffer: Mutex::new({
+                let mut buffer =
+                    Buffer::new(BufferLimits::from_config(&config), config.sinks.len());
+                buffer.notices.losses = config.on_notice.is_some();
+                buffer.notices.deliveries = config.on_notice.is_some() && config.debug;
+                buffer
+            }),
             closed: std::sync::atomic::AtomicBool::new(false),
             stats: Mutex::new(StatsCollector::new(
                 config.max_event_names,
@@ -242,6 +267,7 @@ impl Sonde {
             sinks: config.sinks.clone(),
             jitter,
             delivery: Delivery::new(),
+            notice: config.on_notice.clone(),
         });
         if config.delivery == DeliveryMode::Worker {
             delivery::start_worker(&shared)?;
@@ -262,6 +288,8 @@ impl Sonde {
                 overflow: config.overflow,
                 mode: config.delivery,
                 drop_timeout: config.drop_timeout,
+                disabled: config.disabled,
+                invalid_policy: config.invalid_policy(),
                 max_queue_events: config.max_queue_events,
                 alerts: Mutex::new(alerts::AlertRuntime::new(
                     AlertEngine::new(config.alert_rules.clone(), config.alert_history_limit)?,
@@ -489,6 +517,16 @@ impl Sonde {
     /// The client's clock, now.
     pub fn now(&self) -> Timestamp {
         Timestamp::from_millis(self.inner.shared.clock.now_ms())
+    }
+
+    /// What tracking calls do with an event they cannot accept ([`Config::invalid_policy`]).
+    pub fn invalid_policy(&self) -> crate::config::InvalidPolicy {
+        self.inner.invalid_policy
+    }
+
+    /// Whether this client is disabled: it validates and sends nothing.
+    pub fn is_disabled(&self) -> bool {
+        self.inner.disabled
     }
 
     /// The anonymous id used for events without a user or anonymous id.

@@ -26,9 +26,10 @@ impl Inner {
         let shared = &self.shared;
         let now = shared.mono_ms();
         let jitter = shared.jitter.next_f64();
-        shared
-            .buffer()
-            .settle(id, failed, now, jitter, retry_after_ms)
+        let mut buf = shared.buffer();
+        let completion = buf.settle(id, failed, now, jitter, retry_after_ms);
+        shared.release(buf);
+        completion
     }
 
     pub(super) fn normalize(&self, m: &mut Message, origin: Origin, now_ms: i64) {
@@ -213,6 +214,13 @@ impl Inner {
             shared.buffer().record_drop(DropReason::Oversize);
             return Err(Error::with_violations(ErrorKind::PayloadTooLarge, vec![v]));
         }
+        if self.disabled {
+            return Ok(Receipt {
+                message_id: m.message_id.take().unwrap_or_default(),
+                disposition: Disposition::Disabled,
+                warnings: checked.warnings,
+            });
+        }
         let public = matches!(origin, Origin::Ingest { public: true, .. });
         lock(&shared.stats).record(&m, now, public);
         let warnings = checked.warnings;
@@ -239,16 +247,9 @@ impl Inner {
         if let OverflowPolicy::Block(timeout) = self.overflow {
             buf = delivery::wait_for_room(shared, buf, json.len(), timeout);
         }
-        let outcome = if keep_queued {
-            buf.push_keeping(json, now)
-        } else {
-            buf.push(json, now)
-        };
-        if let Err(e) = outcome {
-            buf.reject(e);
-        }
+        let outcome = buf.offer(json, now, keep_queued);
         let wake = outcome.is_ok() && buf.should_wake_worker(now);
-        drop(buf);
+        shared.release(buf);
         if wake {
             shared.delivery.wake_worker();
         }

@@ -8,9 +8,9 @@ static DATABASES: AtomicUsize = AtomicUsize::new(0);
 
 /// The URL of a new, empty database named after `test`.
 pub fn postgres_database(test: &str) -> String {
-    let base = std::env::var("SONDE_TEST_POSTGRES").unwrap_or_else(|_| {
+    let base = std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| {
         panic!(
-            "SONDE_TEST_POSTGRES is not set: run the tests with `make test-rust`, or under \
+            "TEST_POSTGRES_URL is not set: run the tests with `make test-rust`, or under \
              scripts/with-postgres.sh, which starts a PostgreSQL server for them"
         )
     });
@@ -37,6 +37,6 @@ pub fn postgres_database(test: &str) -> String {
     }
     match base.rsplit_once('/') {
         Some((server, _)) => format!("{server}/{database}"),
-        None => panic!("SONDE_TEST_POSTGRES has no database part: {base}"),
+        None => panic!("TEST_POSTGRES_URL has no database part: {base}"),
     }
 }

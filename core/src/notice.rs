@@ -1,0 +1,112 @@
+//! What a client tells its host about events it lost after accepting them (and, in debug
+//! mode, about deliveries): the material for the bindings' logging and error callbacks
+//! (`on_error`, `onError`), so a failure does not stay invisible until someone reads
+//! `stats()`. The buffer collects notices while it holds its lock; the client hands them
+//! to the hook once the lock is released.
+
+use crate::error::{Error, ErrorKind};
+use crate::stats::DropReason;
+
+/// Events dropped together for one reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LostEvents {
+    /// Why, as counted in the statistics.
+    pub reason: DropReason,
+    /// What went wrong, for people (a sink's last error, say).
+    pub detail: String,
+    /// The events, as the JSON they would have been delivered as.
+    pub events: Vec<Box<str>>,
+}
+
+impl LostEvents {
+    /// The loss as an error: its kind and code follow the reason.
+    pub fn to_error(&self) -> Error {
+        let kind = match self.reason {
+            DropReason::QueueFull => ErrorKind::QueueFull,
+            DropReason::Oversize => ErrorKind::PayloadTooLarge,
+            DropReason::ShutdownTimeout => ErrorKind::Timeout,
+            DropReason::Invalid => ErrorKind::InvalidEvent,
+            _ => ErrorKind::SinkFailed,
+        };
+        let count = self.events.len();
+        let plural = if count == 1 { "" } else { "s" };
+        Error::new(
+            kind,
+            format!(
+                "{count} event{plural} dropped ({}): {}",
+                self.reason.as_str(),
+                self.detail
+            ),
+        )
+    }
+}
+
+/// One thing the host is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// Accepted events that will never be delivered.
+    Lost(LostEvents),
+    /// A batch every sink took (debug mode only).
+    Delivered {
+        /// The batch's id.
+        batch: u64,
+        /// How many events it held.
+        events: usize,
+    },
+}
+
+/// The notices a buffer collects while locked; nothing is collected unless asked.
+#[derive(Debug, Default)]
+pub(crate) struct Notices {
+    /// Collect losses (a hook is installed).
+    pub losses: bool,
+    /// Collect deliveries too (debug mode).
+    pub deliveries: bool,
+    pending: Vec<Notice>,
+}
+
+impl Notices {
+    /// Records lost events; consecutive losses for the same reason and detail are one
+    /// notice (an eviction burst is one report, not thousands).
+    pub fn lose(
+        &mut self,
+        reason: DropReason,
+        detail: &str,
+        events: impl IntoIterator<Item = Box<str>>,
+    ) {
+        if !self.losses {
+            return;
+        }
+        if let Some(Notice::Lost(last)) = self.pending.last_mut() {
+            if last.reason == reason && last.detail == detail {
+                last.events.extend(events);
+                return;
+            }
+        }
+        let events: Vec<Box<str>> = events.into_iter().collect();
+        if !events.is_empty() {
+            self.pending.push(Notice::Lost(LostEvents {
+                reason,
+                detail: detail.to_owned(),
+                events,
+            }));
+        }
+    }
+
+    /// Records a delivered batch (debug mode).
+    pub fn delivered(&mut self, batch: u64, events: usize) {
+        if self.deliveries {
+            self.pending.push(Notice::Delivered { batch, events });
+        }
+    }
+
+    /// Takes what was collected.
+    pub fn take(&mut self) -> Vec<Notice> {
+        std::mem::take(&mut self.pending)
+    }
+
+    /// Whether anything waits to be told.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+}
