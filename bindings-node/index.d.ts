@@ -20,6 +20,16 @@ export interface SondeError extends Error {
   violations: Violation[];
 }
 
+/**
+ * An event as a tracking call describes it, before validation (what `beforeSend` sees):
+ * its `type`, the call's fields (`event`, `name`, `properties`, `userId`, `traits`, ...)
+ * and options (`anonymousId`, `timestamp`, `context`, ...).
+ */
+export interface TrackedEvent {
+  type: 'track' | 'page' | 'screen' | 'identify' | 'group' | 'alias';
+  [field: string]: unknown;
+}
+
 /** A delivered event (Segment JSON, camelCase). */
 export interface SondeEvent {
   type: 'track' | 'page' | 'screen' | 'identify' | 'group' | 'alias';
@@ -54,8 +64,8 @@ export interface SondeOptions {
   /** Basic-auth user for Segment-format collectors, `api_key` for PostHog. */
   writeKey?: string;
   forwardFormat?: 'segment' | 'posthog';
-  /** Longest a request to `endpoint` may take, in seconds (default 15). */
-  httpTimeout?: number;
+  /** Longest a request to `endpoint` may take, in milliseconds (default 15000). */
+  httpTimeoutMs?: number;
   /**
    * A SQLite file keeping batches until the collector took them: an outage or a restart
    * (even `kill -9`) loses nothing; sent oldest first by a thread of its own.
@@ -116,6 +126,25 @@ export interface SondeOptions {
   metricsIntervalMs?: number;
   limits?: JsonObject;
   library?: { name: string; version: string };
+  /** Validate every event, send and store nothing; no destination needed (tests, local runs). */
+  disabled?: boolean;
+  /** Log each delivered batch through `logger.debug`; invalid events raise by default. */
+  debug?: boolean;
+  /**
+   * What a tracking call does with an event it cannot accept: throw it (`'raise'`), log it,
+   * pass it to `onError` and return null (`'warn'`), or return null (`'drop'`). Default:
+   * `'raise'` when disabled, in debug mode or under a test runner, `'warn'` otherwise.
+   */
+  onInvalid?: 'raise' | 'warn' | 'drop';
+  /** Called with the error and the events for every loss (and refusals under `'warn'`). */
+  onError?: (error: SondeError & { reason?: string }, events: JsonObject[]) => void;
+  /** Where warnings and errors (and debug lines) go; default `console`. */
+  logger?: { debug(message: string): void; warn(message: string): void; error(message: string): void };
+  /**
+   * Scrubs or drops an event tracked in this process before validation: return it (changed
+   * or not), or null to drop it (counted as `before_send`).
+   */
+  beforeSend?: (event: TrackedEvent) => TrackedEvent | null | undefined;
   /** Deliver what is buffered on `beforeExit` (default true). */
   flushOnExit?: boolean;
   /** Also on SIGTERM and SIGINT, then let the signal proceed (default true). */
@@ -218,7 +247,7 @@ export interface ForwardDestination {
   endpoint: string;
   writeKey?: string;
   forwardFormat?: 'segment' | 'posthog';
-  httpTimeout?: number;
+  httpTimeoutMs?: number;
   outbox?: string;
   outboxMaxBytes?: number;
 }
@@ -295,21 +324,23 @@ export declare class Sonde {
   exitTimeoutMs: number;
   handleSignals: boolean;
 
-  track(event: string, properties?: JsonObject | null, options?: EventOptions): string;
-  page(name?: string | null, properties?: JsonObject | null, options?: EventOptions): string;
-  screen(name?: string | null, properties?: JsonObject | null, options?: EventOptions): string;
-  identify(userId: string, traits?: JsonObject | null, options?: EventOptions): string;
-  group(groupId: string, traits?: JsonObject | null, options?: EventOptions): string;
-  alias(userId: string, previousId: string, options?: EventOptions): string;
-  trackApiRequest(request: ApiRequest): string;
+  /** Each event method returns the messageId, or null when `onInvalid` dropped the event or `beforeSend` did. */
+  track(event: string, properties?: JsonObject | null, options?: EventOptions): string | null;
+  page(name?: string | null, properties?: JsonObject | null, options?: EventOptions): string | null;
+  screen(name?: string | null, properties?: JsonObject | null, options?: EventOptions): string | null;
+  identify(userId: string, traits?: JsonObject | null, options?: EventOptions): string | null;
+  group(groupId: string, traits?: JsonObject | null, options?: EventOptions): string | null;
+  /** `previousId` (an anonymous id or an old user id) becomes `userId`. */
+  alias(identities: { previousId: string; userId: string }, options?: EventOptions): string | null;
+  trackApiRequest(request: ApiRequest): string | null;
   recordRequest(method: string, route: string, statusCode: number, durationMs: number): void;
   trackPerformance(
     operation: string,
     durationMs: number,
     options?: EventOptions & { success?: boolean; errorType?: string; metadata?: JsonObject },
-  ): string;
-  trackInteraction(action: string, target: string, options?: EventOptions & { path?: string; value?: JsonValue }): string;
-  trackError(errorType: string, message: string, options?: EventOptions & { stack?: string; route?: string }): string;
+  ): string | null;
+  trackInteraction(action: string, target: string, options?: EventOptions & { path?: string; value?: JsonValue }): string | null;
+  trackError(errorType: string, message: string, options?: EventOptions & { stack?: string; route?: string }): string | null;
   ingest(body: string | Buffer | JsonObject, options?: { defaultType?: SondeEvent['type']; dryRun?: boolean }): IngestReport;
   register(properties: JsonObject): void;
   unregister(key: string): void;

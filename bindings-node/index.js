@@ -63,19 +63,39 @@ class Sonde {
 
   /**
    * @param {object} options the core's options in camelCase (`sampleRate`, `trackingPlan`,
-   *   `batchSize`, `flushIntervalMs`, ...) plus destinations: `store` (SQLite file),
-   *   `console`, `jsonl`, `endpoint` (a collector's batch URL, with `writeKey`,
-   *   `forwardFormat`, `httpTimeout`), and `sink` (a function receiving each batch as an
-   *   array of events; it may return a promise, which is awaited: a rejection retries the
-   *   batch; `sinkTimeoutMs`, default 30000, bounds each wait, and a call still running
-   *   then is waited for again rather than repeated).
+   *   `batchSize`, `flushIntervalMs`, ...; every duration in milliseconds) plus
+   *   destinations: `store` (SQLite file or `postgresql://` URL), `console`, `jsonl`,
+   *   `endpoint` (a collector's batch URL, with `writeKey`, `forwardFormat`,
+   *   `httpTimeoutMs`), and `sink` (a function receiving each batch as an array of events;
+   *   it may return a promise, which is awaited: a rejection retries the batch;
+   *   `sinkTimeoutMs`, default 30000, bounds each wait, and a call still running then is
+   *   waited for again rather than repeated).
+   *   Tests and local runs: `disabled: true` validates and sends nothing (no destination
+   *   needed); `debug: true` logs each delivered batch through `logger.debug`.
+   *   Failures: `onError(error, events)` is called for lost events (and for refused ones
+   *   under `onInvalid: 'warn'`); `logger` (default `console`) gets warnings and errors.
+   *   `onInvalid` ('raise', 'warn' or 'drop'; default 'raise' when disabled, in debug mode
+   *   or under `node --test`/`NODE_ENV=test`, else 'warn') decides what a tracking call
+   *   does with an event it cannot accept. `beforeSend(event)` returns the event (changed
+   *   or not) or null to drop it, for the events this process tracks.
+   *   `SONDE_*` environment variables fill options not passed (see the README).
    *   Lifecycle: `flushOnExit` (default true), `handleSignals` (default true),
    *   `exitTimeoutMs` (default 2000).
    */
   constructor(options = {}) {
-    const { sink, sinkTimeoutMs, flushOnExit = true, handleSignals = true, exitTimeoutMs = 2000, ...rest } = options;
-    if (sink !== undefined && typeof sink !== 'function') {
-      const error = new TypeError('sink must be a function');
+    const {
+      sink, sinkTimeoutMs, flushOnExit = true, handleSignals = true, exitTimeoutMs = 2000,
+      onError, logger = console, beforeSend, ...rest
+    } = options;
+    for (const [name, value] of [['sink', sink], ['onError', onError], ['beforeSend', beforeSend]]) {
+      if (value !== undefined && typeof value !== 'function') {
+        const error = new TypeError(`${name} must be a function`);
+        error.code = 'invalid_config';
+        throw error;
+      }
+    }
+    if (!logger || ['debug', 'warn', 'error'].some((level) => typeof logger[level] !== 'function')) {
+      const error = new TypeError('logger must have debug, warn and error methods (console does)');
       error.code = 'invalid_config';
       throw error;
     }
@@ -84,10 +104,15 @@ class Sonde {
       error.code = 'invalid_config';
       throw error;
     }
+    this.#onError = onError;
+    this.#logger = logger;
+    this.#beforeSend = beforeSend;
     // Always async: the worker awaits the promise, so a rejection (or a throw) is a failed
     // delivery that is retried, never an unhandled rejection or a false success.
     const nativeSink = sink ? async (json) => { await sink(JSON.parse(json)); } : undefined;
-    this.#native = new NativeSonde(JSON.stringify(rest), nativeSink, sinkTimeoutMs);
+    const onNotice = (json) => this.#notice(JSON.parse(json));
+    this.#native = new NativeSonde(JSON.stringify(rest), nativeSink, sinkTimeoutMs, onNotice);
+    for (const warning of JSON.parse(this.#native.environmentWarnings)) this.#logger.warn(`sonde: ${warning}`);
     this.exitTimeoutMs = exitTimeoutMs;
     this.handleSignals = handleSignals;
     if (flushOnExit) {
@@ -96,21 +121,142 @@ class Sonde {
     }
   }
 
-  track(event, properties, options) { return this.#native.track(event, json(properties), json(options)); }
-  page(name, properties, options) { return this.#native.page(name, json(properties), json(options)); }
-  screen(name, properties, options) { return this.#native.screen(name, json(properties), json(options)); }
-  identify(userId, traits, options) { return this.#native.identify(userId, json(traits), json(options)); }
-  group(groupId, traits, options) { return this.#native.group(groupId, json(traits), json(options)); }
-  alias(userId, previousId, options) { return this.#native.alias(userId, previousId, json(options)); }
-  trackApiRequest(request) { return this.#native.trackApiRequest(JSON.stringify(request)); }
+  #onError;
+  #logger;
+  #beforeSend;
+
+  /** A notice from the core: lost events (logged, given to onError), deliveries in debug mode. */
+  #notice(notice) {
+    if (notice.kind === 'delivered') {
+      if (this.options.debug) this.#logger.debug(`sonde: batch ${notice.batch} delivered (${notice.events} events)`);
+      return;
+    }
+    const error = coreError({ code: notice.code, message: notice.message });
+    error.reason = notice.reason;
+    this.#logger.error(`sonde: ${notice.message}`);
+    this.#tellOnError(error, notice.events);
+  }
+
+  #tellOnError(error, events) {
+    if (!this.#onError) return;
+    try {
+      this.#onError(error, events);
+    } catch (raised) {
+      this.#logger.error(`sonde: onError threw ${raised?.stack ?? raised}`);
+    }
+  }
+
+  /** A tracking call could not take its event: what `onInvalid` says (raise, warn or drop). */
+  #refused(error, event) {
+    const policy = this.#native.invalidPolicy;
+    if (policy === 'raise') throw error;
+    if (policy === 'warn') {
+      this.#logger.warn(`sonde: event dropped (onInvalid: 'warn'): ${error.message}`);
+      this.#tellOnError(error, [event]);
+    }
+    return null;
+  }
+
+  /**
+   * Runs the call, through `beforeSend` when there is one: `event` is the Segment-shaped
+   * message the call describes; `send` takes it (changed or not) to the addon.
+   */
+  #record(event, send) {
+    try {
+      if (this.#beforeSend) {
+        let changed;
+        try {
+          changed = this.#beforeSend({ ...event });
+        } catch (raised) {
+          this.#logger.error(`sonde: beforeSend threw ${raised?.stack ?? raised}; the event goes on unchanged`);
+          changed = event;
+        }
+        if (changed == null) {
+          this.#native.recordFiltered();
+          return null;
+        }
+        if (typeof changed !== 'object' || changed.type !== event.type) {
+          this.#logger.error(`sonde: beforeSend must return the event (an object of type '${event.type}') or null; the event goes on unchanged`);
+          changed = event;
+        }
+        return send(changed);
+      }
+      return send(event);
+    } catch (error) {
+      return this.#refused(error, event);
+    }
+  }
+
+  track(event, properties, options) {
+    if (!this.#beforeSend) {
+      // The hot path: no event object built.
+      try {
+        return this.#native.track(event, json(properties), json(options));
+      } catch (error) {
+        return this.#refused(error, { ...options, type: 'track', event, properties });
+      }
+    }
+    return this.#record({ ...options, type: 'track', event, properties },
+      ({ type, event: name, properties: props, ...envelope }) => this.#native.track(name, json(props), json(envelope)));
+  }
+  page(name, properties, options) {
+    return this.#record({ ...options, type: 'page', name, properties },
+      ({ type, name: n, properties: props, ...envelope }) => this.#native.page(n, json(props), json(envelope)));
+  }
+  screen(name, properties, options) {
+    return this.#record({ ...options, type: 'screen', name, properties },
+      ({ type, name: n, properties: props, ...envelope }) => this.#native.screen(n, json(props), json(envelope)));
+  }
+  identify(userId, traits, options) {
+    return this.#record({ ...options, type: 'identify', userId, traits },
+      ({ type, userId: id, traits: t, ...envelope }) => this.#native.identify(id, json(t), json(envelope)));
+  }
+  group(groupId, traits, options) {
+    return this.#record({ ...options, type: 'group', groupId, traits },
+      ({ type, groupId: id, traits: t, ...envelope }) => this.#native.group(id, json(t), json(envelope)));
+  }
+  /**
+   * Merges two identities: `{ previousId, userId }` (an object, as in @segment/analytics-node:
+   * two positional strings are too easy to swap), plus the usual options.
+   */
+  alias(identities, options) {
+    if (identities === null || typeof identities !== 'object') {
+      const error = new TypeError("alias takes { previousId, userId } (an object), e.g. alias({ previousId: anonymousId, userId: '42' })");
+      error.code = 'invalid_event';
+      return this.#refused(error, { ...options, type: 'alias', userId: identities });
+    }
+    const { previousId, userId, ...envelope } = identities;
+    return this.#record({ ...envelope, ...options, type: 'alias', previousId, userId },
+      ({ type, previousId: p, userId: u, ...rest }) => this.#native.alias(u, p, json(rest)));
+  }
+  trackApiRequest(request) {
+    return this.#guard({ type: 'track', event: '$api_request', request },
+      () => this.#native.trackApiRequest(JSON.stringify(request)));
+  }
   recordRequest(method, route, statusCode, durationMs) {
     this.#native.recordRequest(method, route, statusCode, durationMs);
   }
   trackPerformance(operation, durationMs, options) {
-    return this.#native.trackPerformance(operation, durationMs, json(options));
+    return this.#guard({ type: 'track', event: '$performance', operation, durationMs },
+      () => this.#native.trackPerformance(operation, durationMs, json(options)));
   }
-  trackInteraction(action, target, options) { return this.#native.trackInteraction(action, target, json(options)); }
-  trackError(errorType, message, options) { return this.#native.trackError(errorType, message, json(options)); }
+  trackInteraction(action, target, options) {
+    return this.#guard({ type: 'track', event: '$interaction', action, target },
+      () => this.#native.trackInteraction(action, target, json(options)));
+  }
+  trackError(errorType, message, options) {
+    return this.#guard({ type: 'track', event: '$error', errorType, message },
+      () => this.#native.trackError(errorType, message, json(options)));
+  }
+
+  /** The reserved events: `onInvalid` applies; `beforeSend` does not (they are Sonde's own). */
+  #guard(event, send) {
+    try {
+      return send();
+    } catch (error) {
+      return this.#refused(error, event);
+    }
+  }
 
   /** Segment-shaped body (string, Buffer or object); per-item results. */
   ingest(body, options = {}) {

@@ -8,7 +8,10 @@ use napi::bindgen_prelude::{AsyncTask, Buffer, Either, Function, Promise};
 use napi::{Env, Result, Task};
 use napi_derive::napi;
 use serde_json::{Map, Value};
-use sonde_core::config::{snake_case_keys, Destinations};
+use sonde_core::config::{
+    options_from_environment, options_in_milliseconds, renamed_in_milliseconds, snake_case_keys,
+    with_environment, with_unit_problems, Destinations,
+};
 use sonde_core::event::{calls, object_arg};
 
 use sonde_core::sink::CallbackSink;
@@ -18,6 +21,11 @@ use sonde_core::{Error as CoreError, ErrorKind, Message, MessageType, Sonde, Tim
 
 use crate::errors::{as_data, invalid_argument, throw, unpanicked};
 use crate::js_sink::{js_sink, JsSink};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use sonde_core::Notice;
+
+/// The JS notice callback, called without waiting for it.
+type NoticeFn = ThreadsafeFunction<String, (), String, napi::Status, false, true>;
 use crate::slot::{Recipe, Slot};
 
 /// How long the worker waits for a JS sink's call (its promise included) before counting
@@ -97,6 +105,23 @@ fn store_of(slot: &Slot) -> std::result::Result<Arc<dyn Store>, CoreError> {
 #[napi(js_name = "NativeSonde")]
 pub struct NativeSonde {
     slot: Arc<Slot>,
+    /// What reading the `SONDE_*` environment variables found wrong (unknown names), for
+    /// `index.js` to log.
+    environment_warnings: Vec<String>,
+}
+
+/// The JS spelling of options (camelCase, durations in milliseconds) in the core's.
+fn core_spelling(
+    options: Map<String, Value>,
+) -> std::result::Result<Map<String, Value>, CoreError> {
+    options_in_milliseconds(snake_case_keys(options))
+}
+
+/// Whether the process runs under a test runner (`node --test`, or `NODE_ENV=test`): then
+/// invalid events raise unless `onInvalid` says otherwise.
+fn under_test_runner() -> bool {
+    std::env::var_os("NODE_TEST_CONTEXT").is_some()
+        || std::env::var("NODE_ENV").is_ok_and(|v| v == "test")
 }
 
 /// Garbage collection runs this on the main thread, which a JS sink needs in order to
@@ -151,23 +176,38 @@ impl NativeSonde {
 
 #[napi]
 impl NativeSonde {
-    /// `options`: the core's options in camelCase plus `store`, `console`, `jsonl`;
-    /// `sink`: an async function receiving each batch as a JSON array string;
-    /// `sink_timeout_ms`: how long the worker waits for one of its calls.
+    /// `options`: the core's options in camelCase plus `store`, `console`, `jsonl`, over
+    /// the `SONDE_*` environment variables (explicit options win); `sink`: an async
+    /// function receiving each batch as a JSON array string; `sink_timeout_ms`: how long
+    /// the worker waits for one of its calls; `on_notice`: told about lost events (and
+    /// deliveries in debug mode) as JSON text, on the main thread.
     #[napi(constructor, catch_unwind)]
     pub fn new(
         env: Env,
         options: Option<String>,
         sink: Option<Function<'_, String, Promise<()>>>,
         sink_timeout_ms: Option<u32>,
+        on_notice: Option<Function<'_, String, ()>>,
     ) -> Result<Self> {
         let timeout = sink_timeout_ms.map_or(JS_SINK_TIMEOUT, |ms| {
             Duration::from_millis(u64::from(ms.max(1)))
         });
-        let build = || -> std::result::Result<Slot, CoreError> {
-            let mut core_options: Map<String, Value> =
-                snake_case_keys(object_arg(options.as_deref(), "options")?);
-            let destinations = Destinations::take_from(&mut core_options)?;
+        let mut environment_warnings = Vec::new();
+        let mut build = || -> std::result::Result<Slot, CoreError> {
+            let (explicit, unit_problems) = renamed_in_milliseconds(snake_case_keys(object_arg(
+                options.as_deref(),
+                "options",
+            )?));
+            let environment = options_from_environment(std::env::vars())?;
+            environment_warnings = environment.warnings;
+            let mut core_options = with_environment(explicit, environment.options);
+            if under_test_runner() {
+                core_options
+                    .entry("on_invalid")
+                    .or_insert_with(|| Value::String("raise".to_owned()));
+            }
+            let destinations =
+                with_unit_problems(unit_problems, Destinations::take_from(&mut core_options))?;
             let sink = match &sink {
                 None => None,
                 Some(sink) => {
@@ -182,16 +222,58 @@ impl NativeSonde {
                     Some(make)
                 }
             };
+            let notice = match &on_notice {
+                None => None,
+                Some(on_notice) => {
+                    // Weak: a client waiting to report never keeps the process alive.
+                    let tsfn: Arc<NoticeFn> = Arc::new(
+                        on_notice
+                            .build_threadsafe_function::<String>()
+                            .weak::<true>()
+                            .build()
+                            .map_err(|e| invalid_argument(format!("onNotice: {e}")))?,
+                    );
+                    let tell: Arc<dyn Fn(&Notice) + Send + Sync> = Arc::new(move |n: &Notice| {
+                        let _ = tsfn.call(n.to_json(), ThreadsafeFunctionCallMode::NonBlocking);
+                    });
+                    Some(tell)
+                }
+            };
             Slot::new(Recipe {
                 options: core_options,
                 destinations,
                 sink,
+                notice,
             })
         };
         let slot = build().map_err(|e| throw(&env, &e))?;
         Ok(Self {
             slot: Arc::new(slot),
+            environment_warnings,
         })
+    }
+
+    /// Unknown `SONDE_*` variables found when the client was made, as a JSON array.
+    #[napi(getter, catch_unwind)]
+    pub fn environment_warnings(&self) -> String {
+        Value::from(self.environment_warnings.clone()).to_string()
+    }
+
+    /// What tracking calls do with an event they cannot accept: `raise`, `warn` or `drop`.
+    #[napi(getter, catch_unwind)]
+    pub fn invalid_policy(&self) -> String {
+        self.slot
+            .current()
+            .sonde
+            .invalid_policy()
+            .as_str()
+            .to_owned()
+    }
+
+    /// Counts an event the JS `beforeSend` hook dropped.
+    #[napi(catch_unwind)]
+    pub fn record_filtered(&self) {
+        self.slot.current().sonde.record_filtered();
     }
 
     /// The core options in force (snake_case), as JSON text.
@@ -210,7 +292,7 @@ impl NativeSonde {
         timeout_ms: Option<u32>,
     ) -> Result<AsyncTask<Work>> {
         let changes = object_arg(Some(&options), "options")
-            .map(snake_case_keys)
+            .and_then(core_spelling)
             .map_err(|e| throw(&env, &e))?;
         let slot = Arc::clone(&self.slot);
         let timeout = wait_timeout(timeout_ms);

@@ -11,12 +11,15 @@ use sonde_core::config::{merge_option_changes, Destinations, DESTINATION_OPTIONS
 use sonde_core::http::{ApiHost, FixedHost};
 use sonde_core::sink::CallbackSink;
 use sonde_core::store::Store;
-use sonde_core::{codes, Config, Error as CoreError, ErrorKind, Sonde, Violation};
+use sonde_core::{codes, Config, Error as CoreError, ErrorKind, Notice, Sonde, Violation};
 
 /// Options `index.js` handles itself: they cannot change on a running client either.
 const BINDING_OPTIONS: &[&str] = &[
     "sink",
     "sink_timeout_ms",
+    "on_error",
+    "logger",
+    "before_send",
     "flush_on_exit",
     "handle_signals",
     "exit_timeout_ms",
@@ -32,6 +35,8 @@ pub struct Recipe {
     pub destinations: Destinations,
     /// Makes the JS sink for a new client, if the user gave one.
     pub sink: Option<Arc<dyn Fn() -> CallbackSink + Send + Sync>>,
+    /// Tells `index.js` about lost events (and deliveries in debug mode).
+    pub notice: Option<Arc<dyn Fn(&Notice) + Send + Sync>>,
 }
 
 impl Recipe {
@@ -44,6 +49,9 @@ impl Recipe {
         let mut config = Config::default()
             .for_binding(&self.options, ("sonde-node", env!("CARGO_PKG_VERSION")))?;
         config.super_properties.extend(super_properties);
+        if let Some(notice) = self.notice.clone() {
+            config = config.on_notice(move |n| notice(n));
+        }
         let sink = self.sink.clone();
         let (sonde, store) = self.destinations.rebuild_client(
             config,

@@ -27,7 +27,7 @@ test('every event method delivers Segment JSON', async () => {
     sonde.screen('Settings', null, { userId: 'u1' }),
     sonde.identify('u1', { plan: 'pro' }),
     sonde.group('g1', { name: 'ACME' }, { userId: 'u1' }),
-    sonde.alias('u1', 'anon'),
+    sonde.alias({ previousId: 'anon', userId: 'u1' }),
     sonde.trackApiRequest({ method: 'GET', route: '/items/:id', statusCode: 200, durationMs: 12.5, ttfbMs: 3 }),
     sonde.trackPerformance('db.query', 4.2, { metadata: { table: 'users' } }),
     sonde.trackInteraction('click', '#buy', { path: '/cart', value: 3 }),
@@ -66,8 +66,8 @@ test('errors are real Errors with a code and every violation', async () => {
   assert.throws(() => new Sonde({}), (e) => e.code === 'invalid_config' && /no destination/.test(e.message));
   assert.throws(() => new Sonde({ sink: 42 }), (e) => e instanceof TypeError && e.code === 'invalid_config');
   assert.throws(() => new Sonde({ console: 'loud', store: 3 }), (e) => e.violations.length === 2);
-  assert.throws(() => new Sonde({ endpoint: 'localhost:8000', forwardFormat: 'amplitude', httpTimeout: -1 }), (e) => {
-    assert.deepEqual(e.violations.map((v) => v.path).sort(), ['/endpoint', '/forward_format', '/http_timeout']);
+  assert.throws(() => new Sonde({ endpoint: 'localhost:8000', forwardFormat: 'amplitude', httpTimeoutMs: -1 }), (e) => {
+    assert.deepEqual(e.violations.map((v) => v.path).sort(), ['/endpoint', '/forward_format', '/http_timeout_ms']);
     return true;
   });
   assert.throws(() => new Sonde({ sink: () => {}, writeKey: 'wk' }), (e) => /pass endpoint too/.test(e.message));

@@ -49,8 +49,12 @@ test('the core option lists are read', () => {
 test('Node client options are the core options plus destinations and lifecycle', () => {
   // `delivery: 'manual'` is for hosts that run their own transport (the browser); Node has
   // no take/ack API, so it does not offer it.
-  const offered = [...core, ...destinations].filter((k) => k !== 'delivery');
-  check('bindings-node/index.d.ts', 'SondeOptions', offered, ['sink', 'sink_timeout_ms', 'flush_on_exit', 'handle_signals', 'exit_timeout_ms']);
+  // Every duration is in milliseconds in JS: the core's `http_timeout` (seconds) is `httpTimeoutMs`.
+  const offered = [...core, ...destinations]
+    .filter((k) => k !== 'delivery')
+    .map((k) => (k === 'http_timeout' ? 'http_timeout_ms' : k));
+  const own = ['sink', 'sink_timeout_ms', 'flush_on_exit', 'handle_signals', 'exit_timeout_ms', 'on_error', 'logger', 'before_send'];
+  check('bindings-node/index.d.ts', 'SondeOptions', offered, own);
 });
 
 test('Node middleware and API options are the core HTTP layer options', () => {

@@ -7,15 +7,25 @@ import { Sonde, SondeError, SondeEvent, EventPage } from '..';
 
 const received: SondeEvent[] = [];
 const sonde = new Sonde({ store: 'sonde.db', sink: (events) => received.push(...events), batchSize: 100 });
-const forwarding = new Sonde({ endpoint: 'https://collector.example/v1/batch', writeKey: 'wk', forwardFormat: 'posthog', httpTimeout: 10 });
+const forwarding = new Sonde({ endpoint: 'https://collector.example/v1/batch', writeKey: 'wk', forwardFormat: 'posthog', httpTimeoutMs: 10000 });
 const relaying = new Sonde({ store: 'relay.db', forward: [{ endpoint: 'https://eu.posthog.example/batch/', forwardFormat: 'posthog', writeKey: 'phc', outbox: 'ph.db' }] });
 const outboxes: number | undefined = relaying.stats().outboxes?.['https://eu.posthog.example/batch/']?.pending_events;
 const awaited = new Sonde({ sink: async (events) => { await Promise.resolve(events.length); }, sinkTimeoutMs: 5000 });
 void awaited;
 void forwarding;
 void outboxes;
-const id: string = sonde.track('Signed Up', { plan: 'pro', seats: 3, tags: ['a'] }, { userId: '42', timestamp: new Date() });
+const id: string | null = sonde.track('Signed Up', { plan: 'pro', seats: 3, tags: ['a'] }, { userId: '42', timestamp: new Date() });
 sonde.page('Home', null, { anonymousId: 'a' });
+sonde.alias({ previousId: 'a', userId: '42' });
+const quiet = new Sonde({
+  disabled: true,
+  debug: false,
+  onInvalid: 'warn',
+  logger: console,
+  onError: (error, events) => { void error.code; void events.length; },
+  beforeSend: (event) => (event.type === 'track' ? { ...event, properties: {} } : event),
+});
+void quiet;
 sonde.identify('42', { email: 'x@example.com' });
 sonde.trackApiRequest({ method: 'GET', route: '/items/:id', statusCode: 200, durationMs: 12.5 });
 sonde.trackPerformance('db.query', 3.2, { success: false, errorType: 'Timeout' });

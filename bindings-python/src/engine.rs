@@ -9,8 +9,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use serde_json::{Map, Value};
 use sonde_core::config::{
-    merge_option_changes, options_from_environment, options_in_seconds, with_environment,
-    Destinations, DESTINATION_OPTIONS,
+    merge_option_changes, options_from_environment, renamed_in_seconds, with_environment,
+    with_unit_problems, Destinations, DESTINATION_OPTIONS,
 };
 use sonde_core::sink::{CallbackSink, SinkBatch, SinkError};
 use sonde_core::store::Store;
@@ -142,14 +142,16 @@ impl Spec {
         for warning in &environment.warnings {
             spec.reporter.log(py, "warning", warning);
         }
-        let explicit = options_in_seconds(std::mem::take(&mut spec.options)).map_err(CoreError)?;
+        let (explicit, unit_problems) = renamed_in_seconds(std::mem::take(&mut spec.options));
         spec.options = with_environment(explicit, environment.options);
         if std::env::var_os("PYTEST_CURRENT_TEST").is_some() {
             spec.options
                 .entry("on_invalid")
                 .or_insert_with(|| Value::String("raise".to_owned()));
         }
-        spec.destinations = Destinations::take_from(&mut spec.options).map_err(CoreError)?;
+        spec.destinations =
+            with_unit_problems(unit_problems, Destinations::take_from(&mut spec.options))
+                .map_err(CoreError)?;
         Ok(spec)
     }
 

@@ -55,6 +55,39 @@ pub enum Notice {
     },
 }
 
+impl Notice {
+    /// The notice as JSON text for a JS host: `{"kind":"lost","reason","code","message",
+    /// "events":[...]}` (the events as delivered) or `{"kind":"delivered","batch","events"}`.
+    pub fn to_json(&self) -> String {
+        match self {
+            Notice::Delivered { batch, events } => {
+                format!("{{\"kind\":\"delivered\",\"batch\":{batch},\"events\":{events}}}")
+            }
+            Notice::Lost(lost) => {
+                let error = lost.to_error();
+                let mut out = String::with_capacity(
+                    128 + lost.events.iter().map(|e| e.len() + 1).sum::<usize>(),
+                );
+                out.push_str("{\"kind\":\"lost\",\"reason\":");
+                out.push_str(&serde_json::Value::from(lost.reason.as_str()).to_string());
+                out.push_str(",\"code\":");
+                out.push_str(&serde_json::Value::from(error.code()).to_string());
+                out.push_str(",\"message\":");
+                out.push_str(&serde_json::Value::from(error.to_string()).to_string());
+                out.push_str(",\"events\":[");
+                for (i, event) in lost.events.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(event);
+                }
+                out.push_str("]}");
+                out
+            }
+        }
+    }
+}
+
 /// The notices a buffer collects while locked; nothing is collected unless asked.
 #[derive(Debug, Default)]
 pub(crate) struct Notices {

@@ -196,3 +196,25 @@ fn invalid_policy_defaults_to_raise_where_mistakes_must_show() {
     let paths: Vec<&str> = err.violations().iter().map(|v| v.path.as_str()).collect();
     assert_eq!(paths, ["/disabled", "/on_invalid"]);
 }
+
+#[test]
+fn notices_as_json_for_js_hosts() {
+    let lost = Notice::Lost(sonde_core::LostEvents {
+        reason: DropReason::RetryExhausted,
+        detail: "http: 500".to_owned(),
+        events: vec!["{\"event\":\"A\"}".into()],
+    });
+    let value: serde_json::Value = serde_json::from_str(&lost.to_json()).unwrap();
+    assert_eq!(value["kind"], "lost");
+    assert_eq!(value["reason"], "retry_exhausted");
+    assert_eq!(value["code"], "sink_failed");
+    assert_eq!(value["events"], json!([{"event": "A"}]));
+    let delivered = Notice::Delivered {
+        batch: 3,
+        events: 2,
+    };
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&delivered.to_json()).unwrap(),
+        json!({"kind": "delivered", "batch": 3, "events": 2})
+    );
+}

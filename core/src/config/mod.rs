@@ -26,7 +26,10 @@ pub use environment::{
     COLLECTOR_VARIABLES, ENVIRONMENT_VARIABLES,
 };
 pub use options::{merge_option_changes, snake_case_keys, snake_case_name, OPTION_NAMES};
-pub use units::{options_in_milliseconds, options_in_seconds, SECONDS_OPTIONS};
+pub use units::{
+    options_in_milliseconds, options_in_seconds, renamed_in_milliseconds, renamed_in_seconds,
+    with_unit_problems, SECONDS_OPTIONS,
+};
 
 use crate::codes;
 use crate::sink::Sink;

@@ -27,10 +27,29 @@ fn refuse(problems: &mut Vec<Violation>, path: String, message: String) {
     problems.push(Violation::new(path, codes::INVALID_OPTION, message));
 }
 
+/// The problems found while renaming, reported together with what the next step finds
+/// (every violation at once): `next`'s error gets them first, or they are the error.
+pub fn with_unit_problems<T>(problems: Vec<Violation>, next: Result<T, Error>) -> Result<T, Error> {
+    if problems.is_empty() {
+        return next;
+    }
+    let mut all = problems;
+    if let Err(e) = next {
+        all.extend(e.into_violations());
+    }
+    Err(Error::with_violations(ErrorKind::InvalidConfig, all))
+}
+
 /// Python's spelling to the core's: `flush_interval` (seconds, fractions allowed) becomes
 /// `flush_interval_ms`; a `*_ms` duration option is refused, naming the seconds one.
 /// `null` (removal at reconfiguration) passes through renamed.
 pub fn options_in_seconds(options: Map<String, Value>) -> Result<Map<String, Value>, Error> {
+    let (out, problems) = renamed_in_seconds(options);
+    with_unit_problems(problems, Ok(out))
+}
+
+/// [`options_in_seconds`], returning the problems beside what could be renamed.
+pub fn renamed_in_seconds(options: Map<String, Value>) -> (Map<String, Value>, Vec<Violation>) {
     let mut out = Map::new();
     let mut problems = Vec::new();
     for (key, value) in options {
@@ -64,24 +83,24 @@ pub fn options_in_seconds(options: Map<String, Value>) -> Result<Map<String, Val
             }
         }
     }
-    if problems.is_empty() {
-        Ok(out)
-    } else {
-        Err(Error::with_violations(ErrorKind::InvalidConfig, problems))
-    }
+    (out, problems)
 }
 
 /// JS's spelling (already snake_case) to the core's: every duration is `*_ms`, so
 /// `http_timeout_ms` becomes the core's `http_timeout` seconds, in `forward` items too;
 /// the seconds spelling `http_timeout` is refused, naming the milliseconds one.
 pub fn options_in_milliseconds(options: Map<String, Value>) -> Result<Map<String, Value>, Error> {
+    let (out, problems) = renamed_in_milliseconds(options);
+    with_unit_problems(problems, Ok(out))
+}
+
+/// [`options_in_milliseconds`], returning the problems beside what could be renamed.
+pub fn renamed_in_milliseconds(
+    options: Map<String, Value>,
+) -> (Map<String, Value>, Vec<Violation>) {
     let mut problems = Vec::new();
     let out = milliseconds_object(options, "", &mut problems);
-    if problems.is_empty() {
-        Ok(out)
-    } else {
-        Err(Error::with_violations(ErrorKind::InvalidConfig, problems))
-    }
+    (out, problems)
 }
 
 fn milliseconds_object(

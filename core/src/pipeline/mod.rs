@@ -524,6 +524,15 @@ impl Sonde {
         self.inner.invalid_policy
     }
 
+    /// Counts an event a host-side `before_send` hook dropped (bindings whose hook runs in
+    /// the host language before the event reaches the core).
+    pub fn record_filtered(&self) {
+        self.inner
+            .shared
+            .buffer()
+            .record_drop(DropReason::BeforeSend);
+    }
+
     /// Whether this client is disabled: it validates and sends nothing.
     pub fn is_disabled(&self) -> bool {
         self.inner.disabled
