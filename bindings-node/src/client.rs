@@ -10,7 +10,7 @@ use napi_derive::napi;
 use serde_json::{Map, Value};
 use sonde_core::config::{
     options_from_environment, options_in_milliseconds, renamed_in_milliseconds, snake_case_keys,
-    with_environment, with_unit_problems, Destinations,
+    with_environment, with_unit_problems, Destinations, NoticeHook,
 };
 use sonde_core::event::{calls, object_arg};
 
@@ -233,7 +233,7 @@ impl NativeSonde {
                             .build()
                             .map_err(|e| invalid_argument(format!("onNotice: {e}")))?,
                     );
-                    let tell: Arc<dyn Fn(&Notice) + Send + Sync> = Arc::new(move |n: &Notice| {
+                    let tell: NoticeHook = Arc::new(move |n: &Notice| {
                         let _ = tsfn.call(n.to_json(), ThreadsafeFunctionCallMode::NonBlocking);
                     });
                     Some(tell)

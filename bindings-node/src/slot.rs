@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use sonde_core::config::{merge_option_changes, Destinations, DESTINATION_OPTIONS};
+use sonde_core::config::{merge_option_changes, Destinations, NoticeHook, DESTINATION_OPTIONS};
 use sonde_core::http::{ApiHost, FixedHost};
 use sonde_core::sink::CallbackSink;
 use sonde_core::store::Store;
-use sonde_core::{codes, Config, Error as CoreError, ErrorKind, Notice, Sonde, Violation};
+use sonde_core::{codes, Config, Error as CoreError, ErrorKind, Sonde, Violation};
 
 /// Options `index.js` handles itself: they cannot change on a running client either.
 const BINDING_OPTIONS: &[&str] = &[
@@ -36,7 +36,7 @@ pub struct Recipe {
     /// Makes the JS sink for a new client, if the user gave one.
     pub sink: Option<Arc<dyn Fn() -> CallbackSink + Send + Sync>>,
     /// Tells `index.js` about lost events (and deliveries in debug mode).
-    pub notice: Option<Arc<dyn Fn(&Notice) + Send + Sync>>,
+    pub notice: Option<NoticeHook>,
 }
 
 impl Recipe {
@@ -50,7 +50,7 @@ impl Recipe {
             .for_binding(&self.options, ("sonde-node", env!("CARGO_PKG_VERSION")))?;
         config.super_properties.extend(super_properties);
         if let Some(notice) = self.notice.clone() {
-            config = config.on_notice(move |n| notice(n));
+            config.on_notice = Some(notice);
         }
         let sink = self.sink.clone();
         let (sonde, store) = self.destinations.rebuild_client(
