@@ -71,6 +71,26 @@ export interface SondeBrowserOptions {
   sampleRates?: { [eventName: string]: number };
   superProperties?: JsonObject;
   redactKeys?: string[];
+  /** Validate every event, send and store nothing (tests, local runs). */
+  disabled?: boolean;
+  /** Log to the console (nothing is logged otherwise); invalid events throw by default. */
+  debug?: boolean;
+  /**
+   * What a tracking call does with an event it cannot accept: throw (`'raise'`), tell
+   * `onError` and return null (`'warn'`), or return null (`'drop'`). Default `'raise'`
+   * when disabled or in debug mode, `'warn'` otherwise: a typo never breaks a button.
+   */
+  onInvalid?: 'raise' | 'warn' | 'drop';
+  /** Refused events (under `'warn'`) and batches the collector refused or the offline queue dropped. */
+  onError?: (error: SondeError, events: JsonObject[]) => void;
+  /** Scrubs or drops an event before validation: return it (changed or not), or null. */
+  beforeSend?: (event: TrackedEvent) => TrackedEvent | null | undefined;
+}
+
+/** An event as a tracking call describes it, before validation (what `beforeSend` sees). */
+export interface TrackedEvent {
+  type: 'track' | 'page' | 'identify' | 'group' | 'alias';
+  [field: string]: unknown;
 }
 
 export interface EventOptions {
@@ -100,7 +120,11 @@ export interface Timer {
   fail(error: unknown, metadata?: JsonObject): string | null;
 }
 
-/** Event methods return the event's `messageId`, or `null` while opted out (`optOut()`). */
+/**
+ * Event methods return the event's `messageId`, or `null` while opted out (`optOut()`),
+ * when `beforeSend` dropped the event, or when `onInvalid` is `'warn'`/`'drop'` and the
+ * event was refused.
+ */
 export declare class Sonde {
   static init(options?: SondeBrowserOptions): Promise<Sonde>;
   readonly anonymousId: string;
@@ -110,7 +134,8 @@ export declare class Sonde {
   page(name?: string | null, properties?: JsonObject | null, options?: EventOptions): string | null;
   identify(userId: string, traits?: JsonObject | null, options?: EventOptions): string | null;
   group(groupId: string, traits?: JsonObject | null, options?: EventOptions): string | null;
-  alias(userId: string, previousId: string, options?: EventOptions): string | null;
+  /** `previousId` (default: this browser's anonymous id) becomes `userId`. */
+  alias(identities: { userId: string; previousId?: string }, options?: EventOptions): string | null;
   trackInteraction(action: string, target: string, options?: EventOptions & { path?: string; value?: JsonValue }): string | null;
   trackError(errorType: string, message: string, options?: EventOptions & { stack?: string; route?: string }): string | null;
   register(properties: JsonObject): void;

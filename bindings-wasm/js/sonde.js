@@ -128,11 +128,17 @@ export class Sonde {
    * `referrer`: names, or prefixes ending in `*`; default `['utm_*']`, `true` keeps all;
    * fragments are always dropped), `anonymousId` (the visitor's id when the page knows it; otherwise the one this
    * browser keeps in `localStorage`, created once), `wasmUrl`, and the core's options (`trackingPlan`, `sampleRate`, `superProperties`, ...).
+   * `disabled: true` validates and sends nothing; `onInvalid` (`'raise'`, `'warn'` or
+   * `'drop'`; default `'raise'` when disabled or with `debug: true`, else `'warn'`) decides
+   * what a tracking call does with an event it cannot accept; `onError(error, events)` hears
+   * about refused events and batches the collector refused or the offline queue dropped;
+   * `beforeSend(event)` returns the event (changed or not) or null to drop it; `debug: true`
+   * logs to the console (nothing is logged otherwise).
    */
   static async init(options = {}) {
     await initWasm(options.wasmUrl ? { module_or_path: options.wasmUrl } : undefined);
     const client = new Sonde(options);
-    client.#resendQueued();
+    if (!client.#disabled) client.#resendQueued();
     return client;
   }
 
@@ -155,6 +161,10 @@ export class Sonde {
   #anonymousId;
   #optedOut;
   #gzip;
+  #disabled;
+  #debug;
+  #onError;
+  #beforeSend;
 
   constructor(options) {
     const {
@@ -171,8 +181,21 @@ export class Sonde {
       keepQueryParams = ['utm_*'],
       anonymousId: givenAnonymousId = options.anonymous_id,
       anonymous_id, // eslint-disable-line no-unused-vars
+      onError,
+      beforeSend,
       ...core
     } = options;
+    for (const [name, value] of [['onError', onError], ['beforeSend', beforeSend]]) {
+      if (value !== undefined && typeof value !== 'function') {
+        const error = new TypeError(`${name} must be a function`);
+        error.code = 'invalid_config';
+        throw error;
+      }
+    }
+    this.#onError = onError;
+    this.#beforeSend = beforeSend;
+    this.#disabled = core.disabled === true;
+    this.#debug = core.debug === true;
     const url = new URL(endpoint, window.location.href);
     if (writeKey) url.searchParams.set('writeKey', writeKey);
     this.#endpoint = url.toString();
@@ -203,7 +226,7 @@ export class Sonde {
       this.#beacon();
     };
     window.addEventListener('pagehide', goingAway);
-    window.addEventListener('online', () => this.#resendQueued());
+    window.addEventListener('online', () => { if (!this.#disabled) this.#resendQueued(); });
     document.addEventListener('visibilitychange', () => {
       if (document.visibilityState === 'hidden') goingAway();
     });
@@ -346,12 +369,72 @@ export class Sonde {
     this.#store.setItem(ANONYMOUS_KEY, this.#anonymousId);
   }
 
-  /** One event call: nothing at all while opted out, else the call and a flush timer. */
-  #send(call) {
+  /**
+   * One event call: nothing at all while opted out; else `event` (what the call describes)
+   * through `beforeSend`, then `call` with it, then a flush timer. A refusal follows
+   * `onInvalid`.
+   */
+  #send(event, call) {
     if (this.#optedOut) return null;
-    const id = call();
+    let id;
+    try {
+      let sent = event;
+      if (this.#beforeSend) {
+        try {
+          sent = this.#beforeSend({ ...event });
+        } catch (raised) {
+          this.#log('error', `beforeSend threw ${raised}; the event goes on unchanged`);
+          sent = event;
+        }
+        if (sent == null) {
+          this.#native.recordFiltered();
+          return null;
+        }
+        if (typeof sent !== 'object' || sent.type !== event.type) {
+          this.#log('error', `beforeSend must return the event (an object of type '${event.type}') or null; the event goes on unchanged`);
+          sent = event;
+        }
+      }
+      id = call(sent);
+    } catch (error) {
+      const policy = this.#native.invalidPolicy;
+      if (policy === 'raise') throw error;
+      if (policy === 'warn') {
+        this.#log('warn', `event dropped (onInvalid: 'warn'): ${error.message}`);
+        this.#tellOnError(error, [event]);
+      }
+      return null;
+    }
     this.#schedule();
     return id;
+  }
+
+  /** The console, only in debug mode. */
+  #log(level, message) {
+    if (this.#debug) console[level](`sonde: ${message}`); // eslint-disable-line no-console
+  }
+
+  #tellOnError(error, events) {
+    if (!this.#onError) return;
+    try {
+      this.#onError(error, events);
+    } catch (raised) {
+      this.#log('error', `onError threw ${raised}`);
+    }
+  }
+
+  /** Batches that will never arrive: logged in debug mode and given to `onError`. */
+  #lost(code, message, payloads) {
+    const error = new Error(message);
+    error.name = 'SondeError';
+    error.code = code;
+    error.violations = [];
+    this.#log('error', message);
+    const events = [];
+    for (const payload of payloads) {
+      try { events.push(...JSON.parse(payload).batch); } catch { /* not ours: nothing to report */ }
+    }
+    this.#tellOnError(error, events);
   }
 
   /** Stops all tracking in this browser, remembered across page loads: event methods do nothing and return null. */
@@ -368,7 +451,10 @@ export class Sonde {
 
   get optedOut() { return this.#optedOut; }
 
-  track(event, properties, options) { return this.#send(() => this.#native.track(event, json(properties), this.#identity(options))); }
+  track(event, properties, options) {
+    return this.#send({ ...options, type: 'track', event, properties },
+      ({ type, event: name, properties: props, ...rest }) => this.#native.track(name, json(props), this.#identity(rest)));
+  }
   page(name, properties, options) {
     const props = {
       path: window.location.pathname,
@@ -377,18 +463,46 @@ export class Sonde {
       referrer: keptUrl(document.referrer, this.#keepQueryParams),
       ...properties,
     };
-    return this.#send(() => this.#native.page(name ?? null, json(props), this.#identity(options)));
+    return this.#send({ ...options, type: 'page', name: name ?? null, properties: props },
+      ({ type, name: n, properties: p, ...rest }) => this.#native.page(n ?? null, json(p), this.#identity(rest)));
   }
   identify(userId, traits, options) {
-    if (this.#optedOut) return null;
-    this.#userId = userId;
-    this.#store.setItem(USER_KEY, userId);
-    return this.#send(() => this.#native.identify(userId, json(traits), this.#identity(options)));
+    return this.#send({ ...options, type: 'identify', userId, traits }, ({ type, userId: id, traits: t, ...rest }) => {
+      const sent = this.#native.identify(id, json(t), this.#identity(rest));
+      this.#userId = id;
+      this.#store.setItem(USER_KEY, id);
+      return sent;
+    });
   }
-  group(groupId, traits, options) { return this.#send(() => this.#native.group(groupId, json(traits), this.#identity(options))); }
-  alias(userId, previousId, options) { return this.#send(() => this.#native.alias(userId, previousId, json({ anonymousId: this.#anonymousId, ...options }))); }
-  trackInteraction(action, target, options) { return this.#send(() => this.#native.trackInteraction(action, target, this.#identity(options))); }
-  trackError(errorType, message, options) { return this.#send(() => this.#native.trackError(errorType, message, this.#identity(options))); }
+  group(groupId, traits, options) {
+    return this.#send({ ...options, type: 'group', groupId, traits },
+      ({ type, groupId: id, traits: t, ...rest }) => this.#native.group(id, json(t), this.#identity(rest)));
+  }
+  /**
+   * Merges two identities: `{ userId, previousId }`, `previousId` defaulting to this
+   * browser's anonymous id (an object, as in Sonde's Node and Segment's server SDKs: two
+   * positional strings are too easy to swap).
+   */
+  alias(identities, options) {
+    if (identities === null || typeof identities !== 'object') {
+      return this.#send({ ...options, type: 'alias', userId: identities }, () => {
+        const error = new TypeError("alias takes { userId, previousId? } (an object), e.g. alias({ userId: '42' })");
+        error.code = 'invalid_event';
+        throw error;
+      });
+    }
+    const { userId, previousId = this.#anonymousId, ...envelope } = identities;
+    return this.#send({ ...envelope, ...options, type: 'alias', previousId, userId },
+      ({ type, previousId: p, userId: u, ...rest }) => this.#native.alias(u, p, json({ anonymousId: this.#anonymousId, ...rest })));
+  }
+  trackInteraction(action, target, options) {
+    return this.#send({ ...options, type: 'track', event: '$interaction', action, target },
+      ({ type, event, action: a, target: t, ...rest }) => this.#native.trackInteraction(a, t, this.#identity(rest)));
+  }
+  trackError(errorType, message, options) {
+    return this.#send({ ...options, type: 'track', event: '$error', errorType, message },
+      ({ type, event, errorType: e, message: m, ...rest }) => this.#native.trackError(e, m, this.#identity(rest)));
+  }
   register(properties) { this.#native.register(JSON.stringify(properties)); }
   /** The core's statistics, plus `transport`: batches sent, failed attempts, batches the
    * collector refused (4xx), batches waiting in the persistent queue, and batches the
@@ -422,8 +536,9 @@ export class Sonde {
     const record = (success, errorType, metadata) => {
       if (done) return null;
       done = true;
-      return this.#send(() => this.#native.trackPerformance(operation, performance.now() - started,
-        this.#identity({ success, errorType, metadata })));
+      const durationMs = performance.now() - started;
+      return this.#send({ type: 'track', event: '$performance', operation, durationMs, success, errorType, metadata },
+        ({ type, event, operation: o, durationMs: d, ...rest }) => this.#native.trackPerformance(o, d, this.#identity(rest)));
     };
     return {
       end: (metadata) => record(true, undefined, metadata),
@@ -472,7 +587,10 @@ export class Sonde {
         }
         reached = true;
         if (outcome === 'sent') this.#native.ack(batch.id);
-        else this.#native.nack(batch.id, false); // refused (4xx): retrying cannot help
+        else {
+          this.#native.nack(batch.id, false); // refused (4xx): retrying cannot help
+          this.#lost('sink_failed', `the collector refused a batch of ${batch.events} events`, [batch.payload]);
+        }
         this.#settled(batch);
       }
     } finally {
@@ -552,12 +670,17 @@ export class Sonde {
     for (;;) {
       const kept = queue.length > this.#maxQueued ? queue.slice(-this.#maxQueued) : queue;
       this.#transport.queue_dropped_batches += queue.length - kept.length;
+      if (kept.length < queue.length) {
+        this.#lost('queue_full', `the offline queue is full (maxQueuedBatches ${this.#maxQueued}): its oldest batches were dropped`,
+          queue.slice(0, queue.length - kept.length));
+      }
       queue = kept;
       try {
         this.#store.setItem(QUEUE_KEY, JSON.stringify(queue));
         return;
       } catch {
         // Storage full: give up the oldest batch and try again.
+        this.#lost('queue_full', 'the browser\'s storage is full: the oldest kept batch was dropped', queue.slice(0, 1));
         queue = queue.slice(1);
         this.#transport.queue_dropped_batches += 1;
         if (!queue.length) {
@@ -603,6 +726,7 @@ export class Sonde {
 
   /** The page is going away: hand what is buffered to `sendBeacon`, which outlives it. */
   #beacon() {
+    if (this.#disabled) return;
     this.#native.flush();
     for (let raw = this.#native.takeBatch(); raw !== undefined; raw = this.#native.takeBatch()) {
       const batch = JSON.parse(raw);

@@ -123,6 +123,18 @@ impl NativeSonde {
         ))
     }
 
+    /// What tracking calls do with an event they cannot accept: `raise`, `warn` or `drop`.
+    #[wasm_bindgen(getter, js_name = invalidPolicy)]
+    pub fn invalid_policy(&self) -> String {
+        self.sonde.invalid_policy().as_str().to_owned()
+    }
+
+    /// Counts an event the page's `beforeSend` hook dropped.
+    #[wasm_bindgen(js_name = recordFiltered)]
+    pub fn record_filtered(&self) {
+        self.sonde.record_filtered();
+    }
+
     pub fn alias(
         &self,
         user_id: String,

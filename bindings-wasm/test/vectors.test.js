@@ -109,7 +109,8 @@ async function shippedRunner(list) {
         }
         continue;
       }
-      const s = await Sonde.init({ ...(c.config ?? {}), endpoint: `/collect/${index}`, compression: false, flushIntervalMs: 3_600_000 });
+      // The vectors' contract is that a refused event throws where it is tracked.
+      const s = await Sonde.init({ onInvalid: 'raise', ...(c.config ?? {}), endpoint: `/collect/${index}`, compression: false, flushIntervalMs: 3_600_000 });
       if (c.input.register) s.register(c.input.register);
       let real;
       try {

@@ -100,16 +100,19 @@ pub(crate) struct Notices {
 
 impl Notices {
     /// Records lost events; consecutive losses for the same reason and detail are one
-    /// notice (an eviction burst is one report, not thousands).
+    /// notice (an eviction burst is one report, not thousands). `detail` is only made when
+    /// a hook listens.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn lose(
         &mut self,
         reason: DropReason,
-        detail: &str,
+        detail: impl FnOnce() -> String,
         events: impl IntoIterator<Item = Box<str>>,
     ) {
         if !self.losses {
             return;
         }
+        let detail = detail();
         if let Some(Notice::Lost(last)) = self.pending.last_mut() {
             if last.reason == reason && last.detail == detail {
                 last.events.extend(events);
@@ -120,10 +123,22 @@ impl Notices {
         if !events.is_empty() {
             self.pending.push(Notice::Lost(LostEvents {
                 reason,
-                detail: detail.to_owned(),
+                detail,
                 events,
             }));
         }
+    }
+
+    /// The browser's transport reports its own losses (the core hands batches to it and
+    /// counts them delivered): nothing to collect, and no code for it in the `.wasm`.
+    #[cfg(target_arch = "wasm32")]
+    #[inline(always)]
+    pub fn lose(
+        &mut self,
+        _reason: DropReason,
+        _detail: impl FnOnce() -> String,
+        _events: impl IntoIterator<Item = Box<str>>,
+    ) {
     }
 
     /// Records a delivered batch (debug mode).

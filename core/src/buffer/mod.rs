@@ -13,6 +13,9 @@ use crate::notice::Notices;
 use crate::sink::BufferedEvent;
 use crate::stats::{Counters, DropReason};
 
+/// Why events cut off by the shutdown deadline were lost.
+const SHUTDOWN_DETAIL: &str = "not delivered before the shutdown deadline";
+
 /// Batches the host may hold unacknowledged at once in manual delivery.
 pub const MAX_IN_FLIGHT: usize = 8;
 
@@ -236,7 +239,7 @@ impl Buffer {
             } else {
                 DropReason::Oversize
             };
-            self.notices.lose(reason, detail, [json]);
+            self.notices.lose(reason, || detail.to_owned(), [json]);
             e
         })
     }
@@ -264,7 +267,10 @@ impl Buffer {
                     self.counters.dropped.add(DropReason::QueueFull, 1);
                     self.notices.lose(
                         DropReason::QueueFull,
-                        "the buffer was full: the oldest event was dropped to make room",
+                        || {
+                            "the buffer was full: the oldest event was dropped to make room"
+                                .to_owned()
+                        },
                         [old.json],
                     );
                 }
@@ -416,8 +422,11 @@ impl Buffer {
                 n -= 1;
                 if self.notices.losses {
                     let event = batch.events.remove(index).json;
-                    self.notices
-                        .lose(reason, "the destination refused the event", [event]);
+                    self.notices.lose(
+                        reason,
+                        || "the destination refused the event".to_owned(),
+                        [event],
+                    );
                 }
             }
         }
@@ -431,23 +440,25 @@ impl Buffer {
             }
             Some(_) if self.abandoned => {
                 self.counters.dropped.add(DropReason::ShutdownTimeout, n);
-                let detail = "not delivered before the shutdown deadline";
-                self.notices
-                    .lose(DropReason::ShutdownTimeout, detail, events(batch));
+                self.notices.lose(
+                    DropReason::ShutdownTimeout,
+                    || SHUTDOWN_DETAIL.to_owned(),
+                    events(batch),
+                );
                 Completion::Dropped(DropReason::ShutdownTimeout)
             }
             Some(retryable) if !retryable || batch.attempts > self.limits.max_retries => {
                 self.counters.dropped.add(DropReason::RetryExhausted, n);
                 self.counters.batches_failed += 1;
-                let detail = match (&batch.last_error, retryable) {
-                    (Some(e), true) => {
-                        format!("still failing after {} attempts: {e}", batch.attempts)
-                    }
+                let attempts = batch.attempts;
+                let last_error = batch.last_error.take();
+                let detail = move || match (last_error, retryable) {
+                    (Some(e), true) => format!("still failing after {attempts} attempts: {e}"),
                     (Some(e), false) => format!("refused for good: {e}"),
-                    (None, _) => format!("failed {} times", batch.attempts),
+                    (None, _) => format!("failed {attempts} times"),
                 };
                 self.notices
-                    .lose(DropReason::RetryExhausted, &detail, events(batch));
+                    .lose(DropReason::RetryExhausted, detail, events(batch));
                 Completion::Dropped(DropReason::RetryExhausted)
             }
             Some(_) => {
@@ -525,7 +536,7 @@ impl Buffer {
     pub fn abandon(&mut self) {
         self.closed = true;
         self.abandoned = true;
-        let detail = "not delivered before the shutdown deadline";
+        let detail = || SHUTDOWN_DETAIL.to_owned();
         let mut dropped = self.queue.len() as u64;
         let queue = std::mem::take(&mut self.queue);
         self.notices.lose(
