@@ -128,6 +128,12 @@ export interface SondeOptions {
   library?: { name: string; version: string };
   /** Validate every event, send and store nothing; no destination needed (tests, local runs). */
   disabled?: boolean;
+  /**
+   * Events must name their person (`userId` or `anonymousId`), as Segment's server SDKs
+   * require (default true unless `anonymousId` is given); Sonde's own events without a user
+   * (requests, timings, errors) are personless (`anonymousId: '$personless'`).
+   */
+  requirePerson?: boolean;
   /** Log each delivered batch through `logger.debug`; invalid events raise by default. */
   debug?: boolean;
   /**
@@ -280,6 +286,11 @@ export interface MiddlewareOptions {
   trustForwarded?: boolean;
   /** The route template of a request (default: Express's `baseUrl` + `route.path`). */
   route?: (req: IncomingMessage) => string | undefined;
+  /**
+   * The user a request was made by (called when it ends, so what auth middleware put on
+   * `req` is there); without one its events are personless, not merged into one person.
+   */
+  identify?: (req: IncomingMessage & { [key: string]: unknown }, res: ServerResponse) => string | null | undefined;
 }
 
 /** Options of the analytics API (`router`, `handler`, `fastifyRouter`). */

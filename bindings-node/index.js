@@ -149,7 +149,9 @@ class Sonde {
   /** A tracking call could not take its event: what `onInvalid` says (raise, warn or drop). */
   #refused(error, event) {
     const policy = this.#native.invalidPolicy;
-    if (policy === 'raise') throw error;
+    // A client that was shut down cannot take the event whatever it holds: that is the
+    // caller's to know (a server draining requests answers them as failed).
+    if (policy === 'raise' || error?.code === 'shut_down') throw error;
     if (policy === 'warn') {
       this.#logger.warn(`sonde: event dropped (onInvalid: 'warn'): ${error.message}`);
       this.#tellOnError(error, [event]);

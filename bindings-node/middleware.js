@@ -15,9 +15,29 @@ const pathOf = (req) => (req.originalUrl || req.url || '').split('?')[0];
 
 /** The native recorder from middleware options; `route(req)` stays in JS (a framework hook). */
 function recorder(opts = {}) {
-  const { route, ...options } = opts;
+  const { route, identify, ...options } = opts;
+  if (identify !== undefined && typeof identify !== 'function') {
+    const error = new TypeError('identify must be a function: (req, res) => userId | null');
+    error.code = 'invalid_config';
+    throw error;
+  }
   const rules = new NativeRecorder(JSON.stringify(options));
-  return { rules, route: route || expressRoute, processTimeHeader: rules.processTimeHeader };
+  return { rules, route: route || expressRoute, identify, processTimeHeader: rules.processTimeHeader };
+}
+
+/**
+ * Who made the request, from the `identify(req, res)` hook: a user id, or null (then the
+ * request's events are personless, never merged into one process-wide person). A hook that
+ * throws counts as no user: instrumentation never breaks the response.
+ */
+function userOf(rec, req, res) {
+  if (!rec.identify) return null;
+  try {
+    const user = rec.identify(req, res);
+    return user == null || user === '' ? null : String(user);
+  } catch {
+    return null;
+  }
 }
 
 /** Express's matched route (`baseUrl` + `route.path`); `undefined` when none matched. */
@@ -94,6 +114,7 @@ function observe(native, rec, req, res) {
         failed ? String(error?.message ?? error) : null,
         failed && typeof error?.stack === 'string' ? error.stack : null,
         aborted,
+        userOf(rec, req, res),
       );
     } catch {
       // Instrumentation never breaks the response it observes.

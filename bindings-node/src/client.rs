@@ -201,6 +201,13 @@ impl NativeSonde {
             let environment = options_from_environment(std::env::vars())?;
             environment_warnings = environment.warnings;
             let mut core_options = with_environment(explicit, environment.options);
+            // A server: events name their person (see `Config::require_person`), unless the
+            // user chose a process-wide anonymous id.
+            if !core_options.contains_key("anonymous_id") {
+                core_options
+                    .entry("require_person")
+                    .or_insert(Value::Bool(true));
+            }
             if under_test_runner() {
                 core_options
                     .entry("on_invalid")

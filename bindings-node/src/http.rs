@@ -78,6 +78,7 @@ impl NativeRecorder {
         error_message: Option<String>,
         error_stack: Option<String>,
         aborted: bool,
+        user_id: Option<String>,
     ) -> bool {
         if self.inner.excludes(&method, &path) {
             return false;
@@ -96,6 +97,7 @@ impl NativeRecorder {
             response_body_bytes: bytes(response_body_bytes),
             error: RequestError::from_parts(error_type, error_message, error_stack),
             aborted,
+            user_id,
             ..RequestFacts::default()
         };
         self.inner.record_with(&client.sonde(), facts, |facts| {

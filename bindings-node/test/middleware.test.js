@@ -182,3 +182,33 @@ test('fastify plugin: templates, errors, exclusions', async () => {
   assert.equal((await sonde.queryEvents({ event: '$error' })).events[0].properties['error.type'], 'SyntaxError');
   await sonde.shutdown();
 });
+
+test('identify names the user of each request; the rest are personless; a throwing hook is no user', async () => {
+  const sonde = storeClient();
+  const app = express();
+  app.use((req, res, next) => { req.user = req.get('x-user') ? { id: req.get('x-user') } : undefined; next(); });
+  app.use(sonde.middleware({
+    identify: (req) => {
+      if (req.user?.id === 'explode') throw new Error('bug in identify');
+      return req.user?.id;
+    },
+  }));
+  app.get('/me', (req, res) => res.json({ ok: true }));
+  const { server, url } = await listen(app);
+  try {
+    for (const user of ['u-42', undefined, 'explode']) {
+      const res = await fetch(`${url}/me`, { headers: user ? { 'x-user': user } : {} });
+      assert.equal(res.status, 200);
+    }
+  } finally {
+    await close(server);
+  }
+  await sonde.flush();
+  const events = (await sonde.queryEvents({ event: '$api_request', order: 'asc', limit: 10 })).events;
+  assert.deepEqual(events.map((e) => [e.userId ?? null, e.anonymousId ?? null]),
+    [['u-42', null], [null, '$personless'], [null, '$personless']]);
+  // The app's own events must name their person on a server.
+  assert.throws(() => sonde.track('Checkout'), (e) => e.violations[0].code === 'missing_identity');
+  assert.throws(() => sonde.middleware({ identify: 'user' }), (e) => e.code === 'invalid_config');
+  await sonde.shutdown();
+});

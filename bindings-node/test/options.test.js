@@ -58,7 +58,7 @@ test('Node client options are the core options plus destinations and lifecycle',
 });
 
 test('Node middleware and API options are the core HTTP layer options', () => {
-  check('bindings-node/index.d.ts', 'MiddlewareOptions', recorder, ['route']);
+  check('bindings-node/index.d.ts', 'MiddlewareOptions', recorder, ['route', 'identify']);
   check('bindings-node/index.d.ts', 'ApiOptions', api, []);
 });
 

@@ -65,7 +65,7 @@ app.use('/analytics', sonde.router({ apiKey: ['k1', 'k2'], writeKeys: 'w', corsO
 void server.register(sonde.fastifyRouter({ apiKey: 'k' }), { prefix: '/analytics' });
 const analytics = sonde.handler({ prefix: '/collect', allowUnauthenticated: true });
 http.createServer((req, res) => { if (!analytics(req, res)) res.end('app'); });
-app.use(sonde.middleware({ trustedProxies: 1 }));
+app.use(sonde.middleware({ trustedProxies: 1, identify: (req) => (typeof req.user === 'string' ? req.user : null) }));
 // @ts-expect-error: maxBodyBytes is a number
 sonde.router({ maxBodyBytes: '1mb' });
 // @ts-expect-error: clientAddress has three values

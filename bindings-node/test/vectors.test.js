@@ -15,8 +15,9 @@ const { kNative } = require('../middleware');
 
 const { cases, pairs, subset, checkDelivered, body, checkBatchReport, parseKeepingText } = require('../../tests/vectors/check.cjs');
 
+// The vectors describe the core's defaults: no person required (servers turn it on).
 function client(config, delivered) {
-  return new Sonde({ ...(config ?? {}), sink: (events) => delivered.push(...events), flushIntervalMs: 3_600_000, flushOnExit: false });
+  return new Sonde({ requirePerson: false, ...(config ?? {}), sink: (events) => delivered.push(...events), flushIntervalMs: 3_600_000, flushOnExit: false });
 }
 
 function attempt(fn) {
@@ -115,7 +116,7 @@ const runners = {
     const destination = c.store
       ? { store: path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-api-')), 'api.db') }
       : { sink: () => {} };
-    const s = new Sonde({ ...(c.config ?? {}), ...destination, flushIntervalMs: 3_600_000, flushOnExit: false });
+    const s = new Sonde({ requirePerson: false, ...(c.config ?? {}), ...destination, flushIntervalMs: 3_600_000, flushOnExit: false });
     const api = new NativeHttpApi(s[kNative], JSON.stringify(c.api));
     for (const [i, step] of c.input.entries()) {
       if (step.flush) {
@@ -136,7 +137,7 @@ const runners = {
   async message(c) {
     // Delivered as JSON lines, read with the parser that keeps `1.0` apart from `1`.
     const jsonl = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-vector-')), 'out.jsonl');
-    const s = new Sonde({ ...(c.config ?? {}), jsonl, flushIntervalMs: 3_600_000, flushOnExit: false });
+    const s = new Sonde({ requirePerson: false, ...(c.config ?? {}), jsonl, flushIntervalMs: 3_600_000, flushOnExit: false });
     const delivered = () => fs.readFileSync(jsonl, 'utf8').split('\n').filter(Boolean).map(parseKeepingText);
     if (c.expected_errors) {
       const want = pairs(c.expected_errors);

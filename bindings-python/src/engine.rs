@@ -144,6 +144,13 @@ impl Spec {
         }
         let (explicit, unit_problems) = renamed_in_seconds(std::mem::take(&mut spec.options));
         spec.options = with_environment(explicit, environment.options);
+        // A server: events name their person (see `Config::require_person`), unless the
+        // user chose a process-wide anonymous id.
+        if !spec.options.contains_key("anonymous_id") {
+            spec.options
+                .entry("require_person")
+                .or_insert(Value::Bool(true));
+        }
         if std::env::var_os("PYTEST_CURRENT_TEST").is_some() {
             spec.options
                 .entry("on_invalid")

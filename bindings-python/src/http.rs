@@ -61,7 +61,7 @@ impl RequestRecorder {
     /// `headers` are the ASGI header pairs (lower-case bytes names): the user agent and the
     /// forwarding headers are read from them here, and only for requests sampled in.
     /// The facts are positional (keywords work too): the middleware calls this per request.
-    #[pyo3(signature = (client, method, path, route, status_code, duration_ms, ttfb_ms=None, peer_address=None, headers=None, request_body_bytes=None, response_body_bytes=None, error_type=None, error_message=None, error_stack=None, aborted=false))]
+    #[pyo3(signature = (client, method, path, route, status_code, duration_ms, ttfb_ms=None, peer_address=None, headers=None, request_body_bytes=None, response_body_bytes=None, error_type=None, error_message=None, error_stack=None, aborted=false, user_id=None))]
     #[allow(clippy::too_many_arguments)]
     fn record(
         &self,
@@ -80,6 +80,7 @@ impl RequestRecorder {
         error_message: Option<String>,
         error_stack: Option<String>,
         aborted: bool,
+        user_id: Option<String>,
     ) -> PyResult<()> {
         let facts = RequestFacts {
             method,
@@ -93,6 +94,7 @@ impl RequestRecorder {
             response_body_bytes,
             error: RequestError::from_parts(error_type, error_message, error_stack),
             aborted,
+            user_id,
             ..RequestFacts::default()
         };
         let mut unreadable = None;

@@ -54,7 +54,15 @@ impl Reporter {
         error: PyErr,
         event: impl FnOnce(Python<'py>) -> PyResult<Bound<'py, PyDict>>,
     ) -> PyResult<Option<String>> {
+        // A client that was shut down cannot take the event whatever it holds: that is the
+        // caller's to know (a server draining requests answers them as failed).
+        let shut_down = error
+            .value(py)
+            .getattr("code")
+            .ok()
+            .is_some_and(|code| code.eq("shut_down").unwrap_or(false));
         match policy {
+            _ if shut_down => Err(error),
             InvalidPolicy::Raise => Err(error),
             InvalidPolicy::Drop => Ok(None),
             InvalidPolicy::Warn => {

@@ -20,7 +20,9 @@ from conftest import Collector
 
 
 def make(collector: Collector, **options: object) -> sonde.Sonde:
-    return sonde.Sonde(sink=collector, flush_interval=3600, **options)
+    # These tests are about the API, not identity: events without a user take the process's
+    # anonymous id (test_habits.py checks that a server requires a person by default).
+    return sonde.Sonde(sink=collector, flush_interval=3600, **{"require_person": False, **options})
 
 
 def test_every_event_method_delivers_segment_json(collector: Collector) -> None:
@@ -419,7 +421,7 @@ def test_flush_timeout_is_an_error_not_a_hang(tmp_path: Path) -> None:
         raise ConnectionError("down")
 
     s = sonde.Sonde(sink=failing, max_retries=100, retry_initial_backoff=1)
-    s.track("Stuck")
+    s.track("Stuck", user_id="u1")
     with pytest.raises(sonde.FlushTimeoutError) as late:
         s.flush(0.3)
     assert isinstance(late.value, TimeoutError)
@@ -475,7 +477,7 @@ def test_reconfigure_retires_the_old_engine_for_real(tmp_path: Path) -> None:
         outbox=str(tmp_path / "outbox.db"),
     )
     for i in range(5):
-        s.track("Kept", {"i": i})
+        s.track("Kept", {"i": i}, user_id="u1")
         s.reconfigure(batch_size=10 + i)
     s.flush(5.0)
     # This client's own worker and sender at most (each change used to add one of each);

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi import BackgroundTasks, FastAPI, HTTPException, WebSocket
+from fastapi import BackgroundTasks, FastAPI, HTTPException, Request, WebSocket
 from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
 
@@ -604,3 +604,45 @@ def test_ingestion_leaves_the_event_loop_when_a_full_buffer_can_make_it_wait(
     assert not waits.runs_inline("POST", "/v1/batch"), "overflow=block can wait: thread pool"
     assert waits.runs_inline("OPTIONS", "/track")
     assert not quick.runs_inline("GET", "/events")
+
+
+def test_identify_names_the_user_of_each_request_and_the_rest_are_personless(
+    collector: Collector,
+) -> None:
+    app = FastAPI()
+
+    @app.get("/me")
+    async def me(request: Request) -> dict[str, str]:
+        request.state.user_id = request.headers.get("x-user", "")
+        return {"ok": "yes"}
+
+    @app.get("/broken")
+    async def broken(request: Request) -> dict[str, str]:
+        request.state.user_id = "u-broken"
+        raise RuntimeError("boom")
+
+    def identify(request: Request) -> str | None:
+        if request.headers.get("x-user") == "explode":
+            raise ValueError("bug in identify")
+        return getattr(request.state, "user_id", None) or None
+
+    s = sonde.Sonde(sink=collector, flush_interval=3600)
+    instrument(app, s, api_key="k", identify=identify)
+    with TestClient(app, raise_server_exceptions=False) as http:
+        assert http.get("/me", headers={"x-user": "u-42"}).status_code == 200
+        assert http.get("/me").status_code == 200
+        assert http.get("/me", headers={"x-user": "explode"}).status_code == 200
+        assert http.get("/broken").status_code == 500
+        # A server requires a person for the app's own events; Sonde's are personless.
+        with pytest.raises(sonde.ValidationError) as refused:
+            s.track("Checkout")
+        assert refused.value.violations[0]["code"] == "missing_identity"
+    # The lifespan shut the client down: everything was delivered.
+    seen = [(e["event"], e.get("userId"), e.get("anonymousId")) for e in collector.events]
+    assert seen == [
+        ("$api_request", "u-42", None),
+        ("$api_request", None, "$personless"),
+        ("$api_request", None, "$personless"),
+        ("$error", "u-broken", None),
+        ("$api_request", "u-broken", None),
+    ]

@@ -31,8 +31,12 @@ def keyword_options(fn: object) -> set[str]:
     }
 
 
+# The middleware's own: `identify` is a Python function (the request's user).
+MIDDLEWARE_OWN = {"identify"}
+
+
 def test_middleware_options_are_the_recorders() -> None:
-    assert keyword_options(SondeMiddleware.__init__) == RECORDER
+    assert keyword_options(SondeMiddleware.__init__) == RECORDER | MIDDLEWARE_OWN
 
 
 def test_router_options_are_the_apis() -> None:
@@ -41,4 +45,4 @@ def test_router_options_are_the_apis() -> None:
 
 def test_instrument_takes_both() -> None:
     own = {"store", "prefix", "retention_days", "shutdown_timeout"}
-    assert keyword_options(instrument) == RECORDER | API | own
+    assert keyword_options(instrument) == RECORDER | API | own | MIDDLEWARE_OWN

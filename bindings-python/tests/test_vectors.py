@@ -104,8 +104,12 @@ def check_delivered(expected: dict[str, Any], message: dict[str, Any]) -> None:
         assert len(value) == 36 and value[14] == "7", f"{p} is not a UUIDv7: {value!r}"
 
 
+# The vectors describe the core's defaults: no person required (servers turn it on).
+CORE_DEFAULTS = {"require_person": False}
+
+
 def client(config: dict[str, Any] | None, collector: Collector) -> sonde.Sonde:
-    return sonde.Sonde(sink=collector, flush_interval=3600, **(config or {}))
+    return sonde.Sonde(sink=collector, flush_interval=3600, **{**CORE_DEFAULTS, **(config or {})})
 
 
 def body(case: dict[str, Any]) -> bytes:
@@ -267,7 +271,9 @@ def run_http_request(case: dict[str, Any], collector: Collector) -> None:
         assert pairs(refused.value.violations) == pairs(case["expected_errors"])
         return
     recorder = RequestRecorder(**case["recorder"])
-    s = sonde.Sonde(sink=collector, flush_interval=3600, **(case.get("config") or {}))
+    s = sonde.Sonde(
+        sink=collector, flush_interval=3600, **{**CORE_DEFAULTS, **(case.get("config") or {})}
+    )
     excluded = []
     for i, facts in enumerate(case["input"]):
         if recorder.excludes(facts["method"], facts["path"]):
@@ -361,7 +367,9 @@ def run_api(case: dict[str, Any], collector: Collector, store_path: str) -> None
     destination: dict[str, Any] = (
         {"store": store_path} if case.get("store") else {"sink": collector}
     )
-    s = sonde.Sonde(flush_interval=3600, **destination, **(case.get("config") or {}))
+    s = sonde.Sonde(
+        flush_interval=3600, **destination, **{**CORE_DEFAULTS, **(case.get("config") or {})}
+    )
     api = HttpApi(s, **case["api"])
     for i, step in enumerate(case["input"]):
         if step.get("flush"):

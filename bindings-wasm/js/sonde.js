@@ -398,7 +398,7 @@ export class Sonde {
       id = call(sent);
     } catch (error) {
       const policy = this.#native.invalidPolicy;
-      if (policy === 'raise') throw error;
+      if (policy === 'raise' || error?.code === 'shut_down') throw error; // shut down: the caller's to know
       if (policy === 'warn') {
         this.#log('warn', `event dropped (onInvalid: 'warn'): ${error.message}`);
         this.#tellOnError(error, [event]);

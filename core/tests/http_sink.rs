@@ -364,6 +364,26 @@ fn posthog_batches_map_each_type_and_carry_the_api_key() {
 }
 
 #[test]
+fn personless_events_reach_posthog_without_a_person_profile() {
+    let collector = Collector::start(|_, _| (200, vec![], r#"{"status":1}"#.to_owned()));
+    let mut options = HttpSinkOptions::new(&collector.url);
+    options.format = ForwardFormat::PostHog;
+    let mut config = Config::default()
+        .flush_interval(Duration::from_millis(20))
+        .sink(HttpSink::new(options).unwrap());
+    config.require_person = true;
+    let sonde = Sonde::new(config).unwrap();
+    let receipt = sonde
+        .track_api_request(sonde_core::ApiRequest::new("GET", "/items", 200, 3.0))
+        .unwrap();
+    sonde.flush(FLUSH).unwrap();
+    let requests = collector.requests();
+    let batch = requests[0].batch();
+    assert_eq!(batch[0]["distinct_id"], receipt.message_id.as_str());
+    assert_eq!(batch[0]["properties"]["$process_person_profile"], false);
+}
+
+#[test]
 fn a_store_beside_the_http_destination_keeps_its_events_when_the_collector_refuses() {
     let collector = Collector::start(|_, _| {
         let items = json!({"items": [{"index": 0, "status": "rejected"}, {"index": 1, "status": "accepted"}]});

@@ -218,3 +218,42 @@ fn notices_as_json_for_js_hosts() {
         json!({"kind": "delivered", "batch": 3, "events": 2})
     );
 }
+
+#[test]
+fn a_server_client_requires_a_person_and_marks_its_own_events_personless() {
+    let sink = MemorySink::new();
+    let config = Config::from_options(&json!({"require_person": true}))
+        .unwrap()
+        .sink(sink.clone());
+    let sonde = Sonde::new(config).unwrap();
+    let err = sonde.track("Signed Up", props(json!({}))).unwrap_err();
+    assert_eq!(err.violations()[0].code, "missing_identity");
+    assert!(err.violations()[0].message.contains("name the person"));
+    sonde
+        .track_api_request(sonde_core::ApiRequest::new("GET", "/", 200, 1.0))
+        .unwrap();
+    sonde
+        .send(sonde_core::Message::track("Paid", props(json!({}))).with_user_id("u1"))
+        .unwrap();
+    sonde.flush(Duration::from_secs(5)).unwrap();
+    let ids: Vec<(Option<String>, Option<String>)> = sink
+        .values()
+        .iter()
+        .map(|e| {
+            (
+                e["userId"].as_str().map(str::to_owned),
+                e["anonymousId"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            (None, Some("$personless".to_owned())),
+            (Some("u1".to_owned()), None)
+        ]
+    );
+    // Without require_person (a browser, a single-user app) the process id is used.
+    let quiet = Sonde::new(Config::default().sink(MemorySink::new())).unwrap();
+    assert!(quiet.track("Signed Up", props(json!({}))).is_ok());
+}

@@ -631,3 +631,34 @@ fn aggregates_match_an_independent_count() {
         assert!(people[0] >= 3, "{people:?}");
     }
 }
+
+#[test]
+fn personless_events_are_not_counted_as_people() {
+    use sonde_core::store::Bucket;
+    for store in backends("personless_events_are_not_counted_as_people") {
+        let events: Vec<String> = [("p-1", "$personless"), ("p-2", "$personless"), ("p-3", "a-1")]
+            .iter()
+            .map(|(id, anonymous)| {
+                json!({"type": "track", "event": "$api_request", "messageId": id, "anonymousId": anonymous,
+                    "timestamp": Timestamp::from_millis(T0).to_string(),
+                    "properties": {"http.request.method": "GET", "http.route": "/", "http.response.status_code": 200, "duration_ms": 1.0}})
+                .to_string()
+            })
+            .collect();
+        store.write(&mut events.iter().map(String::as_str)).unwrap();
+        let range = TimeRange {
+            from: Some(Timestamp::from_millis(T0)),
+            to: Some(Timestamp::from_millis(T0 + 60_000)),
+        };
+        let a = store.aggregate(range, Bucket::Minute).unwrap();
+        assert_eq!(a.total, 3, "{}", store.backend());
+        assert_eq!(
+            (a.unique_users, a.unique_anonymous),
+            (0, 1),
+            "{}",
+            store.backend()
+        );
+        let people: u64 = a.people_series.iter().map(|p| p.count).sum();
+        assert_eq!(people, 1, "{}", store.backend());
+    }
+}

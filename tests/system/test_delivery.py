@@ -58,7 +58,7 @@ def test_a_python_service_sends_to_the_fastapi_collector_and_keeps_a_local_store
         endpoint=f"{fastapi_collector}/analytics/v1/batch", store=str(local)
     )
     for i in range(n):
-        client.track("Both Places", {"i": i})
+        client.track("Both Places", {"i": i}, user_id="py-7")
     client.flush(timeout=30)
     assert client.stats()["counters"]["delivered"] == n
     assert len(client.query_events(event="Both Places", limit=500)["events"]) == n
@@ -79,7 +79,7 @@ def test_items_the_collector_rejects_are_counted_as_rejected(
     )
     for i in range(6):
         big = "x" * (40_000 if i % 3 == 0 else 10)
-        client.track("Mixed Sizes", {"i": i, "blob": big})
+        client.track("Mixed Sizes", {"i": i, "blob": big}, user_id="py-7")
     client.flush(timeout=30)
     counters = client.stats()["counters"]
     client.shutdown()

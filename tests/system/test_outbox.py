@@ -32,14 +32,14 @@ def test_an_outage_of_the_collector_loses_nothing(tmp_path: Path) -> None:
     try:
         i = 0
         for _ in range(100):
-            client.track("Outage Order", {"i": i})
+            client.track("Outage Order", {"i": i}, user_id="py-7")
             i += 1
         client.flush(timeout=30)
         collector.stop()
         ends = time.monotonic() + OUTAGE_SECONDS
         while time.monotonic() < ends:
             for _ in range(10):
-                client.track("Outage Order", {"i": i})
+                client.track("Outage Order", {"i": i}, user_id="py-7")
                 i += 1
             time.sleep(0.5)
         client.flush(timeout=30)
@@ -65,7 +65,7 @@ const { Sonde } = require(process.env.NODE_BINDING);
 const sonde = new Sonde({ endpoint: process.env.ENDPOINT, outbox: process.env.OUTBOX,
   batchSize: 50, retryMaxBackoffMs: 1000 });
 const n = Number(process.env.COUNT);
-for (let i = 0; i < n; i++) sonde.track('Killed Order', { i });
+for (let i = 0; i < n; i++) sonde.track('Killed Order', { i }, { userId: 'node-7' });
 sonde.flush().then(() => {
   console.log(JSON.stringify(sonde.stats().outboxes[process.env.ENDPOINT]));
   if (process.env.HANG) setInterval(() => {}, 1000);

@@ -33,7 +33,7 @@ client = instrument(app, store=os.environ["SONDE_STORE"], api_key="k")
 
 @app.post("/order/{i}")
 async def order(i: int) -> dict[str, int]:
-    client.track("Worker Order", {"i": i, "pid": os.getpid()})
+    client.track("Worker Order", {"i": i, "pid": os.getpid()}, user_id="worker")
     return {"i": i}
 """
 
@@ -47,7 +47,7 @@ const route = (req) => (req.url.startsWith('/order/') ? '/order/{i}' : undefined
 const app = sonde.wrap((req, res) => {
   const order = req.url.match(/^\\/order\\/(\\d+)$/);
   if (req.method === 'POST' && order) {
-    sonde.track('Worker Order', { i: Number(order[1]), pid: process.pid });
+    sonde.track('Worker Order', { i: Number(order[1]), pid: process.pid }, { userId: 'worker' });
     res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
   } else {
     res.writeHead(req.url === '/up' ? 200 : 404).end();

@@ -85,7 +85,8 @@ class Sonde(Client):
 
     Failures: lost events (a full buffer, a destination that keeps failing, the shutdown
     deadline) are logged on the ``sonde`` logger and passed to ``on_error(error, events)``.
-    An event a tracking call cannot accept follows ``on_invalid``: ``"raise"`` (the
+    An event a tracking call cannot accept (invalid or too large; after ``shutdown`` the call
+    raises ``ShutDownError`` whatever the policy) follows ``on_invalid``: ``"raise"`` (the
     ``ValidationError`` with every violation), ``"warn"`` (logged, given to ``on_error``,
     counted; the call returns ``None``) or ``"drop"``. The default is ``"raise"`` when
     disabled, in debug mode or under pytest, and ``"warn"`` otherwise, so production never

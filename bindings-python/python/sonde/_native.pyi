@@ -220,6 +220,7 @@ class RequestRecorder:
         error_message: str | None = None,
         error_stack: str | None = None,
         aborted: bool = False,
+        user_id: str | None = None,
     ) -> None: ...
 
 @final

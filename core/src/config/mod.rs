@@ -201,6 +201,12 @@ pub struct Config {
     pub otlp: Option<Arc<crate::sink::OtlpExporter>>,
     /// Validate, then send and store nothing (tests and local runs): no destination needed.
     pub disabled: bool,
+    /// Events must name their person (`userId` or `anonymousId`), as Segment's server SDKs
+    /// require: on a server the process's anonymous id would merge unrelated users into one.
+    /// Sonde's own instrumentation events without a user are marked personless
+    /// ([`crate::event::reserved::PERSONLESS_ID`]). Off by default (a browser or an app has
+    /// one person); the server bindings turn it on.
+    pub require_person: bool,
     /// Debug mode: notices for delivered batches too, and invalid events raise by default.
     pub debug: bool,
     /// What tracking calls do with an event they cannot accept; `None` leaves it to
@@ -270,6 +276,7 @@ impl Default for Config {
             #[cfg(all(feature = "http-sink", not(target_arch = "wasm32")))]
             otlp: None,
             disabled: false,
+            require_person: false,
             debug: false,
             on_invalid: None,
             on_notice: None,

@@ -44,6 +44,7 @@ pub const OPTION_NAMES: &[&str] = &[
     "disabled",
     "debug",
     "on_invalid",
+    "require_person",
 ];
 
 /// An option name as JS spells it (`flushIntervalMs`) in the core's spelling
@@ -329,6 +330,10 @@ impl Config {
                 "disabled" => match v.as_bool() {
                     Some(b) => self.disabled = b,
                     None => r.bad(k, format!("disabled must be true or false, got {v}")),
+                },
+                "require_person" => match v.as_bool() {
+                    Some(b) => self.require_person = b,
+                    None => r.bad(k, format!("require_person must be true or false, got {v}")),
                 },
                 "debug" => match v.as_bool() {
                     Some(b) => self.debug = b,

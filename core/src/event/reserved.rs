@@ -16,6 +16,17 @@ pub const ERROR: &str = "$error";
 /// An alert rule firing or resolving.
 pub const ALERT: &str = "$alert";
 
+/// The `anonymousId` of an event about the system rather than a person (a request with no
+/// known user, a timing, an error, an alert) on a server that requires a person: marked as
+/// such instead of merged into one process-wide "person". Stores leave it out of people
+/// counts; the PostHog format sends it without a person profile.
+pub const PERSONLESS_ID: &str = "$personless";
+
+/// Whether `event` is one of Sonde's own instrumentation events, which may be personless.
+pub fn is_instrumentation(event: &str) -> bool {
+    matches!(event, API_REQUEST | PERFORMANCE | ERROR | ALERT)
+}
+
 /// Property names shared by every runtime.
 pub mod keys {
     /// HTTP method (`GET`).

@@ -120,6 +120,10 @@ pub struct RequestFacts {
     /// The client closed the connection before the response finished.
     #[serde(default)]
     pub aborted: bool,
+    /// The user the request was made by, from the middleware's `identify` hook; without one
+    /// the events are personless where the client requires a person.
+    #[serde(default)]
+    pub user_id: Option<String>,
 }
 
 /// What [`RequestRecorder::record`] did.
@@ -366,7 +370,8 @@ impl RequestRecorder {
                 .as_deref()
                 .map(|s| truncated(s, MAX_ERROR_STACK).to_owned());
             event.route = Some(route.clone());
-            recorded.error_event = sonde.track_error(event).ok().map(|r| r.message_id);
+            let message = by_user(event.into_message(), &facts.user_id);
+            recorded.error_event = sonde.send(message).ok().map(|r| r.message_id);
         }
         let error_type = match (&facts.error, facts.aborted) {
             (Some(e), _) => Some(e.type_name.clone()),
@@ -388,7 +393,8 @@ impl RequestRecorder {
                 error_type,
                 ttfb_ms: facts.ttfb_ms,
             };
-            match sonde.track_api_request(request) {
+            let message = by_user(request.into_message(), &facts.user_id);
+            match sonde.send(message) {
                 Ok(receipt)
                     if !matches!(
                         receipt.disposition,
@@ -405,6 +411,14 @@ impl RequestRecorder {
         }
         sonde.record_request(&facts.method, &route, status_code, facts.duration_ms);
         recorded
+    }
+}
+
+/// An event made by the request's user, when the middleware knows who that is.
+fn by_user(message: crate::event::Message, user_id: &Option<String>) -> crate::event::Message {
+    match user_id {
+        Some(user) if !user.is_empty() => message.with_user_id(user.clone()),
+        _ => message,
     }
 }
 

@@ -183,6 +183,8 @@ struct Inner {
     max_queue_events: usize,
     /// Validate, then send and store nothing.
     disabled: bool,
+    /// Events must name their person (servers): no process-wide anonymous id.
+    require_person: bool,
     invalid_policy: crate::config::InvalidPolicy,
     alerts: Mutex<alerts::AlertRuntime>,
     alert_callbacks: Vec<crate::config::AlertCallback>,
@@ -289,6 +291,7 @@ impl Sonde {
                 mode: config.delivery,
                 drop_timeout: config.drop_timeout,
                 disabled: config.disabled,
+                require_person: config.require_person,
                 invalid_policy: config.invalid_policy(),
                 max_queue_events: config.max_queue_events,
                 alerts: Mutex::new(alerts::AlertRuntime::new(

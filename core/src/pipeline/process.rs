@@ -43,7 +43,16 @@ impl Inner {
                 }
                 let empty = |v: &Option<String>| v.as_deref().is_none_or(str::is_empty);
                 if empty(&m.user_id) && empty(&m.anonymous_id) {
-                    m.anonymous_id = Some(self.anonymous_id.clone());
+                    if !self.require_person {
+                        m.anonymous_id = Some(self.anonymous_id.clone());
+                    } else if m.kind == MessageType::Track
+                        && m.event
+                            .as_deref()
+                            .is_some_and(crate::event::reserved::is_instrumentation)
+                    {
+                        m.anonymous_id = Some(crate::event::reserved::PERSONLESS_ID.to_owned());
+                    }
+                    // Otherwise validation refuses it: a server event must name its person.
                 }
                 if matches!(
                     m.kind,

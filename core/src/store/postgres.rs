@@ -838,14 +838,14 @@ impl Store for PostgresStore {
             series_by_event.insert(name, named);
         }
         let people_series = points(
-            "SELECT (ts - ((ts % $3) + $3) % $3) AS b, COUNT(DISTINCT COALESCE(user_id, anonymous_id)) \
+            "SELECT (ts - ((ts % $3) + $3) % $3) AS b, COUNT(DISTINCT COALESCE(user_id, NULLIF(anonymous_id, '$personless'))) \
              FROM sonde_events WHERE ts >= $1 AND ts < $2 GROUP BY b ORDER BY b",
             &[&from, &to, &width],
         )?;
         let totals = client
             .query_one(
                 "SELECT COUNT(*), COUNT(DISTINCT user_id), \
-                 COUNT(DISTINCT CASE WHEN user_id IS NULL THEN anonymous_id END), COUNT(DISTINCT session_id) \
+                 COUNT(DISTINCT CASE WHEN user_id IS NULL THEN NULLIF(anonymous_id, '$personless') END), COUNT(DISTINCT session_id) \
                  FROM sonde_events WHERE ts >= $1 AND ts < $2",
                 &[&from, &to],
             )

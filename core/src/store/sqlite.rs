@@ -456,14 +456,14 @@ impl Store for SqliteStore {
             series_by_event.insert(name, named);
         }
         let people_series = points(
-            "SELECT (ts - ((ts % ?3) + ?3) % ?3) AS b, COUNT(DISTINCT COALESCE(user_id, anonymous_id)) \
+            "SELECT (ts - ((ts % ?3) + ?3) % ?3) AS b, COUNT(DISTINCT COALESCE(user_id, NULLIF(anonymous_id, '$personless'))) \
              FROM events WHERE ts >= ?1 AND ts < ?2 GROUP BY b ORDER BY b",
             &[&from, &to, &width],
         )?;
         let (total, unique_users, unique_anonymous, unique_sessions) = conn
             .query_row(
                 "SELECT COUNT(*), COUNT(DISTINCT user_id), \
-                 COUNT(DISTINCT CASE WHEN user_id IS NULL THEN anonymous_id END), COUNT(DISTINCT session_id) \
+                 COUNT(DISTINCT CASE WHEN user_id IS NULL THEN NULLIF(anonymous_id, '$personless') END), COUNT(DISTINCT session_id) \
                  FROM events WHERE ts >= ?1 AND ts < ?2",
                 [from, to],
                 |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?)),

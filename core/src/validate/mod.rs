@@ -164,7 +164,7 @@ impl Validator {
             errors.push(Violation::new(
                 "",
                 codes::MISSING_IDENTITY,
-                "either userId or anonymousId is required",
+                "either userId or anonymousId is required: name the person the event is about",
             ));
         }
         for (path, id) in [

@@ -21,7 +21,7 @@ from fastapi import FastAPI
 
 from .. import Sonde
 from ..errors import SondeError
-from .middleware import ClientAddress, SondeMiddleware, route_template
+from .middleware import ClientAddress, Identify, SondeMiddleware, route_template
 from .router import analytics_router
 
 __all__ = ["SondeMiddleware", "analytics_router", "instrument", "route_template"]
@@ -48,6 +48,7 @@ def instrument(
     client_address: ClientAddress = "full",
     trust_forwarded: bool = False,
     trusted_proxies: int = 0,
+    identify: Identify | None = None,
     retention_days: float | None = None,
     shutdown_timeout: float = 5.0,
     **options: Any,
@@ -74,6 +75,7 @@ def instrument(
         client_address=client_address,
         trust_forwarded=trust_forwarded,
         trusted_proxies=trusted_proxies,
+        identify=identify,
     )
     app.include_router(
         analytics_router(

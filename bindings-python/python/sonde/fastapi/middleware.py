@@ -10,10 +10,13 @@ the ``__unmatched__`` bucket and the ``$error`` event (``core/src/http/recorder.
 
 from __future__ import annotations
 
+import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, Literal
+
+from starlette.requests import Request
 
 from .. import Sonde
 from .._native import RequestRecorder
@@ -25,6 +28,12 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 ClientAddress = Literal["full", "anonymize", "omit"]
+# Who made a request: its user id, or None. Called once the response is sent, with the
+# request (Starlette's ``Request``), so what the handler and its dependencies put on
+# ``request.state`` (the signed-in user, say) is there.
+Identify = Callable[[Request], str | None]
+
+_log = logging.getLogger("sonde")
 
 
 def route_template(scope: Scope) -> str | None:
@@ -43,7 +52,10 @@ class SondeMiddleware:
     request), ``process_time_header`` (adds ``X-Process-Time`` in seconds, measured when the
     response starts), ``client_address`` (``"full"``, ``"anonymize"`` or ``"omit"``),
     ``trusted_proxies`` (how many proxies in front of the app to believe) or
-    ``trust_forwarded`` (believe every hop of ``Forwarded`` / ``X-Forwarded-For``).
+    ``trust_forwarded`` (believe every hop of ``Forwarded`` / ``X-Forwarded-For``),
+    ``identify`` (``request -> user id | None``: the user the request's events are about;
+    without one they are personless, never merged into one process-wide person; a hook
+    that raises is logged and counts as no user).
     """
 
     def __init__(
@@ -58,9 +70,11 @@ class SondeMiddleware:
         client_address: ClientAddress = "full",
         trust_forwarded: bool = False,
         trusted_proxies: int = 0,
+        identify: Identify | None = None,
     ) -> None:
         self.app = app
         self.sonde = sonde
+        self.identify = identify
         self.recorder = RequestRecorder(
             exclude_paths=list(exclude_paths),
             exclude_methods=list(exclude_methods),
@@ -116,6 +130,7 @@ class SondeMiddleware:
         finished = state[2] or time.perf_counter()
         client = scope.get("client")
         error = () if exc is None else (type(exc).__name__, str(exc), _stack(exc))
+        user = self._user_of(scope) if self.identify is not None else None
         # Positional: this runs once per request.
         self.recorder.record(
             self.sonde,
@@ -130,7 +145,16 @@ class SondeMiddleware:
             state[4],
             state[3],
             *error,
+            **({"user_id": user} if user else {}),
         )
+
+    def _user_of(self, scope: Scope) -> str | None:
+        try:
+            user = self.identify(Request(scope)) if self.identify else None
+        except Exception:
+            _log.exception("identify raised; the request is recorded without a user")
+            return None
+        return None if user is None else str(user)
 
 
 def _stack(exc: BaseException) -> str:

@@ -14,7 +14,9 @@
 //!
 //! Every event also gets `distinct_id` (`userId`, else `anonymousId`), `timestamp`, `uuid`
 //! (the `messageId`), `$lib` = `sonde`, `$ip` from `context.ip` and `$anon_distinct_id` when
-//! both ids are known.
+//! both ids are known. A personless event (`anonymousId` `$personless`, no user) is sent as
+//! PostHog's personless events are: `distinct_id` its `messageId`, and
+//! `$process_person_profile: false`.
 
 use serde_json::{json, Map, Value};
 
@@ -150,6 +152,11 @@ pub(super) fn posthog_event(mut e: Map<String, Value>) -> Value {
         }
         _ => text(&e, "event").unwrap_or_default(),
     };
+    if user_id.is_none() && anonymous_id.as_deref() == Some(crate::event::reserved::PERSONLESS_ID) {
+        // PostHog's personless events: their own distinct id, and no person profile made.
+        distinct_id = text(&e, "messageId").or(distinct_id);
+        properties.insert("$process_person_profile".to_owned(), Value::Bool(false));
+    }
     let distinct_id = distinct_id.map_or(Value::Null, Value::String);
     properties.insert("distinct_id".to_owned(), distinct_id.clone());
     properties.insert("$lib".to_owned(), Value::String("sonde".to_owned()));

@@ -388,9 +388,13 @@ pub(super) fn run_sender(outbox: &Outbox, transport: &Transport, backoff: Backof
                 let removed = outbox.remove(row.id);
                 outbox.record(|s| {
                     s.sending = false;
-                    s.stats.last_error = removed
-                        .err()
-                        .map(|e| format!("outbox: removing a sent batch: {e}"));
+                    if let Err(e) = removed {
+                        // Still in the outbox: it goes again (the collector keeps each
+                        // messageId once) and is counted when it leaves for good.
+                        s.stats.last_error = Some(format!("outbox: removing a sent batch: {e}"));
+                        return;
+                    }
+                    s.stats.last_error = None;
                     s.stats.sent += count - refused.len() as u64;
                     for r in refused {
                         match r.reason {
