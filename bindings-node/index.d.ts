@@ -274,11 +274,13 @@ export interface MiddlewareOptions {
   excludePaths?: string[];
   /** Methods not recorded (default `['OPTIONS']`). */
   excludeMethods?: string[];
-  /** Share of requests recorded as `$api_request` events; statistics see every request. */
-  sampleRate?: number;
+  /**
+   * Share of requests recorded as `$api_request` events; statistics see every request.
+   * (What is recorded of client addresses is the client's `ipPolicy`.)
+   */
+  requestSampleRate?: number;
   /** Adds `X-Process-Time` (seconds, when the headers are written). */
   processTimeHeader?: boolean;
-  clientAddress?: 'full' | 'anonymize' | 'omit';
   /** How many proxies in front of the app to believe: the client is the rightmost hop of
    * `Forwarded` (RFC 7239) or `X-Forwarded-For` that is not one of them. */
   trustedProxies?: number;

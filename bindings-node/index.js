@@ -338,10 +338,11 @@ class Sonde {
   /**
    * Request instrumentation for Express/Connect (`app.use(sonde.middleware())`); options
    * (checked by the core): `excludePaths` (regular expressions matched at the start of the
-   * path), `excludeMethods`, `sampleRate` for request events (statistics see every request),
-   * `processTimeHeader`, `clientAddress` ('full', 'anonymize', 'omit'), `trustedProxies`
+   * path), `excludeMethods`, `requestSampleRate` for request events (statistics see every
+   * request), `processTimeHeader`, `trustedProxies`
    * (how many proxies to believe) or `trustForwarded` (every hop), `route(req)` for other
-   * frameworks.
+   * frameworks, `identify(req, res)` for the request's user. Client addresses follow the
+   * client's `ipPolicy`.
    */
   middleware(options) { return http.middleware(this, options); }
 

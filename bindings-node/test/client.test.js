@@ -57,7 +57,7 @@ test('every event method delivers Segment JSON', async () => {
 test('errors are real Errors with a code and every violation', async () => {
   const { sonde } = collecting({ trackingPlan: { mode: 'enforce', events: { 'Signed Up': { type: 'object', required: ['plan'] } } } });
   assert.throws(() => sonde.track('', {}), (e) => e instanceof Error && e.name === 'SondeError' && e.code === 'invalid_event' && e.violations[0].code === 'event_name_length');
-  assert.throws(() => sonde.middleware({ sampleRate: 2 }), (e) => e.name === 'SondeError' && e.code === 'invalid_config' && e.violations[0].path === '/sample_rate');
+  assert.throws(() => sonde.middleware({ requestSampleRate: 2 }), (e) => e.name === 'SondeError' && e.code === 'invalid_config' && e.violations[0].path === '/request_sample_rate');
   assert.throws(() => sonde.track('Signed Up', {}), (e) => e.violations.some((v) => v.code === 'required'));
   assert.throws(() => sonde.track('Bad', 'not an object'), (e) => e.code === 'invalid_event' && e.violations[0].path === '/properties');
   assert.throws(() => new Sonde({ batchSize: 0, overflow: 'explode', sink: () => {} }), (e) => {

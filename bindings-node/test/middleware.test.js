@@ -20,7 +20,7 @@ function listen(handler) {
 }
 
 const close = (server) => new Promise((resolve) => server.close(resolve));
-const storeClient = () => new Sonde({ store: path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-mw-')), 'mw.db'), flushOnExit: false });
+const storeClient = (options = {}) => new Sonde({ store: path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-mw-')), 'mw.db'), flushOnExit: false, ...options });
 const requests = async (sonde) => (await sonde.queryEvents({ event: '$api_request', order: 'asc', limit: 100 })).events.map((e) => e.properties);
 
 test('a request is recorded in the tick its response ends, so a shutdown right after keeps it', async () => {
@@ -97,15 +97,15 @@ test('express: templates, routers, unmatched, sizes, timing, errors', async () =
 });
 
 test('exclusions, sampling and client privacy', async () => {
-  const sonde = storeClient();
+  const sonde = storeClient({ ipPolicy: 'anonymize' });
   const app = express();
-  app.use(sonde.middleware({ excludePaths: ['^/health$'], excludeMethods: ['DELETE'], clientAddress: 'anonymize', trustForwarded: true }));
+  app.use(sonde.middleware({ excludePaths: ['^/health$'], excludeMethods: ['DELETE'], trustForwarded: true }));
   app.get('/health', (req, res) => res.send('ok'));
   app.delete('/items/:id', (req, res) => res.sendStatus(204));
   app.get('/items/:id', (req, res) => res.send('item'));
-  const quiet = storeClient();
+  const quiet = storeClient({ ipPolicy: 'drop' });
   const sampled = express();
-  sampled.use(quiet.middleware({ sampleRate: 0, clientAddress: 'omit' }));
+  sampled.use(quiet.middleware({ requestSampleRate: 0 }));
   sampled.get('/items/:id', (req, res) => res.send('item'));
   const a = await listen(app);
   const b = await listen(sampled);
@@ -126,7 +126,10 @@ test('exclusions, sampling and client privacy', async () => {
   assert.equal(only['client.address'], '203.0.113.0');
   assert.deepEqual(await requests(quiet), []);
   assert.equal(quiet.stats().routes['GET /items/:id'].count, 10);
-  assert.throws(() => sonde.middleware({ sampleRate: 2 }), (e) => e.code === 'invalid_config');
+  assert.throws(() => sonde.middleware({ requestSampleRate: 2 }), (e) => e.code === 'invalid_config');
+  // The old names say where the setting went.
+  assert.throws(() => sonde.middleware({ sampleRate: 0.5 }), (e) => /request_sample_rate/.test(e.violations[0].message));
+  assert.throws(() => sonde.middleware({ clientAddress: 'omit' }), (e) => /ip_policy/.test(e.violations[0].message));
   assert.equal(anonymize('2001:db8:85a3:8d3:1319:8a2e:370:7348'), '2001:db8:85a3::');
 });
 

@@ -55,7 +55,7 @@ async function main(): Promise<void> {
 }
 
 const app = express();
-app.use(sonde.middleware({ excludePaths: ['^/health$'], sampleRate: 0.5, clientAddress: 'anonymize' }));
+app.use(sonde.middleware({ excludePaths: ['^/health$'], requestSampleRate: 0.5 }));
 app.get('/items/:id', (req, res) => { res.json({ id: req.params.id }); });
 app.use(sonde.errorHandler());
 const server = Fastify();
@@ -68,8 +68,8 @@ http.createServer((req, res) => { if (!analytics(req, res)) res.end('app'); });
 app.use(sonde.middleware({ trustedProxies: 1, identify: (req) => (typeof req.user === 'string' ? req.user : null) }));
 // @ts-expect-error: maxBodyBytes is a number
 sonde.router({ maxBodyBytes: '1mb' });
-// @ts-expect-error: clientAddress has three values
-sonde.middleware({ clientAddress: 'partial' });
+// @ts-expect-error: what is recorded of addresses is the client's ipPolicy
+sonde.middleware({ clientAddress: 'omit' });
 
 // @ts-expect-error: the event name is required
 sonde.track();

@@ -145,13 +145,12 @@ def test_exceptions_become_500_plus_an_error_event_and_are_reraised(
 
 
 def test_exclusions_sampling_header_and_privacy(collector: Collector) -> None:
-    s = sonde.Sonde(sink=collector, flush_interval=3600)
+    s = sonde.Sonde(sink=collector, flush_interval=3600, ip_policy="anonymize")
     app = shop(
         s,
         exclude_paths=[r"/items/\d+$"],
         exclude_methods=["POST"],
         process_time_header=True,
-        client_address="anonymize",
         trust_forwarded=True,
     )
     with TestClient(app) as http:
@@ -168,14 +167,18 @@ def test_exclusions_sampling_header_and_privacy(collector: Collector) -> None:
 
     sampled_out = Collector()
     quiet = sonde.Sonde(sink=sampled_out, flush_interval=3600)
-    with TestClient(shop(quiet, sample_rate=0.0, client_address="omit")) as http:
+    with TestClient(shop(quiet, request_sample_rate=0.0)) as http:
         for i in range(1, 11):
             http.get(f"/items/{i}")
     quiet.flush(5.0)
     assert sampled_out.events == []
     assert quiet.stats()["routes"]["GET /items/{item_id}"]["count"] == 10
-    with pytest.raises(ValueError, match="sample_rate"):
-        SondeMiddleware(shop(quiet), quiet, sample_rate=2.0)
+    with pytest.raises(ValueError, match="request_sample_rate"):
+        SondeMiddleware(shop(quiet), quiet, request_sample_rate=2.0)
+    # instrument's sample_rate is the client's now (every event), no longer the requests'.
+    app = FastAPI()
+    sampled_client = instrument(app, disabled=True, api_key="k", sample_rate=0.25)
+    assert sampled_client.options["sample_rate"] == 0.25
 
 
 def test_websockets_and_lifespan_pass_through(collector: Collector) -> None:

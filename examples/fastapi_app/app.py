@@ -34,7 +34,7 @@ sonde = instrument(
     api_key=os.environ.get("SONDE_API_KEY", "dev-key"),
     cors_origins=["*"],
     process_time_header=True,
-    client_address="anonymize",
+    ip_policy="anonymize",
     super_properties={"service": "example-shop"},
     **json.loads(os.environ.get("SHOP_SONDE_OPTIONS", "{}")),
 )

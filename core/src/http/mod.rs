@@ -11,8 +11,8 @@ mod wire;
 
 pub use api::{runs_inline, runs_inline_for, serves, Api, ApiHost, API_OPTION_NAMES};
 pub use recorder::{
-    ClientAddressPolicy, Recorded, RequestError, RequestFacts, RequestRecorder, MAX_ERROR_MESSAGE,
-    MAX_ERROR_STACK, RECORDER_OPTION_NAMES, UNMATCHED,
+    Recorded, RequestError, RequestFacts, RequestRecorder, MAX_ERROR_MESSAGE, MAX_ERROR_STACK,
+    RECORDER_OPTION_NAMES, UNMATCHED,
 };
 pub use wire::{percent_decode, query_pairs, HttpRequest, HttpResponse, Problem};
 

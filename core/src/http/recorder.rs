@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::options;
 use crate::address::{anonymize, client_address, TrustedProxies};
+use crate::config::IpPolicy;
 use crate::error::Result;
 use crate::event::reserved::{ApiRequest, ErrorEvent};
 use crate::ids::stable_hash;
@@ -28,23 +29,11 @@ pub const MAX_ERROR_STACK: usize = 8_000;
 pub const RECORDER_OPTION_NAMES: &[&str] = &[
     "exclude_paths",
     "exclude_methods",
-    "sample_rate",
-    "client_address",
+    "request_sample_rate",
     "trust_forwarded",
     "trusted_proxies",
     "process_time_header",
 ];
-
-/// What a recorded request says about its client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientAddressPolicy {
-    /// The address as seen.
-    Full,
-    /// IPv4 /24, IPv6 /48 ([`crate::address::anonymize`]).
-    Anonymize,
-    /// No address.
-    Omit,
-}
 
 /// An exception the request ended with.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -137,7 +126,7 @@ pub struct Recorded {
     pub status_code: u16,
 }
 
-/// Exclusion, sampling, client address policy, route, status and error rules for requests.
+/// Exclusion, sampling, client address, route, status and error rules for requests.
 #[derive(Debug)]
 pub struct RequestRecorder {
     /// Patterns without regular-expression syntax, tested as plain prefixes (the common
@@ -145,8 +134,7 @@ pub struct RequestRecorder {
     excluded_prefixes: Vec<String>,
     excluded_paths: Option<regex_lite::Regex>,
     excluded_methods: Vec<String>,
-    sample_rate: f64,
-    client_address: ClientAddressPolicy,
+    request_sample_rate: f64,
     trusted: TrustedProxies,
     process_time_header: bool,
     sequence: AtomicU64,
@@ -158,8 +146,7 @@ impl Default for RequestRecorder {
             excluded_prefixes: Vec::new(),
             excluded_paths: None,
             excluded_methods: vec!["OPTIONS".to_owned()],
-            sample_rate: 1.0,
-            client_address: ClientAddressPolicy::Full,
+            request_sample_rate: 1.0,
             trusted: TrustedProxies::None,
             process_time_header: false,
             sequence: AtomicU64::new(0),
@@ -174,9 +161,12 @@ impl RequestRecorder {
     ///   the **start** of its path (`/health` excludes `/health` and `/healthz`; end with `$`
     ///   for an exact path).
     /// - `exclude_methods` (default `["OPTIONS"]`), case-insensitive.
-    /// - `sample_rate` (0 to 1, default 1): the share of requests recorded as `$api_request`
-    ///   events, chosen deterministically; route statistics count every request.
-    /// - `client_address`: `"full"` (default), `"anonymize"` or `"omit"`.
+    /// - `request_sample_rate` (0 to 1, default 1): the share of requests recorded as
+    ///   `$api_request` events, chosen deterministically; route statistics count every
+    ///   request. (The client's own `sample_rate` thins every event.)
+    ///
+    /// What is recorded of the client's address is the client's `ip_policy` (`keep`,
+    /// `anonymize`, `drop`): one option for `context.ip` and `client.address`.
     /// - `trusted_proxies`: how many proxies in front of the app to believe (the client is
     ///   the rightmost forwarded hop that is not one of them); `trust_forwarded: true`
     ///   believes every hop (the leftmost is the client).
@@ -224,22 +214,23 @@ impl RequestRecorder {
                         .map(|m| m.to_ascii_uppercase())
                         .collect();
                 }
-                "sample_rate" => match value.as_f64() {
-                    Some(rate) if (0.0..=1.0).contains(&rate) => recorder.sample_rate = rate,
+                "request_sample_rate" => match value.as_f64() {
+                    Some(rate) if (0.0..=1.0).contains(&rate) => {
+                        recorder.request_sample_rate = rate
+                    }
                     _ => problems.push(options::problem(
                         key,
-                        format!("sample_rate must be between 0 and 1, got {value}"),
+                        format!("request_sample_rate must be between 0 and 1, got {value}"),
                     )),
                 },
-                "client_address" => match value.as_str() {
-                    Some("full") => recorder.client_address = ClientAddressPolicy::Full,
-                    Some("anonymize") => recorder.client_address = ClientAddressPolicy::Anonymize,
-                    Some("omit") => recorder.client_address = ClientAddressPolicy::Omit,
-                    _ => problems.push(options::problem(
-                        key,
-                        format!("client_address must be \"full\", \"anonymize\" or \"omit\", got {value}"),
-                    )),
-                },
+                "sample_rate" | "client_address" => problems.push(options::problem(
+                    key,
+                    if key == "sample_rate" {
+                        "the share of requests recorded as events is request_sample_rate (sample_rate is the client's, for every event)".to_owned()
+                    } else {
+                        "what is recorded of client addresses is the client's ip_policy (\"keep\", \"anonymize\" or \"drop\")".to_owned()
+                    },
+                )),
                 "trust_forwarded" => trust_all = options::flag(key, value, false, &mut problems),
                 "trusted_proxies" => match value.as_u64() {
                     Some(n) => proxies = usize::try_from(n).unwrap_or(usize::MAX),
@@ -288,15 +279,14 @@ impl RequestRecorder {
         self.process_time_header
     }
 
-    /// The client address as the policy allows it to be recorded. `full` without trusted
-    /// proxies keeps the peer as the server reported it (a Unix socket or test client name
-    /// included); forwarded hops and anonymized addresses must parse as IP addresses.
-    pub fn client_of(&self, facts: &RequestFacts) -> Option<String> {
-        match self.client_address {
-            ClientAddressPolicy::Omit => None,
-            ClientAddressPolicy::Full if self.trusted.ignores_forwarding() => {
-                facts.peer_address.clone()
-            }
+    /// The client address as the client's `ip_policy` allows it to be recorded. `keep`
+    /// without trusted proxies keeps the peer as the server reported it (a Unix socket or
+    /// test client name included); forwarded hops and anonymized addresses must parse as IP
+    /// addresses.
+    pub fn client_of(&self, facts: &RequestFacts, policy: IpPolicy) -> Option<String> {
+        match policy {
+            IpPolicy::Drop => None,
+            IpPolicy::Keep if self.trusted.ignores_forwarding() => facts.peer_address.clone(),
             policy => {
                 let ip = client_address(
                     facts.peer_address.as_deref(),
@@ -304,7 +294,7 @@ impl RequestRecorder {
                     facts.x_forwarded_for.as_deref(),
                     self.trusted,
                 )?;
-                let ip: IpAddr = if policy == ClientAddressPolicy::Anonymize {
+                let ip: IpAddr = if policy == IpPolicy::Anonymize {
                     anonymize(ip)
                 } else {
                     ip
@@ -318,15 +308,15 @@ impl RequestRecorder {
     /// falls under the rate, so a rate of 0.1 keeps about one request in ten, spread evenly
     /// and the same on every run.
     fn sampled_in(&self) -> bool {
-        if self.sample_rate >= 1.0 {
+        if self.request_sample_rate >= 1.0 {
             return true;
         }
-        if self.sample_rate <= 0.0 {
+        if self.request_sample_rate <= 0.0 {
             return false;
         }
         let n = self.sequence.fetch_add(1, Ordering::Relaxed);
         let position = stable_hash(&n.to_le_bytes()) as f64 / 18_446_744_073_709_551_616.0;
-        position < self.sample_rate
+        position < self.request_sample_rate
     }
 
     /// Records one finished request: an `$error` event if it ended with an exception, an
@@ -386,7 +376,7 @@ impl RequestRecorder {
                 status_code,
                 duration_ms: facts.duration_ms,
                 path: Some(std::mem::take(&mut facts.path)),
-                client_address: self.client_of(&facts),
+                client_address: self.client_of(&facts, sonde.ip_policy()),
                 user_agent: facts.user_agent.take(),
                 request_body_size: facts.request_body_bytes,
                 response_body_size: facts.response_body_bytes,

@@ -183,6 +183,7 @@ struct Inner {
     max_queue_events: usize,
     /// Validate, then send and store nothing.
     disabled: bool,
+    ip_policy: crate::config::IpPolicy,
     /// Events must name their person (servers): no process-wide anonymous id.
     require_person: bool,
     invalid_policy: crate::config::InvalidPolicy,
@@ -291,6 +292,7 @@ impl Sonde {
                 mode: config.delivery,
                 drop_timeout: config.drop_timeout,
                 disabled: config.disabled,
+                ip_policy: config.ip_policy,
                 require_person: config.require_person,
                 invalid_policy: config.invalid_policy(),
                 max_queue_events: config.max_queue_events,
@@ -534,6 +536,11 @@ impl Sonde {
             .shared
             .buffer()
             .record_drop(DropReason::BeforeSend);
+    }
+
+    /// What happens to IP addresses (`ip_policy`), for the request recorder.
+    pub fn ip_policy(&self) -> crate::config::IpPolicy {
+        self.inner.ip_policy
     }
 
     /// Whether this client is disabled: it validates and sends nothing.

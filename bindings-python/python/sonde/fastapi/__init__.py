@@ -21,7 +21,7 @@ from fastapi import FastAPI
 
 from .. import Sonde
 from ..errors import SondeError
-from .middleware import ClientAddress, Identify, SondeMiddleware, route_template
+from .middleware import Identify, SondeMiddleware, route_template
 from .router import analytics_router
 
 __all__ = ["SondeMiddleware", "analytics_router", "instrument", "route_template"]
@@ -43,9 +43,8 @@ def instrument(
     open_metrics: bool = False,
     exclude_paths: Iterable[str] = (),
     exclude_methods: Iterable[str] = ("OPTIONS",),
-    sample_rate: float = 1.0,
+    request_sample_rate: float = 1.0,
     process_time_header: bool = False,
-    client_address: ClientAddress = "full",
     trust_forwarded: bool = False,
     trusted_proxies: int = 0,
     identify: Identify | None = None,
@@ -70,9 +69,8 @@ def instrument(
         sonde=sonde,
         exclude_paths=exclude,
         exclude_methods=exclude_methods,
-        sample_rate=sample_rate,
+        request_sample_rate=request_sample_rate,
         process_time_header=process_time_header,
-        client_address=client_address,
         trust_forwarded=trust_forwarded,
         trusted_proxies=trusted_proxies,
         identify=identify,

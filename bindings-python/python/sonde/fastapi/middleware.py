@@ -14,7 +14,7 @@ import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from typing import Any, Literal
+from typing import Any
 
 from starlette.requests import Request
 
@@ -27,7 +27,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-ClientAddress = Literal["full", "anonymize", "omit"]
 # Who made a request: its user id, or None. Called once the response is sent, with the
 # request (Starlette's ``Request``), so what the handler and its dependencies put on
 # ``request.state`` (the signed-in user, say) is there.
@@ -48,14 +47,15 @@ class SondeMiddleware:
 
     Options (checked by the core; a bad one raises ``ConfigError`` listing every problem):
     ``exclude_paths`` (regular expressions matched at the start of the raw path),
-    ``exclude_methods``, ``sample_rate`` for request events (statistics still see every
-    request), ``process_time_header`` (adds ``X-Process-Time`` in seconds, measured when the
-    response starts), ``client_address`` (``"full"``, ``"anonymize"`` or ``"omit"``),
-    ``trusted_proxies`` (how many proxies in front of the app to believe) or
-    ``trust_forwarded`` (believe every hop of ``Forwarded`` / ``X-Forwarded-For``),
-    ``identify`` (``request -> user id | None``: the user the request's events are about;
-    without one they are personless, never merged into one process-wide person; a hook
-    that raises is logged and counts as no user).
+    ``exclude_methods``, ``request_sample_rate`` for request events (statistics still see
+    every request), ``process_time_header`` (adds ``X-Process-Time`` in seconds, measured
+    when the response starts), ``trusted_proxies`` (how many proxies in front of the app to
+    believe) or ``trust_forwarded`` (believe every hop of ``Forwarded`` /
+    ``X-Forwarded-For``), ``identify`` (``request -> user id | None``: the user the
+    request's events are about; without one they are personless, never merged into one
+    process-wide person; a hook that raises is logged and counts as no user). What is
+    recorded of the client's address is the client's ``ip_policy`` (``"keep"``,
+    ``"anonymize"`` or ``"drop"``).
     """
 
     def __init__(
@@ -65,9 +65,8 @@ class SondeMiddleware:
         *,
         exclude_paths: Iterable[str] = (),
         exclude_methods: Iterable[str] = ("OPTIONS",),
-        sample_rate: float = 1.0,
+        request_sample_rate: float = 1.0,
         process_time_header: bool = False,
-        client_address: ClientAddress = "full",
         trust_forwarded: bool = False,
         trusted_proxies: int = 0,
         identify: Identify | None = None,
@@ -78,9 +77,8 @@ class SondeMiddleware:
         self.recorder = RequestRecorder(
             exclude_paths=list(exclude_paths),
             exclude_methods=list(exclude_methods),
-            sample_rate=sample_rate,
+            request_sample_rate=request_sample_rate,
             process_time_header=process_time_header,
-            client_address=client_address,
             trust_forwarded=trust_forwarded,
             trusted_proxies=trusted_proxies,
         )
