@@ -295,6 +295,11 @@ export interface MiddlewareOptions {
   identify?: (req: IncomingMessage & { [key: string]: unknown }, res: ServerResponse) => string | null | undefined;
 }
 
+/** Koa's and Hono's middleware options: the route comes from the framework, and `identify` gets its context. */
+export type FrameworkMiddlewareOptions = Omit<MiddlewareOptions, 'route' | 'identify'> & {
+  identify?: (context: any) => string | null | undefined;
+};
+
 /** Options of the analytics API (`router`, `handler`, `fastifyRouter`). */
 export interface ApiOptions {
   /** Admin key(s) for management endpoints and event reads (`X-API-Key` or `Bearer`). */
@@ -389,6 +394,10 @@ export declare class Sonde {
   errorHandler(): ErrorMiddleware;
   /** A Fastify plugin: `app.register(sonde.fastify(), options)`. */
   fastify(): (instance: any, options: MiddlewareOptions, done: (error?: Error) => void) => void;
+  /** Koa middleware (`app.use(sonde.koa(options))`, first); `identify(ctx)` gives the request's user. */
+  koa(options?: FrameworkMiddlewareOptions): (ctx: any, next: () => Promise<unknown>) => Promise<void>;
+  /** Hono middleware on @hono/node-server (`app.use(sonde.hono(options))`); `identify(c)` gives the user. */
+  hono(options?: FrameworkMiddlewareOptions): (c: any, next: () => Promise<void>) => Promise<void>;
   wrap(
     handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>,
     options?: MiddlewareOptions,

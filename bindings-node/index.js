@@ -352,6 +352,12 @@ class Sonde {
   /** A Fastify plugin: `fastify.register(sonde.fastify(), middlewareOptions)`. */
   fastify() { return http.fastify(this); }
 
+  /** Koa middleware: `app.use(sonde.koa(options))`, first; `identify(ctx)` gives the user. */
+  koa(options) { return http.koa(this, options); }
+
+  /** Hono middleware (on @hono/node-server): `app.use(sonde.hono(options))`; `identify(c)` gives the user. */
+  hono(options) { return http.hono(this, options); }
+
   /** Wraps a `node:http` handler: `http.createServer(sonde.wrap((req, res) => ...))`. */
   wrap(handler, options) { return http.wrap(this, handler, options); }
 

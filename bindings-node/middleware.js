@@ -1,5 +1,5 @@
 'use strict';
-// HTTP adapters for Express/Connect, Fastify and plain `node:http`: each framework's hooks
+// HTTP adapters for Express/Connect, Fastify, Koa, Hono and plain `node:http`: each framework's hooks
 // and clocks, and nothing else. What a request records (exclusion, sampling, client
 // address, the `__unmatched__` bucket, status, `$error`) is decided by the core's
 // RequestRecorder, and what the analytics API answers by the core's Api (core/src/http/).
@@ -9,6 +9,7 @@ const { NativeRecorder, NativeHttpApi, anonymize } = require('./native');
 const kNative = Symbol.for('sonde.native');
 const kError = Symbol('sondeError');
 const kRoute = Symbol('sondeRoute');
+const kContext = Symbol('sondeContext');
 
 const errorName = (error) => error?.constructor?.name || error?.name || 'Error';
 const pathOf = (req) => (req.originalUrl || req.url || '').split('?')[0];
@@ -196,6 +197,65 @@ function fastify(sonde) {
   return plugin;
 }
 
+/**
+ * Koa middleware (`app.use(sonde.koa(options))`, first): the route template @koa/router
+ * matched (`ctx._matchedRoute`), errors thrown downstream (rethrown for Koa to answer),
+ * and `identify(ctx)` for the request's user (`ctx.state.user`, say).
+ */
+function koa(sonde, opts = {}) {
+  const { identify, ...options } = opts;
+  const rec = recorder({
+    ...options,
+    route: (req) => req[kRoute],
+    identify: identify && ((req) => identify(req[kContext])),
+  });
+  const native = sonde[kNative];
+  return async function sondeKoa(ctx, next) {
+    ctx.req[kContext] = ctx;
+    observe(native, rec, ctx.req, ctx.res);
+    try {
+      await next();
+    } catch (error) {
+      remember(ctx.res, error);
+      throw error;
+    } finally {
+      const matched = ctx._matchedRoute ?? ctx.routePath;
+      ctx.req[kRoute] = typeof matched === 'string' ? matched : undefined;
+    }
+  };
+}
+
+/**
+ * Hono middleware on Node (`app.use(sonde.hono(options))` with @hono/node-server): the
+ * route template of the handler Hono matched, the error a handler threw (Hono answers it
+ * through `onError`), and `identify(c)` for the request's user (`c.get('user')`, say).
+ */
+function hono(sonde, opts = {}) {
+  const { identify, ...options } = opts;
+  const rec = recorder({
+    ...options,
+    route: (req) => req[kRoute],
+    identify: identify && ((req) => identify(req[kContext])),
+  });
+  const native = sonde[kNative];
+  return async function sondeHono(c, next) {
+    const { incoming, outgoing } = c.env ?? {};
+    if (!incoming || !outgoing) {
+      throw new TypeError('sonde.hono() needs Node\'s request and response: serve the app with @hono/node-server');
+    }
+    incoming[kContext] = c;
+    observe(native, rec, incoming, outgoing);
+    try {
+      await next();
+    } finally {
+      if (c.error) remember(outgoing, c.error);
+      // The last route that is not a middleware (`ALL`) is the handler's.
+      const handler = [...(c.req.matchedRoutes ?? [])].reverse().find((r) => r.method !== 'ALL');
+      incoming[kRoute] = handler?.path;
+    }
+  };
+}
+
 // -- the analytics API ------------------------------------------------------------------------
 
 /** The body, read no further than one byte past `limit` (the core answers 413). */
@@ -323,4 +383,4 @@ function fastifyRouter(sonde, opts) {
   };
 }
 
-module.exports = { middleware, errorHandler, wrap, fastify, router, handler, fastifyRouter, anonymize, kNative, UNMATCHED: '__unmatched__' };
+module.exports = { middleware, errorHandler, wrap, fastify, koa, hono, router, handler, fastifyRouter, anonymize, kNative, UNMATCHED: '__unmatched__' };

@@ -11,7 +11,7 @@ const path = require('node:path');
 const readme = fs.readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
 const snippets = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);
 
-test('the README has a JavaScript snippet', () => assert.equal(snippets.length, 1));
+test('the README has its JavaScript snippets', () => assert.equal(snippets.length, 3));
 
 test('the README snippet runs and does what its comments say', async () => {
   const cwd = process.cwd();
@@ -41,4 +41,48 @@ test('the README snippet runs and does what its comments say', async () => {
   assert.equal(timing[0].properties.operation, 'load_catalog');
   assert.equal(timing[0].properties.success, true);
   await reopened.shutdown();
+});
+
+/** Runs a framework snippet in a temporary folder; returns its `app` and `sonde`. */
+function framework(snippet, dir) {
+  const source = snippet.replace("require('sonde')", `require(${JSON.stringify(path.join(__dirname, '..'))})`);
+  const cwd = process.cwd();
+  process.chdir(dir);
+  try {
+    return new Function('require', `${source}\nreturn { app, sonde };`)(require);
+  } finally {
+    process.chdir(cwd);
+  }
+}
+
+async function itemRecorded(sonde, url) {
+  assert.deepEqual(await (await fetch(`${url}/items/5`)).json(), { id: '5' });
+  await sonde.flush();
+  const [request] = (await sonde.queryEvents({ event: '$api_request' })).events;
+  assert.equal(request.properties['http.route'], '/items/:id');
+  assert.equal(request.userId, 'user-7');
+  await sonde.shutdown();
+}
+
+test('the Koa snippet records its routes and user', async () => {
+  const { app, sonde } = framework(snippets[1], fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-koa-')));
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  try {
+    await itemRecorded(sonde, `http://127.0.0.1:${server.address().port}`);
+  } finally {
+    await new Promise((r) => server.close(r));
+  }
+});
+
+test('the Hono snippet records its routes and user', async () => {
+  const { serve } = require('@hono/node-server');
+  const { app, sonde } = framework(snippets[2], fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-hono-')));
+  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+  await new Promise((r) => server.once('listening', r));
+  try {
+    await itemRecorded(sonde, `http://127.0.0.1:${server.address().port}`);
+  } finally {
+    await new Promise((r) => server.close(r));
+  }
 });
