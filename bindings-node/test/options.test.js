@@ -63,7 +63,7 @@ test('Node middleware and API options are the core HTTP layer options', () => {
 });
 
 test('browser options are core options plus the page transport', () => {
-  const transport = ['endpoint', 'write_key', 'session_timeout_ms', 'max_queued_batches', 'autocapture', 'compression', 'wasm_url', 'flush_at', 'keep_query_params', 'on_error', 'before_send'];
+  const transport = ['endpoint', 'write_key', 'session_timeout_ms', 'max_queued_batches', 'autocapture', 'compression', 'wasm_url', 'flush_at', 'keep_query_params', 'on_error', 'before_send', 'require_consent'];
   check('bindings-wasm/js/sonde.d.ts', 'SondeBrowserOptions', core, transport, {
     // The browser binding takes the core options that make sense in a page.
     complete: ['batch_size', 'flush_interval_ms', 'sample_rate', 'sample_rates', 'tracking_plan', 'super_properties', 'redact_keys'],

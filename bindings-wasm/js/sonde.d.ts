@@ -85,6 +85,11 @@ export interface SondeBrowserOptions {
   onError?: (error: SondeError, events: JsonObject[]) => void;
   /** Scrubs or drops an event before validation: return it (changed or not), or null. */
   beforeSend?: (event: TrackedEvent) => TrackedEvent | null | undefined;
+  /**
+   * Consent mode (cookie banners): start opted out, storing nothing in the browser, until
+   * `optIn()`; the consent is then remembered across loads.
+   */
+  requireConsent?: boolean;
 }
 
 /** An event as a tracking call describes it, before validation (what `beforeSend` sees). */
@@ -127,6 +132,8 @@ export interface Timer {
  */
 export declare class Sonde {
   static init(options?: SondeBrowserOptions): Promise<Sonde>;
+  /** A client to use at once: calls before the core is ready are queued and replayed. */
+  static load(options?: SondeBrowserOptions): SondeLoading;
   readonly anonymousId: string;
   readonly userId: string | null;
   readonly sessionId: string;
@@ -138,13 +145,23 @@ export declare class Sonde {
   alias(identities: { userId: string; previousId?: string }, options?: EventOptions): string | null;
   trackInteraction(action: string, target: string, options?: EventOptions & { path?: string; value?: JsonValue }): string | null;
   trackError(errorType: string, message: string, options?: EventOptions & { stack?: string; route?: string }): string | null;
+  screen(name?: string | null, properties?: JsonObject | null, options?: EventOptions): string | null;
+  trackPerformance(
+    operation: string,
+    durationMs: number,
+    options?: EventOptions & { success?: boolean; errorType?: string; metadata?: JsonObject },
+  ): string | null;
+  /** Super properties for every event, kept across page loads until `reset()`. */
   register(properties: JsonObject): void;
+  /** `register` for the keys not registered yet. */
+  registerOnce(properties: JsonObject): void;
+  unregister(key: string): void;
   /** Stops all tracking in this browser, remembered across page loads. */
   optOut(): void;
   /** Tracking again after `optOut()`. */
   optIn(): void;
   readonly optedOut: boolean;
-  /** Forgets the user (on logout): user id, session and anonymous id (a new one is made). */
+  /** Forgets the user (on logout): user id, session, registered properties and anonymous id (a new one is made). */
   reset(): void;
   /** The core's statistics (as every runtime reports them) plus the page's transport. */
   stats(): JsonObject & { transport: TransportStats };
@@ -155,3 +172,16 @@ export declare class Sonde {
 }
 
 export default Sonde;
+
+/** What `Sonde.load` returns at once: the event methods (queued until the core is ready). */
+export interface SondeLoading
+  extends Pick<Sonde, 'track' | 'page' | 'screen' | 'identify' | 'group' | 'alias' | 'trackInteraction' | 'trackError' | 'trackPerformance'
+    | 'register' | 'registerOnce' | 'unregister' | 'reset' | 'optIn' | 'optOut' | 'flush' | 'shutdown'> {
+  /** The client, once the core is loaded. */
+  readonly ready: Promise<Sonde>;
+  readonly anonymousId: string | null;
+  readonly userId: string | null;
+  readonly sessionId: string | null;
+  readonly optedOut: boolean | null;
+  stats(): (JsonObject & { transport: TransportStats }) | null;
+}

@@ -13,6 +13,8 @@ const ANONYMOUS_KEY = 'sonde.anonymousId';
 const USER_KEY = 'sonde.userId';
 const SESSION_KEY = 'sonde.session';
 const OPT_OUT_KEY = 'sonde.optOut';
+const CONSENT_KEY = 'sonde.consent';
+const SUPER_KEY = 'sonde.superProperties';
 const SESSION_WRITE_INTERVAL_MS = 5000;
 
 /** localStorage when the page may use it, else a Map that lives as long as the page. */
@@ -32,7 +34,40 @@ function storage() {
   }
 }
 
+/** A store that keeps nothing past the page: what is used before consent is given. */
+function memoryStore() {
+  const memory = new Map();
+  return {
+    getItem: (k) => (memory.has(k) ? memory.get(k) : null),
+    setItem: (k, v) => memory.set(k, String(v)),
+    removeItem: (k) => memory.delete(k),
+  };
+}
+
 const json = (value) => (value == null ? undefined : JSON.stringify(value));
+
+/** The parts of analytics.js's `context` that do not change while the page lives. */
+function deviceContext() {
+  const context = {};
+  try {
+    if (typeof navigator !== 'undefined') {
+      if (navigator.userAgent) context.userAgent = navigator.userAgent;
+      if (navigator.language) context.locale = navigator.language;
+    }
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone) context.timezone = zone;
+    if (typeof screen !== 'undefined') {
+      context.screen = { width: screen.width, height: screen.height, density: window.devicePixelRatio || 1 };
+    }
+  } catch {
+    // a page without these reports what it has
+  }
+  return context;
+}
+
+// The event methods `Sonde.load` queues until the module is ready, and where each takes
+// its options (the time of the call is kept there, so a replayed event keeps its time).
+const QUEUED_METHODS = { track: 2, page: 2, screen: 2, identify: 2, group: 2, alias: 1, trackInteraction: 2, trackError: 2, trackPerformance: 2 };
 
 /**
  * `href` without the query parameters the page did not allow (`allow`: names, or prefixes
@@ -138,12 +173,65 @@ export class Sonde {
   static async init(options = {}) {
     await initWasm(options.wasmUrl ? { module_or_path: options.wasmUrl } : undefined);
     const client = new Sonde(options);
-    if (!client.#disabled) client.#resendQueued();
+    if (!client.#disabled && !client.#optedOut) client.#resendQueued();
     return client;
   }
 
+  /**
+   * A client to use at once, while the WebAssembly core loads (as posthog-js's and
+   * analytics.js's snippets allow): event calls made before it is ready are queued, with
+   * the time they were made, and replayed in order once it is (they return `null`; a
+   * refusal then goes to `onError`, as it cannot be thrown to a call that returned).
+   * `ready` resolves to the client; `flush` and `shutdown` wait for it.
+   */
+  static load(options = {}) {
+    const queued = [];
+    let client = null;
+    const facade = {};
+    const ready = Sonde.init(options).then((loaded) => {
+      client = loaded;
+      for (const [method, args] of queued.splice(0)) {
+        try {
+          loaded[method](...args);
+        } catch (error) {
+          loaded.#log('warn', `a call made before the module was ready was refused: ${error.message}`);
+          loaded.#tellOnError(error, []);
+        }
+      }
+      return loaded;
+    });
+    for (const [method, at] of Object.entries(QUEUED_METHODS)) {
+      facade[method] = (...args) => {
+        if (client) return client[method](...args);
+        const given = args[at];
+        args[at] = { timestamp: new Date().toISOString(), ...(given && typeof given === 'object' ? given : {}) };
+        queued.push([method, args]);
+        return null;
+      };
+    }
+    for (const method of ['register', 'registerOnce', 'unregister', 'reset', 'optIn', 'optOut']) {
+      facade[method] = (...args) => (client ? client[method](...args) : queued.push([method, args]) && undefined);
+    }
+    for (const method of ['flush', 'shutdown']) facade[method] = async () => (await ready)[method]();
+    facade.stats = () => client?.stats() ?? null;
+    facade.ready = ready;
+    for (const name of ['anonymousId', 'userId', 'sessionId', 'optedOut']) {
+      Object.defineProperty(facade, name, { get: () => client?.[name] ?? null, enumerable: true });
+    }
+    return facade;
+  }
+
   #native;
-  #store = storage();
+  // Where the page's state persists (localStorage when allowed); before consent, in
+  // consent mode, a store that forgets with the page.
+  #persistent = storage();
+  #store;
+  #requireConsent;
+  #registered = {};
+  #device = deviceContext();
+  #referrer;
+  #pageHref = null;
+  #pageContext = null;
   #endpoint;
   #sessionTimeoutMs;
   #keepQueryParams;
@@ -183,8 +271,13 @@ export class Sonde {
       anonymous_id, // eslint-disable-line no-unused-vars
       onError,
       beforeSend,
+      requireConsent = false,
       ...core
     } = options;
+    this.#requireConsent = requireConsent === true;
+    const consented = !this.#requireConsent || this.#persistent.getItem(CONSENT_KEY) === 'granted';
+    // Nothing is stored before consent in consent mode: an id made now lives in the page.
+    this.#store = consented ? this.#persistent : memoryStore();
     for (const [name, value] of [['onError', onError], ['beforeSend', beforeSend]]) {
       if (value !== undefined && typeof value !== 'function') {
         const error = new TypeError(`${name} must be a function`);
@@ -209,8 +302,9 @@ export class Sonde {
     if (!anonymousId) anonymousId = newId();
     if (anonymousId !== this.#store.getItem(ANONYMOUS_KEY)) this.#store.setItem(ANONYMOUS_KEY, anonymousId);
     this.#anonymousId = anonymousId;
-    this.#optedOut = this.#store.getItem(OPT_OUT_KEY) === '1';
+    this.#optedOut = this.#persistent.getItem(OPT_OUT_KEY) === '1' || !consented;
     this.#userId = this.#store.getItem(USER_KEY);
+    this.#referrer = keptUrl(document.referrer, this.#keepQueryParams);
     this.#native = new NativeSonde(JSON.stringify({
       batchSize,
       batchBytes: BEACON_LIMIT - 1024, // every batch fits in one beacon
@@ -219,6 +313,13 @@ export class Sonde {
       randomSeed: randomSeed(),
       ...core,
     }));
+    try {
+      this.#registered = JSON.parse(this.#store.getItem(SUPER_KEY)) || {};
+    } catch {
+      this.#registered = {};
+    }
+    if (Object.keys(this.#registered).length) this.#native.register(JSON.stringify(this.#registered));
+    this.#configuredSuper = core.superProperties ?? core.super_properties ?? {};
     this.#autocapture(autocapture);
     const goingAway = () => {
       this.#persistSession();
@@ -234,6 +335,7 @@ export class Sonde {
   }
 
   #vitals = null;
+  #configuredSuper = {};
 
   /**
    * Opt-in automatic events: `pageViews` (now and on history API navigation), `clicks`
@@ -352,8 +454,28 @@ export class Sonde {
     }
   }
 
+  /**
+   * The envelope of an event: identity, and analytics.js's context (page, user agent,
+   * locale, timezone, screen) under what the call gave.
+   */
   #identity(options) {
-    return json({ userId: this.#userId ?? undefined, anonymousId: this.#anonymousId, sessionId: this.sessionId, ...options });
+    const context = { ...this.#device, page: this.#page(), ...options?.context };
+    return json({ userId: this.#userId ?? undefined, anonymousId: this.#anonymousId, sessionId: this.sessionId, ...options, context });
+  }
+
+  /** The page part of the context, worked out again only when the URL changed. */
+  #page() {
+    const href = window.location.href;
+    if (href !== this.#pageHref) {
+      this.#pageHref = href;
+      const url = keptUrl(href, this.#keepQueryParams);
+      let search = '';
+      try { search = new URL(url).search; } catch { search = ''; }
+      this.#pageContext = { path: window.location.pathname, url, search, title: document.title, referrer: this.#referrer };
+    } else {
+      this.#pageContext.title = document.title;
+    }
+    return this.#pageContext;
   }
 
   /**
@@ -367,6 +489,9 @@ export class Sonde {
     this.#session = null;
     this.#anonymousId = newId();
     this.#store.setItem(ANONYMOUS_KEY, this.#anonymousId);
+    for (const key of Object.keys(this.#registered)) this.#native.unregister(key);
+    this.#registered = {};
+    this.#store.removeItem(SUPER_KEY);
   }
 
   /**
@@ -440,13 +565,27 @@ export class Sonde {
   /** Stops all tracking in this browser, remembered across page loads: event methods do nothing and return null. */
   optOut() {
     this.#optedOut = true;
-    this.#store.setItem(OPT_OUT_KEY, '1');
+    this.#persistent.setItem(OPT_OUT_KEY, '1');
+    this.#persistent.removeItem(CONSENT_KEY);
   }
 
-  /** Tracking again after `optOut()`. */
+  /**
+   * Tracking again after `optOut()`, or for the first time in consent mode
+   * (`requireConsent: true`): the consent is remembered, and what the page kept in memory
+   * until now (its anonymous id, session, registered properties) is stored from here on.
+   */
   optIn() {
     this.#optedOut = false;
-    this.#store.removeItem(OPT_OUT_KEY);
+    this.#persistent.removeItem(OPT_OUT_KEY);
+    if (this.#requireConsent) this.#persistent.setItem(CONSENT_KEY, 'granted');
+    if (this.#store !== this.#persistent) {
+      for (const key of [ANONYMOUS_KEY, USER_KEY, SESSION_KEY, SUPER_KEY]) {
+        const value = this.#store.getItem(key);
+        if (value !== null) this.#persistent.setItem(key, value);
+      }
+      this.#store = this.#persistent;
+      if (!this.#disabled) this.#resendQueued();
+    }
   }
 
   get optedOut() { return this.#optedOut; }
@@ -503,7 +642,46 @@ export class Sonde {
     return this.#send({ ...options, type: 'track', event: '$error', errorType, message },
       ({ type, event, errorType: e, message: m, ...rest }) => this.#native.trackError(e, m, this.#identity(rest)));
   }
-  register(properties) { this.#native.register(JSON.stringify(properties)); }
+  /** Super properties for every event from now on, kept across page loads (until `reset()`). */
+  register(properties) {
+    this.#native.register(JSON.stringify(properties));
+    this.#registered = { ...this.#registered, ...properties };
+    this.#persistRegistered();
+  }
+
+  /** `register`, for the keys not registered yet (first touch attribution, say). */
+  registerOnce(properties) {
+    const fresh = Object.fromEntries(Object.entries(properties ?? {})
+      .filter(([key]) => !(key in this.#registered) && !(key in this.#configuredSuper)));
+    if (Object.keys(fresh).length) this.register(fresh);
+  }
+
+  /** Stops sending one super property. */
+  unregister(key) {
+    this.#native.unregister(key);
+    delete this.#registered[key];
+    this.#persistRegistered();
+  }
+
+  #persistRegistered() {
+    try {
+      if (Object.keys(this.#registered).length) this.#store.setItem(SUPER_KEY, JSON.stringify(this.#registered));
+      else this.#store.removeItem(SUPER_KEY);
+    } catch {
+      // storage full: they still apply in this page
+    }
+  }
+
+  screen(name, properties, options) {
+    return this.#send({ ...options, type: 'screen', name: name ?? null, properties },
+      ({ type, name: n, properties: p, ...rest }) => this.#native.screen(n ?? null, json(p), this.#identity(rest)));
+  }
+
+  /** A `$performance` event: `options` takes `success`, `errorType`, `metadata`. */
+  trackPerformance(operation, durationMs, options) {
+    return this.#send({ ...options, type: 'track', event: '$performance', operation, durationMs },
+      ({ type, event, operation: o, durationMs: d, ...rest }) => this.#native.trackPerformance(o, d, this.#identity(rest)));
+  }
   /** The core's statistics, plus `transport`: batches sent, failed attempts, batches the
    * collector refused (4xx), batches waiting in the persistent queue, and batches the
    * queue's cap (or a full storage) pushed out. */

@@ -276,7 +276,9 @@ test('transport statistics: a refused batch is counted and not retried; the queu
   let posts = 0;
   await page.route('**/analytics/v1/batch*', (route) => {
     // Only this test's batch: other tabs' leftovers in the shared offline queue may be sent too.
-    if ((route.request().postData() ?? '').includes('Refused By Collector')) posts += 1;
+    const raw = route.request().postDataBuffer() ?? Buffer.alloc(0);
+    const text = route.request().headers()['content-encoding'] === 'gzip' ? zlib.gunzipSync(raw).toString() : raw.toString();
+    if (text.includes('Refused By Collector')) posts += 1;
     return route.fulfill({ status: 400, contentType: 'application/json', body: '{"detail":"no"}' });
   });
   const refused = await page.evaluate(async () => {

@@ -128,3 +128,97 @@ test('a batch the collector refuses reaches onError with its events', async () =
   assert.deepEqual(seen, [{ code: 'sink_failed', events: ['Habits Refused'] }]);
   await page.close();
 });
+
+test('calls made before the module is ready are queued with their time and replayed', async () => {
+  const { page } = await openPage();
+  const outcome = await page.evaluate(async () => {
+    localStorage.clear();
+    const s = window.SondeModule.Sonde.load({ flushIntervalMs: 60_000 });
+    const early = s.track('Habits Early', { n: 1 }); // the module is still loading
+    const calledAt = Date.now();
+    s.register({ plan: 'pro' });
+    const client = await s.ready;
+    const late = s.track('Habits Late', { n: 2 });
+    await s.flush();
+    return { early, late: typeof late, calledAt };
+  });
+  assert.equal(outcome.early, null);
+  assert.equal(outcome.late, 'string');
+  const early = await eventually('the early event', async () => (await events('event=Habits%20Early'))[0]);
+  assert.ok(Math.abs(Date.parse(early.timestamp) - outcome.calledAt) < 1_000, 'the time of the call is kept');
+  assert.equal(early.properties.n, 1);
+  const late = await eventually('the late event', async () => (await events('event=Habits%20Late'))[0]);
+  assert.equal(late.properties.plan, 'pro'); // registered before ready, replayed in order
+  await page.close();
+});
+
+test('every event carries analytics.js context; register persists across loads, registerOnce and reset', async () => {
+  const { page } = await openPage();
+  await page.evaluate(async () => {
+    localStorage.clear();
+    const s = await window.SondeModule.Sonde.init({ flushIntervalMs: 60_000 });
+    s.register({ plan: 'pro', build: 1 });
+    s.registerOnce({ plan: 'free', first_touch: 'ad' });
+    s.unregister('build');
+    s.screen('Habits Screen', { step: 1 });
+    s.trackPerformance('habits.render', 12.5, { metadata: { widget: 'cart' } });
+    await s.flush();
+  });
+  await page.reload();
+  await page.waitForFunction(() => window.sondeReady === true, null, { timeout: 15_000 });
+  const afterReload = await page.evaluate(async () => {
+    const module = await import('/sonde-browser/js/sonde.js');
+    const s = await module.Sonde.init({ flushIntervalMs: 60_000 });
+    s.track('Habits Registered');
+    s.reset();
+    s.track('Habits After Reset');
+    await s.flush();
+    return { language: navigator.language, width: screen.width };
+  });
+  const screenEvent = await eventually('the screen', async () => (await events('type=screen&limit=100')).find((e) => e.name === 'Habits Screen'));
+  assert.deepEqual(screenEvent.properties, { step: 1, plan: 'pro', first_touch: 'ad' });
+  const context = screenEvent.context;
+  assert.equal(context.page.path, '/demo/');
+  assert.ok(context.page.url.endsWith('/demo/') && context.page.title.length > 0);
+  assert.equal(context.locale, afterReload.language);
+  assert.equal(context.screen.width, afterReload.width);
+  assert.ok(context.userAgent.includes('Chrome') && context.timezone);
+  assert.equal(context.library.name, 'sonde-browser');
+  const perf = await eventually('the timing', async () => (await events('event=%24performance&limit=100')).find((e) => e.properties.operation === 'habits.render'));
+  assert.equal(perf.properties.widget, 'cart');
+  const registered = await eventually('after reload', async () => (await events('event=Habits%20Registered'))[0]);
+  assert.deepEqual(registered.properties, { plan: 'pro', first_touch: 'ad' });
+  const reset = await eventually('after reset', async () => (await events('event=Habits%20After%20Reset'))[0]);
+  assert.deepEqual(reset.properties, {});
+  assert.notEqual(reset.anonymousId, registered.anonymousId);
+  await page.close();
+});
+
+test('consent mode stores nothing and sends nothing until optIn, then remembers it', async () => {
+  const { page } = await openPage();
+  const before = await page.evaluate(async () => {
+    localStorage.clear();
+    const s = await window.SondeModule.Sonde.init({ requireConsent: true, flushIntervalMs: 60_000 });
+    const id = s.track('Habits Before Consent');
+    s.register({ plan: 'pro' });
+    await s.flush();
+    const stored = Object.keys(localStorage).filter((k) => k.startsWith('sonde.'));
+    s.optIn();
+    s.track('Habits After Consent');
+    await s.flush();
+    return { id, optedOut: s.optedOut, stored, after: Object.keys(localStorage).filter((k) => k.startsWith('sonde.')).sort() };
+  });
+  assert.equal(before.id, null);
+  assert.deepEqual(before.stored, [], 'nothing stored before consent');
+  assert.equal(before.optedOut, false);
+  assert.ok(before.after.includes('sonde.consent') && before.after.includes('sonde.anonymousId'), before.after.join(','));
+  assert.deepEqual(await events('event=Habits%20Before%20Consent'), []);
+  const after = await eventually('the consented event', async () => (await events('event=Habits%20After%20Consent'))[0]);
+  assert.equal(after.properties.plan, 'pro');
+  const remembered = await page.evaluate(async () => {
+    const s = await window.SondeModule.Sonde.init({ requireConsent: true });
+    return s.optedOut;
+  });
+  assert.equal(remembered, false, 'the consent is remembered across loads');
+  await page.close();
+});

@@ -118,7 +118,7 @@ test('an unsupported platform is a clear error', () => {
 test('the types resolve under node16 and bundler module resolution', () => {
   fs.writeFileSync(path.join(nodeApp, 'check.mts'), `import { Sonde, type SondeError } from 'sonde';
     const sonde = new Sonde({ store: 'x.db' });
-    const id: string = sonde.track('Typed', { ok: true });
+    const id: string | null = sonde.track('Typed', { ok: true }, { userId: 'u1' });
     sonde.router({ apiKey: 'k' });
     const e = {} as SondeError;
     const code: string = e.code;
@@ -246,7 +246,7 @@ test('the sdist builds with only a Rust toolchain and pip, and so does the sourc
     const python = path.join(venv, 'bin', 'python');
     execFileSync(python, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', source], { env, stdio: ['ignore', 'ignore', 'inherit'] });
     const out = execFileSync(python, ['-c', `import sonde
-with sonde.Sonde(console="json", flush_interval_ms=50) as s:
+with sonde.Sonde(console="json", flush_interval=0.05) as s:
     s.track("From Source", user_id="u")
 print("source ok", sonde.__version__)`], { encoding: 'utf8', cwd: venv });
     assert.match(out, new RegExp(`source ok ${version.replace(/\./g, '\\.')}`), source);
