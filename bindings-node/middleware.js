@@ -198,17 +198,26 @@ function fastify(sonde) {
 }
 
 /**
- * Koa middleware (`app.use(sonde.koa(options))`, first): the route template @koa/router
- * matched (`ctx._matchedRoute`), errors thrown downstream (rethrown for Koa to answer),
- * and `identify(ctx)` for the request's user (`ctx.state.user`, say).
+ * The recorder of a framework that keeps the request in a context object (Koa's `ctx`,
+ * Hono's `c`): the route is what the framework matched (set on the request once it ran),
+ * and `identify` gets the context.
  */
-function koa(sonde, opts = {}) {
+function contextRecorder(opts = {}) {
   const { identify, ...options } = opts;
-  const rec = recorder({
+  return recorder({
     ...options,
     route: (req) => req[kRoute],
     identify: identify && ((req) => identify(req[kContext])),
   });
+}
+
+/**
+ * Koa middleware (`app.use(sonde.koa(options))`, first): the route template @koa/router
+ * matched (`ctx._matchedRoute`), errors thrown downstream (rethrown for Koa to answer),
+ * and `identify(ctx)` for the request's user (`ctx.state.user`, say).
+ */
+function koa(sonde, opts) {
+  const rec = contextRecorder(opts);
   const native = sonde[kNative];
   return async function sondeKoa(ctx, next) {
     ctx.req[kContext] = ctx;
@@ -230,13 +239,8 @@ function koa(sonde, opts = {}) {
  * route template of the handler Hono matched, the error a handler threw (Hono answers it
  * through `onError`), and `identify(c)` for the request's user (`c.get('user')`, say).
  */
-function hono(sonde, opts = {}) {
-  const { identify, ...options } = opts;
-  const rec = recorder({
-    ...options,
-    route: (req) => req[kRoute],
-    identify: identify && ((req) => identify(req[kContext])),
-  });
+function hono(sonde, opts) {
+  const rec = contextRecorder(opts);
   const native = sonde[kNative];
   return async function sondeHono(c, next) {
     const { incoming, outgoing } = c.env ?? {};

@@ -24,7 +24,7 @@ from django.http import HttpRequest, HttpResponseBase
 from django.utils.module_loading import import_string
 
 from . import Sonde
-from .wsgi import header_pairs, recorder_of, stack_of
+from ._recording import header_pairs, recorder_of, stack_of
 
 __all__ = ["SondeMiddleware", "client"]
 

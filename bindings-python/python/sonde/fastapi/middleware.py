@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import logging
 import time
-import traceback
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 from starlette.requests import Request
 
 from .. import Sonde
-from .._native import RequestRecorder
+from .._recording import recorder_of, stack_of
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -74,9 +73,9 @@ class SondeMiddleware:
         self.app = app
         self.sonde = sonde
         self.identify = identify
-        self.recorder = RequestRecorder(
-            exclude_paths=list(exclude_paths),
-            exclude_methods=list(exclude_methods),
+        self.recorder = recorder_of(
+            exclude_paths=exclude_paths,
+            exclude_methods=exclude_methods,
             request_sample_rate=request_sample_rate,
             process_time_header=process_time_header,
             trust_forwarded=trust_forwarded,
@@ -127,7 +126,7 @@ class SondeMiddleware:
     ) -> None:
         finished = state[2] or time.perf_counter()
         client = scope.get("client")
-        error = () if exc is None else (type(exc).__name__, str(exc), _stack(exc))
+        error = () if exc is None else (type(exc).__name__, str(exc), stack_of(exc))
         user = self._user_of(scope) if self.identify is not None else None
         # Positional: this runs once per request.
         self.recorder.record(
@@ -153,8 +152,3 @@ class SondeMiddleware:
             _log.exception("identify raised; the request is recorded without a user")
             return None
         return None if user is None else str(user)
-
-
-def _stack(exc: BaseException) -> str:
-    # A Python traceback ends with the frame that raised: keep the end (the core's limit).
-    return "".join(traceback.format_exception(exc))[-8000:]

@@ -1,0 +1,49 @@
+"""What every Python integration (ASGI, WSGI, Django) shares around the core's
+``RequestRecorder``: its options, the headers it reads, and how a traceback is kept."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ._native import RequestRecorder
+
+
+def recorder_of(
+    *,
+    exclude_paths: Iterable[str] = (),
+    exclude_methods: Iterable[str] = ("OPTIONS",),
+    request_sample_rate: float = 1.0,
+    process_time_header: bool = False,
+    trust_forwarded: bool = False,
+    trusted_proxies: int = 0,
+) -> RequestRecorder:
+    """The core's recorder from the middleware options every integration takes."""
+    return RequestRecorder(
+        exclude_paths=list(exclude_paths),
+        exclude_methods=list(exclude_methods),
+        request_sample_rate=request_sample_rate,
+        process_time_header=process_time_header,
+        trust_forwarded=trust_forwarded,
+        trusted_proxies=trusted_proxies,
+    )
+
+
+def header_pairs(environ: Mapping[str, Any]) -> list[tuple[bytes, bytes]]:
+    """The headers the recorder reads, as ASGI-style pairs (Latin-1, as WSGI decodes them)."""
+    pairs = []
+    for name, key in (
+        (b"user-agent", "HTTP_USER_AGENT"),
+        (b"forwarded", "HTTP_FORWARDED"),
+        (b"x-forwarded-for", "HTTP_X_FORWARDED_FOR"),
+    ):
+        value = environ.get(key)
+        if value:
+            pairs.append((name, value.encode("latin-1", "replace")))
+    return pairs
+
+
+def stack_of(exc: BaseException) -> str:
+    """A traceback's end (the frame that raised), within the core's limit."""
+    return "".join(traceback.format_exception(exc))[-8000:]
