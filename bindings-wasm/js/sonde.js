@@ -459,21 +459,35 @@ export class Sonde {
    * locale, timezone, screen) under what the call gave.
    */
   #identity(options) {
-    const context = { ...this.#device, page: this.#page(), ...options?.context };
-    return json({ userId: this.#userId ?? undefined, anonymousId: this.#anonymousId, sessionId: this.sessionId, ...options, context });
+    if (options?.context) {
+      const context = { ...this.#device, page: this.#page(), ...options.context };
+      return json({ userId: this.#userId ?? undefined, anonymousId: this.#anonymousId, sessionId: this.sessionId, ...options, context });
+    }
+    // The usual call: the context's JSON is made once per page state, not per event.
+    this.#page();
+    const head = JSON.stringify({ userId: this.#userId ?? undefined, anonymousId: this.#anonymousId, sessionId: this.sessionId, ...options });
+    return `${head.slice(0, -1)},"context":${this.#contextJson}}`;
   }
 
-  /** The page part of the context, worked out again only when the URL changed. */
+  #contextJson = '{}';
+  #pageTitle = null;
+
+  /** The page part of the context, worked out again only when the URL or title changed. */
   #page() {
     const href = window.location.href;
+    const title = document.title;
     if (href !== this.#pageHref) {
       this.#pageHref = href;
       const url = keptUrl(href, this.#keepQueryParams);
       let search = '';
       try { search = new URL(url).search; } catch { search = ''; }
-      this.#pageContext = { path: window.location.pathname, url, search, title: document.title, referrer: this.#referrer };
-    } else {
-      this.#pageContext.title = document.title;
+      this.#pageContext = { path: window.location.pathname, url, search, title, referrer: this.#referrer };
+      this.#pageTitle = null;
+    }
+    if (title !== this.#pageTitle) {
+      this.#pageTitle = title;
+      this.#pageContext.title = title;
+      this.#contextJson = JSON.stringify({ ...this.#device, page: this.#pageContext });
     }
     return this.#pageContext;
   }
@@ -522,16 +536,21 @@ export class Sonde {
       }
       id = call(sent);
     } catch (error) {
-      const policy = this.#native.invalidPolicy;
-      if (policy === 'raise' || error?.code === 'shut_down') throw error; // shut down: the caller's to know
-      if (policy === 'warn') {
-        this.#log('warn', `event dropped (onInvalid: 'warn'): ${error.message}`);
-        this.#tellOnError(error, [event]);
-      }
-      return null;
+      return this.#refused(error, event);
     }
     this.#schedule();
     return id;
+  }
+
+  /** A call that could not take its event: what `onInvalid` says (raise, warn or drop). */
+  #refused(error, event) {
+    const policy = this.#native.invalidPolicy;
+    if (policy === 'raise' || error?.code === 'shut_down') throw error; // shut down: the caller's to know
+    if (policy === 'warn') {
+      this.#log('warn', `event dropped (onInvalid: 'warn'): ${error.message}`);
+      this.#tellOnError(error, [event]);
+    }
+    return null;
   }
 
   /** The console, only in debug mode. */
@@ -591,8 +610,19 @@ export class Sonde {
   get optedOut() { return this.#optedOut; }
 
   track(event, properties, options) {
-    return this.#send({ ...options, type: 'track', event, properties },
-      ({ type, event: name, properties: props, ...rest }) => this.#native.track(name, json(props), this.#identity(rest)));
+    if (this.#beforeSend || this.#optedOut) {
+      return this.#send({ ...options, type: 'track', event, properties },
+        ({ type, event: name, properties: props, ...rest }) => this.#native.track(name, json(props), this.#identity(rest)));
+    }
+    // The hot path: no event object built unless the call is refused.
+    let id;
+    try {
+      id = this.#native.track(event, json(properties), this.#identity(options));
+    } catch (error) {
+      return this.#refused(error, { ...options, type: 'track', event, properties });
+    }
+    this.#schedule();
+    return id;
   }
   page(name, properties, options) {
     const props = {
