@@ -138,6 +138,10 @@ class RecordingServer:
         self.server.server_close()
 
 
+# Options for the clients and collectors of tests that count events exactly.
+QUIET = {"alert_rules": []}
+
+
 class FastAPICollector:
     """The example FastAPI app under uvicorn on a fixed port and store, that can be stopped
     and started again (an outage)."""
@@ -161,6 +165,9 @@ class FastAPICollector:
             **os.environ,
             "SONDE_STORE": str(self.store),
             "SONDE_API_KEY": KEY,
+            # Counts in these tests are exact: no `$alert` from the host (a full disk, a
+            # busy CPU on a loaded machine) may add an event of its own.
+            "SHOP_SONDE_OPTIONS": json.dumps(QUIET),
             **self.env,
         }
         command = [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1"]

@@ -27,7 +27,8 @@ from sonde.fastapi import instrument
 
 app = FastAPI()
 instrument(app, store=os.environ["SONDE_STORE"], api_key=os.environ["SONDE_API_KEY"],
-           forward=json.loads(os.environ["SONDE_FORWARD"]))
+           forward=json.loads(os.environ["SONDE_FORWARD"]),
+           **json.loads(os.environ.get("SHOP_SONDE_OPTIONS", "{}")))
 """
 
 
