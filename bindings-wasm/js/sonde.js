@@ -463,13 +463,11 @@ export class Sonde {
       const context = { ...this.#device, page: this.#page(), ...options.context };
       return json({ userId: this.#userId ?? undefined, anonymousId: this.#anonymousId, sessionId: this.sessionId, ...options, context });
     }
-    // The usual call: the context's JSON is made once per page state, not per event.
+    // The usual call: the context is the core's default, handed over once per page state.
     this.#page();
-    const head = JSON.stringify({ userId: this.#userId ?? undefined, anonymousId: this.#anonymousId, sessionId: this.sessionId, ...options });
-    return `${head.slice(0, -1)},"context":${this.#contextJson}}`;
+    return json({ userId: this.#userId ?? undefined, anonymousId: this.#anonymousId, sessionId: this.sessionId, ...options });
   }
 
-  #contextJson = '{}';
   #pageTitle = null;
 
   /** The page part of the context, worked out again only when the URL or title changed. */
@@ -487,7 +485,7 @@ export class Sonde {
     if (title !== this.#pageTitle) {
       this.#pageTitle = title;
       this.#pageContext.title = title;
-      this.#contextJson = JSON.stringify({ ...this.#device, page: this.#pageContext });
+      this.#native.setContextDefaults(JSON.stringify({ ...this.#device, page: this.#pageContext }));
     }
     return this.#pageContext;
   }

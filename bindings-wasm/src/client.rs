@@ -129,6 +129,15 @@ impl NativeSonde {
         self.sonde.invalid_policy().as_str().to_owned()
     }
 
+    /// The context every later event gets where its own has no such key (JSON object: the
+    /// page's device and page context, set when it changes rather than with each event).
+    #[wasm_bindgen(js_name = setContextDefaults)]
+    pub fn set_context_defaults(&self, context: String) -> Result<()> {
+        let defaults = object_arg(Some(&context), "context").map_err(|e| to_js(&e))?;
+        self.sonde.set_context_defaults(defaults);
+        Ok(())
+    }
+
     /// Counts an event the page's `beforeSend` hook dropped.
     #[wasm_bindgen(js_name = recordFiltered)]
     pub fn record_filtered(&self) {

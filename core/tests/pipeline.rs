@@ -968,3 +968,27 @@ fn merging_snapshots_with_huge_counts_saturates_instead_of_panicking() {
     assert_eq!(a.counters.received, u64::MAX);
     assert_eq!(a.events["E"], u64::MAX);
 }
+
+#[test]
+fn context_defaults_fill_what_a_local_event_lacks_and_never_touch_ingested_ones() {
+    let sink = MemorySink::new();
+    let sonde = Sonde::new(fast().sink(sink.clone())).unwrap();
+    sonde.set_context_defaults(props(json!({"locale": "fr-FR", "page": {"path": "/a"}})));
+    sonde
+        .send(
+            Message::track("Own Page", props(json!({})))
+                .with_user_id("u1")
+                .with_context(props(json!({"page": {"path": "/mine"}}))),
+        )
+        .unwrap();
+    sonde.track("Default Page", props(json!({}))).unwrap();
+    sonde
+        .ingest(br#"{"type":"track","event":"Ingested","userId":"u2","context":{"ip":"10.0.0.1"}}"#)
+        .unwrap();
+    sonde.flush(SECOND * 5).unwrap();
+    let events = sink.values();
+    assert_eq!(events[0]["context"]["page"]["path"], "/mine");
+    assert_eq!(events[0]["context"]["locale"], "fr-FR");
+    assert_eq!(events[1]["context"]["page"]["path"], "/a");
+    assert!(events[2]["context"].get("locale").is_none(), "{}", events[2]);
+}

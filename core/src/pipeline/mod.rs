@@ -176,6 +176,9 @@ struct Inner {
     library_json: Vec<u8>,
     anonymous_id: String,
     super_properties: RwLock<Properties>,
+    /// Context entries every locally tracked event gets unless it has its own (a page's
+    /// device and page context, set once instead of sent with every event).
+    context_defaults: RwLock<Arc<Properties>>,
     ids: IdGenerator,
     overflow: OverflowPolicy,
     mode: DeliveryMode,
@@ -287,6 +290,7 @@ impl Sonde {
                 library_json: crate::event::json::library_fragment(&config.library),
                 anonymous_id,
                 super_properties: RwLock::new(config.super_properties.clone()),
+                context_defaults: RwLock::new(Arc::new(Properties::new())),
                 ids,
                 overflow: config.overflow,
                 mode: config.delivery,
@@ -464,6 +468,17 @@ impl Sonde {
             .super_properties
             .write()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Replaces the context entries every later locally tracked event gets where its own
+    /// context has no such key (the browser's page, user agent, screen: set when they
+    /// change rather than sent with each event).
+    pub fn set_context_defaults(&self, defaults: Properties) {
+        *self
+            .inner
+            .context_defaults
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(defaults);
     }
 
     /// Adds super properties to every later `track`, `page` and `screen`.
