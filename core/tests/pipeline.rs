@@ -990,5 +990,9 @@ fn context_defaults_fill_what_a_local_event_lacks_and_never_touch_ingested_ones(
     assert_eq!(events[0]["context"]["page"]["path"], "/mine");
     assert_eq!(events[0]["context"]["locale"], "fr-FR");
     assert_eq!(events[1]["context"]["page"]["path"], "/a");
-    assert!(events[2]["context"].get("locale").is_none(), "{}", events[2]);
+    assert!(
+        events[2]["context"].get("locale").is_none(),
+        "{}",
+        events[2]
+    );
 }
