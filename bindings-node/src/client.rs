@@ -9,8 +9,8 @@ use napi::{Env, Result, Task};
 use napi_derive::napi;
 use serde_json::{Map, Value};
 use sonde_core::config::{
-    options_from_environment, options_in_milliseconds, renamed_in_milliseconds, snake_case_keys,
-    with_environment, with_unit_problems, Destinations, NoticeHook,
+    options_from_environment, options_in_milliseconds, renamed_in_milliseconds, server_options,
+    snake_case_keys, with_unit_problems, Destinations, NoticeHook,
 };
 use sonde_core::event::{calls, object_arg};
 
@@ -200,19 +200,8 @@ impl NativeSonde {
             )?));
             let environment = options_from_environment(std::env::vars())?;
             environment_warnings = environment.warnings;
-            let mut core_options = with_environment(explicit, environment.options);
-            // A server: events name their person (see `Config::require_person`), unless the
-            // user chose a process-wide anonymous id.
-            if !core_options.contains_key("anonymous_id") {
-                core_options
-                    .entry("require_person")
-                    .or_insert(Value::Bool(true));
-            }
-            if under_test_runner() {
-                core_options
-                    .entry("on_invalid")
-                    .or_insert_with(|| Value::String("raise".to_owned()));
-            }
+            let mut core_options =
+                server_options(explicit, environment.options, under_test_runner());
             let destinations =
                 with_unit_problems(unit_problems, Destinations::take_from(&mut core_options))?;
             let sink = match &sink {

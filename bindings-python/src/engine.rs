@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use serde_json::{Map, Value};
 use sonde_core::config::{
-    merge_option_changes, options_from_environment, renamed_in_seconds, with_environment,
+    merge_option_changes, options_from_environment, renamed_in_seconds, server_options,
     with_unit_problems, Destinations, DESTINATION_OPTIONS,
 };
 use sonde_core::sink::{CallbackSink, SinkBatch, SinkError};
@@ -107,9 +107,9 @@ impl Spec {
     }
 
     /// Splits keyword options into the binding's own, the destinations and the core's,
-    /// over what the `SONDE_*` environment variables say (explicit options win). Unknown
-    /// `SONDE_*` names are logged as warnings. Under pytest, invalid events raise unless
-    /// `on_invalid` says otherwise: tests must not miss a tracking mistake.
+    /// completed as every server binding's are (`server_options`: the `SONDE_*`
+    /// environment beneath, a person required, invalid events raising under pytest).
+    /// Unknown `SONDE_*` names are logged as warnings.
     pub fn from_kwargs(py: Python<'_>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
         let mut spec = Spec {
             options: Map::new(),
@@ -143,19 +143,8 @@ impl Spec {
             spec.reporter.log(py, "warning", warning);
         }
         let (explicit, unit_problems) = renamed_in_seconds(std::mem::take(&mut spec.options));
-        spec.options = with_environment(explicit, environment.options);
-        // A server: events name their person (see `Config::require_person`), unless the
-        // user chose a process-wide anonymous id.
-        if !spec.options.contains_key("anonymous_id") {
-            spec.options
-                .entry("require_person")
-                .or_insert(Value::Bool(true));
-        }
-        if std::env::var_os("PYTEST_CURRENT_TEST").is_some() {
-            spec.options
-                .entry("on_invalid")
-                .or_insert_with(|| Value::String("raise".to_owned()));
-        }
+        let under_pytest = std::env::var_os("PYTEST_CURRENT_TEST").is_some();
+        spec.options = server_options(explicit, environment.options, under_pytest);
         spec.destinations =
             with_unit_problems(unit_problems, Destinations::take_from(&mut spec.options))
                 .map_err(CoreError)?;

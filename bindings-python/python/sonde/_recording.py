@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import logging
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ._native import RequestRecorder
+
+_log = logging.getLogger("sonde")
 
 
 def recorder_of(
@@ -47,3 +50,24 @@ def header_pairs(environ: Mapping[str, Any]) -> list[tuple[bytes, bytes]]:
 def stack_of(exc: BaseException) -> str:
     """A traceback's end (the frame that raised), within the core's limit."""
     return "".join(traceback.format_exception(exc))[-8000:]
+
+
+def content_length(environ: Mapping[str, Any]) -> int:
+    """The request body's declared size (WSGI's ``CONTENT_LENGTH``; 0 when absent or bad)."""
+    try:
+        return int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+def user_of(identify: Callable[[Any], Any] | None, request: Any) -> str | None:
+    """The user ``identify`` names for a request, as text; ``None`` without a hook, or when
+    the hook raises (logged: instrumentation never breaks the response)."""
+    if identify is None:
+        return None
+    try:
+        user = identify(request)
+    except Exception:
+        _log.exception("identify raised; the request is recorded without a user")
+        return None
+    return None if user is None else str(user)

@@ -13,7 +13,6 @@ request (or its dotted path) returning the user id or ``None``, called once the 
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -24,11 +23,10 @@ from django.http import HttpRequest, HttpResponseBase
 from django.utils.module_loading import import_string
 
 from . import Sonde
-from ._recording import header_pairs, recorder_of, stack_of
+from ._recording import content_length, header_pairs, recorder_of, stack_of, user_of
 
 __all__ = ["SondeMiddleware", "client"]
 
-_log = logging.getLogger("sonde")
 _lock = threading.Lock()
 _client: Sonde | None = None
 
@@ -88,11 +86,7 @@ class SondeMiddleware:
         sent = None
         if response is not None and not response.streaming:
             sent = len(response.content)  # type: ignore[attr-defined]
-        try:
-            received = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            received = 0
-        user = self._user_of(request)
+        user = user_of(self.identify, request)
         self.recorder.record(
             self.sonde,
             request.method or "GET",
@@ -103,18 +97,8 @@ class SondeMiddleware:
             (finished - started) * 1000.0,
             request.META.get("REMOTE_ADDR"),
             header_pairs(request.META),
-            received,
+            content_length(request.META),
             sent,
             *error,
             **({"user_id": user} if user else {}),
         )
-
-    def _user_of(self, request: HttpRequest) -> str | None:
-        if self.identify is None:
-            return None
-        try:
-            user = self.identify(request)
-        except Exception:
-            _log.exception("identify raised; the request is recorded without a user")
-            return None
-        return None if user is None else str(user)

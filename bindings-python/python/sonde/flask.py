@@ -13,18 +13,16 @@ Built on ``sonde.wsgi.SondeWSGIMiddleware`` (the core's request recorder).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import flask
 
 from . import Sonde
+from ._recording import user_of
 from .wsgi import ERROR, ROUTE, USER, SondeWSGIMiddleware
 
 __all__ = ["instrument"]
-
-_log = logging.getLogger("sonde")
 
 
 def instrument(
@@ -73,12 +71,8 @@ def instrument(
 
         @app.teardown_request
         def _user(exc: BaseException | None) -> None:
-            try:
-                user = identify(flask.request)
-            except Exception:
-                _log.exception("identify raised; the request is recorded without a user")
-                return
+            user = user_of(identify, flask.request)
             if user is not None:
-                flask.request.environ[USER] = str(user)
+                flask.request.environ[USER] = user
 
     return sonde

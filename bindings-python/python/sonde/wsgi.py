@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from . import Sonde
-from ._recording import header_pairs, recorder_of, stack_of
+from ._recording import content_length, header_pairs, recorder_of, stack_of
 
 ROUTE = "sonde.route"
 ERROR = "sonde.error"
@@ -74,10 +74,6 @@ class SondeWSGIMiddleware:
         finished = time.perf_counter()
         exc = raised or environ.get(ERROR)
         error = () if exc is None else (type(exc).__name__, str(exc), stack_of(exc))
-        try:
-            received = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            received = 0
         user = environ.get(USER)
         self.recorder.record(
             self.sonde,
@@ -89,7 +85,7 @@ class SondeWSGIMiddleware:
             (state[1] - started) * 1000.0 if state[1] else None,
             environ.get("REMOTE_ADDR"),
             header_pairs(environ),
-            received,
+            content_length(environ),
             sent,
             *error,
             **({"user_id": str(user)} if user else {}),

@@ -228,18 +228,14 @@ impl Buffer {
     pub fn offer(&mut self, json: Box<str>, now_ms: u64, keep: bool) -> Result<u64, PushError> {
         let evict = self.limits.evict_oldest && !keep;
         self.try_push(json, now_ms, evict).map_err(|(e, json)| {
-            self.reject(e);
-            let detail = match e {
-                PushError::Full => "the buffer was full: the new event was refused",
-                PushError::Oversize => "the event is larger than the whole buffer",
-                PushError::Closed => return e,
-            };
-            let reason = if e == PushError::Full {
-                DropReason::QueueFull
-            } else {
-                DropReason::Oversize
-            };
-            self.notices.lose(reason, || detail.to_owned(), [json]);
+            if let Some(reason) = self.reject(e) {
+                let detail = if reason == DropReason::QueueFull {
+                    "the buffer was full: the new event was refused"
+                } else {
+                    "the event is larger than the whole buffer"
+                };
+                self.notices.lose(reason, || detail.to_owned(), [json]);
+            }
             e
         })
     }
@@ -300,15 +296,17 @@ impl Buffer {
         wake
     }
 
-    /// Counts an offered event that was not taken after all.
-    pub fn reject(&mut self, why: PushError) {
+    /// Counts an offered event that was not taken after all; the reason it was counted
+    /// under, if it counts.
+    pub fn reject(&mut self, why: PushError) -> Option<DropReason> {
         let reason = match why {
             PushError::Full => DropReason::QueueFull,
             PushError::Oversize => DropReason::Oversize,
             // Refused at the door: the caller gets `shut_down` and the event never counts.
-            PushError::Closed => return,
+            PushError::Closed => return None,
         };
         self.record_drop(reason);
+        Some(reason)
     }
 
     /// True when a batch should go out now.

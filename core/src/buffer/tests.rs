@@ -62,7 +62,9 @@ proptest! {
             match op {
                 Op::Push(n) => match b.push(event(n), now) {
                     Ok(_) => {}
-                    Err(e) => b.reject(e),
+                    Err(e) => {
+                        b.reject(e);
+                    }
                 },
                 Op::Take => {
                     if let Some(batch) = b.take(now) {

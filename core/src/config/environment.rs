@@ -122,16 +122,29 @@ pub fn options_from_environment(
     }
 }
 
-/// `options` over what the environment says: explicit options win, one by one.
-pub fn with_environment(
-    options: Map<String, Value>,
+/// A server binding's (Python, Node) options, complete: the explicit ones over what the
+/// environment says (explicit options win, one by one); a person required of every event
+/// (`require_person`) unless a process-wide `anonymous_id` was chosen; and, under a test
+/// runner, invalid events raising unless `on_invalid` says otherwise (tests must not miss
+/// a tracking mistake).
+pub fn server_options(
+    explicit: Map<String, Value>,
     environment: Map<String, Value>,
+    under_test_runner: bool,
 ) -> Map<String, Value> {
-    let mut merged = environment;
-    for (k, v) in options {
-        merged.insert(k, v);
+    let mut options = environment;
+    for (k, v) in explicit {
+        options.insert(k, v);
     }
-    merged
+    if !options.contains_key("anonymous_id") {
+        options.entry("require_person").or_insert(Value::Bool(true));
+    }
+    if under_test_runner {
+        options
+            .entry("on_invalid")
+            .or_insert_with(|| Value::String("raise".to_owned()));
+    }
+    options
 }
 
 #[cfg(test)]
@@ -195,17 +208,30 @@ mod tests {
     }
 
     #[test]
-    fn explicit_options_win() {
-        let merged = with_environment(
-            json!({"store": "a.db"}).as_object().unwrap().clone(),
-            json!({"store": "b.db", "disabled": true})
-                .as_object()
-                .unwrap()
-                .clone(),
+    fn explicit_options_win_and_servers_get_their_defaults() {
+        let object = |v: Value| v.as_object().cloned().unwrap_or_default();
+        let merged = server_options(
+            object(json!({"store": "a.db"})),
+            object(json!({"store": "b.db", "disabled": true})),
+            false,
         );
         assert_eq!(
             Value::Object(merged),
-            json!({"store": "a.db", "disabled": true})
+            json!({"store": "a.db", "disabled": true, "require_person": true})
+        );
+        let tested = server_options(
+            object(json!({"anonymous_id": "p", "on_invalid": "warn"})),
+            Map::new(),
+            true,
+        );
+        assert_eq!(
+            Value::Object(tested),
+            json!({"anonymous_id": "p", "on_invalid": "warn"})
+        );
+        let tested = server_options(Map::new(), Map::new(), true);
+        assert_eq!(
+            Value::Object(tested),
+            json!({"require_person": true, "on_invalid": "raise"})
         );
     }
 }

@@ -22,7 +22,7 @@ use crate::platform::MaybeSendSync;
 #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
 pub use destinations::{Destinations, DESTINATION_OPTIONS};
 pub use environment::{
-    options_from_environment, with_environment, EnvironmentOptions, VariableKind,
+    options_from_environment, server_options, EnvironmentOptions, VariableKind,
     COLLECTOR_VARIABLES, ENVIRONMENT_VARIABLES,
 };
 pub use options::{merge_option_changes, snake_case_keys, snake_case_name, OPTION_NAMES};

@@ -178,7 +178,7 @@ struct Inner {
     super_properties: RwLock<Properties>,
     /// Context entries every locally tracked event gets unless it has its own (a page's
     /// device and page context, set once instead of sent with every event).
-    context_defaults: RwLock<Arc<Properties>>,
+    context_defaults: RwLock<Properties>,
     ids: IdGenerator,
     overflow: OverflowPolicy,
     mode: DeliveryMode,
@@ -290,7 +290,7 @@ impl Sonde {
                 library_json: crate::event::json::library_fragment(&config.library),
                 anonymous_id,
                 super_properties: RwLock::new(config.super_properties.clone()),
-                context_defaults: RwLock::new(Arc::new(Properties::new())),
+                context_defaults: RwLock::new(Properties::new()),
                 ids,
                 overflow: config.overflow,
                 mode: config.delivery,
@@ -478,7 +478,7 @@ impl Sonde {
             .inner
             .context_defaults
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = Arc::new(defaults);
+            .unwrap_or_else(PoisonError::into_inner) = defaults;
     }
 
     /// Adds super properties to every later `track`, `page` and `screen`.

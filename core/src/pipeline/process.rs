@@ -54,12 +54,10 @@ impl Inner {
                     }
                     // Otherwise validation refuses it: a server event must name its person.
                 }
-                let defaults = Arc::clone(
-                    &self
-                        .context_defaults
-                        .read()
-                        .unwrap_or_else(PoisonError::into_inner),
-                );
+                let defaults = self
+                    .context_defaults
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner);
                 if !defaults.is_empty() && m.raw.context.is_none() {
                     for (k, v) in defaults.iter() {
                         if !m.context.contains_key(k) {

@@ -10,7 +10,6 @@ the ``__unmatched__`` bucket and the ``$error`` event (``core/src/http/recorder.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 from starlette.requests import Request
 
 from .. import Sonde
-from .._recording import recorder_of, stack_of
+from .._recording import recorder_of, stack_of, user_of
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -30,8 +29,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # request (Starlette's ``Request``), so what the handler and its dependencies put on
 # ``request.state`` (the signed-in user, say) is there.
 Identify = Callable[[Request], str | None]
-
-_log = logging.getLogger("sonde")
 
 
 def route_template(scope: Scope) -> str | None:
@@ -127,7 +124,7 @@ class SondeMiddleware:
         finished = state[2] or time.perf_counter()
         client = scope.get("client")
         error = () if exc is None else (type(exc).__name__, str(exc), stack_of(exc))
-        user = self._user_of(scope) if self.identify is not None else None
+        user = user_of(self.identify, Request(scope)) if self.identify is not None else None
         # Positional: this runs once per request.
         self.recorder.record(
             self.sonde,
@@ -144,11 +141,3 @@ class SondeMiddleware:
             *error,
             **({"user_id": user} if user else {}),
         )
-
-    def _user_of(self, scope: Scope) -> str | None:
-        try:
-            user = self.identify(Request(scope)) if self.identify else None
-        except Exception:
-            _log.exception("identify raised; the request is recorded without a user")
-            return None
-        return None if user is None else str(user)
