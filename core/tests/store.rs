@@ -51,8 +51,10 @@ fn sample() -> Vec<Value> {
         .collect()
 }
 
-/// Every backend the store tests run against: SQLite in memory, and fresh databases on the
-/// PostgreSQL server `make test` starts, written with each way of sending batches.
+/// Every backend the store tests run against: SQLite in memory (with its default partition
+/// size, and with partitions of 7 rows so that every query, page and delete crosses
+/// partitions, sealed and open), and fresh databases on the PostgreSQL server `make test`
+/// starts, written with each way of sending batches.
 fn backends(test: &str) -> Vec<Box<dyn Store>> {
     let postgres = |method| {
         let url = support::postgres_database(test);
@@ -60,6 +62,11 @@ fn backends(test: &str) -> Vec<Box<dyn Store>> {
     };
     vec![
         Box::new(SqliteStore::open_in_memory().unwrap()),
+        Box::new(
+            SqliteStore::open_in_memory()
+                .unwrap()
+                .with_partition_rows(7),
+        ),
         postgres(WriteMethod::Unnest),
         postgres(WriteMethod::Copy),
     ]
@@ -661,4 +668,150 @@ fn personless_events_are_not_counted_as_people() {
         let people: u64 = a.people_series.iter().map(|p| p.count).sum();
         assert_eq!(people, 1, "{}", store.backend());
     }
+}
+
+/// Names of the file's partition tables and of the indexes on them, read with SQLite itself.
+fn partition_layout(path: &std::path::Path) -> (Vec<String>, Vec<String>) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let names = |kind: &str| -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = ?1 AND tbl_name LIKE 'events%' ORDER BY name")
+            .unwrap();
+        let rows = stmt.query_map([kind], |r| r.get::<_, String>(0)).unwrap();
+        rows.map(Result::unwrap).collect()
+    };
+    (names("table"), names("index"))
+}
+
+fn track_line(id: &str, user: &str, ts: i64) -> String {
+    json!({"type": "track", "event": "E", "userId": user, "messageId": id,
+        "timestamp": Timestamp::from_millis(ts).to_string(), "properties": {"n": 1}})
+    .to_string()
+}
+
+#[test]
+fn sqlite_partitions_are_sealed_with_their_indexes_dedupe_across_them_and_purge_by_table() {
+    let path = temp_db("partitions");
+    let store = SqliteStore::open(&path).unwrap().with_partition_rows(10);
+    let lines: Vec<String> = (0..35)
+        .map(|i| track_line(&format!("m-{i}"), &format!("u{}", i % 3), T0 + i * 1000))
+        .collect();
+    for chunk in lines.chunks(5) {
+        store.write(&mut chunk.iter().map(String::as_str)).unwrap();
+    }
+    // Three sealed partitions of 10 with every index, and the open one with its time index.
+    let (tables, indexes) = partition_layout(&path);
+    assert_eq!(tables, ["events_1", "events_2", "events_3", "events_4"]);
+    for sealed in ["events_1", "events_2", "events_3"] {
+        for index in ["ts", "type", "event", "user", "anonymous", "session"] {
+            assert!(
+                indexes.contains(&format!("{sealed}_{index}")),
+                "{indexes:?}"
+            );
+        }
+    }
+    assert_eq!(
+        indexes
+            .iter()
+            .filter(|i| i.starts_with("events_4_"))
+            .collect::<Vec<_>>(),
+        ["events_4_ts"]
+    );
+    // Sent again (a retry, another process): every one is already stored, in any partition.
+    let report = store.write(&mut lines.iter().map(String::as_str)).unwrap();
+    assert_eq!((report.inserted, report.deduplicated), (0, 35));
+    assert_eq!(store.len().unwrap(), 35);
+    // Found by id in a sealed partition and in the open one; updated and deleted there.
+    assert_eq!(store.get("m-3").unwrap().unwrap()["userId"], "u0");
+    assert_eq!(store.get("m-33").unwrap().unwrap()["userId"], "u0");
+    assert!(store.delete("m-3").unwrap());
+    assert!(store.get("m-3").unwrap().is_none());
+    // A deleted event may be stored again.
+    let report = store
+        .write(&mut std::iter::once(lines[3].as_str()))
+        .unwrap();
+    assert_eq!(report.inserted, 1);
+    // Purging before event 25 drops the first two partitions whole and cuts the third.
+    let purged = store
+        .purge_older_than(Timestamp::from_millis(T0 + 25_000))
+        .unwrap();
+    assert_eq!(purged, 25);
+    assert_eq!(store.len().unwrap(), 10);
+    let (tables, _) = partition_layout(&path);
+    assert_eq!(tables, ["events_3", "events_4"]);
+    // Purged events are gone from the dedupe map too: sending them again stores them.
+    let report = store
+        .write(&mut lines[..5].iter().map(String::as_str))
+        .unwrap();
+    assert_eq!(report.inserted, 5);
+    let newest_first = walk(&store, EventQuery::default(), 4);
+    let mut expected: Vec<String> = (25..35)
+        .chain(0..5)
+        .rev()
+        .map(|i| format!("m-{i}"))
+        .collect();
+    expected.sort_by_key(|id| std::cmp::Reverse(id[2..].parse::<i64>().unwrap()));
+    assert_eq!(newest_first, expected);
+    // The six written since the purge filled the open partition: sealed, a fifth opened.
+    let (tables, _) = partition_layout(&path);
+    assert_eq!(tables, ["events_3", "events_4", "events_5"]);
+    // Everything deleted: the tables go, the partition numbers keep increasing, writes go on.
+    assert_eq!(store.delete_all().unwrap(), 15);
+    let (tables, _) = partition_layout(&path);
+    assert_eq!(tables, ["events_6"]);
+    store
+        .write(&mut lines[..2].iter().map(String::as_str))
+        .unwrap();
+    assert_eq!(walk(&store, EventQuery::default(), 10), ["m-1", "m-0"]);
+}
+
+#[test]
+fn a_version_2_file_is_migrated_into_partitions() {
+    let path = temp_db("migrate-v2");
+    {
+        // The schema version 2 wrote: one table with its unique messageId and six indexes.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE events (id INTEGER PRIMARY KEY, message_id TEXT NOT NULL UNIQUE, type TEXT NOT NULL,
+                event TEXT, name TEXT, user_id TEXT, anonymous_id TEXT, session_id TEXT, group_id TEXT,
+                previous_id TEXT, ts INTEGER NOT NULL, received_at INTEGER, sent_at INTEGER,
+                properties TEXT NOT NULL DEFAULT '{}', traits TEXT NOT NULL DEFAULT '{}',
+                context TEXT NOT NULL DEFAULT '{}', extra TEXT NOT NULL DEFAULT '{}');
+             CREATE INDEX events_ts ON events (ts, id);
+             CREATE TABLE instances (id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL,
+                started_at INTEGER NOT NULL, last_seen INTEGER NOT NULL, snapshot TEXT NOT NULL);
+             INSERT INTO events (id, message_id, type, event, user_id, ts, properties)
+                VALUES (1, 'old-1', 'track', 'E', 'u1', 1800000000000, '{\"n\":1}'),
+                       (3, 'old-3', 'track', 'E', 'u2', 1800000002000, '{\"n\":3}');
+             PRAGMA user_version = 2;",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap().with_partition_rows(2);
+    assert_eq!(store.len().unwrap(), 2);
+    assert_eq!(store.get("old-3").unwrap().unwrap()["properties"]["n"], 3);
+    let report = store
+        .write(
+            &mut [
+                track_line("old-1", "u1", T0),
+                track_line("new-1", "u1", T0 + 1000),
+                track_line("new-2", "u1", T0 + 3000),
+            ]
+            .iter()
+            .map(String::as_str),
+        )
+        .unwrap();
+    assert_eq!((report.inserted, report.deduplicated), (2, 1));
+    let (tables, _) = partition_layout(&path);
+    assert_eq!(tables, ["events", "events_2", "events_3"]);
+    assert_eq!(
+        walk(&store, EventQuery::default(), 2),
+        ["new-2", "old-3", "new-1", "old-1"]
+    );
+    let user = EventQuery {
+        user_id: Some("u1".into()),
+        order: Order::Asc,
+        ..Default::default()
+    };
+    assert_eq!(walk(&store, user, 1), ["old-1", "new-1", "new-2"]);
 }

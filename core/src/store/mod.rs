@@ -5,6 +5,8 @@
 
 mod aggregate;
 mod instances;
+#[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
+mod partitions;
 #[cfg(all(feature = "postgres", not(target_arch = "wasm32")))]
 mod postgres;
 mod query;
@@ -17,6 +19,8 @@ use serde_json::Value;
 
 pub use aggregate::{Aggregates, Bucket, SeriesPoint, SERIES_NAMES};
 pub use instances::{Instance, PublishedInstance, INSTANCE_RETENTION_MS};
+#[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
+pub use partitions::PARTITION_ROWS;
 #[cfg(all(feature = "postgres", not(target_arch = "wasm32")))]
 pub use postgres::{PostgresStore, WriteMethod};
 pub use query::{Deletion, EventPage, EventQuery, Order, TimeRange, MAX_LIMIT};

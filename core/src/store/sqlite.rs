@@ -1,5 +1,6 @@
 //! The embedded SQLite store (feature `sqlite`): one file, WAL mode, batched inserts in one
-//! transaction, dedupe by `messageId`, indexes for every query filter, keyset pagination.
+//! transaction, dedupe by `messageId`, keyset pagination; events in partitions whose
+//! indexes are built when they fill up (`partitions.rs`).
 //!
 //! Durability: `journal_mode=WAL` with `synchronous=NORMAL` (checkpoints every ~40 MB). A committed batch survives a
 //! crash of the process (it is in the WAL); a power loss may lose the last transactions
@@ -12,16 +13,17 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params_from_iter, Connection, ErrorCode, OpenFlags, OptionalExtension};
+use rusqlite::{params_from_iter, Connection, ErrorCode, OpenFlags, TransactionBehavior};
 use serde_json::{Map, Value};
 
 use std::collections::BTreeMap;
 
+use super::partitions::{self, Partition, PARTITION_ROWS};
 use super::query::{page_clauses, Cursor};
 use super::row::Row;
 use super::{
-    Aggregates, Bucket, EventPage, EventQuery, Instance, PublishedInstance, SeriesPoint, Store,
-    TimeRange, WriteReport, INSTANCE_RETENTION_MS,
+    Aggregates, Bucket, EventPage, EventQuery, Instance, Order, PublishedInstance, SeriesPoint,
+    Store, TimeRange, WriteReport, INSTANCE_RETENTION_MS,
 };
 use crate::error::{Error, ErrorKind};
 use crate::event::{Properties, Timestamp};
@@ -29,9 +31,10 @@ use crate::stats::{DDSketch, Latency, StatsSnapshot};
 use crate::validate::Validator;
 
 /// The schema this code writes; files from newer versions are refused.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
-/// Migrations, in order: entry `i` takes a file from version `i` to `i + 1`.
+/// Migrations written as SQL, in order: entry `i` takes a file from version `i` to `i + 1`;
+/// the step to version 3 (partitions) is [`partitions::migrate_to_partitions`].
 const MIGRATIONS: &[&str] = &[
     "
 CREATE TABLE events (
@@ -79,7 +82,7 @@ const COLUMNS: &str = "id, ts, message_id, type, event, name, user_id, anonymous
 /// How long a writer waits for another one before reporting the database as locked.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-fn store_error(what: &str, e: rusqlite::Error) -> Error {
+pub(super) fn store_error(what: &str, e: rusqlite::Error) -> Error {
     let detail = match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
             format!(
@@ -147,6 +150,8 @@ pub struct SqliteStore {
     reader: Option<Mutex<Connection>>,
     path: PathBuf,
     deduplicated: AtomicU64,
+    /// Rows after which this writer seals the open partition.
+    partition_rows: u64,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -189,7 +194,15 @@ impl SqliteStore {
             reader: None,
             path,
             deduplicated: AtomicU64::new(0),
+            partition_rows: PARTITION_ROWS,
         })
+    }
+
+    /// Seals partitions after `rows` rows instead of [`PARTITION_ROWS`] (tests use a few
+    /// rows so that every query crosses partitions). At least 1.
+    pub fn with_partition_rows(mut self, rows: u64) -> Self {
+        self.partition_rows = rows.max(1);
+        self
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -247,6 +260,11 @@ fn migrate(conn: &Connection) -> Result<(), Error> {
             let next = i as i64 + 1;
             conn.execute_batch(&format!("{step} PRAGMA user_version = {next};"))
                 .map_err(|e| store_error(&format!("migrating to schema version {next}"), e))?;
+        }
+        if version < 3 {
+            partitions::migrate_to_partitions(conn)?;
+            conn.execute_batch("PRAGMA user_version = 3;")
+                .map_err(|e| store_error("migrating to schema version 3", e))?;
         }
         Ok(())
     })();
@@ -380,24 +398,66 @@ impl Store for SqliteStore {
         self.deduplicated.load(Ordering::Relaxed)
     }
 
-    /// Deletes every event older than `before` (event time); how many.
+    /// Deletes every event older than `before` (event time); how many. Partitions wholly
+    /// older are dropped as tables; the one the bound cuts through is deleted from by row.
     fn purge_older_than(&self, before: Timestamp) -> Result<u64, Error> {
-        let n = self
-            .conn()
-            .execute("DELETE FROM events WHERE ts < ?1", [before.as_millis()])
-            .map_err(|e| store_error("purging", e))?;
-        Ok(n as u64)
+        let before = before.as_millis();
+        let fail = |e| store_error("purging", e);
+        self.in_write(|conn| {
+            let mut purged = 0u64;
+            for p in partitions::partitions(conn)? {
+                if !p.may_hold(None, Some(before)) {
+                    continue;
+                }
+                let whole = p.sealed && p.max_ts.is_some_and(|max| max < before);
+                if whole {
+                    let n: i64 = conn
+                        .query_row(&format!("SELECT COUNT(*) FROM {}", p.name), [], |r| {
+                            r.get(0)
+                        })
+                        .map_err(fail)?;
+                    conn.execute_batch(&format!(
+                        "DELETE FROM message_ids WHERE message_id IN (SELECT message_id FROM {name});
+                         DROP TABLE {name};",
+                        name = p.name
+                    ))
+                    .map_err(fail)?;
+                    conn.execute("DELETE FROM partitions WHERE id = ?1", [p.id])
+                        .map_err(fail)?;
+                    purged += n as u64;
+                } else {
+                    purged +=
+                        delete_rows(conn, &p, " WHERE ts < ?1", &[SqlValue::Integer(before)])?;
+                }
+            }
+            Ok(purged)
+        })
     }
 
-    /// Counts by type and event name, a time series, unique users and sessions, and latency
-    /// quantiles per route and per operation, over events whose time is in `range`.
     fn aggregate(&self, range: TimeRange, bucket: Bucket) -> Result<Aggregates, Error> {
-        let conn = self.read_conn();
         let fail = |e| store_error("aggregating", e);
-        let from = range.from.map_or(i64::MIN, Timestamp::as_millis);
-        let to = range.to.map_or(i64::MAX, Timestamp::as_millis);
+        let mut guard = self.read_conn();
+        // One snapshot for the catalog and the partitions it names.
+        let tx = guard.transaction().map_err(fail)?;
+        let conn: &Connection = &tx;
+        let parts = partitions::partitions(conn)?;
+        let (from_ms, to_ms) = (
+            range.from.map(Timestamp::as_millis),
+            range.to.map(Timestamp::as_millis),
+        );
+        // Every query below reads `all_events`: the partitions that may hold the range.
+        let with = format!(
+            "WITH all_events AS ({}) ",
+            union_all(&parts, from_ms, to_ms, |p| format!(
+                "SELECT * FROM {}",
+                p.name
+            ))
+        );
+        let over_all = |text: &str| format!("{with}{text}");
+        let from = from_ms.unwrap_or(i64::MIN);
+        let to = to_ms.unwrap_or(i64::MAX);
         let counts = |sql: &str| -> Result<BTreeMap<String, u64>, Error> {
-            let mut stmt = conn.prepare_cached(sql).map_err(fail)?;
+            let mut stmt = conn.prepare_cached(&over_all(sql)).map_err(fail)?;
             let rows = stmt
                 .query_map([from, to], |r| {
                     Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?))
@@ -410,17 +470,18 @@ impl Store for SqliteStore {
             }
             Ok(out)
         };
-        let by_type =
-            counts("SELECT type, COUNT(*) FROM events WHERE ts >= ?1 AND ts < ?2 GROUP BY type")?;
+        let by_type = counts(
+            "SELECT type, COUNT(*) FROM all_events WHERE ts >= ?1 AND ts < ?2 GROUP BY type",
+        )?;
         let by_event = counts(
-            "SELECT event, COUNT(*) FROM events WHERE ts >= ?1 AND ts < ?2 AND type = 'track' GROUP BY event",
+            "SELECT event, COUNT(*) FROM all_events WHERE ts >= ?1 AND ts < ?2 AND type = 'track' GROUP BY event",
         )?;
         let width = bucket.millis();
         let mut stmt = conn
-            .prepare_cached(
-                "SELECT (ts - ((ts % ?3) + ?3) % ?3) AS b, COUNT(*) FROM events \
+            .prepare_cached(&over_all(
+                "SELECT (ts - ((ts % ?3) + ?3) % ?3) AS b, COUNT(*) FROM all_events \
                  WHERE ts >= ?1 AND ts < ?2 GROUP BY b ORDER BY b",
-            )
+            ))
             .map_err(fail)?;
         let series = stmt
             .query_map([from, to, width], |r| {
@@ -435,7 +496,7 @@ impl Store for SqliteStore {
         drop(stmt);
         let points =
             |sql: &str, params: &[&dyn rusqlite::ToSql]| -> Result<Vec<SeriesPoint>, Error> {
-                let mut stmt = conn.prepare_cached(sql).map_err(fail)?;
+                let mut stmt = conn.prepare_cached(&over_all(sql)).map_err(fail)?;
                 let rows = stmt
                     .query_map(params, |r| {
                         Ok(SeriesPoint {
@@ -449,7 +510,7 @@ impl Store for SqliteStore {
         let mut series_by_event = BTreeMap::new();
         for name in super::top_names(&by_event) {
             let named = points(
-                "SELECT (ts - ((ts % ?3) + ?3) % ?3) AS b, COUNT(*) FROM events \
+                "SELECT (ts - ((ts % ?3) + ?3) % ?3) AS b, COUNT(*) FROM all_events \
                  WHERE ts >= ?1 AND ts < ?2 AND type = 'track' AND event = ?4 GROUP BY b ORDER BY b",
                 &[&from, &to, &width, &name],
             )?;
@@ -457,20 +518,20 @@ impl Store for SqliteStore {
         }
         let people_series = points(
             "SELECT (ts - ((ts % ?3) + ?3) % ?3) AS b, COUNT(DISTINCT COALESCE(user_id, NULLIF(anonymous_id, '$personless'))) \
-             FROM events WHERE ts >= ?1 AND ts < ?2 GROUP BY b ORDER BY b",
+             FROM all_events WHERE ts >= ?1 AND ts < ?2 GROUP BY b ORDER BY b",
             &[&from, &to, &width],
         )?;
         let (total, unique_users, unique_anonymous, unique_sessions) = conn
             .query_row(
-                "SELECT COUNT(*), COUNT(DISTINCT user_id), \
+                &over_all("SELECT COUNT(*), COUNT(DISTINCT user_id), \
                  COUNT(DISTINCT CASE WHEN user_id IS NULL THEN NULLIF(anonymous_id, '$personless') END), COUNT(DISTINCT session_id) \
-                 FROM events WHERE ts >= ?1 AND ts < ?2",
+                 FROM all_events WHERE ts >= ?1 AND ts < ?2"),
                 [from, to],
                 |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?)),
             )
             .map_err(fail)?;
         let latencies = |sql: &str| -> Result<BTreeMap<String, Latency>, Error> {
-            let mut stmt = conn.prepare_cached(sql).map_err(fail)?;
+            let mut stmt = conn.prepare_cached(&over_all(sql)).map_err(fail)?;
             let rows = stmt
                 .query_map([from, to], |r| {
                     Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<f64>>(1)?))
@@ -489,11 +550,11 @@ impl Store for SqliteStore {
         };
         let routes = latencies(
             "SELECT json_extract(properties, '$.\"http.request.method\"') || ' ' || json_extract(properties, '$.\"http.route\"'), \
-             json_extract(properties, '$.duration_ms') FROM events \
+             json_extract(properties, '$.duration_ms') FROM all_events \
              WHERE ts >= ?1 AND ts < ?2 AND event = '$api_request'",
         )?;
         let operations = latencies(
-            "SELECT json_extract(properties, '$.operation'), json_extract(properties, '$.duration_ms') FROM events \
+            "SELECT json_extract(properties, '$.operation'), json_extract(properties, '$.duration_ms') FROM all_events \
              WHERE ts >= ?1 AND ts < ?2 AND event = '$performance'",
         )?;
         Ok(Aggregates {
@@ -512,9 +573,12 @@ impl Store for SqliteStore {
     }
 
     /// Events stored.
+    /// Events stored.
     fn len(&self) -> Result<u64, Error> {
         self.read_conn()
-            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0))
+            .query_row("SELECT COUNT(*) FROM message_ids", [], |r| {
+                r.get::<_, i64>(0)
+            })
             .map(|n| n as u64)
             .map_err(|e| store_error("counting", e))
     }
@@ -607,77 +671,124 @@ impl Store for SqliteStore {
         let rows = events
             .map(Row::parse)
             .collect::<Result<Vec<Row<'_>>, Error>>()?;
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(|e| store_error("writing", e))?;
-        let mut report = WriteReport::default();
-        {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO events (message_id, type, event, name, user_id, anonymous_id, \
-                     session_id, group_id, previous_id, ts, received_at, sent_at, properties, traits, context, extra) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-                )
-                .map_err(|e| store_error("writing", e))?;
-            for r in &rows {
-                let n = insert
-                    .execute(rusqlite::params![
-                        r.message_id,
-                        r.kind,
-                        r.event,
-                        r.name,
-                        r.user_id,
-                        r.anonymous_id,
-                        r.session_id,
-                        r.group_id,
-                        r.previous_id,
-                        r.ts,
-                        r.received_at,
-                        r.sent_at,
-                        r.properties,
-                        r.traits,
-                        r.context,
-                        r.extra
-                    ])
-                    .map_err(|e| store_error("writing", e))?;
-                if n == 1 {
+        let fail = |e| store_error("writing", e);
+        let (report, filled) = self.in_write(|conn| {
+            let open = partitions::open_partition(conn)?;
+            let mut report = WriteReport::default();
+            let mut next = open.next_id();
+            let (mut min_ts, mut max_ts) = (i64::MAX, i64::MIN);
+            {
+                // The dedupe map first: a messageId already stored (in any partition) is
+                // not written again.
+                let mut claim = conn
+                    .prepare_cached("INSERT OR IGNORE INTO message_ids (message_id, id) VALUES (?1, ?2)")
+                    .map_err(fail)?;
+                let mut insert = conn
+                    .prepare_cached(&format!(
+                        "INSERT INTO {} (id, message_id, type, event, name, user_id, anonymous_id, \
+                         session_id, group_id, previous_id, ts, received_at, sent_at, properties, traits, context, extra) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                        open.name
+                    ))
+                    .map_err(fail)?;
+                for r in &rows {
+                    if claim.execute(rusqlite::params![r.message_id, next]).map_err(fail)? == 0 {
+                        report.deduplicated += 1;
+                        continue;
+                    }
+                    insert
+                        .execute(rusqlite::params![
+                            next,
+                            r.message_id,
+                            r.kind,
+                            r.event,
+                            r.name,
+                            r.user_id,
+                            r.anonymous_id,
+                            r.session_id,
+                            r.group_id,
+                            r.previous_id,
+                            r.ts,
+                            r.received_at,
+                            r.sent_at,
+                            r.properties,
+                            r.traits,
+                            r.context,
+                            r.extra
+                        ])
+                        .map_err(fail)?;
+                    next += 1;
                     report.inserted += 1;
-                } else {
-                    report.deduplicated += 1;
+                    min_ts = min_ts.min(r.ts);
+                    max_ts = max_ts.max(r.ts);
                 }
             }
-        }
-        tx.commit().map_err(|e| store_error("committing", e))?;
+            if report.inserted > 0 {
+                conn.prepare_cached(
+                    "UPDATE partitions SET rows = rows + ?2, \
+                     min_ts = MIN(COALESCE(min_ts, ?3), ?3), max_ts = MAX(COALESCE(max_ts, ?4), ?4) \
+                     WHERE id = ?1",
+                )
+                .and_then(|mut s| {
+                    s.execute(rusqlite::params![open.id, report.inserted as i64, min_ts, max_ts])
+                })
+                .map_err(fail)?;
+            }
+            Ok((report, open.rows + report.inserted as i64 >= self.partition_rows as i64))
+        })?;
         self.deduplicated
             .fetch_add(report.deduplicated, Ordering::Relaxed);
+        if filled {
+            // In a transaction of its own: the batch above is committed whatever happens here,
+            // and another writer may have sealed it meanwhile (looked at again inside).
+            self.in_write(|conn| {
+                let open = partitions::open_partition(conn)?;
+                if open.rows >= self.partition_rows as i64 {
+                    partitions::seal(conn, &open)?;
+                }
+                Ok(())
+            })?;
+        }
         Ok(report)
     }
 
     fn get(&self, message_id: &str) -> Result<Option<Value>, Error> {
-        self.read_conn()
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM events WHERE message_id = ?1"),
-                [message_id],
-                message_of,
-            )
-            .optional()
-            .map_err(|e| store_error("reading", e))
+        let mut guard = self.read_conn();
+        let tx = guard.transaction().map_err(|e| store_error("reading", e))?;
+        read_event(&tx, message_id).map(|found| found.map(|(_, _, event)| event))
     }
 
     fn query(&self, q: &EventQuery) -> Result<EventPage, Error> {
         let cursor = q.check()?;
         let (where_sql, mut params) = filters(q);
-        let conn = self.read_conn();
+        let fail = |e| store_error("querying", e);
+        let mut guard = self.read_conn();
+        let tx = guard.transaction().map_err(fail)?;
+        let parts = partitions::partitions(&tx)?;
+        let (from, to) = (
+            q.time.from.map(Timestamp::as_millis),
+            q.time.to.map(Timestamp::as_millis),
+        );
         let total = if q.with_total {
-            let n: i64 = conn
-                .query_row(
-                    &format!("SELECT COUNT(*) FROM events{where_sql}"),
-                    params_from_iter(params.iter()),
-                    |r| r.get(0),
-                )
+            let sql = format!(
+                "SELECT SUM(n) FROM ({})",
+                union_all(&parts, from, to, |p| format!(
+                    "SELECT COUNT(*) AS n FROM {}{where_sql}",
+                    p.name
+                ))
+            );
+            let n: Option<i64> = tx
+                .query_row(&sql, params_from_iter(params.iter()), |r| r.get(0))
                 .map_err(|e| store_error("counting", e))?;
-            Some(n as u64)
+            Some(n.unwrap_or(0) as u64)
         } else {
             None
+        };
+        // A cursor narrows the partitions too: past it in the page's order, nothing.
+        let (from, to) = match (cursor, q.order) {
+            (Some(c), Order::Desc) => (from, Some(to.map_or(c.ts + 1, |t| t.min(c.ts + 1)))),
+            (Some(c), Order::Asc) => (Some(from.map_or(c.ts, |f| f.max(c.ts))), to),
+            (None, _) => (from, to),
         };
         let first = params.len() + 1;
         if let Some(c) = cursor {
@@ -692,26 +803,33 @@ impl Store for SqliteStore {
             first,
             |n| format!("?{n}"),
         );
-        let sql = format!("SELECT {COLUMNS} FROM events{where_sql}{page}");
-        let mut stmt = conn
-            .prepare_cached(&sql)
-            .map_err(|e| store_error("querying", e))?;
-        let mut rows = stmt
-            .query(params_from_iter(params.iter()))
-            .map_err(|e| store_error("querying", e))?;
+        // Each partition's page, in order, then the merge of them in the same order.
+        let arms = union_all(&parts, from, to, |p| {
+            format!(
+                "SELECT * FROM (SELECT {COLUMNS} FROM {}{where_sql}{page})",
+                p.name
+            )
+        });
+        let dir = match q.order {
+            Order::Asc => "ASC",
+            Order::Desc => "DESC",
+        };
+        let sql = format!("{arms} ORDER BY ts {dir}, id {dir} LIMIT ?{}", params.len());
+        let mut stmt = tx.prepare_cached(&sql).map_err(fail)?;
+        let mut rows = stmt.query(params_from_iter(params.iter())).map_err(fail)?;
         let mut events = Vec::new();
         let mut last = None;
         let mut more = false;
-        while let Some(r) = rows.next().map_err(|e| store_error("querying", e))? {
+        while let Some(r) = rows.next().map_err(fail)? {
             if events.len() == q.limit {
                 more = true;
                 break;
             }
             last = Some(Cursor {
-                id: r.get(0).map_err(|e| store_error("querying", e))?,
-                ts: r.get(1).map_err(|e| store_error("querying", e))?,
+                id: r.get(0).map_err(fail)?,
+                ts: r.get(1).map_err(fail)?,
             });
-            events.push(message_of(r).map_err(|e| store_error("querying", e))?);
+            events.push(message_of(r).map_err(fail)?);
         }
         Ok(EventPage {
             events,
@@ -728,34 +846,36 @@ impl Store for SqliteStore {
         validator: &Validator,
         now_ms: i64,
     ) -> Result<Option<Value>, Error> {
-        let conn = self.conn();
-        let stored = conn
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM events WHERE message_id = ?1"),
-                [message_id],
-                message_of,
+        self.in_write(|conn| {
+            let Some((table, id, stored)) = read_event(conn, message_id)? else {
+                return Ok(None);
+            };
+            let message = super::patched(stored, patch, replace, validator, now_ms)?;
+            let properties = Value::Object(message.properties.clone()).to_string();
+            conn.execute(
+                &format!("UPDATE {table} SET properties = ?1 WHERE id = ?2"),
+                rusqlite::params![properties, id],
             )
-            .optional()
-            .map_err(|e| store_error("reading", e))?;
-        let Some(stored) = stored else {
-            return Ok(None);
-        };
-        let message = super::patched(stored, patch, replace, validator, now_ms)?;
-        let properties = Value::Object(message.properties.clone()).to_string();
-        conn.execute(
-            "UPDATE events SET properties = ?1 WHERE message_id = ?2",
-            rusqlite::params![properties, message_id],
-        )
-        .map_err(|e| store_error("updating", e))?;
-        Ok(Some(message.to_value(None)))
+            .map_err(|e| store_error("updating", e))?;
+            Ok(Some(message.to_value(None)))
+        })
     }
 
     fn delete(&self, message_id: &str) -> Result<bool, Error> {
-        let n = self
-            .conn()
-            .execute("DELETE FROM events WHERE message_id = ?1", [message_id])
-            .map_err(|e| store_error("deleting", e))?;
-        Ok(n > 0)
+        let fail = |e| store_error("deleting", e);
+        self.in_write(|conn| {
+            let Some((table, id)) = partitions::locate(conn, message_id)? else {
+                return Ok(false);
+            };
+            conn.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id])
+                .map_err(fail)?;
+            conn.execute(
+                "DELETE FROM message_ids WHERE message_id = ?1",
+                [message_id],
+            )
+            .map_err(fail)?;
+            Ok(true)
+        })
     }
 
     fn delete_where(&self, q: &EventQuery) -> Result<u64, Error> {
@@ -767,23 +887,111 @@ impl Store for SqliteStore {
             ));
         }
         let (where_sql, params) = filters(q);
-        let n = self
-            .conn()
-            .execute(
-                &format!("DELETE FROM events{where_sql}"),
-                params_from_iter(params.iter()),
-            )
-            .map_err(|e| store_error("deleting", e))?;
-        Ok(n as u64)
+        let (from, to) = (
+            q.time.from.map(Timestamp::as_millis),
+            q.time.to.map(Timestamp::as_millis),
+        );
+        self.in_write(|conn| {
+            let mut deleted = 0;
+            for p in partitions::partitions(conn)? {
+                if p.may_hold(from, to) {
+                    deleted += delete_rows(conn, &p, &where_sql, &params)?;
+                }
+            }
+            Ok(deleted)
+        })
     }
 
     fn delete_all(&self) -> Result<u64, Error> {
-        let n = self
-            .conn()
-            .execute("DELETE FROM events", [])
-            .map_err(|e| store_error("deleting", e))?;
-        Ok(n as u64)
+        let fail = |e| store_error("deleting", e);
+        self.in_write(|conn| {
+            let n: i64 = conn
+                .query_row("SELECT COUNT(*) FROM message_ids", [], |r| r.get(0))
+                .map_err(fail)?;
+            let old = partitions::partitions(conn)?;
+            let next_id = old.iter().map(Partition::next_id).max().unwrap_or(1);
+            // The new open partition first, so that its number follows the old ones'.
+            partitions::create_open_partition(conn, next_id)?;
+            for p in &old {
+                conn.execute_batch(&format!("DROP TABLE {}", p.name))
+                    .map_err(fail)?;
+                conn.execute("DELETE FROM partitions WHERE id = ?1", [p.id])
+                    .map_err(fail)?;
+            }
+            conn.execute_batch("DELETE FROM message_ids")
+                .map_err(fail)?;
+            Ok(n as u64)
+        })
     }
+}
+
+impl SqliteStore {
+    /// Runs `work` in a write transaction taken at once (`BEGIN IMMEDIATE`: it reads the
+    /// catalog before writing, and a deferred transaction could not upgrade while another
+    /// process writes), committed if it succeeds.
+    fn in_write<T>(&self, work: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| store_error("writing", e))?;
+        let out = work(&tx)?;
+        tx.commit().map_err(|e| store_error("committing", e))?;
+        Ok(out)
+    }
+}
+
+/// `arm(p)` for every partition that may hold events in `[from, to)`, joined by
+/// `UNION ALL` (the open partition is always one of them).
+fn union_all(
+    parts: &[Partition],
+    from: Option<i64>,
+    to: Option<i64>,
+    arm: impl Fn(&Partition) -> String,
+) -> String {
+    parts
+        .iter()
+        .filter(|p| p.may_hold(from, to))
+        .map(arm)
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
+}
+
+/// Deletes the rows of partition `p` that `where_sql` matches, and their dedupe entries;
+/// how many.
+fn delete_rows(
+    conn: &Connection,
+    p: &Partition,
+    where_sql: &str,
+    params: &[SqlValue],
+) -> Result<u64, Error> {
+    let fail = |e| store_error("deleting", e);
+    conn.execute(
+        &format!(
+            "DELETE FROM message_ids WHERE message_id IN (SELECT message_id FROM {}{where_sql})",
+            p.name
+        ),
+        params_from_iter(params.iter()),
+    )
+    .map_err(fail)?;
+    let n = conn
+        .execute(
+            &format!("DELETE FROM {}{where_sql}", p.name),
+            params_from_iter(params.iter()),
+        )
+        .map_err(fail)?;
+    Ok(n as u64)
+}
+
+/// A stored event by `messageId`: its partition, row id and message.
+fn read_event(conn: &Connection, message_id: &str) -> Result<Option<(String, i64, Value)>, Error> {
+    let Some((table, id)) = partitions::locate(conn, message_id)? else {
+        return Ok(None);
+    };
+    let event = conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM {table} WHERE id = ?1"))
+        .and_then(|mut s| s.query_row([id], message_of))
+        .map_err(|e| store_error("reading", e))?;
+    Ok(Some((table, id, event)))
 }
 
 #[cfg(test)]
