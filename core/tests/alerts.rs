@@ -10,9 +10,17 @@ use sonde_core::alert::{AlertRule, AlertState, Op};
 use sonde_core::{ApiRequest, Config, DeliveryMode, ManualClock, Sonde};
 
 fn client(rules: Vec<AlertRule>, calls: Arc<AtomicUsize>) -> (Sonde, Arc<ManualClock>) {
+    client_with(Config::default(), rules, calls)
+}
+
+fn client_with(
+    config: Config,
+    rules: Vec<AlertRule>,
+    calls: Arc<AtomicUsize>,
+) -> (Sonde, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(1_800_000_000_000));
     let sonde = Sonde::new(
-        Config::default()
+        config
             .delivery(DeliveryMode::Manual)
             .clock(clock.clone())
             .host_metrics(false)
@@ -100,7 +108,10 @@ fn latency_and_error_rules_fire_and_resolve_on_recent_windows() {
 #[test]
 fn quiet_windows_change_nothing_and_queue_fill_is_watched() {
     let calls = Arc::new(AtomicUsize::new(0));
-    let (sonde, _) = client(
+    // Ten waiting request events hold about 0.4% of a 1 MiB buffer: the byte cap is the
+    // nearer one, and the fill rule fires on it.
+    let (sonde, _) = client_with(
+        Config::default().max_queue_bytes(1 << 20),
         vec![
             AlertRule::new("slow", "api.p95_ms", Op::Gt, 500.0),
             AlertRule::new("queue", "queue.fill_percent", Op::Ge, 0.05),

@@ -30,7 +30,7 @@ impl AppMetrics {
     pub fn update(
         &mut self,
         snapshot: &StatsSnapshot,
-        max_queue_events: usize,
+        (max_queue_events, max_queue_bytes): (usize, usize),
     ) -> HashMap<String, f64> {
         let mut out = HashMap::new();
         let mut all = DDSketch::default();
@@ -71,7 +71,9 @@ impl AppMetrics {
         out.insert("buffer.drop_percent".to_owned(), percent(dropped, received));
         out.insert(
             "queue.fill_percent".to_owned(),
-            percent(c.queued, max_queue_events as u64),
+            // Whichever cap is nearer: bytes bind first for real events.
+            percent(c.queued, max_queue_events as u64)
+                .max(percent(c.queued_bytes, max_queue_bytes as u64)),
         );
         self.counters = c.clone();
         out

@@ -207,6 +207,13 @@ impl Buffer {
         self.has_room(bytes) || bytes > self.limits.max_bytes
     }
 
+    /// What a queued event counts against `max_bytes`: its JSON and its queue slot, so the
+    /// cap bounds the buffer's memory rather than only its text (for small events the
+    /// slot is a tenth of it).
+    pub fn charge(json_len: usize) -> usize {
+        json_len + std::mem::size_of::<BufferedEvent>()
+    }
+
     fn has_room(&self, bytes: usize) -> bool {
         self.queue.len() < self.limits.max_events
             && self.queued_bytes + bytes <= self.limits.max_bytes
@@ -249,7 +256,7 @@ impl Buffer {
         if self.closed {
             return Err((PushError::Closed, json));
         }
-        let bytes = json.len();
+        let bytes = Self::charge(json.len());
         if bytes > self.limits.max_bytes {
             return Err((PushError::Oversize, json));
         }
@@ -259,7 +266,7 @@ impl Buffer {
             }
             match self.queue.pop_front() {
                 Some(old) => {
-                    self.queued_bytes -= old.json.len();
+                    self.queued_bytes -= Self::charge(old.json.len());
                     self.counters.dropped.add(DropReason::QueueFull, 1);
                     self.notices.lose(
                         DropReason::QueueFull,
@@ -356,7 +363,7 @@ impl Buffer {
                     let Some(e) = self.queue.pop_front() else {
                         break;
                     };
-                    self.queued_bytes -= e.json.len();
+                    self.queued_bytes -= Self::charge(e.json.len());
                     size += next;
                     events.push(e);
                 }

@@ -123,6 +123,18 @@ pub const DEFAULT_REDACT_KEYS: &[&str] = &[
     "ssn",
 ];
 
+/// The default event cap: high enough never to bind before the byte cap for real events.
+pub const DEFAULT_MAX_QUEUE_EVENTS: usize = 1_000_000;
+
+/// The default byte cap: a burst of 100,000 typical events (about 350 bytes of JSON each)
+/// waits whole while the store catches up, in 64 MiB at most. A page keeps less: its
+/// batches leave every few seconds and the offline queue keeps what could not.
+pub const DEFAULT_MAX_QUEUE_BYTES: usize = if cfg!(target_arch = "wasm32") {
+    4 << 20
+} else {
+    64 << 20
+};
+
 /// Everything a [`crate::Sonde`] client can be told.
 #[derive(Clone)]
 pub struct Config {
@@ -141,9 +153,10 @@ pub struct Config {
     pub redact_keys: Vec<String>,
     /// What happens to IP addresses (`context.ip`, `client.address`).
     pub ip_policy: IpPolicy,
-    /// Buffer capacity in events.
+    /// Buffer capacity in events: a backstop; the byte cap is the limit that binds.
     pub max_queue_events: usize,
-    /// Buffer capacity in serialized bytes.
+    /// Buffer capacity in bytes: each waiting event counts its JSON plus its 32-byte queue
+    /// slot, so this bounds the buffer's memory.
     pub max_queue_bytes: usize,
     /// What the buffer does when full.
     pub overflow: OverflowPolicy,
@@ -244,8 +257,8 @@ impl Default for Config {
                 .map(|s| (*s).to_owned())
                 .collect(),
             ip_policy: IpPolicy::Keep,
-            max_queue_events: 10_000,
-            max_queue_bytes: 16 * 1024 * 1024,
+            max_queue_events: DEFAULT_MAX_QUEUE_EVENTS,
+            max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
             overflow: OverflowPolicy::DropOldest,
             batch_size: 100,
             batch_bytes: 500 * 1024,

@@ -183,7 +183,8 @@ struct Inner {
     overflow: OverflowPolicy,
     mode: DeliveryMode,
     drop_timeout: Duration,
-    max_queue_events: usize,
+    /// The buffer's caps (events, bytes), for `queue.fill_percent`.
+    queue_caps: (usize, usize),
     /// Validate, then send and store nothing.
     disabled: bool,
     ip_policy: crate::config::IpPolicy,
@@ -299,7 +300,7 @@ impl Sonde {
                 ip_policy: config.ip_policy,
                 require_person: config.require_person,
                 invalid_policy: config.invalid_policy(),
-                max_queue_events: config.max_queue_events,
+                queue_caps: (config.max_queue_events, config.max_queue_bytes),
                 alerts: Mutex::new(alerts::AlertRuntime::new(
                     AlertEngine::new(config.alert_rules.clone(), config.alert_history_limit)?,
                     config.host_metrics,
@@ -651,7 +652,7 @@ impl Sonde {
         let now = self.inner.shared.clock.now_ms();
         let transitions = {
             let mut rt = lock(&self.inner.alerts);
-            let app = rt.app.update(&snapshot, self.inner.max_queue_events);
+            let app = rt.app.update(&snapshot, self.inner.queue_caps);
             #[cfg(all(feature = "host-metrics", not(target_arch = "wasm32")))]
             let gauges = rt.sample_host().map(|h| h.gauges()).unwrap_or_default();
             #[cfg(not(all(feature = "host-metrics", not(target_arch = "wasm32"))))]

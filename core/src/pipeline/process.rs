@@ -265,7 +265,7 @@ impl Inner {
         let mut buf = shared.buffer();
         buf.record_plan_violations(plan_violations);
         if let OverflowPolicy::Block(timeout) = self.overflow {
-            buf = delivery::wait_for_room(shared, buf, json.len(), timeout);
+            buf = delivery::wait_for_room(shared, buf, Buffer::charge(json.len()), timeout);
         }
         let outcome = buf.offer(json, now, keep_queued);
         let wake = outcome.is_ok() && buf.should_wake_worker(now);

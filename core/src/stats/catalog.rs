@@ -48,7 +48,7 @@ pub(super) fn queue(c: &Counters) -> [(&'static str, &'static str, u64); 3] {
         ("queue_events", "Events waiting in the buffer.", c.queued),
         (
             "queue_bytes",
-            "Bytes waiting in the buffer.",
+            "Bytes the waiting events hold in the buffer (JSON and queue slot).",
             c.queued_bytes,
         ),
         ("events_in_flight", "Events being delivered.", c.in_flight),

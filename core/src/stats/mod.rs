@@ -151,7 +151,7 @@ pub struct Counters {
     pub delivered: u64,
     /// Events waiting in the buffer.
     pub queued: u64,
-    /// Serialized bytes waiting in the buffer.
+    /// Bytes the waiting events count against `max_queue_bytes` (JSON and queue slot).
     pub queued_bytes: u64,
     /// Events taken for delivery and not yet acknowledged (including batches awaiting retry).
     pub in_flight: u64,
