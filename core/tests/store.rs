@@ -815,3 +815,57 @@ fn a_version_2_file_is_migrated_into_partitions() {
     };
     assert_eq!(walk(&store, user, 1), ["old-1", "new-1", "new-2"]);
 }
+
+#[test]
+fn pages_merge_partitions_whose_times_interleave() {
+    // Late and early events in every partition: each partition's bounds overlap the others',
+    // so a page must merge them rather than read them one after the other.
+    let store = SqliteStore::open_in_memory()
+        .unwrap()
+        .with_partition_rows(5);
+    let mut times: Vec<i64> = (0..60).map(|i| (i * 37) % 60).collect();
+    times.rotate_left(7);
+    let lines: Vec<String> = times
+        .iter()
+        .map(|t| track_line(&format!("t-{t}"), &format!("u{}", t % 2), T0 + t * 1000))
+        .collect();
+    for chunk in lines.chunks(4) {
+        store.write(&mut chunk.iter().map(String::as_str)).unwrap();
+    }
+    for (order, limit) in [
+        (Order::Desc, 7),
+        (Order::Asc, 7),
+        (Order::Desc, 1),
+        (Order::Asc, 60),
+    ] {
+        let mut expected: Vec<i64> = (0..60).collect();
+        if order == Order::Desc {
+            expected.reverse();
+        }
+        let q = EventQuery {
+            order,
+            ..Default::default()
+        };
+        let ids: Vec<String> = expected.iter().map(|t| format!("t-{t}")).collect();
+        assert_eq!(walk(&store, q, limit), ids, "{order:?} by {limit}");
+        let odd = EventQuery {
+            order,
+            user_id: Some("u1".into()),
+            time: TimeRange {
+                from: Some(Timestamp::from_millis(T0 + 11_000)),
+                to: Some(Timestamp::from_millis(T0 + 50_000)),
+            },
+            ..Default::default()
+        };
+        let ids: Vec<String> = expected
+            .iter()
+            .filter(|t| *t % 2 == 1 && (11..50).contains(*t))
+            .map(|t| format!("t-{t}"))
+            .collect();
+        assert_eq!(
+            walk(&store, odd, limit),
+            ids,
+            "{order:?} by {limit}, filtered"
+        );
+    }
+}

@@ -54,9 +54,12 @@ impl Partition {
     /// Whether it may hold events with a time in `[from, to)`: always for the open one (a
     /// query needs at least one source), else by its bounds.
     pub fn may_hold(&self, from: Option<i64>, to: Option<i64>) -> bool {
-        if !self.sealed {
-            return true;
-        }
+        !self.sealed || self.overlaps(from, to)
+    }
+
+    /// Whether events with a time in `[from, to)` were written into it, by its bounds
+    /// (open or sealed; without bounds nothing was).
+    pub fn overlaps(&self, from: Option<i64>, to: Option<i64>) -> bool {
         match (self.min_ts, self.max_ts) {
             (Some(min), Some(max)) => from.is_none_or(|f| max >= f) && to.is_none_or(|t| min < t),
             _ => false,

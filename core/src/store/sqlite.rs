@@ -803,36 +803,51 @@ impl Store for SqliteStore {
             first,
             |n| format!("?{n}"),
         );
-        // Each partition's page, in order, then the merge of them in the same order.
-        let arms = union_all(&parts, from, to, |p| {
-            format!(
-                "SELECT * FROM (SELECT {COLUMNS} FROM {}{where_sql}{page})",
-                p.name
-            )
-        });
-        let dir = match q.order {
-            Order::Asc => "ASC",
-            Order::Desc => "DESC",
-        };
-        let sql = format!("{arms} ORDER BY ts {dir}, id {dir} LIMIT ?{}", params.len());
-        let mut stmt = tx.prepare_cached(&sql).map_err(fail)?;
-        let mut rows = stmt.query(params_from_iter(params.iter())).map_err(fail)?;
-        let mut events = Vec::new();
-        let mut last = None;
-        let mut more = false;
-        while let Some(r) = rows.next().map_err(fail)? {
-            if events.len() == q.limit {
-                more = true;
-                break;
-            }
-            last = Some(Cursor {
-                id: r.get(0).map_err(fail)?,
-                ts: r.get(1).map_err(fail)?,
-            });
-            events.push(message_of(r).map_err(fail)?);
+        // Partitions in the page's order of their time bounds, each one's page merged in;
+        // once the page is full, a partition whose bounds cannot reach past its last row
+        // ends the walk (a first page usually reads one or two partitions, not every one).
+        let mut sources: Vec<&Partition> = parts.iter().filter(|p| p.overlaps(from, to)).collect();
+        match q.order {
+            Order::Desc => sources.sort_by_key(|p| std::cmp::Reverse(p.max_ts)),
+            Order::Asc => sources.sort_by_key(|p| p.min_ts),
         }
+        let wanted = q.limit + 1;
+        let before = |a: &(i64, i64), b: &(i64, i64)| match q.order {
+            Order::Desc => b.cmp(a),
+            Order::Asc => a.cmp(b),
+        };
+        let mut found: Vec<((i64, i64), Value)> = Vec::new();
+        for p in sources {
+            if let Some(((last_ts, _), _)) = found.get(wanted - 1) {
+                let beyond = match q.order {
+                    Order::Desc => p.max_ts.is_some_and(|max| max < *last_ts),
+                    Order::Asc => p.min_ts.is_some_and(|min| min > *last_ts),
+                };
+                if beyond {
+                    break;
+                }
+            }
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM {}{where_sql}{page}",
+                    p.name
+                ))
+                .map_err(fail)?;
+            let mut rows = stmt.query(params_from_iter(params.iter())).map_err(fail)?;
+            while let Some(r) = rows.next().map_err(fail)? {
+                let key = (r.get(1).map_err(fail)?, r.get(0).map_err(fail)?);
+                found.push((key, message_of(r).map_err(fail)?));
+            }
+            found.sort_by(|a, b| before(&a.0, &b.0));
+            found.truncate(wanted);
+        }
+        let more = found.len() > q.limit;
+        found.truncate(q.limit);
+        let last = found
+            .last()
+            .map(|((ts, id), _)| Cursor { ts: *ts, id: *id });
         Ok(EventPage {
-            events,
+            events: found.into_iter().map(|(_, event)| event).collect(),
             next_cursor: last.filter(|_| more).map(Cursor::encode),
             total,
         })
