@@ -25,7 +25,14 @@ fn lost(notices: &[Notice]) -> Vec<(DropReason, usize)> {
     notices
         .iter()
         .filter_map(|n| match n {
-            Notice::Lost(l) => Some((l.reason, l.events.len())),
+            Notice::Lost(l) => {
+                assert!(l.events.len() <= sonde_core::NOTICE_SAMPLE);
+                assert_eq!(
+                    l.events.len() as u64,
+                    l.count.min(sonde_core::NOTICE_SAMPLE as u64)
+                );
+                Some((l.reason, l.count as usize))
+            }
             Notice::Delivered { .. } => None,
         })
         .collect()
@@ -76,6 +83,45 @@ fn evicted_events_are_reported_with_their_json() {
         first.events[0]
     );
     assert_eq!(first.to_error().kind(), ErrorKind::QueueFull);
+}
+
+#[test]
+fn a_flood_of_evictions_is_a_few_reports_with_a_sample_not_one_per_event() {
+    let (seen, hook) = recorder();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let rx = Mutex::new(rx);
+    let stalled = CallbackSink::new("stalled", move |_b: &sonde_core::sink::SinkBatch<'_>| {
+        let _ = rx.lock().unwrap().recv_timeout(Duration::from_secs(10));
+        Ok(())
+    });
+    let sonde = Sonde::new(
+        Config::default()
+            .sink(stalled)
+            .max_queue_events(10)
+            .batch_size(1)
+            .on_notice(hook),
+    )
+    .unwrap();
+    for i in 0..20_000 {
+        sonde.track(format!("E{i}"), props(json!({}))).unwrap();
+    }
+    let _ = tx.send(());
+    drop(tx);
+    let _ = sonde.shutdown(Duration::from_secs(10));
+    let notices = seen.lock().unwrap().clone();
+    let evictions: Vec<usize> = lost(&notices)
+        .iter()
+        .filter(|(r, _)| *r == DropReason::QueueFull)
+        .map(|(_, n)| *n)
+        .collect();
+    // Every eviction counted, in one report a second at most (the loop takes well under a
+    // few seconds), the first one at once.
+    assert_eq!(
+        evictions.iter().sum::<usize>() as u64,
+        sonde.stats().counters.dropped.queue_full
+    );
+    assert!(evictions.len() <= 5, "{evictions:?}");
+    assert_eq!(evictions[0], 1, "{evictions:?}");
 }
 
 #[test]
@@ -202,6 +248,7 @@ fn notices_as_json_for_js_hosts() {
     let lost = Notice::Lost(sonde_core::LostEvents {
         reason: DropReason::RetryExhausted,
         detail: "http: 500".to_owned(),
+        count: 1,
         events: vec!["{\"event\":\"A\"}".into()],
     });
     let value: serde_json::Value = serde_json::from_str(&lost.to_json()).unwrap();

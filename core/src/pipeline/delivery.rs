@@ -150,7 +150,15 @@ mod native {
                 return Work::Batch(batch);
             }
             if buf.is_closed() && buf.is_idle() {
+                shared.release(buf);
                 return Work::Stop;
+            }
+            // Notices held back by the interval are told when due, even if nothing else
+            // happens by then.
+            if buf.notices.due_at().is_some_and(|at| now >= at) {
+                shared.release(buf);
+                buf = shared.buffer();
+                continue;
             }
             let tick = shared.delivery.tick.get();
             if let Some((every, tick)) = tick.filter(|_| !buf.is_closed()) {
@@ -163,13 +171,13 @@ mod native {
                 }
             }
             let tick_at = tick.map(|_| *next_tick_ms);
-            let wait = match (buf.next_deadline(), tick_at) {
-                (Some(d), Some(t)) => Some(d.min(t)),
-                (d, t) => d.or(t),
-            }
-            .map_or(IDLE_WAIT, |d| {
-                Duration::from_millis(d.saturating_sub(now).max(1))
-            });
+            let wait = [buf.next_deadline(), tick_at, buf.notices.due_at()]
+                .into_iter()
+                .flatten()
+                .min()
+                .map_or(IDLE_WAIT, |d| {
+                    Duration::from_millis(d.saturating_sub(now).max(1))
+                });
             buf.worker_waiting = true;
             buf = match shared.delivery.wake.wait_timeout(buf, wait) {
                 Ok((guard, _)) => guard,

@@ -133,13 +133,18 @@ impl Shared {
         self.clock.monotonic_ns() / 1_000_000
     }
 
-    /// Releases the buffer's lock, then tells the host what the buffer noticed meanwhile.
+    /// Releases the buffer's lock, then tells the host what the buffer noticed, once it is
+    /// time to (every [`crate::notice::NOTICE_INTERVAL_MS`], and at once when closing).
     pub fn release(&self, mut buf: MutexGuard<'_, Buffer>) {
         if buf.notices.is_empty() {
             return;
         }
-        let notices = buf.notices.take();
+        let closing = buf.is_closed();
+        let notices = buf.notices.take_due(self.mono_ms(), closing);
         drop(buf);
+        if notices.is_empty() {
+            return;
+        }
         if let Some(hook) = &self.notice {
             for notice in &notices {
                 // Host code: a panic there must not take the caller (or the worker) down.
