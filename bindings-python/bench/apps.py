@@ -56,7 +56,7 @@ def with_sonde_stats_only() -> FastAPI:
         app,
         store=os.environ["BENCH_STORE"],
         allow_unauthenticated=True,
-        sample_rate=0.0,
+        request_sample_rate=0.0,
         exclude_paths=BENCH_PATHS,
     )
     return _hello(app, client)

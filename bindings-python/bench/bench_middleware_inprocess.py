@@ -68,9 +68,10 @@ def app_with(middleware: Any, sample_rate: float) -> FastAPI:
     if middleware is not None:
         jsonl = Path(tempfile.mkdtemp(prefix="sonde-mw-")) / "events.jsonl"
         client = sonde.Sonde(jsonl=str(jsonl), flush_interval=0.2)
-        app.add_middleware(
-            middleware, sonde=client, sample_rate=sample_rate, exclude_paths=["/analytics/"]
-        )
+        # The middleware of an older commit (`--before`) named the option `sample_rate`.
+        option = "request_sample_rate" if middleware is SondeMiddleware else "sample_rate"
+        rate = {option: sample_rate}
+        app.add_middleware(middleware, sonde=client, exclude_paths=["/analytics/"], **rate)
     return app
 
 

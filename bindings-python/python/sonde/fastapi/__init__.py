@@ -23,6 +23,7 @@ from .. import Sonde
 from ..errors import SondeError
 from .middleware import Identify, SondeMiddleware, route_template
 from .router import analytics_router
+from .routes import RouteGroup, add_route_group
 
 __all__ = ["SondeMiddleware", "analytics_router", "instrument", "route_template"]
 
@@ -75,20 +76,21 @@ def instrument(
         trusted_proxies=trusted_proxies,
         identify=identify,
     )
-    app.include_router(
-        analytics_router(
-            sonde,
-            prefix,
-            api_key=api_key,
-            write_keys=write_keys,
-            protect_reads=protect_reads,
-            allow_unauthenticated=allow_unauthenticated,
-            cors_origins=cors_origins,
-            max_body_bytes=max_body_bytes,
-            metrics_token=metrics_token,
-            open_metrics=open_metrics,
-        )
+    router = analytics_router(
+        sonde,
+        prefix,
+        api_key=api_key,
+        write_keys=write_keys,
+        protect_reads=protect_reads,
+        allow_unauthenticated=allow_unauthenticated,
+        cors_origins=cors_origins,
+        max_body_bytes=max_body_bytes,
+        metrics_token=metrics_token,
+        open_metrics=open_metrics,
     )
+    # One entry in the app's route list that looks at its routes only for paths under the
+    # prefix (see routes.py: included as a router they cost every request of the app ~20 µs).
+    add_route_group(app, RouteGroup(prefix, router.routes))
     original = app.router.lifespan_context
     client = sonde
 
