@@ -649,3 +649,49 @@ def test_identify_names_the_user_of_each_request_and_the_rest_are_personless(
         ("$error", "u-broken", None),
         ("$api_request", "u-broken", None),
     ]
+
+
+def test_instrument_adds_one_route_entry_and_leaves_the_apps_paths_alone(tmp_path: Any) -> None:
+    app = FastAPI()
+    client = instrument(app, store=str(tmp_path / "s.db"), api_key=KEY)
+
+    # Declared after instrument(), as apps do: paths that share the prefix's letters, and
+    # one of the app's own under the prefix that no analytics route claims.
+    @app.get("/analyticsx")
+    async def lookalike() -> dict[str, str]:
+        return {"route": "lookalike"}
+
+    @app.get("/analytics/custom/{n}")
+    async def custom(n: int) -> dict[str, int]:
+        return {"n": n}
+
+    from sonde.fastapi.routes import RouteGroup
+
+    groups = [r for r in app.router.routes if isinstance(r, RouteGroup)]
+    assert len(groups) == 1 and len(groups[0].routes) >= 20
+    # Requests outside the prefix never consult the analytics routes.
+    consulted: list[str] = []
+    for route in groups[0].routes:
+        original = route.matches
+
+        def counting(scope: Any, original: Any = original, path: str = route.path) -> Any:
+            consulted.append(path)
+            return original(scope)
+
+        route.matches = counting  # type: ignore[method-assign]
+    with TestClient(app) as http:
+        assert http.get("/analyticsx").json() == {"route": "lookalike"}
+        assert consulted == []
+        assert http.get("/analytics/custom/3").json() == {"n": 3}
+        assert consulted
+        assert http.get("/analytics/health").status_code == 200
+        auth = {"X-API-Key": KEY}
+        assert http.get("/analytics/events", headers=auth).status_code == 200
+        # A path the group knows with a method it does not: 405 with Allow, as before.
+        refused = http.delete("/analytics/flush", headers=auth)
+        assert refused.status_code == 405 and "POST" in refused.headers["allow"]
+        assert http.get("/analytics/nothing-here").status_code == 404
+        paths = http.get("/openapi.json").json()["paths"]
+        assert {"/analytics/events", "/analyticsx", "/analytics/custom/{n}"} <= set(paths)
+        assert str(app.url_path_for("lookalike")) == "/analyticsx"
+    client.shutdown(5)
