@@ -19,6 +19,12 @@ function coreError(data) {
 // (Dates become RFC 3339 text on the way, through their toJSON.)
 const json = (value) => (value == null ? undefined : JSON.stringify(value));
 
+/** Whether `key` is the only enumerable key of `object`. */
+function onlyKey(object, key) {
+  for (const k in object) if (k !== key) return false;
+  return true;
+}
+
 /** A thread-pool task's result (`src/client.rs`, `Work`): its value, or its error thrown as a SondeError. */
 async function settled(task) {
   const { value, error } = JSON.parse(await task);
@@ -193,6 +199,10 @@ class Sonde {
     if (!this.#beforeSend) {
       // The hot path: no event object built.
       try {
+        // The common call names only its user: the id crosses as a string, not as JSON.
+        if (typeof options?.userId === 'string' && onlyKey(options, 'userId')) {
+          return this.#native.trackFor(event, json(properties), options.userId);
+        }
         return this.#native.track(event, json(properties), json(options));
       } catch (error) {
         return this.#refused(error, { ...options, type: 'track', event, properties });

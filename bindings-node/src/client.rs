@@ -308,6 +308,22 @@ impl NativeSonde {
         self.send(&env, calls::track(event, properties, options.as_deref()))
     }
 
+    /// `track` for the common call whose options name only its user: the id crosses as a
+    /// string instead of an options object stringified in JS and parsed here.
+    #[napi(catch_unwind)]
+    pub fn track_for(
+        &self,
+        env: Env,
+        event: String,
+        properties: Option<String>,
+        user_id: String,
+    ) -> Result<String> {
+        self.send(
+            &env,
+            calls::track_as(event, properties, Some(user_id), None, None),
+        )
+    }
+
     #[napi(catch_unwind)]
     pub fn page(
         &self,

@@ -54,6 +54,25 @@ test('every event method delivers Segment JSON', async () => {
   assert.throws(() => sonde.track('After'), (e) => e.code === 'shut_down');
 });
 
+test('track with only a userId (the fast path) delivers what the options path does', async () => {
+  const { sonde, delivered } = collecting({ requirePerson: true });
+  const props = { plan: 'pro', n: 3 };
+  sonde.track('Fast', props, { userId: 'u1' });
+  sonde.track('Slow', props, { userId: 'u1', sessionId: 's1' });
+  // Not a string id: the options path reads it as before (no user), so the event is refused.
+  assert.throws(() => sonde.track('Numeric', props, { userId: 42 }), (e) => e.code === 'invalid_event');
+  assert.throws(() => sonde.track('Bad', { n: 1n }, { userId: 'u1' }), TypeError);
+  await sonde.flush();
+  const [fast, slow] = delivered;
+  assert.equal(delivered.length, 2);
+  assert.equal(fast.userId, 'u1');
+  assert.equal(fast.event, 'Fast');
+  assert.deepEqual(fast.properties, slow.properties);
+  assert.deepEqual(Object.keys(fast).sort(), Object.keys(slow).filter((k) => k !== 'sessionId').sort());
+  assert.deepEqual(fast.context, slow.context);
+  await sonde.shutdown();
+});
+
 test('errors are real Errors with a code and every violation', async () => {
   const { sonde } = collecting({ trackingPlan: { mode: 'enforce', events: { 'Signed Up': { type: 'object', required: ['plan'] } } } });
   assert.throws(() => sonde.track('', {}), (e) => e instanceof Error && e.name === 'SondeError' && e.code === 'invalid_event' && e.violations[0].code === 'event_name_length');

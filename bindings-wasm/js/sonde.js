@@ -612,10 +612,16 @@ export class Sonde {
       return this.#send({ ...options, type: 'track', event, properties },
         ({ type, event: name, properties: props, ...rest }) => this.#native.track(name, json(props), this.#identity(rest)));
     }
-    // The hot path: no event object built unless the call is refused.
+    // The hot path: no event object built unless the call is refused, and for the usual
+    // call (no options) the identity crosses as strings rather than as JSON.
     let id;
     try {
-      id = this.#native.track(event, json(properties), this.#identity(options));
+      if (options == null) {
+        this.#page();
+        id = this.#native.trackAs(event, json(properties), this.#userId ?? undefined, this.#anonymousId, this.sessionId);
+      } else {
+        id = this.#native.track(event, json(properties), this.#identity(options));
+      }
     } catch (error) {
       return this.#refused(error, { ...options, type: 'track', event, properties });
     }

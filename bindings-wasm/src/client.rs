@@ -79,6 +79,26 @@ impl NativeSonde {
         self.send(calls::track(event, properties, options.as_deref()))
     }
 
+    /// `track` for the page's usual call: its identity as strings, no options object
+    /// (stringifying and parsing one cost about 3 µs per event).
+    #[wasm_bindgen(js_name = trackAs)]
+    pub fn track_as(
+        &self,
+        event: String,
+        properties: Option<String>,
+        user_id: Option<String>,
+        anonymous_id: Option<String>,
+        session_id: Option<String>,
+    ) -> Result<String> {
+        self.send(calls::track_as(
+            event,
+            properties,
+            user_id,
+            anonymous_id,
+            session_id,
+        ))
+    }
+
     pub fn page(
         &self,
         name: Option<String>,

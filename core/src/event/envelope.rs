@@ -143,6 +143,25 @@ pub mod calls {
         enveloped(message, &options_of(options)?)
     }
 
+    /// `track(event, properties?, { userId, anonymousId, sessionId })` with the ids given as
+    /// strings: the common call, without an options object to parse.
+    pub fn track_as(
+        event: String,
+        properties: Option<String>,
+        user_id: Option<String>,
+        anonymous_id: Option<String>,
+        session_id: Option<String>,
+    ) -> Result<Message, Error> {
+        let envelope = Envelope {
+            user_id,
+            anonymous_id,
+            session_id,
+            ..Envelope::default()
+        };
+        Ok(envelope
+            .apply(Message::track(event, Properties::new()).with_properties_arg(properties)?))
+    }
+
     /// `page(name?, properties?, options?)`.
     pub fn page(
         name: Option<String>,
