@@ -130,6 +130,8 @@ class Sonde {
   #onError;
   #logger;
   #beforeSend;
+  /** `onInvalid: 'warn'` lines: the mistake's code and violations -> { at, held }. */
+  #warned = new Map();
 
   /** A notice from the core: lost events (logged, given to onError), deliveries in debug mode. */
   #notice(notice) {
@@ -159,7 +161,19 @@ class Sonde {
     // caller's to know (a server draining requests answers them as failed).
     if (policy === 'raise' || error?.code === 'shut_down') throw error;
     if (policy === 'warn') {
-      this.#logger.warn(`sonde: event dropped (onInvalid: 'warn'): ${error.message}`);
+      // One line a second per kind of mistake, saying how many it stands for: a hot loop of
+      // mistakes must not flood the log (onError still hears about every event).
+      // The same mistake (code and where) is held back; a different one is written.
+      const key = `${error.code} ${(error.violations ?? []).map((v) => `${v.path}:${v.code}`).join(' ')}`;
+      const now = performance.now();
+      const seen = this.#warned.get(key);
+      if (!seen || now - seen.at >= 1000) {
+        const more = seen?.held ? ` (${seen.held} more like it since the last report)` : '';
+        this.#logger.warn(`sonde: event dropped (onInvalid: 'warn'): ${error.message}${more}`);
+        this.#warned.set(key, { at: now, held: 0 });
+      } else {
+        seen.held += 1;
+      }
       this.#tellOnError(error, [event]);
     }
     return null;

@@ -34,6 +34,22 @@ test('a disabled client needs no destination, validates, and sends nothing', asy
   assert.throws(() => new Sonde({ flushOnExit: false }), (e) => /disabled: true/.test(e.message));
 });
 
+test("onInvalid: 'warn' writes a line a second per error code, not one per event", async () => {
+  const logger = recordingLogger();
+  let told = 0;
+  const { sonde } = collecting({ onInvalid: 'warn', logger, onError: () => { told += 1; } });
+  for (let i = 0; i < 300; i++) sonde.track('', {}, { userId: 'u1' });
+  await new Promise((r) => setTimeout(r, 1050));
+  sonde.track('', {}, { userId: 'u1' });
+  const lines = logger.lines.filter(([level]) => level === 'warn').map(([, line]) => line);
+  assert.equal(lines.length, 2, lines.join('\n'));
+  assert.doesNotMatch(lines[0], /more like it/);
+  assert.match(lines[1], /\(299 more like it since the last report\)/);
+  assert.equal(told, 301);
+  assert.equal(sonde.stats().counters.dropped.invalid, 301);
+  await sonde.shutdown();
+});
+
 test('under node --test invalid events raise by default; warn and drop are chosen explicitly', async () => {
   const seen = [];
   const logger = recordingLogger();

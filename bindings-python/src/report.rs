@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use serde_json::Value;
 use sonde_core::event::parse_message;
-use sonde_core::{InvalidPolicy, Message, Notice};
+use sonde_core::{InvalidPolicy, LogThrottle, Message, Notice};
 
 use crate::convert::{to_json, to_python};
 use crate::errors::CoreError;
@@ -16,6 +16,9 @@ use crate::errors::CoreError;
 pub struct Reporter {
     logger: Py<PyAny>,
     on_error: Option<Py<PyAny>>,
+    /// `on_invalid="warn"` lines: one a second per kind of mistake.
+    refusals: std::sync::Mutex<LogThrottle>,
+    started: std::time::Instant,
 }
 
 impl Reporter {
@@ -24,7 +27,12 @@ impl Reporter {
             .import("logging")?
             .call_method1("getLogger", ("sonde",))?
             .unbind();
-        Ok(Self { logger, on_error })
+        Ok(Self {
+            logger,
+            on_error,
+            refusals: std::sync::Mutex::default(),
+            started: std::time::Instant::now(),
+        })
     }
 
     /// Logs at `level` (`"debug"`, `"warning"`, `"error"`); a failing logger is ignored.
@@ -66,11 +74,29 @@ impl Reporter {
             InvalidPolicy::Raise => Err(error),
             InvalidPolicy::Drop => Ok(None),
             InvalidPolicy::Warn => {
-                self.log(
-                    py,
-                    "warning",
-                    &format!("event dropped (on_invalid=\"warn\"): {}", error.value(py)),
-                );
+                // The same mistake (code and where) is held back; a different one is written.
+                let key = mistake_key(py, &error);
+                let now_ms = self.started.elapsed().as_millis() as u64;
+                let admitted = self
+                    .refusals
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .admit(&key, now_ms);
+                if let Some(held) = admitted {
+                    let more = if held > 0 {
+                        format!(" ({held} more like it since the last report)")
+                    } else {
+                        String::new()
+                    };
+                    self.log(
+                        py,
+                        "warning",
+                        &format!(
+                            "event dropped (on_invalid=\"warn\"): {}{more}",
+                            error.value(py)
+                        ),
+                    );
+                }
                 let events = PyList::empty(py);
                 if let Ok(event) = event(py) {
                     let _ = events.append(event);
@@ -107,6 +133,31 @@ impl Reporter {
             }
         });
     }
+}
+
+/// What makes two refusals the same mistake: the error's code and its violations' paths and
+/// codes (not their messages, which may carry values).
+fn mistake_key(py: Python<'_>, error: &PyErr) -> String {
+    let value = error.value(py);
+    let mut key: String = value
+        .getattr("code")
+        .and_then(|c| c.extract())
+        .unwrap_or_default();
+    if let Ok(violations) = value.getattr("violations") {
+        if let Ok(items) = violations.try_iter() {
+            for item in items.flatten() {
+                for field in ["path", "code"] {
+                    let part: String = item
+                        .get_item(field)
+                        .and_then(|v| v.extract())
+                        .unwrap_or_default();
+                    key.push(' ');
+                    key.push_str(&part);
+                }
+            }
+        }
+    }
+    key
 }
 
 /// Runs the Python `before_send(event) -> dict | None` on a message: `None` drops it, a

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from typing import Any
 
 import pytest
@@ -87,6 +88,28 @@ def test_warn_logs_tells_on_error_counts_and_returns_none(
     assert events == [{"type": "track", "event": "", "properties": {"x": 1}}]
     assert any("on_invalid" in r.getMessage() for r in caplog.records)
     assert s.stats()["counters"]["dropped"]["invalid"] == 1
+    s.shutdown(5.0)
+
+
+def test_warn_writes_a_line_a_second_per_code_not_one_per_event(
+    collector: Collector, caplog: pytest.LogCaptureFixture
+) -> None:
+    told: list[BaseException] = []
+    s = sonde.Sonde(sink=collector, on_invalid="warn", on_error=lambda e, events: told.append(e))
+    with caplog.at_level(logging.WARNING, logger="sonde"):
+        for _ in range(300):
+            s.track("", user_id="u1")
+        # A different mistake is written at once.
+        s.alias("", "u1")
+        time.sleep(1.05)
+        s.track("", user_id="u1")
+    lines = [r.getMessage() for r in caplog.records if "on_invalid" in r.getMessage()]
+    assert len(lines) == 3, lines
+    assert "more like it" not in lines[0] and "more like it" not in lines[1]
+    assert "(299 more like it since the last report)" in lines[2]
+    # on_error and the counters still hear about every one.
+    assert len(told) == 302
+    assert s.stats()["counters"]["dropped"]["invalid"] == 302
     s.shutdown(5.0)
 
 

@@ -62,7 +62,7 @@ pub use config::{Config, DeliveryMode, InvalidPolicy, IpPolicy, OverflowPolicy};
 pub use error::{Error, ErrorKind, Result, Violation};
 pub use event::reserved::{ApiRequest, ErrorEvent, Interaction, Performance};
 pub use event::{Library, Message, MessageType, Properties, Timestamp};
-pub use notice::{LostEvents, Notice, NOTICE_INTERVAL_MS, NOTICE_SAMPLE};
+pub use notice::{LogThrottle, LostEvents, Notice, NOTICE_INTERVAL_MS, NOTICE_SAMPLE};
 pub use pipeline::{
     props, ClusterStats, Disposition, IngestItem, IngestReport, InstanceStats, ItemStatus,
     OutgoingBatch, Receipt, Sonde, Timer, REDACTED,

@@ -16,6 +16,38 @@ pub const NOTICE_INTERVAL_MS: u64 = 1_000;
 /// The most events one notice carries; `LostEvents::count` has them all.
 pub const NOTICE_SAMPLE: usize = 100;
 
+/// At most one log line per key (an error code, say) and [`NOTICE_INTERVAL_MS`], for
+/// messages a binding writes per call (an invalid event under `on_invalid="warn"`): a hot
+/// loop of mistakes is a line a second that says how many it stands for, not a line each.
+#[derive(Debug, Default)]
+pub struct LogThrottle {
+    /// Per key: when a line was last written, and how many were held back since.
+    seen: std::collections::HashMap<String, (u64, u64)>,
+}
+
+impl LogThrottle {
+    /// Whether a line for `key` may be written at `now_ms` (monotonic); if so, how many were
+    /// held back since the previous one. A held-back line is counted.
+    pub fn admit(&mut self, key: &str, now_ms: u64) -> Option<u64> {
+        match self.seen.get_mut(key) {
+            Some((at, held)) if now_ms < at.saturating_add(NOTICE_INTERVAL_MS) => {
+                *held += 1;
+                None
+            }
+            Some((at, held)) => {
+                let before = *held;
+                *at = now_ms;
+                *held = 0;
+                Some(before)
+            }
+            None => {
+                self.seen.insert(key.to_owned(), (now_ms, 0));
+                Some(0)
+            }
+        }
+    }
+}
+
 /// Events dropped together for one reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LostEvents {
@@ -199,5 +231,23 @@ fn add_sampled(lost: &mut LostEvents, events: impl Iterator<Item = Box<str>>) {
         if lost.events.len() < NOTICE_SAMPLE {
             lost.events.push(event);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_per_key_and_interval_counting_what_was_held() {
+        let mut t = LogThrottle::default();
+        assert_eq!(t.admit("invalid_event", 0), Some(0));
+        assert_eq!(t.admit("invalid_event", 10), None);
+        assert_eq!(t.admit("invalid_event", 999), None);
+        // Another key has its own interval.
+        assert_eq!(t.admit("payload_too_large", 500), Some(0));
+        assert_eq!(t.admit("invalid_event", NOTICE_INTERVAL_MS), Some(2));
+        assert_eq!(t.admit("invalid_event", NOTICE_INTERVAL_MS + 1), None);
+        assert_eq!(t.admit("invalid_event", 5 * NOTICE_INTERVAL_MS), Some(1));
     }
 }
