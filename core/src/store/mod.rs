@@ -14,6 +14,8 @@ mod query;
 mod row;
 #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
 mod sqlite;
+#[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
+mod tally;
 
 use serde_json::Value;
 

@@ -16,18 +16,17 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params_from_iter, Connection, ErrorCode, OpenFlags, TransactionBehavior};
 use serde_json::{Map, Value};
 
-use std::collections::BTreeMap;
-
 use super::partitions::{self, Partition, PARTITION_ROWS};
 use super::query::{page_clauses, Cursor};
 use super::row::Row;
+use super::tally::{Tally, TallyRow};
 use super::{
-    Aggregates, Bucket, EventPage, EventQuery, Instance, Order, PublishedInstance, SeriesPoint,
-    Store, TimeRange, WriteReport, INSTANCE_RETENTION_MS,
+    Aggregates, Bucket, EventPage, EventQuery, Instance, Order, PublishedInstance, Store,
+    TimeRange, WriteReport, INSTANCE_RETENTION_MS,
 };
 use crate::error::{Error, ErrorKind};
 use crate::event::{Properties, Timestamp};
-use crate::stats::{DDSketch, Latency, StatsSnapshot};
+use crate::stats::StatsSnapshot;
 use crate::validate::Validator;
 
 /// The schema this code writes; files from newer versions are refused.
@@ -439,140 +438,41 @@ impl Store for SqliteStore {
         let mut guard = self.read_conn();
         // One snapshot for the catalog and the partitions it names.
         let tx = guard.transaction().map_err(fail)?;
-        let conn: &Connection = &tx;
-        let parts = partitions::partitions(conn)?;
-        let (from_ms, to_ms) = (
+        let parts = partitions::partitions(&tx)?;
+        let (from, to) = (
             range.from.map(Timestamp::as_millis),
             range.to.map(Timestamp::as_millis),
         );
-        // Every query below reads `all_events`: the partitions that may hold the range.
-        let with = format!(
-            "WITH all_events AS ({}) ",
-            union_all(&parts, from_ms, to_ms, |p| format!(
-                "SELECT * FROM {}",
+        // One scan of the partitions that may hold the range feeds every figure; properties
+        // are read only for the events latencies come from.
+        let sql = format!(
+            "SELECT ts, type, event, user_id, anonymous_id, session_id, \
+             CASE WHEN event IN ('$api_request', '$performance') THEN properties END \
+             FROM ({}) WHERE ts >= ?1 AND ts < ?2",
+            union_all(&parts, from, to, |p| format!(
+                "SELECT ts, type, event, user_id, anonymous_id, session_id, properties FROM {}",
                 p.name
             ))
         );
-        let over_all = |text: &str| format!("{with}{text}");
-        let from = from_ms.unwrap_or(i64::MIN);
-        let to = to_ms.unwrap_or(i64::MAX);
-        let counts = |sql: &str| -> Result<BTreeMap<String, u64>, Error> {
-            let mut stmt = conn.prepare_cached(&over_all(sql)).map_err(fail)?;
-            let rows = stmt
-                .query_map([from, to], |r| {
-                    Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?))
-                })
-                .map_err(fail)?;
-            let mut out = BTreeMap::new();
-            for row in rows {
-                let (k, n) = row.map_err(fail)?;
-                out.insert(k.unwrap_or_default(), n as u64);
-            }
-            Ok(out)
-        };
-        let by_type = counts(
-            "SELECT type, COUNT(*) FROM all_events WHERE ts >= ?1 AND ts < ?2 GROUP BY type",
-        )?;
-        let by_event = counts(
-            "SELECT event, COUNT(*) FROM all_events WHERE ts >= ?1 AND ts < ?2 AND type = 'track' GROUP BY event",
-        )?;
-        let width = bucket.millis();
-        let mut stmt = conn
-            .prepare_cached(&over_all(
-                "SELECT (ts - ((ts % ?3) + ?3) % ?3) AS b, COUNT(*) FROM all_events \
-                 WHERE ts >= ?1 AND ts < ?2 GROUP BY b ORDER BY b",
-            ))
+        let mut stmt = tx.prepare_cached(&sql).map_err(fail)?;
+        let mut rows = stmt
+            .query([from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)])
             .map_err(fail)?;
-        let series = stmt
-            .query_map([from, to, width], |r| {
-                Ok(SeriesPoint {
-                    start: Timestamp::from_millis(r.get(0)?),
-                    count: r.get::<_, i64>(1)? as u64,
-                })
-            })
-            .map_err(fail)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(fail)?;
-        drop(stmt);
-        let points =
-            |sql: &str, params: &[&dyn rusqlite::ToSql]| -> Result<Vec<SeriesPoint>, Error> {
-                let mut stmt = conn.prepare_cached(&over_all(sql)).map_err(fail)?;
-                let rows = stmt
-                    .query_map(params, |r| {
-                        Ok(SeriesPoint {
-                            start: Timestamp::from_millis(r.get(0)?),
-                            count: r.get::<_, i64>(1)? as u64,
-                        })
-                    })
-                    .map_err(fail)?;
-                rows.collect::<Result<Vec<_>, _>>().map_err(fail)
-            };
-        let mut series_by_event = BTreeMap::new();
-        for name in super::top_names(&by_event) {
-            let named = points(
-                "SELECT (ts - ((ts % ?3) + ?3) % ?3) AS b, COUNT(*) FROM all_events \
-                 WHERE ts >= ?1 AND ts < ?2 AND type = 'track' AND event = ?4 GROUP BY b ORDER BY b",
-                &[&from, &to, &width, &name],
-            )?;
-            series_by_event.insert(name, named);
+        let mut tally = Tally::new(bucket);
+        while let Some(r) = rows.next().map_err(fail)? {
+            tally.add(TallyRow {
+                ts: r.get(0).map_err(fail)?,
+                kind: text_at(r, 1)?.unwrap_or_default(),
+                event: text_at(r, 2)?,
+                user_id: text_at(r, 3)?,
+                anonymous_id: text_at(r, 4)?,
+                session_id: text_at(r, 5)?,
+                properties: text_at(r, 6)?,
+            });
         }
-        let people_series = points(
-            "SELECT (ts - ((ts % ?3) + ?3) % ?3) AS b, COUNT(DISTINCT COALESCE(user_id, NULLIF(anonymous_id, '$personless'))) \
-             FROM all_events WHERE ts >= ?1 AND ts < ?2 GROUP BY b ORDER BY b",
-            &[&from, &to, &width],
-        )?;
-        let (total, unique_users, unique_anonymous, unique_sessions) = conn
-            .query_row(
-                &over_all("SELECT COUNT(*), COUNT(DISTINCT user_id), \
-                 COUNT(DISTINCT CASE WHEN user_id IS NULL THEN NULLIF(anonymous_id, '$personless') END), COUNT(DISTINCT session_id) \
-                 FROM all_events WHERE ts >= ?1 AND ts < ?2"),
-                [from, to],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?)),
-            )
-            .map_err(fail)?;
-        let latencies = |sql: &str| -> Result<BTreeMap<String, Latency>, Error> {
-            let mut stmt = conn.prepare_cached(&over_all(sql)).map_err(fail)?;
-            let rows = stmt
-                .query_map([from, to], |r| {
-                    Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<f64>>(1)?))
-                })
-                .map_err(fail)?;
-            let mut sketches: BTreeMap<String, DDSketch> = BTreeMap::new();
-            for row in rows {
-                if let (Some(key), Some(ms)) = row.map_err(fail)? {
-                    sketches.entry(key).or_default().add(ms);
-                }
-            }
-            Ok(sketches
-                .into_iter()
-                .map(|(k, s)| (k, Latency::from_sketch(s)))
-                .collect())
-        };
-        let routes = latencies(
-            "SELECT json_extract(properties, '$.\"http.request.method\"') || ' ' || json_extract(properties, '$.\"http.route\"'), \
-             json_extract(properties, '$.duration_ms') FROM all_events \
-             WHERE ts >= ?1 AND ts < ?2 AND event = '$api_request'",
-        )?;
-        let operations = latencies(
-            "SELECT json_extract(properties, '$.operation'), json_extract(properties, '$.duration_ms') FROM all_events \
-             WHERE ts >= ?1 AND ts < ?2 AND event = '$performance'",
-        )?;
-        Ok(Aggregates {
-            total: total as u64,
-            by_type,
-            by_event,
-            series,
-            series_by_event,
-            people_series,
-            unique_users: unique_users as u64,
-            unique_anonymous: unique_anonymous as u64,
-            unique_sessions: unique_sessions as u64,
-            routes,
-            operations,
-        })
+        Ok(tally.finish())
     }
 
-    /// Events stored.
     /// Events stored.
     fn len(&self) -> Result<u64, Error> {
         self.read_conn()
@@ -953,6 +853,13 @@ impl SqliteStore {
         tx.commit().map_err(|e| store_error("committing", e))?;
         Ok(out)
     }
+}
+
+/// Column `i` of `r` as borrowed text (`None` for NULL).
+fn text_at<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Result<Option<&'r str>, Error> {
+    r.get_ref(i)
+        .and_then(|value| value.as_str_or_null().map_err(Into::into))
+        .map_err(|e| store_error("aggregating", e))
 }
 
 /// `arm(p)` for every partition that may hold events in `[from, to)`, joined by
