@@ -104,7 +104,9 @@ export interface SondeOptions {
   trackingPlan?: JsonObject | null;
   redactKeys?: string[];
   ipPolicy?: 'keep' | 'anonymize' | 'drop';
+  /** A backstop on waiting events (default 1,000,000): the byte cap is the one that binds. */
   maxQueueEvents?: number;
+  /** Bytes waiting events may hold, JSON plus a 32-byte slot each (default 64 MiB). */
   maxQueueBytes?: number;
   overflow?: 'drop_oldest' | 'drop_newest' | 'block';
   blockTimeoutMs?: number;
