@@ -78,6 +78,10 @@ CREATE TABLE instances (
 const COLUMNS: &str = "id, ts, message_id, type, event, name, user_id, anonymous_id, session_id, \
                        group_id, previous_id, received_at, sent_at, properties, traits, context, extra";
 
+/// Prepared statements kept per connection: a page prepares one per partition it reads
+/// (their SQL names the table), more than rusqlite's default of 16 once a store has grown.
+const STATEMENT_CACHE: usize = 256;
+
 /// How long a writer waits for another one before reporting the database as locked.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -171,7 +175,9 @@ impl SqliteStore {
         // Reads (queries, aggregates) on a connection of their own: in WAL mode they never
         // wait for the sink's writes, nor make the sink wait (events would pile up and
         // drop as queue_full behind a long aggregate).
-        store.reader = Some(Mutex::new(open_wal(&store.path, &what)?));
+        let reader = open_wal(&store.path, &what)?;
+        reader.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        store.reader = Some(Mutex::new(reader));
         Ok(store)
     }
 
@@ -182,6 +188,7 @@ impl SqliteStore {
     }
 
     fn prepare(conn: Connection, path: PathBuf, what: &str) -> Result<Self, Error> {
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         migrate(&conn).map_err(|e| match e.kind() {
             ErrorKind::StoreFailed => {
                 Error::new(ErrorKind::StoreFailed, format!("{what}: {}", e.message()))
