@@ -123,7 +123,9 @@ class SondeMiddleware:
     ) -> None:
         finished = state[2] or time.perf_counter()
         client = scope.get("client")
-        error = () if exc is None else (type(exc).__name__, str(exc), stack_of(exc))
+        error_type, error_message, error_stack = (
+            (None, None, None) if exc is None else (type(exc).__name__, str(exc), stack_of(exc))
+        )
         user = user_of(self.identify, Request(scope)) if self.identify is not None else None
         # Positional: this runs once per request.
         self.recorder.record(
@@ -138,6 +140,9 @@ class SondeMiddleware:
             scope["headers"],
             state[4],
             state[3],
-            *error,
-            **({"user_id": user} if user else {}),
+            error_type,
+            error_message,
+            error_stack,
+            False,  # aborted: the ASGI middleware does not report it
+            user or None,
         )
