@@ -169,6 +169,17 @@ pub(super) fn create_open_partition(conn: &Connection, first_id: i64) -> Result<
     Ok(())
 }
 
+/// Drops partition `p`'s table and its catalog row (its ids in the dedupe map are the
+/// caller's to forget first).
+pub(super) fn drop_partition(conn: &Connection, p: &Partition) -> Result<(), Error> {
+    let fail = |e| store_error("dropping a partition", e);
+    conn.execute_batch(&format!("DROP TABLE {}", p.name))
+        .map_err(fail)?;
+    conn.execute("DELETE FROM partitions WHERE id = ?1", [p.id])
+        .map_err(fail)?;
+    Ok(())
+}
+
 /// Builds the sealed partition's indexes (one sort each) and opens the next partition.
 /// Runs inside the caller's write transaction.
 pub(super) fn seal(conn: &Connection, open: &Partition) -> Result<(), Error> {

@@ -27,6 +27,16 @@ pub struct TimeRange {
     pub to: Option<Timestamp>,
 }
 
+impl TimeRange {
+    /// The bounds in milliseconds since the epoch (`None`: open on that side).
+    pub fn millis(&self) -> (Option<i64>, Option<i64>) {
+        (
+            self.from.map(Timestamp::as_millis),
+            self.to.map(Timestamp::as_millis),
+        )
+    }
+}
+
 /// Which events, in which order, how many, from where.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventQuery {

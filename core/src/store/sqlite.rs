@@ -408,7 +408,6 @@ impl Store for SqliteStore {
     /// older are dropped as tables; the one the bound cuts through is deleted from by row.
     fn purge_older_than(&self, before: Timestamp) -> Result<u64, Error> {
         let before = before.as_millis();
-        let fail = |e| store_error("purging", e);
         self.in_write(|conn| {
             let mut purged = 0u64;
             for p in partitions::partitions(conn)? {
@@ -417,20 +416,10 @@ impl Store for SqliteStore {
                 }
                 let whole = p.sealed && p.max_ts.is_some_and(|max| max < before);
                 if whole {
-                    let n: i64 = conn
-                        .query_row(&format!("SELECT COUNT(*) FROM {}", p.name), [], |r| {
-                            r.get(0)
-                        })
-                        .map_err(fail)?;
-                    conn.execute_batch(&format!(
-                        "DELETE FROM message_ids WHERE message_id IN (SELECT message_id FROM {name});
-                         DROP TABLE {name};",
-                        name = p.name
-                    ))
-                    .map_err(fail)?;
-                    conn.execute("DELETE FROM partitions WHERE id = ?1", [p.id])
-                        .map_err(fail)?;
-                    purged += n as u64;
+                    // Each stored row has exactly one entry in the map: forgetting them
+                    // counts the partition's events.
+                    purged += forget_ids(conn, &p, "", &[])?;
+                    partitions::drop_partition(conn, &p)?;
                 } else {
                     purged +=
                         delete_rows(conn, &p, " WHERE ts < ?1", &[SqlValue::Integer(before)])?;
@@ -446,10 +435,7 @@ impl Store for SqliteStore {
         // One snapshot for the catalog and the partitions it names.
         let tx = guard.transaction().map_err(fail)?;
         let parts = partitions::partitions(&tx)?;
-        let (from, to) = (
-            range.from.map(Timestamp::as_millis),
-            range.to.map(Timestamp::as_millis),
-        );
+        let (from, to) = range.millis();
         // One scan of the partitions that may hold the range feeds every figure; properties
         // are read only for the events latencies come from.
         let sql = format!(
@@ -672,10 +658,7 @@ impl Store for SqliteStore {
         let mut guard = self.read_conn();
         let tx = guard.transaction().map_err(fail)?;
         let parts = partitions::partitions(&tx)?;
-        let (from, to) = (
-            q.time.from.map(Timestamp::as_millis),
-            q.time.to.map(Timestamp::as_millis),
-        );
+        let (from, to) = q.time.millis();
         let total = if q.with_total {
             let sql = format!(
                 "SELECT SUM(n) FROM ({})",
@@ -809,10 +792,7 @@ impl Store for SqliteStore {
             ));
         }
         let (where_sql, params) = filters(q);
-        let (from, to) = (
-            q.time.from.map(Timestamp::as_millis),
-            q.time.to.map(Timestamp::as_millis),
-        );
+        let (from, to) = q.time.millis();
         self.in_write(|conn| {
             let mut deleted = 0;
             for p in partitions::partitions(conn)? {
@@ -835,10 +815,7 @@ impl Store for SqliteStore {
             // The new open partition first, so that its number follows the old ones'.
             partitions::create_open_partition(conn, next_id)?;
             for p in &old {
-                conn.execute_batch(&format!("DROP TABLE {}", p.name))
-                    .map_err(fail)?;
-                conn.execute("DELETE FROM partitions WHERE id = ?1", [p.id])
-                    .map_err(fail)?;
+                partitions::drop_partition(conn, p)?;
             }
             conn.execute_batch("DELETE FROM message_ids")
                 .map_err(fail)?;
@@ -885,6 +862,26 @@ fn union_all(
         .join(" UNION ALL ")
 }
 
+/// Removes from the dedupe map the ids of partition `p`'s rows that `where_sql` matches;
+/// how many.
+fn forget_ids(
+    conn: &Connection,
+    p: &Partition,
+    where_sql: &str,
+    params: &[SqlValue],
+) -> Result<u64, Error> {
+    let n = conn
+        .execute(
+            &format!(
+                "DELETE FROM message_ids WHERE message_id IN (SELECT message_id FROM {}{where_sql})",
+                p.name
+            ),
+            params_from_iter(params.iter()),
+        )
+        .map_err(|e| store_error("deleting", e))?;
+    Ok(n as u64)
+}
+
 /// Deletes the rows of partition `p` that `where_sql` matches, and their dedupe entries;
 /// how many.
 fn delete_rows(
@@ -894,14 +891,7 @@ fn delete_rows(
     params: &[SqlValue],
 ) -> Result<u64, Error> {
     let fail = |e| store_error("deleting", e);
-    conn.execute(
-        &format!(
-            "DELETE FROM message_ids WHERE message_id IN (SELECT message_id FROM {}{where_sql})",
-            p.name
-        ),
-        params_from_iter(params.iter()),
-    )
-    .map_err(fail)?;
+    forget_ids(conn, p, where_sql, params)?;
     let n = conn
         .execute(
             &format!("DELETE FROM {}{where_sql}", p.name),
