@@ -52,6 +52,14 @@ def stack_of(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc))[-8000:]
 
 
+def error_of(exc: BaseException | None) -> tuple[str | None, str | None, str | None]:
+    """A request's error as the recorder takes it: type, message and stack (all ``None``
+    without one)."""
+    if exc is None:
+        return None, None, None
+    return type(exc).__name__, str(exc), stack_of(exc)
+
+
 def content_length(environ: Mapping[str, Any]) -> int:
     """The request body's declared size (WSGI's ``CONTENT_LENGTH``; 0 when absent or bad)."""
     try:

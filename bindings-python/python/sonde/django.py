@@ -23,7 +23,7 @@ from django.http import HttpRequest, HttpResponseBase
 from django.utils.module_loading import import_string
 
 from . import Sonde
-from ._recording import content_length, header_pairs, recorder_of, stack_of, user_of
+from ._recording import content_length, error_of, header_pairs, recorder_of, user_of
 
 __all__ = ["SondeMiddleware", "client"]
 
@@ -82,7 +82,6 @@ class SondeMiddleware:
         finished = time.perf_counter()
         match = request.resolver_match
         route = f"/{match.route}" if match is not None and match.route else None
-        error = () if exc is None else (type(exc).__name__, str(exc), stack_of(exc))
         sent = None
         if response is not None and not response.streaming:
             sent = len(response.content)  # type: ignore[attr-defined]
@@ -99,6 +98,7 @@ class SondeMiddleware:
             header_pairs(request.META),
             content_length(request.META),
             sent,
-            *error,
-            **({"user_id": user} if user else {}),
+            *error_of(exc),
+            False,  # aborted: not reported here
+            user or None,
         )

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from . import Sonde
-from ._recording import content_length, header_pairs, recorder_of, stack_of
+from ._recording import content_length, error_of, header_pairs, recorder_of
 
 ROUTE = "sonde.route"
 ERROR = "sonde.error"
@@ -73,7 +73,6 @@ class SondeWSGIMiddleware:
     ) -> None:
         finished = time.perf_counter()
         exc = raised or environ.get(ERROR)
-        error = () if exc is None else (type(exc).__name__, str(exc), stack_of(exc))
         user = environ.get(USER)
         self.recorder.record(
             self.sonde,
@@ -87,8 +86,9 @@ class SondeWSGIMiddleware:
             header_pairs(environ),
             content_length(environ),
             sent,
-            *error,
-            **({"user_id": str(user)} if user else {}),
+            *error_of(exc),
+            False,  # aborted: not reported here
+            str(user) if user else None,
         )
 
 

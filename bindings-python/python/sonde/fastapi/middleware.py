@@ -17,7 +17,7 @@ from typing import Any
 from starlette.requests import Request
 
 from .. import Sonde
-from .._recording import recorder_of, stack_of, user_of
+from .._recording import error_of, recorder_of, user_of
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -123,9 +123,6 @@ class SondeMiddleware:
     ) -> None:
         finished = state[2] or time.perf_counter()
         client = scope.get("client")
-        error_type, error_message, error_stack = (
-            (None, None, None) if exc is None else (type(exc).__name__, str(exc), stack_of(exc))
-        )
         user = user_of(self.identify, Request(scope)) if self.identify is not None else None
         # Positional: this runs once per request.
         self.recorder.record(
@@ -140,9 +137,7 @@ class SondeMiddleware:
             scope["headers"],
             state[4],
             state[3],
-            error_type,
-            error_message,
-            error_stack,
+            *error_of(exc),
             False,  # aborted: the ASGI middleware does not report it
             user or None,
         )
