@@ -56,7 +56,7 @@ pub(crate) fn write_message(m: &Message, library: Option<&[u8]>, out: &mut Vec<u
     );
     if let Some(raw) = &m.raw.properties {
         out.extend_from_slice(b",\"properties\":");
-        out.extend_from_slice(raw.get().as_bytes());
+        out.extend_from_slice(raw.as_str().as_bytes());
     } else if props_always || !m.properties.is_empty() {
         out.extend_from_slice(b",\"properties\":");
         write_map(&m.properties, out);
@@ -64,7 +64,7 @@ pub(crate) fn write_message(m: &Message, library: Option<&[u8]>, out: &mut Vec<u
     let traits_always = matches!(m.kind, MessageType::Identify | MessageType::Group);
     if let Some(raw) = &m.raw.traits {
         out.extend_from_slice(b",\"traits\":");
-        out.extend_from_slice(raw.get().as_bytes());
+        out.extend_from_slice(raw.as_str().as_bytes());
     } else if traits_always || !m.traits.is_empty() {
         out.extend_from_slice(b",\"traits\":");
         write_map(&m.traits, out);
@@ -72,10 +72,11 @@ pub(crate) fn write_message(m: &Message, library: Option<&[u8]>, out: &mut Vec<u
     out.extend_from_slice(b",\"context\":");
     match &m.raw.context {
         Some(raw) => {
-            let has_library = m.raw.context_has_library.unwrap_or_else(|| {
-                super::raw::scan_object(raw.get(), usize::MAX, usize::MAX, |_| false).has_library
-            });
-            write_raw_context(raw.get(), library.filter(|_| !has_library), out)
+            let has_library = m
+                .raw
+                .context_has_library
+                .unwrap_or_else(|| raw.scan_with(&super::reader::ScanRules::NONE).has_library);
+            write_raw_context(raw.as_str(), library.filter(|_| !has_library), out)
         }
         None => write_context(
             &m.context,

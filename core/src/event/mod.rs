@@ -4,6 +4,7 @@ mod envelope;
 pub(crate) mod json;
 mod parse;
 pub(crate) mod raw;
+pub(crate) mod reader;
 pub mod reserved;
 mod timestamp;
 
@@ -18,7 +19,7 @@ use crate::error::Violation;
 
 pub use parse::parse_message;
 pub(crate) use parse::type_name as parse_type_name;
-pub(crate) use parse::{visit_scalars, Draft};
+pub(crate) use parse::Draft;
 pub use timestamp::Timestamp;
 
 /// JSON object type used for properties, traits and context.
@@ -250,8 +251,12 @@ impl Message {
         if !json.trim_start().starts_with('{') {
             return Err(refuse("properties must be a JSON object".to_owned()));
         }
-        let raw = serde_json::value::RawValue::from_string(json)
-            .map_err(|e| refuse(format!("properties are not valid JSON: {e}")))?;
+        let raw = raw::RawObject::checked(json.clone()).map_err(|e| {
+            refuse(format!(
+                "properties are not valid JSON: {}",
+                e.describe(json.as_bytes())
+            ))
+        })?;
         self.properties = Properties::new();
         self.raw.properties = Some(raw);
         Ok(self)

@@ -1,16 +1,15 @@
 //! Turning incoming JSON into [`Message`]s, reporting every type problem at once.
 //!
 //! Fields are applied one at a time to a [`Draft`], so the same rules serve a parsed
-//! `Value` and the streaming path of `ingest`, which deserializes each batch item straight
-//! into a draft without building and then dismantling an intermediate map.
+//! `Value` and the streaming path of `ingest`, which reads each batch item straight into a
+//! draft with the validating [`Reader`], without building and then dismantling a map.
 
 use std::borrow::Cow;
-use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
 use serde_json::Value;
 
+use super::raw::RawObject;
+use super::reader::{Reader, ScanRules, SyntaxError};
 use super::{Message, MessageType, Properties, Timestamp};
 use crate::codes;
 use crate::error::Violation;
@@ -39,37 +38,6 @@ enum TypeField {
     Known(MessageType),
     Problem(Violation),
 }
-
-/// Implements the scalar `visit_*` methods of a serde visitor as `Ok(make(json_type_name))`:
-/// the request visitors treat every scalar alike, as "not what was expected".
-macro_rules! visit_scalars {
-    ($make:expr) => {
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            Ok($make("boolean"))
-        }
-
-        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-            Ok($make("integer"))
-        }
-
-        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            Ok($make("integer"))
-        }
-
-        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            Ok($make("number"))
-        }
-
-        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-            Ok($make("string"))
-        }
-
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok($make("null"))
-        }
-    };
-}
-pub(crate) use visit_scalars;
 
 /// A message being read field by field.
 #[derive(Debug)]
@@ -164,9 +132,9 @@ impl Draft {
         }
     }
 
-    /// Applies `properties`, `traits` or `context` read as raw JSON text.
-    fn apply_raw(&mut self, key: &str, raw: Box<RawValue>) {
-        let text = raw.get();
+    /// Applies `properties`, `traits` or `context` read as raw JSON text: the object, or
+    /// the text of what came instead (`null`, or a value of the wrong type).
+    fn apply_raw(&mut self, key: &str, value: Result<RawObject, &str>) {
         let (map, slot) = match key {
             "properties" => (
                 &mut self.message.properties,
@@ -178,15 +146,57 @@ impl Draft {
         // A later duplicate key replaces an earlier one, as with parsed objects.
         map.clear();
         *slot = None;
-        match text.as_bytes().first() {
-            Some(b'{') => *slot = Some(raw),
-            _ if text == "null" => {}
-            _ => self.violations.push(Violation::new(
+        match value {
+            Ok(object) => *slot = Some(object),
+            Err("null") => {}
+            Err(text) => self.violations.push(Violation::new(
                 format!("/{key}"),
                 codes::INVALID_TYPE,
                 format!("{key} must be an object, got {}", raw_type_name(text)),
             )),
         }
+    }
+
+    /// Reads the message at the reader, one field at a time: `properties`, `traits` and
+    /// `context` kept as text, validated and scanned with `rules` in the same pass (see
+    /// `raw`); `type` and timestamps read as borrowed text.
+    pub(crate) fn read(r: &mut Reader<'_>, rules: &ScanRules<'_>) -> Result<Draft, SyntaxError> {
+        if r.peek() != Some(b'{') {
+            let text = r.skip_value()?;
+            return Ok(Draft::not_an_object(raw_type_name(text)));
+        }
+        r.begin_object()?;
+        let mut draft = Draft::default();
+        let mut first = true;
+        while let Some(key) = r.next_key(&mut first)? {
+            let key = known_field(key);
+            match key.as_ref() {
+                "properties" | "traits" | "context" => {
+                    if r.peek() == Some(b'{') {
+                        let (text, scan) = r.scan_object(rules)?;
+                        draft.apply_raw(&key, Ok(RawObject::scanned(text, scan)));
+                    } else {
+                        let text = r.skip_value()?;
+                        draft.apply_raw(&key, Err(text));
+                    }
+                }
+                "type" | "timestamp" | "sentAt" | "receivedAt" => {
+                    let text = match r.peek() {
+                        Some(b'"') => Text::Str(r.string()?),
+                        _ => match r.skip_value()? {
+                            "null" => Text::Null,
+                            other => Text::Other(raw_type_name(other)),
+                        },
+                    };
+                    draft.apply_text(&key, text);
+                }
+                _ => {
+                    let value = r.value()?;
+                    draft.apply(key, value);
+                }
+            }
+        }
+        Ok(draft)
     }
 
     /// The message, or `None` when it cannot be one (not an object, no usable type).
@@ -227,47 +237,6 @@ impl Draft {
     }
 }
 
-impl<'de> Deserialize<'de> for Draft {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(DraftVisitor)
-    }
-}
-
-struct DraftVisitor;
-
-impl<'de> Visitor<'de> for DraftVisitor {
-    type Value = Draft;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a message object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Draft, A::Error> {
-        let mut draft = Draft::default();
-        while let Some(FieldName(key)) = map.next_key::<FieldName>()? {
-            if matches!(key.as_ref(), "properties" | "traits" | "context") {
-                // Kept as text until something needs to look inside (see `raw`).
-                let raw: Box<RawValue> = map.next_value()?;
-                draft.apply_raw(&key, raw);
-            } else if matches!(key.as_ref(), "type" | "timestamp" | "sentAt" | "receivedAt") {
-                let text: Text<'de> = map.next_value()?;
-                draft.apply_text(&key, text);
-            } else {
-                let value: Value = map.next_value()?;
-                draft.apply(key, value);
-            }
-        }
-        Ok(draft)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Draft, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Draft::not_an_object("array"))
-    }
-
-    visit_scalars!(Draft::not_an_object);
-}
-
 /// The top-level field names of a message, so that known keys cost no allocation.
 const FIELD_NAMES: [&str; 15] = [
     "type",
@@ -287,36 +256,11 @@ const FIELD_NAMES: [&str; 15] = [
     "context",
 ];
 
-/// A message key read from JSON: a static name for known fields, owned text otherwise.
-struct FieldName(Cow<'static, str>);
-
-impl<'de> Deserialize<'de> for FieldName {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_str(FieldNameVisitor)
-    }
-}
-
-struct FieldNameVisitor;
-
-impl Visitor<'_> for FieldNameVisitor {
-    type Value = FieldName;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a field name")
-    }
-
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<FieldName, E> {
-        Ok(FieldName(match FIELD_NAMES.iter().find(|&&n| n == s) {
-            Some(&known) => Cow::Borrowed(known),
-            None => Cow::Owned(s.to_owned()),
-        }))
-    }
-
-    fn visit_string<E: de::Error>(self, s: String) -> Result<FieldName, E> {
-        Ok(FieldName(match FIELD_NAMES.iter().find(|&&n| n == s) {
-            Some(&known) => Cow::Borrowed(known),
-            None => Cow::Owned(s),
-        }))
+/// A message key: a static name for known fields (no allocation), owned text otherwise.
+fn known_field(key: Cow<'_, str>) -> Cow<'static, str> {
+    match FIELD_NAMES.iter().find(|&&n| n == key) {
+        Some(&known) => Cow::Borrowed(known),
+        None => Cow::Owned(key.into_owned()),
     }
 }
 
@@ -396,65 +340,11 @@ fn type_not_text(type_name: &str) -> TypeField {
 
 /// A JSON value read only for its text: strings are borrowed from the input when they
 /// have no escapes, so `type` and timestamps cost no allocation.
-enum Text<'de> {
-    Str(Cow<'de, str>),
+enum Text<'a> {
+    Str(Cow<'a, str>),
     Null,
     /// Any other JSON type (its name).
     Other(&'static str),
-}
-
-impl<'de> Deserialize<'de> for Text<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(TextVisitor)
-    }
-}
-
-struct TextVisitor;
-
-impl<'de> Visitor<'de> for TextVisitor {
-    type Value = Text<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string")
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Text<'de>, E> {
-        Ok(Text::Str(Cow::Borrowed(s)))
-    }
-
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<Text<'de>, E> {
-        Ok(Text::Str(Cow::Owned(s.to_owned())))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Text<'de>, E> {
-        Ok(Text::Null)
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Text<'de>, E> {
-        Ok(Text::Other("boolean"))
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Text<'de>, E> {
-        Ok(Text::Other("integer"))
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Text<'de>, E> {
-        Ok(Text::Other("integer"))
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Text<'de>, E> {
-        Ok(Text::Other("number"))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Text<'de>, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Text::Other("array"))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Text<'de>, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Text::Other("object"))
-    }
 }
 
 fn object_field(key: &str, value: Value, violations: &mut Vec<Violation>) -> Properties {
@@ -536,7 +426,8 @@ mod tests {
             let default_type = default_track.then_some(MessageType::Track);
             let mut from_value = Vec::new();
             let a = parse_message(doc.clone(), default_type, &mut from_value);
-            let draft: Draft = serde_json::from_str(&doc.to_string()).unwrap();
+            let text = doc.to_string();
+            let draft = Draft::read(&mut Reader::new(&text), &ScanRules::NONE).unwrap();
             let mut from_stream = Vec::new();
             let b = draft.finish(default_type, &mut from_stream).map(|mut m| {
                 m.materialize_all().unwrap();

@@ -8,15 +8,69 @@
 //! schema, a redaction hit, an IP policy, a batch-level context, or a violation to report
 //! with its path. A raw object left raw has passed every check the parsed one would.
 
-use serde_json::value::RawValue;
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
+
+use super::reader::{Reader, ScanRules, SyntaxError};
+
+/// An object kept as its JSON text, validated when it was made.
+#[derive(Debug, Clone)]
+pub(crate) struct RawObject {
+    text: Box<str>,
+    /// What a scan with the pipeline's rules found, when ingest read the object with them
+    /// (so the pipeline does not scan it again).
+    pub scan: Option<RawScan>,
+}
+
+impl RawObject {
+    /// JSON text that must be exactly one object (whitespace around it is dropped).
+    pub fn checked(text: String) -> Result<Self, SyntaxError> {
+        let mut reader = Reader::new(&text);
+        let (object, _) = reader.scan_object(&ScanRules::NONE)?;
+        reader.finish()?;
+        let text = match object {
+            Cow::Borrowed(object) if object.len() == text.len() => text.into_boxed_str(),
+            object => object.into(),
+        };
+        Ok(Self { text, scan: None })
+    }
+
+    /// An object the reader validated and scanned with the pipeline's rules.
+    pub fn scanned(text: Cow<'_, str>, scan: RawScan) -> Self {
+        Self {
+            text: text.into(),
+            scan: Some(scan),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The scan with `rules`: the one ingest made, or a new one.
+    pub fn scan_with(&self, rules: &ScanRules<'_>) -> RawScan {
+        self.scan.unwrap_or_else(|| scan_object(&self.text, rules))
+    }
+}
+
+/// Written as its text by serde serializers (the pipeline's own writer splices the text
+/// without serde).
+impl serde::Serialize for RawObject {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match serde_json::value::RawValue::from_string(self.text.to_string()) {
+            Ok(raw) => raw.serialize(serializer),
+            Err(e) => Err(serde::ser::Error::custom(e)),
+        }
+    }
+}
 
 /// The raw objects of an ingested message; `None` means "parsed, see the message's map".
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RawFields {
-    pub properties: Option<Box<RawValue>>,
-    pub traits: Option<Box<RawValue>>,
-    pub context: Option<Box<RawValue>>,
+    pub properties: Option<RawObject>,
+    pub traits: Option<RawObject>,
+    pub context: Option<RawObject>,
     /// Whether the raw context has a top-level `library`, once a scan has found out.
     pub context_has_library: Option<bool>,
 }
@@ -24,7 +78,9 @@ pub(crate) struct RawFields {
 /// Raw values are equal when their text is.
 impl PartialEq for RawFields {
     fn eq(&self, other: &Self) -> bool {
-        let text = |r: &Option<Box<RawValue>>| r.as_ref().map(|v| v.get().to_owned());
+        fn text(r: &Option<RawObject>) -> Option<&str> {
+            r.as_ref().map(RawObject::as_str)
+        }
         text(&self.properties) == text(&other.properties)
             && text(&self.traits) == text(&other.traits)
             && text(&self.context) == text(&other.context)
@@ -37,11 +93,11 @@ impl RawFields {
     }
 }
 
-/// Parses a raw object. The raw reader already refused anything the parser would (unpaired
-/// surrogate escapes included), so this does not fail in practice; if it ever did, the
-/// caller reports it as an `invalid_json` violation rather than losing the object.
-pub(crate) fn parse_object(raw: &RawValue) -> Result<Map<String, Value>, String> {
-    match serde_json::from_str::<Value>(raw.get()) {
+/// Parses a raw object. The reader already refused anything the parser would (numbers out
+/// of range are flagged by the scan, which makes the pipeline parse the object to report
+/// them), so a refusal here is reported as an `invalid_json` violation, never lost.
+pub(crate) fn parse_object(raw: &RawObject) -> Result<Map<String, Value>, String> {
+    match serde_json::from_str::<Value>(raw.as_str()) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err("not an object".to_owned()),
         Err(e) => Err(e.to_string()),
@@ -77,102 +133,14 @@ impl RawScan {
     }
 }
 
-/// Scans the text of a JSON object (already validated by the parser) for the rules the
-/// validator and the redactor apply to parsed objects: values directly in the object are at
-/// depth 1, and a non-empty object or array at depth `max_depth` or more is too deep.
-pub(crate) fn scan_object(
-    text: &str,
-    max_depth: usize,
-    max_key_length: usize,
-    redacts: impl Fn(&str) -> bool,
-) -> RawScan {
-    let b = text.as_bytes();
-    let mut scan = RawScan::default();
-    // For each open container: is it an object?
-    let mut stack: Vec<bool> = Vec::with_capacity(8);
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            open @ (b'{' | b'[') => {
-                // The container's depth: the root object is 0, its values 1, and so on.
-                let depth = stack.len();
-                stack.push(open == b'{');
-                let mut j = i + 1;
-                while j < b.len() && b[j].is_ascii_whitespace() {
-                    j += 1;
-                }
-                let empty = matches!(b.get(j), Some(b'}' | b']'));
-                if depth >= max_depth && !empty {
-                    scan.too_deep = true;
-                }
-                i += 1;
-            }
-            b'}' | b']' => {
-                stack.pop();
-                i += 1;
-            }
-            b'"' => {
-                let start = i + 1;
-                // Jump to the closing quote; only escapes need a closer look.
-                let mut j = start;
-                let mut escaped = false;
-                while let Some(p) = b
-                    .get(j..)
-                    .and_then(|rest| rest.iter().position(|&c| c == b'"' || c == b'\\'))
-                {
-                    if b[j + p] == b'\\' {
-                        escaped = true;
-                        j += p + 2;
-                    } else {
-                        j += p;
-                        break;
-                    }
-                }
-                let end = j.min(b.len());
-                // A string followed by ':' inside an object is a key.
-                let mut k = end + 1;
-                while k < b.len() && b[k].is_ascii_whitespace() {
-                    k += 1;
-                }
-                let is_key = stack.last() == Some(&true) && b.get(k) == Some(&b':');
-                if is_key {
-                    if escaped {
-                        scan.escaped_key = true;
-                    } else {
-                        let key = text.get(start..end).unwrap_or("");
-                        if key.len() > max_key_length && key.chars().count() > max_key_length {
-                            scan.long_key = true;
-                        }
-                        if redacts(key) {
-                            scan.redact_hit = true;
-                        }
-                        if stack.len() == 1 && key == "library" {
-                            scan.has_library = true;
-                        }
-                    }
-                    i = k + 1;
-                } else {
-                    i = end + 1;
-                }
-            }
-            b'-' | b'0'..=b'9' => {
-                let end = b[i..]
-                    .iter()
-                    .position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
-                    .map_or(b.len(), |p| i + p);
-                let number = text.get(i..end).unwrap_or("");
-                // Only an exponent or hundreds of digits can leave the f64 range.
-                if (number.len() > 300 || number.bytes().any(|c| c == b'e' || c == b'E'))
-                    && !number.parse::<f64>().is_ok_and(f64::is_finite)
-                {
-                    scan.number_out_of_range = true;
-                }
-                i = end.max(i + 1);
-            }
-            _ => i += 1,
-        }
-    }
-    scan
+/// Scans the text of a JSON object (already validated) for the rules the validator and the
+/// redactor apply to parsed objects: values directly in the object are at depth 1, and a
+/// non-empty object or array at depth `max_depth` or more is too deep.
+pub(crate) fn scan_object(text: &str, rules: &ScanRules<'_>) -> RawScan {
+    Reader::new(text)
+        .scan_object(rules)
+        .map(|(_, scan)| scan)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -267,7 +235,8 @@ mod tests {
             let v = Value::Object(props.into_iter().collect());
             let text = if pretty { serde_json::to_string_pretty(&v).unwrap() } else { v.to_string() };
             let redacts = |k: &str| k == "token";
-            let got = scan_object(&text, max_depth, max_key, redacts);
+            let rules = ScanRules { max_depth, max_key_length: max_key, redacts: &redacts };
+            let got = scan_object(&text, &rules);
             let want = reference(&v, max_depth, max_key, &redacts);
             prop_assert_eq!(got, want, "{}", text);
         }

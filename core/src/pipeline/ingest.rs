@@ -1,15 +1,15 @@
 //! Ingesting JSON from other clients: one message, an array, or a Segment batch.
 
-use std::fmt;
+use std::borrow::Cow;
 
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::{Disposition, Inner, Origin};
 use crate::codes;
 use crate::error::{Error, ErrorKind, Result, Violation};
-use crate::event::{visit_scalars, Draft, MessageType, Timestamp};
+use crate::event::reader::{Reader, ScanRules, SyntaxError};
+use crate::event::{Draft, MessageType, Timestamp};
 
 /// What happened to one ingested item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -77,17 +77,20 @@ fn parse_request(inner: &Inner, bytes: &[u8]) -> Result<Request> {
             )],
         ));
     }
-    let doc: RequestDoc = serde_json::from_slice(bytes).map_err(|e| {
+    let redacts = |key: &str| inner.redactor.matches(key);
+    let rules = inner.scan_rules(&redacts);
+    let not_json = |e: SyntaxError| {
         Error::with_violations(
             ErrorKind::InvalidEvent,
             vec![Violation::new(
                 "",
                 codes::INVALID_JSON,
-                format!("not valid JSON: {e}"),
+                format!("not valid JSON: {}", e.describe(bytes)),
             )],
         )
-    })?;
-    let (items, sent_at, context) = split_batch(doc)?;
+    };
+    let mut reader = Reader::from_bytes(bytes).map_err(not_json)?;
+    let (items, sent_at, context) = read_request(&mut reader, &rules).map_err(not_json)??;
     if items.len() > limits.max_batch_messages {
         return Err(Error::with_violations(
             ErrorKind::PayloadTooLarge,
@@ -266,50 +269,77 @@ pub(super) fn ingest(
 
 type BatchParts = (Vec<Draft>, Option<Timestamp>, Option<Map<String, Value>>);
 
-/// A request body, read in one pass: batch items go straight into message drafts.
-enum RequestDoc {
-    /// A bare JSON array of messages.
-    Items(Vec<Draft>),
-    /// An object: a Segment batch when it has `batch`, otherwise one message.
-    Object {
-        batch: Option<BatchField>,
-        rest: Map<String, Value>,
-    },
-    /// A scalar: not a message (its JSON type name).
-    Scalar(&'static str),
-}
-
-enum BatchField {
-    Items(Vec<Draft>),
-    WrongType,
-}
-
-/// Splits a request into items plus the batch-level `sentAt` and `context`.
-fn split_batch(doc: RequestDoc) -> Result<BatchParts> {
-    let (batch, mut rest) = match doc {
-        RequestDoc::Items(items) => return Ok((items, None, None)),
-        RequestDoc::Scalar(name) => return Ok((vec![Draft::not_an_object(name)], None, None)),
-        RequestDoc::Object { batch: None, rest } => {
-            return Ok((vec![Draft::from_map(rest)], None, None))
+/// Reads a request body in one pass: a message, an array of messages, or a Segment batch
+/// (`{batch, sentAt?, context?}`) whose items go straight into message drafts. The outer
+/// error is the syntax; the inner one a batch-level field of the wrong type.
+fn read_request(
+    r: &mut Reader<'_>,
+    rules: &ScanRules<'_>,
+) -> std::result::Result<Result<BatchParts>, SyntaxError> {
+    let parts = match r.peek() {
+        Some(b'[') => Ok((read_drafts(r, rules)?, None, None)),
+        Some(b'{') => {
+            let start = r.position();
+            r.begin_object()?;
+            let mut first = true;
+            // The last `batch` wins, as the last of any duplicated key does.
+            let mut batch: Option<Option<Vec<Draft>>> = None;
+            let mut batch_fields: Vec<(Cow<'_, str>, &str)> = Vec::new();
+            while let Some(key) = r.next_key(&mut first)? {
+                if key == "batch" {
+                    batch = Some(if r.peek() == Some(b'[') {
+                        Some(read_drafts(r, rules)?)
+                    } else {
+                        r.skip_value()?;
+                        None
+                    });
+                } else {
+                    let text = r.skip_value()?;
+                    if key == "sentAt" || key == "context" {
+                        batch_fields.push((key, text));
+                    }
+                }
+            }
+            match batch {
+                Some(items) => batch_parts(items, batch_fields),
+                // Not a batch: the object is one message, read again as one (only single
+                // messages are read twice, and they are small).
+                None => {
+                    let draft = Draft::read(&mut Reader::at(r.text(), start), rules)?;
+                    Ok((vec![draft], None, None))
+                }
+            }
         }
-        RequestDoc::Object {
-            batch: Some(batch),
-            rest,
-        } => (batch, rest),
+        _ => {
+            let text = r.skip_value()?;
+            let draft = Draft::read(&mut Reader::new(text), rules)?;
+            Ok((vec![draft], None, None))
+        }
     };
+    r.finish()?;
+    Ok(parts)
+}
+
+/// A batch's items (`None`: `batch` was not an array) with its `sentAt` and `context`,
+/// given as the text of each occurrence (the last wins).
+fn batch_parts(items: Option<Vec<Draft>>, fields: Vec<(Cow<'_, str>, &str)>) -> Result<BatchParts> {
     let mut problems = Vec::new();
-    let items = match batch {
-        BatchField::Items(items) => items,
-        BatchField::WrongType => {
-            problems.push(Violation::new(
-                "/batch",
-                codes::INVALID_TYPE,
-                "batch must be an array",
-            ));
-            Vec::new()
-        }
+    let items = items.unwrap_or_else(|| {
+        problems.push(Violation::new(
+            "/batch",
+            codes::INVALID_TYPE,
+            "batch must be an array",
+        ));
+        Vec::new()
+    });
+    let field = |name: &str| {
+        fields
+            .iter()
+            .rev()
+            .find(|(key, _)| key == name)
+            .and_then(|(_, text)| serde_json::from_str::<Value>(text).ok())
     };
-    let sent_at = match rest.remove("sentAt") {
+    let sent_at = match field("sentAt") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => match Timestamp::parse(&s) {
             Some(t) => Some(t),
@@ -331,7 +361,7 @@ fn split_batch(doc: RequestDoc) -> Result<BatchParts> {
             None
         }
     };
-    let context = match rest.remove("context") {
+    let context = match field("context") {
         None | Some(Value::Null) => None,
         Some(Value::Object(c)) => Some(c),
         Some(_) => {
@@ -350,74 +380,18 @@ fn split_batch(doc: RequestDoc) -> Result<BatchParts> {
     }
 }
 
-/// Every element of a JSON array as a message draft.
-fn read_drafts<'de, A: SeqAccess<'de>>(mut seq: A) -> std::result::Result<Vec<Draft>, A::Error> {
-    let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-    while let Some(d) = seq.next_element::<Draft>()? {
-        items.push(d);
+/// Every element of the JSON array at the reader as a message draft.
+fn read_drafts(
+    r: &mut Reader<'_>,
+    rules: &ScanRules<'_>,
+) -> std::result::Result<Vec<Draft>, SyntaxError> {
+    r.begin_array()?;
+    // Sized for typical messages (a few hundred bytes each), so 500 drafts are not moved
+    // through a chain of reallocations.
+    let mut items = Vec::with_capacity((r.text().len() / 256).min(4096));
+    let mut first = true;
+    while r.next_element(&mut first)? {
+        items.push(Draft::read(r, rules)?);
     }
     Ok(items)
-}
-
-impl<'de> Deserialize<'de> for RequestDoc {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        deserializer.deserialize_any(RequestVisitor)
-    }
-}
-
-struct RequestVisitor;
-
-impl<'de> Visitor<'de> for RequestVisitor {
-    type Value = RequestDoc;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a message, an array of messages, or a batch")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> std::result::Result<RequestDoc, A::Error> {
-        read_drafts(seq).map(RequestDoc::Items)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<RequestDoc, A::Error> {
-        let mut batch = None;
-        let mut rest = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if key == "batch" {
-                batch = Some(map.next_value::<BatchField>()?);
-            } else {
-                let value: Value = map.next_value()?;
-                rest.insert(key, value);
-            }
-        }
-        Ok(RequestDoc::Object { batch, rest })
-    }
-
-    visit_scalars!(RequestDoc::Scalar);
-}
-
-impl<'de> Deserialize<'de> for BatchField {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        deserializer.deserialize_any(BatchVisitor)
-    }
-}
-
-struct BatchVisitor;
-
-impl<'de> Visitor<'de> for BatchVisitor {
-    type Value = BatchField;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of messages")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> std::result::Result<BatchField, A::Error> {
-        read_drafts(seq).map(BatchField::Items)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<BatchField, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(BatchField::WrongType)
-    }
-
-    visit_scalars!(|_| BatchField::WrongType);
 }

@@ -102,6 +102,20 @@ impl Inner {
         }
     }
 
+    /// The rules raw objects are scanned with: the validator's limits and the redaction list
+    /// (`redacts` is `|key| self.redactor.matches(key)`, borrowed by the rules).
+    pub(super) fn scan_rules<'r>(
+        &self,
+        redacts: &'r dyn Fn(&str) -> bool,
+    ) -> crate::event::reader::ScanRules<'r> {
+        let limits = self.validator.limits();
+        crate::event::reader::ScanRules {
+            max_depth: limits.max_depth,
+            max_key_length: limits.max_key_length,
+            redacts,
+        }
+    }
+
     /// Parses the raw objects of an ingested message that something must look inside, and
     /// keeps the rest as text (see `event::raw`). What stays raw has passed the depth,
     /// key-length and redaction checks in one scan of its text.
@@ -112,18 +126,10 @@ impl Inner {
         if self.before_send.is_some() || self.redactor.changes_ips() {
             return m.materialize_all();
         }
-        let limits = self.validator.limits();
         let redacts = |key: &str| self.redactor.matches(key);
-        let scan = |raw: &Option<Box<serde_json::value::RawValue>>| {
-            raw.as_ref().map(|r| {
-                crate::event::raw::scan_object(
-                    r.get(),
-                    limits.max_depth,
-                    limits.max_key_length,
-                    redacts,
-                )
-            })
-        };
+        let rules = self.scan_rules(&redacts);
+        let scan =
+            |raw: &Option<crate::event::raw::RawObject>| raw.as_ref().map(|r| r.scan_with(&rules));
         let keeps = |s: Option<crate::event::raw::RawScan>| s.is_none_or(|s| s.keeps_raw());
         let schema_reads = m.kind == MessageType::Track
             && m.event
