@@ -5,7 +5,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
-use sonde_core::{codes, ErrorKind};
+use sonde_core::{codes, ErrorKind, ObjectWriter};
 
 use crate::errors::bad_argument;
 
@@ -34,6 +34,23 @@ pub fn optional_object(obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<M
     match obj {
         Some(o) if !o.is_none() => to_object(o, what),
         _ => Ok(Map::new()),
+    }
+}
+
+/// A `dict` written straight to JSON text (the properties of event calls): the same types,
+/// conversions and errors as [`to_object`], without building a map the core would only
+/// serialize again.
+pub fn write_object(
+    obj: &Bound<'_, PyAny>,
+    what: &str,
+    writer: &mut ObjectWriter<'_>,
+) -> PyResult<()> {
+    match obj.cast::<PyDict>() {
+        Ok(dict) => write_dict(dict, 0, &mut String::new(), writer),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "{what} must be a dict, got {}",
+            type_name(obj)
+        ))),
     }
 }
 
@@ -246,4 +263,58 @@ pub fn serialized<'py>(
     let json = serde_json::to_value(value)
         .map_err(|e| crate::errors::internal(format!("cannot convert a result: {e}")))?;
     to_python(py, &json)
+}
+
+fn write_value(
+    obj: &Bound<'_, PyAny>,
+    depth: usize,
+    path: &mut String,
+    w: &mut ObjectWriter<'_>,
+) -> PyResult<()> {
+    match classify(obj, path)? {
+        Kind::Null => w.null(),
+        Kind::Bool(b) => w.bool(b),
+        Kind::Int(n) => w.int(n),
+        Kind::UInt(n) => w.uint(n),
+        Kind::Float(x) => w.float(x),
+        Kind::Str(s) => w.string(s.to_str()?),
+        Kind::Text(t) => w.string(&t),
+        _ if depth >= MAX_DEPTH => return Err(too_deep(path)),
+        Kind::Dict(d) => write_dict(&d, depth + 1, path, w)?,
+        Kind::List(l) => write_sequence(l.iter(), depth, path, w)?,
+        Kind::Tuple(t) => write_sequence(t.iter(), depth, path, w)?,
+    }
+    Ok(())
+}
+
+fn write_sequence<'py>(
+    items: impl Iterator<Item = Bound<'py, PyAny>>,
+    depth: usize,
+    path: &mut String,
+    w: &mut ObjectWriter<'_>,
+) -> PyResult<()> {
+    w.begin_array();
+    for (i, item) in items.enumerate() {
+        at(path, &i.to_string(), |path| {
+            write_value(&item, depth + 1, path, w)
+        })?;
+    }
+    w.end_array();
+    Ok(())
+}
+
+fn write_dict(
+    d: &Bound<'_, PyDict>,
+    depth: usize,
+    path: &mut String,
+    w: &mut ObjectWriter<'_>,
+) -> PyResult<()> {
+    w.begin_object();
+    for (k, v) in d.iter() {
+        let key = dict_key(&k, path)?.to_str()?;
+        w.key(key);
+        at(path, key, |path| write_value(&v, depth, path, w))?;
+    }
+    w.end_object();
+    Ok(())
 }

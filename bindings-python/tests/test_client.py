@@ -105,6 +105,31 @@ def test_python_values_convert_and_bad_ones_are_named(collector: Collector) -> N
         s.track("Bad", timestamp=dt.datetime(2026, 1, 1))
 
 
+def test_properties_written_as_text_keep_every_rule(collector: Collector, tmp_path: Path) -> None:
+    """Properties go from the dict straight to JSON text, in the dict's order (sorted only
+    when the core must parse them: a redaction, a schema); redaction, key-length and depth
+    limits apply as they do to any event."""
+    s = make(collector, limits={"max_depth": 3, "max_key_length": 12})
+    s.track("Ordered", {"zeta": 1, "alpha": {"ok": [1.5, -2, 2**64 - 1]}, "mid": 'x\n"y'})
+    s.track("Redacted", {"zeta": 1, "alpha": {"userPassword": "hunter2", "api-key": "k"}})
+    s.flush(5.0)
+    ordered, redacted = (e["properties"] for e in collector.events)
+    # (A callable sink gets dicts built from parsed JSON; the delivered text keeps the order.)
+    lines = tmp_path / "out.jsonl"
+    with sonde.Sonde(jsonl=str(lines), require_person=False, flush_interval=3600) as ordering:
+        ordering.track("Ordered", {"zeta": 1, "alpha": {"ok": [1.5]}, "mid": "x"})
+    assert '"properties":{"zeta":1,"alpha":{"ok":[1.5]},"mid":"x"}' in lines.read_text()
+    assert ordered == {"zeta": 1, "alpha": {"ok": [1.5, -2, 2**64 - 1]}, "mid": 'x\n"y'}
+    assert redacted == {"zeta": 1, "alpha": {"userPassword": "[REDACTED]", "api-key": "[REDACTED]"}}
+    with pytest.raises(sonde.ValidationError) as too_long:
+        s.track("Bad", {"a_key_longer_than_twelve": 1})
+    assert [v["code"] for v in too_long.value.violations] == ["key_too_long"]
+    with pytest.raises(sonde.ValidationError) as too_deep:
+        s.track("Bad", {"a": {"b": {"c": {"d": 1}}}})
+    assert [v["code"] for v in too_deep.value.violations] == ["depth_exceeded"]
+    assert len(collector.events) == 2
+
+
 def test_validation_error_lists_every_violation(collector: Collector) -> None:
     s = make(
         collector,

@@ -61,7 +61,9 @@ pub use clock::{Clock, ManualClock, SharedClock};
 pub use config::{Config, DeliveryMode, InvalidPolicy, IpPolicy, OverflowPolicy};
 pub use error::{Error, ErrorKind, Result, Violation};
 pub use event::reserved::{ApiRequest, ErrorEvent, Interaction, Performance};
-pub use event::{Library, Message, MessageType, Properties, Timestamp};
+pub use event::{
+    Library, Message, MessageType, ObjectWriter, Properties, Timestamp, WrittenObject,
+};
 pub use notice::{LogThrottle, LostEvents, Notice, NOTICE_INTERVAL_MS, NOTICE_SAMPLE};
 pub use pipeline::{
     props, ClusterStats, Disposition, IngestItem, IngestReport, InstanceStats, ItemStatus,

@@ -75,7 +75,7 @@ pub(crate) fn write_message(m: &Message, library: Option<&[u8]>, out: &mut Vec<u
             let has_library = m
                 .raw
                 .context_has_library
-                .unwrap_or_else(|| raw.scan_with(&super::reader::ScanRules::NONE).has_library);
+                .unwrap_or_else(|| raw.has_library());
             write_raw_context(raw.as_str(), library.filter(|_| !has_library), out)
         }
         None => write_context(
@@ -228,7 +228,7 @@ static ESCAPE: [bool; 256] = {
 
 /// True when any byte needs escaping: a table lookup per byte for short strings (most keys
 /// and values), eight bytes at a time (SWAR) for longer ones.
-fn any_needs_escape(bytes: &[u8]) -> bool {
+pub(crate) fn any_needs_escape(bytes: &[u8]) -> bool {
     if bytes.len() < 16 {
         return bytes.iter().any(|&b| ESCAPE[usize::from(b)]);
     }

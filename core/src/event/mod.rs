@@ -7,6 +7,7 @@ pub(crate) mod raw;
 pub(crate) mod reader;
 pub mod reserved;
 mod timestamp;
+mod writer;
 
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
@@ -21,6 +22,7 @@ pub use parse::parse_message;
 pub(crate) use parse::type_name as parse_type_name;
 pub(crate) use parse::Draft;
 pub use timestamp::Timestamp;
+pub use writer::{ObjectWriter, WrittenObject};
 
 /// JSON object type used for properties, traits and context.
 pub type Properties = Map<String, Value>;
@@ -260,6 +262,14 @@ impl Message {
         self.properties = Properties::new();
         self.raw.properties = Some(raw);
         Ok(self)
+    }
+
+    /// Sets the properties a binding wrote with a client's [`ObjectWriter`], kept as text
+    /// through the pipeline (no map built, no text read again when sent through that client).
+    pub fn with_written_properties(mut self, properties: WrittenObject) -> Self {
+        self.properties = Properties::new();
+        self.raw.properties = Some(properties.0);
+        self
     }
 
     /// Parses the raw `properties` (see [`raw`]); a parser refusal is reported as a violation.

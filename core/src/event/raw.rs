@@ -17,10 +17,12 @@ use super::reader::{Reader, ScanRules, SyntaxError};
 /// An object kept as its JSON text, validated when it was made.
 #[derive(Debug, Clone)]
 pub(crate) struct RawObject {
-    text: Box<str>,
-    /// What a scan with the pipeline's rules found, when ingest read the object with them
-    /// (so the pipeline does not scan it again).
-    pub scan: Option<RawScan>,
+    /// (A `String`, not a `Box<str>`: a writer's buffer is kept without shrinking it.)
+    text: String,
+    /// What a scan found, when the object was read (ingest) or written (a binding's
+    /// writer) under the rules of the client `rules_id`: that client does not scan it again.
+    scan: Option<RawScan>,
+    rules_id: u64,
 }
 
 impl RawObject {
@@ -30,17 +32,31 @@ impl RawObject {
         let (object, _) = reader.scan_object(&ScanRules::NONE)?;
         reader.finish()?;
         let text = match object {
-            Cow::Borrowed(object) if object.len() == text.len() => text.into_boxed_str(),
-            object => object.into(),
+            Cow::Borrowed(object) if object.len() == text.len() => text,
+            object => object.into_owned(),
         };
-        Ok(Self { text, scan: None })
+        Ok(Self {
+            text,
+            scan: None,
+            rules_id: 0,
+        })
     }
 
-    /// An object the reader validated and scanned with the pipeline's rules.
-    pub fn scanned(text: Cow<'_, str>, scan: RawScan) -> Self {
+    /// An object the reader validated and scanned under the rules of client `rules_id`.
+    pub fn scanned(text: Cow<'_, str>, scan: RawScan, rules_id: u64) -> Self {
         Self {
-            text: text.into(),
+            text: text.into_owned(),
             scan: Some(scan),
+            rules_id,
+        }
+    }
+
+    /// An object an `ObjectWriter` wrote (well-formed by construction) and scanned.
+    pub fn written(text: String, scan: RawScan, rules_id: u64) -> Self {
+        Self {
+            text,
+            scan: Some(scan),
+            rules_id,
         }
     }
 
@@ -48,9 +64,20 @@ impl RawObject {
         &self.text
     }
 
-    /// The scan with `rules`: the one ingest made, or a new one.
+    /// The scan under `rules`: the one made when the object was read or written under
+    /// them, or a new one.
     pub fn scan_with(&self, rules: &ScanRules<'_>) -> RawScan {
-        self.scan.unwrap_or_else(|| scan_object(&self.text, rules))
+        match self.scan {
+            Some(scan) if self.rules_id == rules.id && rules.id != 0 => scan,
+            _ => scan_object(&self.text, rules),
+        }
+    }
+
+    /// Whether the object has a top-level `library` (the same under any rules).
+    pub fn has_library(&self) -> bool {
+        self.scan
+            .unwrap_or_else(|| scan_object(&self.text, &ScanRules::NONE))
+            .has_library
     }
 }
 
@@ -235,7 +262,7 @@ mod tests {
             let v = Value::Object(props.into_iter().collect());
             let text = if pretty { serde_json::to_string_pretty(&v).unwrap() } else { v.to_string() };
             let redacts = |k: &str| k == "token";
-            let rules = ScanRules { max_depth, max_key_length: max_key, redacts: &redacts };
+            let rules = ScanRules { max_depth, max_key_length: max_key, redacts: &redacts, id: 0 };
             let got = scan_object(&text, &rules);
             let want = reference(&v, max_depth, max_key, &redacts);
             prop_assert_eq!(got, want, "{}", text);

@@ -44,6 +44,8 @@ pub(crate) struct ScanRules<'r> {
     pub max_key_length: usize,
     /// Whether the redactor matches a key.
     pub redacts: &'r dyn Fn(&str) -> bool,
+    /// The client these rules are (0: none), so a scan is only reused under them.
+    pub id: u64,
 }
 
 impl ScanRules<'_> {
@@ -52,6 +54,7 @@ impl ScanRules<'_> {
         max_depth: usize::MAX,
         max_key_length: usize::MAX,
         redacts: &|_| false,
+        id: 0,
     };
 }
 

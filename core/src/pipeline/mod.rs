@@ -34,7 +34,7 @@ use crate::sink::Sink;
 use crate::stats::{DropReason, StatsCollector, StatsSnapshot};
 use crate::validate::{Checked, Validator};
 use delivery::Delivery;
-use redact::Redactor;
+pub(crate) use redact::Redactor;
 
 /// What happened to an event the pipeline took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -171,6 +171,9 @@ impl Shared {
 
 struct Inner {
     shared: Arc<Shared>,
+    /// This client's scan rules, among every client's in the process: a raw object scanned
+    /// under other rules (another client's) is scanned again.
+    rules_id: u64,
     validator: Validator,
     before_send: Option<BeforeSend>,
     redactor: Redactor,
@@ -206,6 +209,12 @@ struct Inner {
     replaced: std::sync::atomic::AtomicBool,
     #[cfg(all(feature = "http-sink", not(target_arch = "wasm32")))]
     otlp: Option<Arc<crate::sink::OtlpExporter>>,
+}
+
+/// A process-wide id for a client's scan rules (never 0: "not scanned").
+fn next_rules_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl Drop for Inner {
@@ -289,6 +298,7 @@ impl Sonde {
                 shared,
                 validator: Validator::new(config.limits.clone(), config.tracking_plan.clone()),
                 before_send: config.before_send.clone(),
+                rules_id: next_rules_id(),
                 redactor: Redactor::new(&config.redact_keys, config.ip_policy),
                 sample_rate: config.sample_rate,
                 sample_rates: config.sample_rates.clone(),
@@ -424,6 +434,19 @@ impl Sonde {
     /// A guard that records a `$performance` event when stopped or dropped.
     pub fn timer(&self, operation: impl Into<String>) -> Timer {
         Timer::start(self.clone(), operation.into())
+    }
+
+    /// A writer for properties a binding converts from its own dictionary straight to JSON
+    /// text (see [`crate::Message::with_written_properties`]), applying this client's
+    /// depth, key-length and redaction rules as it writes.
+    pub fn object_writer(&self) -> crate::event::ObjectWriter<'_> {
+        let limits = self.inner.validator.limits();
+        crate::event::ObjectWriter::new(
+            limits.max_depth,
+            limits.max_key_length,
+            &self.inner.redactor,
+            self.inner.rules_id,
+        )
     }
 
     /// Ingests a JSON message, a JSON array of messages, or a Segment batch

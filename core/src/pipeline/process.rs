@@ -113,6 +113,7 @@ impl Inner {
             max_depth: limits.max_depth,
             max_key_length: limits.max_key_length,
             redacts,
+            id: self.rules_id,
         }
     }
 
