@@ -305,7 +305,15 @@ impl NativeSonde {
         properties: Option<String>,
         options: Option<String>,
     ) -> Result<String> {
-        self.send(&env, calls::track(event, properties, options.as_deref()))
+        self.send(
+            &env,
+            calls::track(
+                &self.slot.current().sonde,
+                event,
+                properties,
+                options.as_deref(),
+            ),
+        )
     }
 
     /// `track` for the common call whose options name only its user: the id crosses as a
@@ -320,7 +328,14 @@ impl NativeSonde {
     ) -> Result<String> {
         self.send(
             &env,
-            calls::track_as(event, properties, Some(user_id), None, None),
+            calls::track_as(
+                &self.slot.current().sonde,
+                event,
+                properties,
+                Some(user_id),
+                None,
+                None,
+            ),
         )
     }
 
@@ -332,7 +347,15 @@ impl NativeSonde {
         properties: Option<String>,
         options: Option<String>,
     ) -> Result<String> {
-        self.send(&env, calls::page(name, properties, options.as_deref()))
+        self.send(
+            &env,
+            calls::page(
+                &self.slot.current().sonde,
+                name,
+                properties,
+                options.as_deref(),
+            ),
+        )
     }
 
     #[napi(catch_unwind)]
@@ -343,7 +366,15 @@ impl NativeSonde {
         properties: Option<String>,
         options: Option<String>,
     ) -> Result<String> {
-        self.send(&env, calls::screen(name, properties, options.as_deref()))
+        self.send(
+            &env,
+            calls::screen(
+                &self.slot.current().sonde,
+                name,
+                properties,
+                options.as_deref(),
+            ),
+        )
     }
 
     #[napi(catch_unwind)]

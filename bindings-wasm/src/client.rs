@@ -76,7 +76,12 @@ impl NativeSonde {
         properties: Option<String>,
         options: Option<String>,
     ) -> Result<String> {
-        self.send(calls::track(event, properties, options.as_deref()))
+        self.send(calls::track(
+            &self.sonde,
+            event,
+            properties,
+            options.as_deref(),
+        ))
     }
 
     /// `track` for the page's usual call: its identity as strings, no options object
@@ -91,6 +96,7 @@ impl NativeSonde {
         session_id: Option<String>,
     ) -> Result<String> {
         self.send(calls::track_as(
+            &self.sonde,
             event,
             properties,
             user_id,
@@ -105,7 +111,12 @@ impl NativeSonde {
         properties: Option<String>,
         options: Option<String>,
     ) -> Result<String> {
-        self.send(calls::page(name, properties, options.as_deref()))
+        self.send(calls::page(
+            &self.sonde,
+            name,
+            properties,
+            options.as_deref(),
+        ))
     }
 
     pub fn screen(
@@ -114,7 +125,12 @@ impl NativeSonde {
         properties: Option<String>,
         options: Option<String>,
     ) -> Result<String> {
-        self.send(calls::screen(name, properties, options.as_deref()))
+        self.send(calls::screen(
+            &self.sonde,
+            name,
+            properties,
+            options.as_deref(),
+        ))
     }
 
     pub fn identify(

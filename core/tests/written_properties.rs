@@ -1,5 +1,6 @@
 //! Properties a binding writes as JSON text with `Sonde::object_writer` (the Python binding
-//! writes a `dict` this way) must be delivered, redacted and refused exactly as the same
+//! writes a `dict` this way), or hands in as JSON text through `Sonde::with_properties_json`
+//! (the JS bindings), must be delivered, redacted and refused exactly as the same
 //! properties given as a map.
 
 use std::sync::Arc;
@@ -111,11 +112,15 @@ proptest! {
             Value::Object(props.clone())
         );
         let from_text = outcome(&sonde, base().with_written_properties(written));
+        // The JS bindings' path: JSON text checked and scanned under the client's rules.
+        let json_text = serde_json::to_string_pretty(&Value::Object(props.clone())).unwrap();
+        let from_json = outcome(&sonde, sonde.with_properties_json(base(), json_text).unwrap());
 
         let mut message = base();
         message.properties = props;
         let from_map = outcome(&sonde, message);
-        prop_assert_eq!(from_text, from_map);
+        prop_assert_eq!(&from_text, &from_map);
+        prop_assert_eq!(from_json, from_map);
     }
 }
 

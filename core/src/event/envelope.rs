@@ -31,11 +31,15 @@ fn text(options: &Properties, key: &str) -> Option<String> {
 }
 
 impl Message {
-    /// Properties given as JSON text (absent or `null`: none), kept as text; see
-    /// [`Message::with_properties_json`].
-    pub fn with_properties_arg(self, json: Option<String>) -> Result<Self, Error> {
+    /// Properties given as JSON text (absent or `null`: none), kept as text and scanned
+    /// under `sonde`'s rules; see [`crate::Sonde::with_properties_json`].
+    pub fn with_properties_arg(
+        self,
+        sonde: &crate::Sonde,
+        json: Option<String>,
+    ) -> Result<Self, Error> {
         match json {
-            Some(json) if json != "null" => self.with_properties_json(json),
+            Some(json) if json != "null" => sonde.with_properties_json(self, json),
             _ => Ok(self),
         }
     }
@@ -124,6 +128,7 @@ pub mod calls {
     use crate::error::Error;
     use crate::event::reserved::{ApiRequest, ErrorEvent, Interaction, Performance};
     use crate::event::{Message, Properties};
+    use crate::Sonde;
 
     fn enveloped(message: Message, options: &Properties) -> Result<Message, Error> {
         Ok(Envelope::from_options(options)?.apply(message))
@@ -135,17 +140,20 @@ pub mod calls {
 
     /// `track(event, properties?, options?)`.
     pub fn track(
+        sonde: &Sonde,
         event: String,
         properties: Option<String>,
         options: Option<&str>,
     ) -> Result<Message, Error> {
-        let message = Message::track(event, Properties::new()).with_properties_arg(properties)?;
+        let message =
+            Message::track(event, Properties::new()).with_properties_arg(sonde, properties)?;
         enveloped(message, &options_of(options)?)
     }
 
     /// `track(event, properties?, { userId, anonymousId, sessionId })` with the ids given as
     /// strings: the common call, without an options object to parse.
     pub fn track_as(
+        sonde: &Sonde,
         event: String,
         properties: Option<String>,
         user_id: Option<String>,
@@ -158,27 +166,32 @@ pub mod calls {
             session_id,
             ..Envelope::default()
         };
-        Ok(envelope
-            .apply(Message::track(event, Properties::new()).with_properties_arg(properties)?))
+        Ok(envelope.apply(
+            Message::track(event, Properties::new()).with_properties_arg(sonde, properties)?,
+        ))
     }
 
     /// `page(name?, properties?, options?)`.
     pub fn page(
+        sonde: &Sonde,
         name: Option<String>,
         properties: Option<String>,
         options: Option<&str>,
     ) -> Result<Message, Error> {
-        let message = Message::page(name, Properties::new()).with_properties_arg(properties)?;
+        let message =
+            Message::page(name, Properties::new()).with_properties_arg(sonde, properties)?;
         enveloped(message, &options_of(options)?)
     }
 
     /// `screen(name?, properties?, options?)`.
     pub fn screen(
+        sonde: &Sonde,
         name: Option<String>,
         properties: Option<String>,
         options: Option<&str>,
     ) -> Result<Message, Error> {
-        let message = Message::screen(name, Properties::new()).with_properties_arg(properties)?;
+        let message =
+            Message::screen(name, Properties::new()).with_properties_arg(sonde, properties)?;
         enveloped(message, &options_of(options)?)
     }
 
@@ -369,7 +382,11 @@ mod tests {
 
     #[test]
     fn calls_build_messages_with_their_envelope() {
+        let sonde =
+            crate::Sonde::new(crate::Config::default().delivery(crate::DeliveryMode::Manual))
+                .expect("client");
         let m = calls::track(
+            &sonde,
             "Signed Up".into(),
             Some(r#"{"plan":"pro"}"#.into()),
             Some(r#"{"userId":"u1","messageId":"m1","timestamp":"2026-01-01T00:00:00Z","context":{"ip":"1.2.3.4"}}"#),
@@ -384,7 +401,8 @@ mod tests {
         assert_eq!(json["properties"]["plan"], "pro");
         let e = calls::identify("u".into(), Some("[1]"), None).expect_err("traits");
         assert!(e.message().contains("traits must be an object"));
-        let e = calls::page(None, None, Some(r#"{"timestamp":"yesterday"}"#)).expect_err("time");
+        let e = calls::page(&sonde, None, None, Some(r#"{"timestamp":"yesterday"}"#))
+            .expect_err("time");
         assert!(e.message().contains("timestamp must be an RFC 3339 string"));
         let perf = calls::performance(
             "db".into(),

@@ -242,8 +242,18 @@ impl Message {
     /// Sets the properties from JSON text (an object), kept as text through the pipeline as
     /// ingested properties are: a binding that writes its native dictionary straight to
     /// JSON skips building a map here and printing it again when the event is serialized.
-    /// Refused with a violation if the text is not a JSON object.
-    pub fn with_properties_json(mut self, json: String) -> Result<Self, crate::Error> {
+    /// Refused with a violation if the text is not a JSON object. (A binding holding the
+    /// client uses [`crate::Sonde::with_properties_json`], which also scans the text under
+    /// the client's rules in the same pass.)
+    pub fn with_properties_json(self, json: String) -> Result<Self, crate::Error> {
+        self.with_properties_text(json, &reader::ScanRules::NONE)
+    }
+
+    pub(crate) fn with_properties_text(
+        mut self,
+        json: String,
+        rules: &reader::ScanRules<'_>,
+    ) -> Result<Self, crate::Error> {
         let refuse = |why: String| {
             crate::Error::with_violations(
                 crate::ErrorKind::InvalidEvent,
@@ -253,12 +263,15 @@ impl Message {
         if !json.trim_start().starts_with('{') {
             return Err(refuse("properties must be a JSON object".to_owned()));
         }
-        let raw = raw::RawObject::checked(json.clone()).map_err(|e| {
-            refuse(format!(
-                "properties are not valid JSON: {}",
-                e.describe(json.as_bytes())
-            ))
-        })?;
+        let raw = match raw::RawObject::checked(json, rules) {
+            Ok(raw) => raw,
+            Err((e, json)) => {
+                return Err(refuse(format!(
+                    "properties are not valid JSON: {}",
+                    e.describe(json.as_bytes())
+                )))
+            }
+        };
         self.properties = Properties::new();
         self.raw.properties = Some(raw);
         Ok(self)

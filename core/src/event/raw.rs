@@ -26,20 +26,30 @@ pub(crate) struct RawObject {
 }
 
 impl RawObject {
-    /// JSON text that must be exactly one object (whitespace around it is dropped).
-    pub fn checked(text: String) -> Result<Self, SyntaxError> {
-        let mut reader = Reader::new(&text);
-        let (object, _) = reader.scan_object(&ScanRules::NONE)?;
-        reader.finish()?;
-        let text = match object {
-            Cow::Borrowed(object) if object.len() == text.len() => text,
-            object => object.into_owned(),
+    /// JSON text that must be exactly one object (whitespace around it is dropped),
+    /// checked and scanned under `rules` in one pass.
+    /// On refusal the text comes back with the reason.
+    pub fn checked(text: String, rules: &ScanRules<'_>) -> Result<Self, (SyntaxError, String)> {
+        let read = {
+            let mut reader = Reader::new(&text);
+            reader.scan_object(rules).and_then(|(object, scan)| {
+                reader.finish()?;
+                // `None`: the text is the object as it is.
+                let replaced = match object {
+                    Cow::Borrowed(o) if o.len() == text.len() => None,
+                    other => Some(other.into_owned()),
+                };
+                Ok((replaced, scan))
+            })
         };
-        Ok(Self {
-            text,
-            scan: None,
-            rules_id: 0,
-        })
+        match read {
+            Ok((replaced, scan)) => Ok(Self {
+                text: replaced.unwrap_or(text),
+                scan: Some(scan),
+                rules_id: rules.id,
+            }),
+            Err(e) => Err((e, text)),
+        }
     }
 
     /// An object the reader validated and scanned under the rules of client `rules_id`.

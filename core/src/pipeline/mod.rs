@@ -436,6 +436,15 @@ impl Sonde {
         Timer::start(self.clone(), operation.into())
     }
 
+    /// `message` with its properties from JSON text (an object), checked and scanned under
+    /// this client's depth, key-length and redaction rules in one pass and kept as text (see
+    /// [`Message::with_properties_json`], which checks without the rules, so the pipeline
+    /// reads the text a second time).
+    pub fn with_properties_json(&self, message: Message, json: String) -> Result<Message> {
+        let redacts = |key: &str| self.inner.redactor.matches(key);
+        message.with_properties_text(json, &self.inner.scan_rules(&redacts))
+    }
+
     /// A writer for properties a binding converts from its own dictionary straight to JSON
     /// text (see [`crate::Message::with_written_properties`]), applying this client's
     /// depth, key-length and redaction rules as it writes.
