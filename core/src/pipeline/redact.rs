@@ -18,16 +18,55 @@ pub(crate) struct Redactor {
     keys: Vec<String>,
     /// For each possible last byte, the entries ending with it.
     by_last_byte: Vec<Vec<usize>>,
-    /// A 1024-bit filter over each entry's last two bytes: most keys are rejected by one bit
-    /// test, which matters because every property key of every event comes here.
+    /// A 1024-bit filter over the last two bytes of every form of each entry (see
+    /// `entry_forms`): most keys are rejected by one bit test, which matters because every
+    /// property key of every event comes here.
     pair_filter: [u64; 16],
     /// Entries of one byte cannot use the pair filter.
     has_short_entry: bool,
+    /// The same over the last three bytes (of every form of each entry, as for the pairs):
+    /// most keys that share an entry's last two bytes (`coupon` and `authorization`) differ
+    /// in the third.
+    triple_filter: [u64; 16],
+    /// Some entry can match a key of fewer than three bytes: no triple filter.
+    has_short_triple: bool,
     ip: IpPolicy,
 }
 
 fn pair_slot(last: u8, before: u8) -> usize {
     (usize::from(last) * 31 + usize::from(before)) & 1023
+}
+
+fn triple_slot(last: u8, before: u8, third: u8) -> usize {
+    (usize::from(last) * 961 + usize::from(before) * 31 + usize::from(third)) & 1023
+}
+
+/// Every form of `entry` a key may end with: the entry itself and the entry with any of its
+/// `_` dropped (a camelCase step stands for one or more `_`: `card_number` matches
+/// `cardNumber`). `None` when there are too many `_` to list the forms (the filters are
+/// then off).
+fn entry_forms(entry: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let underscores: Vec<usize> = (0..entry.len()).filter(|&i| entry[i] == b'_').collect();
+    if underscores.len() > 6 {
+        return None;
+    }
+    Some(
+        (0u32..(1 << underscores.len()))
+            .map(|dropped| {
+                entry
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| {
+                        underscores
+                            .iter()
+                            .position(|u| u == i)
+                            .is_none_or(|bit| dropped & (1 << bit) == 0)
+                    })
+                    .map(|(_, &b)| b)
+                    .collect()
+            })
+            .collect(),
+    )
 }
 
 fn fold(b: u8) -> u8 {
@@ -48,22 +87,32 @@ impl Redactor {
         let mut by_last_byte = vec![Vec::new(); 256];
         let mut pair_filter = [0u64; 16];
         let mut has_short_entry = false;
+        let mut triple_filter = [0u64; 16];
+        let mut has_short_triple = false;
         for (i, k) in keys.iter().enumerate() {
-            let b = k.as_bytes();
-            if let Some(&last) = b.last() {
+            if let Some(&last) = k.as_bytes().last() {
                 by_last_byte[usize::from(last)].push(i);
             }
-            match b {
-                [.., before, last] => {
-                    let slot = pair_slot(*last, *before);
-                    pair_filter[slot / 64] |= 1 << (slot % 64);
-                    // `x_y` also matches a camelCase `xY`, whose last two bytes skip the `_`.
-                    if let [.., camel, b'_', _] = b {
-                        let slot = pair_slot(*last, *camel);
+            let Some(forms) = entry_forms(k.as_bytes()) else {
+                has_short_entry = true;
+                has_short_triple = true;
+                continue;
+            };
+            for form in forms {
+                match form[..] {
+                    [.., before, last] => {
+                        let slot = pair_slot(last, before);
                         pair_filter[slot / 64] |= 1 << (slot % 64);
                     }
+                    _ => has_short_entry = true,
                 }
-                _ => has_short_entry = true,
+                match form[..] {
+                    [.., third, before, last] => {
+                        let slot = triple_slot(last, before, third);
+                        triple_filter[slot / 64] |= 1 << (slot % 64);
+                    }
+                    _ => has_short_triple = true,
+                }
             }
         }
         Self {
@@ -71,6 +120,8 @@ impl Redactor {
             by_last_byte,
             pair_filter,
             has_short_entry,
+            triple_filter,
+            has_short_triple,
             ip,
         }
     }
@@ -154,6 +205,15 @@ impl Redactor {
             };
             let slot = pair_slot(fold(last), fold(before));
             if self.pair_filter[slot / 64] & (1 << (slot % 64)) == 0 {
+                return false;
+            }
+        }
+        if !self.has_short_triple {
+            let [.., third, before, _] = kb else {
+                return false;
+            };
+            let slot = triple_slot(fold(last), fold(*before), fold(*third));
+            if self.triple_filter[slot / 64] & (1 << (slot % 64)) == 0 {
                 return false;
             }
         }
@@ -246,6 +306,47 @@ mod tests {
         }
         for no in ["cardNumbers", "creditcardholder", "privateKeyring"] {
             assert!(!r.matches(no), "{no}");
+        }
+    }
+
+    /// The filters only ever skip work: matching agrees with trying every entry.
+    fn brute_force(entries: &[String], key: &str) -> bool {
+        let kb = key.as_bytes();
+        entries.iter().any(|e| {
+            let e = e.to_ascii_lowercase().replace('-', "_");
+            !e.is_empty()
+                && suffix_start(kb, e.as_bytes()).is_some_and(|start| {
+                    start == 0
+                        || matches!(kb[start - 1], b'_' | b'-' | b'.')
+                        || (kb[start - 1].is_ascii_lowercase() && kb[start].is_ascii_uppercase())
+                })
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn filters_never_change_the_answer(
+            entries in proptest::collection::vec("[a-cA-C_-]{1,6}", 1..6),
+            keys in proptest::collection::vec("[a-cA-C_.-]{0,9}", 1..20),
+        ) {
+            let r = Redactor::new(&entries, IpPolicy::Keep);
+            for key in &keys {
+                proptest::prop_assert_eq!(r.matches(key), brute_force(&entries, key), "{} {:?}", key, entries);
+            }
+        }
+    }
+
+    #[test]
+    fn default_entries_keep_the_filters_on() {
+        let defaults: Vec<String> = crate::config::DEFAULT_REDACT_KEYS
+            .iter()
+            .map(|k| (*k).to_owned())
+            .collect();
+        let r = Redactor::new(&defaults, IpPolicy::Keep);
+        assert!(!r.has_short_entry && !r.has_short_triple);
+        for key in ["coupon", "first_order", "plan", "currency"] {
+            assert!(!r.matches(key), "{key}");
+            assert!(!brute_force(&defaults, key));
         }
     }
 
