@@ -15,13 +15,13 @@ const MAX_DEPTH: usize = 64;
 /// A Python value as JSON: `None`, `bool`, `int`, `float` (finite), `str`, `dict` with
 /// string keys, `list`/`tuple`; dates, times, UUIDs and decimals become their text.
 pub fn to_json(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
-    value_at(obj, 0, &mut String::new())
+    value_at(obj, 0, &Path::Root)
 }
 
 /// A `dict` as a JSON object (properties, traits, context, options).
 pub fn to_object(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Map<String, Value>> {
     match obj.cast::<PyDict>() {
-        Ok(dict) => dict_at(dict, 0, &mut String::new()),
+        Ok(dict) => dict_at(dict, 0, &Path::Root),
         Err(_) => Err(PyTypeError::new_err(format!(
             "{what} must be a dict, got {}",
             type_name(obj)
@@ -46,7 +46,7 @@ pub fn write_object(
     writer: &mut ObjectWriter<'_>,
 ) -> PyResult<()> {
     match obj.cast::<PyDict>() {
-        Ok(dict) => write_dict(dict, 0, &mut String::new(), writer),
+        Ok(dict) => write_dict(dict, 0, &Path::Root, writer),
         Err(_) => Err(PyTypeError::new_err(format!(
             "{what} must be a dict, got {}",
             type_name(obj)
@@ -76,7 +76,7 @@ enum Kind<'py> {
     Text(String),
 }
 
-fn classify<'py>(obj: &Bound<'py, PyAny>, path: &str) -> PyResult<Kind<'py>> {
+fn classify<'py>(obj: &Bound<'py, PyAny>, path: &Path<'_>) -> PyResult<Kind<'py>> {
     if let Ok(s) = obj.cast::<PyString>() {
         return Ok(Kind::Str(s.clone()));
     }
@@ -94,24 +94,21 @@ fn classify<'py>(obj: &Bound<'py, PyAny>, path: &str) -> PyResult<Kind<'py>> {
         if let Ok(n) = i.extract::<u64>() {
             return Ok(Kind::UInt(n));
         }
-        return Err(bad_argument(
+        return Err(bad_at(
             ErrorKind::InvalidEvent,
             path,
             codes::INVALID_TYPE,
-            format!("{}: integer {i} does not fit in 64 bits", shown(path)),
+            &format!("integer {i} does not fit in 64 bits"),
         ));
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
         let x = f.value();
         if !x.is_finite() {
-            return Err(bad_argument(
+            return Err(bad_at(
                 ErrorKind::InvalidEvent,
                 path,
                 codes::INVALID_TYPE,
-                format!(
-                    "{}: {x} is not a JSON number (NaN or infinite)",
-                    shown(path)
-                ),
+                &format!("{x} is not a JSON number (NaN or infinite)"),
             ));
         }
         return Ok(Kind::Float(x));
@@ -141,41 +138,50 @@ fn classify<'py>(obj: &Bound<'py, PyAny>, path: &str) -> PyResult<Kind<'py>> {
     }
     Err(PyTypeError::new_err(format!(
         "{}: a {} cannot be sent as JSON (use str, int, float, bool, None, dict, list)",
-        shown(path),
+        shown(&path.pointer()),
         type_name(obj)
     )))
 }
 
-fn too_deep(path: &str) -> PyErr {
-    bad_argument(
+fn too_deep(path: &Path<'_>) -> PyErr {
+    bad_at(
         ErrorKind::InvalidEvent,
         path,
         codes::DEPTH_EXCEEDED,
-        format!("{}: nested deeper than {MAX_DEPTH} levels", shown(path)),
+        &format!("nested deeper than {MAX_DEPTH} levels"),
     )
 }
 
-/// Runs `f` with `segment` appended to `path`.
-fn at<T>(path: &mut String, segment: &str, f: impl FnOnce(&mut String) -> T) -> T {
-    let len = path.len();
-    path.push('/');
-    path.push_str(segment);
-    let out = f(path);
-    path.truncate(len);
-    out
+/// Where a value sits, as a chain on the stack: the JSON pointer (`/a/0/b`) is only written
+/// out for an error, so converting costs no string work per key or item.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root,
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
 }
 
-fn dict_key<'a>(k: &'a Bound<'_, PyAny>, path: &str) -> PyResult<&'a Bound<'a, PyString>> {
+impl Path<'_> {
+    fn pointer(&self) -> String {
+        match self {
+            Path::Root => String::new(),
+            Path::Key(parent, key) => format!("{}/{key}", parent.pointer()),
+            Path::Index(parent, i) => format!("{}/{i}", parent.pointer()),
+        }
+    }
+}
+
+fn dict_key<'a>(k: &'a Bound<'_, PyAny>, path: &Path<'_>) -> PyResult<&'a Bound<'a, PyString>> {
     k.cast::<PyString>().map_err(|_| {
         PyTypeError::new_err(format!(
             "{}: keys must be str, got {}",
-            shown(path),
+            shown(&path.pointer()),
             type_name(k)
         ))
     })
 }
 
-fn value_at(obj: &Bound<'_, PyAny>, depth: usize, path: &mut String) -> PyResult<Value> {
+fn value_at(obj: &Bound<'_, PyAny>, depth: usize, path: &Path<'_>) -> PyResult<Value> {
     Ok(match classify(obj, path)? {
         Kind::Null => Value::Null,
         Kind::Bool(b) => Value::Bool(b),
@@ -194,22 +200,20 @@ fn value_at(obj: &Bound<'_, PyAny>, depth: usize, path: &mut String) -> PyResult
 fn sequence<'py>(
     items: impl Iterator<Item = Bound<'py, PyAny>>,
     depth: usize,
-    path: &mut String,
+    path: &Path<'_>,
 ) -> PyResult<Value> {
     let mut out = Vec::new();
     for (i, item) in items.enumerate() {
-        out.push(at(path, &i.to_string(), |path| {
-            value_at(&item, depth + 1, path)
-        })?);
+        out.push(value_at(&item, depth + 1, &Path::Index(path, i))?);
     }
     Ok(Value::Array(out))
 }
 
-fn dict_at(d: &Bound<'_, PyDict>, depth: usize, path: &mut String) -> PyResult<Map<String, Value>> {
+fn dict_at(d: &Bound<'_, PyDict>, depth: usize, path: &Path<'_>) -> PyResult<Map<String, Value>> {
     let mut out = Map::new();
     for (k, v) in d.iter() {
         let key = dict_key(&k, path)?.to_str()?;
-        let value = at(path, key, |path| value_at(&v, depth, path))?;
+        let value = value_at(&v, depth, &Path::Key(path, key))?;
         out.insert(key.to_owned(), value);
     }
     Ok(out)
@@ -221,6 +225,13 @@ fn shown(path: &str) -> &str {
     } else {
         path
     }
+}
+
+/// `bad_argument` at `path`, its message after the path as errors show it.
+fn bad_at(kind: ErrorKind, path: &Path<'_>, code: &'static str, what: &str) -> PyErr {
+    let pointer = path.pointer();
+    let message = format!("{}: {what}", shown(&pointer));
+    bad_argument(kind, &pointer, code, message)
 }
 
 /// A JSON value as plain Python objects.
@@ -268,7 +279,7 @@ pub fn serialized<'py>(
 fn write_value(
     obj: &Bound<'_, PyAny>,
     depth: usize,
-    path: &mut String,
+    path: &Path<'_>,
     w: &mut ObjectWriter<'_>,
 ) -> PyResult<()> {
     match classify(obj, path)? {
@@ -290,14 +301,12 @@ fn write_value(
 fn write_sequence<'py>(
     items: impl Iterator<Item = Bound<'py, PyAny>>,
     depth: usize,
-    path: &mut String,
+    path: &Path<'_>,
     w: &mut ObjectWriter<'_>,
 ) -> PyResult<()> {
     w.begin_array();
     for (i, item) in items.enumerate() {
-        at(path, &i.to_string(), |path| {
-            write_value(&item, depth + 1, path, w)
-        })?;
+        write_value(&item, depth + 1, &Path::Index(path, i), w)?;
     }
     w.end_array();
     Ok(())
@@ -306,14 +315,14 @@ fn write_sequence<'py>(
 fn write_dict(
     d: &Bound<'_, PyDict>,
     depth: usize,
-    path: &mut String,
+    path: &Path<'_>,
     w: &mut ObjectWriter<'_>,
 ) -> PyResult<()> {
     w.begin_object();
     for (k, v) in d.iter() {
         let key = dict_key(&k, path)?.to_str()?;
         w.key(key);
-        at(path, key, |path| write_value(&v, depth, path, w))?;
+        write_value(&v, depth, &Path::Key(path, key), w)?;
     }
     w.end_object();
     Ok(())
