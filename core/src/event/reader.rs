@@ -312,6 +312,18 @@ impl<'a> Reader<'a> {
         Ok(text)
     }
 
+    /// Validates the value at the reader and returns its exact text; unlike `skip_value`,
+    /// numbers beyond the f64 range pass (text that is only stored and handed back).
+    pub fn value_text(&mut self) -> Result<&'a str> {
+        let mut scan = RawScan::default();
+        self.walk(&ScanRules::NONE, &mut scan)
+    }
+
+    /// Where the reader is (after the last value read), for slicing its text.
+    pub fn offset(&self) -> usize {
+        self.pos
+    }
+
     /// Validates the object at the reader and applies `rules` to it in the same pass; its
     /// text comes back without whitespace between tokens (pretty-printed input would
     /// otherwise be stored and delivered across lines, breaking JSON-lines output).

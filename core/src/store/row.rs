@@ -5,12 +5,9 @@
 //! back.
 
 use std::borrow::Cow;
-use std::fmt;
-
-use serde::de::{Deserializer, Error as _, IgnoredAny, MapAccess, Visitor};
-use serde_json::value::RawValue;
 
 use crate::error::{Error, ErrorKind};
+use crate::event::reader::{Reader, SyntaxError};
 use crate::event::Timestamp;
 
 /// One event as store columns, borrowing from its JSON text.
@@ -39,7 +36,8 @@ pub(super) struct Row<'a> {
 const EMPTY: &str = "{}";
 
 impl<'a> Row<'a> {
-    /// Reads one event; refused if it is not an object with a string `messageId` and `type`.
+    /// Reads one event with the ingest reader (one pass, no value tree); refused if it is
+    /// not an object with a string `messageId` and `type`.
     pub fn parse(json: &'a str) -> Result<Self, Error> {
         let bad = |why: String| {
             Error::new(
@@ -47,19 +45,76 @@ impl<'a> Row<'a> {
                 format!("cannot store an event: {why}"),
             )
         };
-        let mut de = serde_json::Deserializer::from_str(json);
-        let fields = de
-            .deserialize_map(FieldsVisitor)
-            .map_err(|e| bad(format!("not a JSON object ({e})")))?;
-        de.end()
-            .map_err(|e| bad(format!("trailing characters ({e})")))?;
-        let Fields {
-            mut row,
-            message_id,
-            kind,
-            timestamp,
-            extra,
-        } = fields;
+        let not_json = |e: SyntaxError| {
+            bad(format!(
+                "not a JSON object ({})",
+                e.describe(json.as_bytes())
+            ))
+        };
+        let mut r = Reader::new(json);
+        if r.peek() != Some(b'{') {
+            return Err(bad("not a JSON object".into()));
+        }
+        r.begin_object().map_err(not_json)?;
+        let mut row = Row {
+            properties: EMPTY,
+            traits: EMPTY,
+            context: EMPTY,
+            ..Row::default()
+        };
+        let (mut message_id, mut kind, mut timestamp) = (None, None, None);
+        let mut extra: Vec<(Cow<'a, str>, &'a str)> = Vec::new();
+        let mut first = true;
+        while let Some(key) = r.next_key(&mut first).map_err(not_json)? {
+            let start = r.position();
+            // A string's text unescaped (borrowed when it has none), or `None`.
+            let string = match r.peek() {
+                Some(b'"') => Some(r.string().map_err(not_json)?),
+                _ => None,
+            };
+            let raw = match string {
+                Some(_) => json.get(start..r.offset()).unwrap_or(""),
+                None => r.value_text().map_err(not_json)?,
+            };
+            if raw == "null" {
+                // The field is absent.
+                continue;
+            }
+            let millis = |s: &Option<Cow<'_, str>>| {
+                s.as_deref()
+                    .and_then(Timestamp::parse)
+                    .map(Timestamp::as_millis)
+            };
+            let object = |raw: &'a str| if raw.starts_with('{') { raw } else { EMPTY };
+            match key.as_ref() {
+                "messageId" => message_id = string,
+                "type" => kind = string,
+                "event" => row.event = string,
+                "name" => row.name = string,
+                "userId" => row.user_id = string,
+                "anonymousId" => row.anonymous_id = string,
+                "sessionId" => row.session_id = string,
+                "groupId" => row.group_id = string,
+                "previousId" => row.previous_id = string,
+                "timestamp" => timestamp = millis(&string),
+                "receivedAt" => row.received_at = millis(&string),
+                "sentAt" => row.sent_at = millis(&string),
+                "properties" => row.properties = object(raw),
+                "traits" => row.traits = object(raw),
+                "context" => row.context = object(raw),
+                _ => match extra.iter_mut().find(|(k, _)| *k == key) {
+                    // A repeated key: the last one wins, as when parsing into a map.
+                    Some(slot) => slot.1 = raw,
+                    None => extra.push((key, raw)),
+                },
+            }
+        }
+        r.finish().map_err(|e| {
+            bad(format!(
+                "trailing characters ({})",
+                e.describe(json.as_bytes())
+            ))
+        })?;
         row.message_id = message_id.ok_or_else(|| bad("no messageId".into()))?;
         row.kind = kind.ok_or_else(|| bad("no type".into()))?;
         row.ts = timestamp.or(row.received_at).unwrap_or(0);
@@ -68,46 +123,11 @@ impl<'a> Row<'a> {
     }
 }
 
-struct Fields<'a> {
-    row: Row<'a>,
-    message_id: Option<Cow<'a, str>>,
-    kind: Option<Cow<'a, str>>,
-    timestamp: Option<i64>,
-    extra: Vec<(Cow<'a, str>, &'a RawValue)>,
-}
-
-/// A string field's text, or `None` when the value is not a string.
-fn text(raw: &RawValue) -> Option<Cow<'_, str>> {
-    let s = raw.get();
-    if !s.starts_with('"') {
-        return None;
-    }
-    match &s[1..s.len() - 1] {
-        plain if !plain.contains('\\') => Some(Cow::Borrowed(plain)),
-        _ => serde_json::from_str::<String>(s).ok().map(Cow::Owned),
-    }
-}
-
-fn millis(raw: &RawValue) -> Option<i64> {
-    text(raw)
-        .and_then(|t| Timestamp::parse(&t))
-        .map(Timestamp::as_millis)
-}
-
-fn object(raw: &RawValue) -> &str {
-    let s = raw.get();
-    if s.starts_with('{') {
-        s
-    } else {
-        EMPTY
-    }
-}
-
-fn object_text(fields: &[(Cow<'_, str>, &RawValue)]) -> String {
+fn object_text(fields: &[(Cow<'_, str>, &str)]) -> String {
     let mut out = String::with_capacity(
         2 + fields
             .iter()
-            .map(|(k, v)| k.len() + v.get().len() + 4)
+            .map(|(k, v)| k.len() + v.len() + 4)
             .sum::<usize>(),
     );
     out.push('{');
@@ -118,70 +138,10 @@ fn object_text(fields: &[(Cow<'_, str>, &RawValue)]) -> String {
         // A key is a plain string: serializing one cannot fail.
         out.push_str(&serde_json::to_string(key.as_ref()).unwrap_or_default());
         out.push(':');
-        out.push_str(value.get());
+        out.push_str(value);
     }
     out.push('}');
     out
-}
-
-struct FieldsVisitor;
-
-impl<'de> Visitor<'de> for FieldsVisitor {
-    type Value = Fields<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an event object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out = Fields {
-            row: Row {
-                properties: EMPTY,
-                traits: EMPTY,
-                context: EMPTY,
-                ..Row::default()
-            },
-            message_id: None,
-            kind: None,
-            timestamp: None,
-            extra: Vec::new(),
-        };
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            let Some(raw) = map.next_value::<Option<&'de RawValue>>()? else {
-                // `null`: the field is absent.
-                continue;
-            };
-            let row = &mut out.row;
-            match key.as_ref() {
-                "messageId" => out.message_id = text(raw),
-                "type" => out.kind = text(raw),
-                "event" => row.event = text(raw),
-                "name" => row.name = text(raw),
-                "userId" => row.user_id = text(raw),
-                "anonymousId" => row.anonymous_id = text(raw),
-                "sessionId" => row.session_id = text(raw),
-                "groupId" => row.group_id = text(raw),
-                "previousId" => row.previous_id = text(raw),
-                "timestamp" => out.timestamp = millis(raw),
-                "receivedAt" => row.received_at = millis(raw),
-                "sentAt" => row.sent_at = millis(raw),
-                "properties" => row.properties = object(raw),
-                "traits" => row.traits = object(raw),
-                "context" => row.context = object(raw),
-                _ => match out.extra.iter_mut().find(|(k, _)| *k == key) {
-                    // A repeated key: the last one wins, as when parsing into a map.
-                    Some(slot) => slot.1 = raw,
-                    None => out.extra.push((key, raw)),
-                },
-            }
-        }
-        Ok(out)
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Err(A::Error::custom("an array"))
-    }
 }
 
 #[cfg(test)]
