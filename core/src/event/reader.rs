@@ -314,12 +314,14 @@ impl<'a> Reader<'a> {
 
     /// Validates the value at the reader and returns its exact text; unlike `skip_value`,
     /// numbers beyond the f64 range pass (text that is only stored and handed back).
+    #[cfg(feature = "sqlite")]
     pub fn value_text(&mut self) -> Result<&'a str> {
         let mut scan = RawScan::default();
         self.walk(&ScanRules::NONE, &mut scan)
     }
 
     /// Where the reader is (after the last value read), for slicing its text.
+    #[cfg(feature = "sqlite")]
     pub fn offset(&self) -> usize {
         self.pos
     }
