@@ -227,11 +227,9 @@ fn shown(path: &str) -> &str {
     }
 }
 
-/// `bad_argument` at `path`, its message after the path as errors show it.
+/// `bad_argument` at `path` (the error's text shows the path before `what`, once).
 fn bad_at(kind: ErrorKind, path: &Path<'_>, code: &'static str, what: &str) -> PyErr {
-    let pointer = path.pointer();
-    let message = format!("{}: {what}", shown(&pointer));
-    bad_argument(kind, &pointer, code, message)
+    bad_argument(kind, &path.pointer(), code, what)
 }
 
 /// A JSON value as plain Python objects.
