@@ -72,10 +72,7 @@ pub(crate) fn write_message(m: &Message, library: Option<&[u8]>, out: &mut Vec<u
     out.extend_from_slice(b",\"context\":");
     match &m.raw.context {
         Some(raw) => {
-            let has_library = m
-                .raw
-                .context_has_library
-                .unwrap_or_else(|| raw.has_library());
+            let has_library = raw.has_library();
             write_raw_context(raw.as_str(), library.filter(|_| !has_library), out)
         }
         None => write_context(

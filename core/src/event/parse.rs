@@ -174,7 +174,10 @@ impl Draft {
                 "properties" | "traits" | "context" => {
                     if r.peek() == Some(b'{') {
                         let (text, scan) = r.scan_object(rules)?;
-                        draft.apply_raw(&key, Ok(RawObject::scanned(text, scan, rules.id)));
+                        draft.apply_raw(
+                            &key,
+                            Ok(RawObject::scanned(text.into_owned(), scan, rules)),
+                        );
                     } else {
                         let text = r.skip_value()?;
                         draft.apply_raw(&key, Err(text));

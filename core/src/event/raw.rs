@@ -19,9 +19,9 @@ use super::reader::{Reader, ScanRules, SyntaxError};
 pub(crate) struct RawObject {
     /// (A `String`, not a `Box<str>`: a writer's buffer is kept without shrinking it.)
     text: String,
-    /// What a scan found, when the object was read (ingest) or written (a binding's
-    /// writer) under the rules of the client `rules_id`: that client does not scan it again.
-    scan: Option<RawScan>,
+    /// What the scan made when the object was read or written found, under the rules of
+    /// the client `rules_id` (0: no client's): that client does not scan it again.
+    scan: RawScan,
     rules_id: u64,
 }
 
@@ -43,30 +43,18 @@ impl RawObject {
             })
         };
         match read {
-            Ok((replaced, scan)) => Ok(Self {
-                text: replaced.unwrap_or(text),
-                scan: Some(scan),
-                rules_id: rules.id,
-            }),
+            Ok((replaced, scan)) => Ok(Self::scanned(replaced.unwrap_or(text), scan, rules)),
             Err(e) => Err((e, text)),
         }
     }
 
-    /// An object the reader validated and scanned under the rules of client `rules_id`.
-    pub fn scanned(text: Cow<'_, str>, scan: RawScan, rules_id: u64) -> Self {
-        Self {
-            text: text.into_owned(),
-            scan: Some(scan),
-            rules_id,
-        }
-    }
-
-    /// An object an `ObjectWriter` wrote (well-formed by construction) and scanned.
-    pub fn written(text: String, scan: RawScan, rules_id: u64) -> Self {
+    /// Text already validated and scanned under `rules` (by the reader, or written by an
+    /// `ObjectWriter`).
+    pub fn scanned(text: String, scan: RawScan, rules: &ScanRules<'_>) -> Self {
         Self {
             text,
-            scan: Some(scan),
-            rules_id,
+            scan,
+            rules_id: rules.id,
         }
     }
 
@@ -77,17 +65,16 @@ impl RawObject {
     /// The scan under `rules`: the one made when the object was read or written under
     /// them, or a new one.
     pub fn scan_with(&self, rules: &ScanRules<'_>) -> RawScan {
-        match self.scan {
-            Some(scan) if self.rules_id == rules.id && rules.id != 0 => scan,
-            _ => scan_object(&self.text, rules),
+        if self.rules_id == rules.id && rules.id != 0 {
+            self.scan
+        } else {
+            scan_object(&self.text, rules)
         }
     }
 
     /// Whether the object has a top-level `library` (the same under any rules).
     pub fn has_library(&self) -> bool {
-        self.scan
-            .unwrap_or_else(|| scan_object(&self.text, &ScanRules::NONE))
-            .has_library
+        self.scan.has_library
     }
 }
 
@@ -95,7 +82,7 @@ impl RawObject {
 /// without serde).
 impl serde::Serialize for RawObject {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match serde_json::value::RawValue::from_string(self.text.to_string()) {
+        match serde_json::value::RawValue::from_string(self.text.clone()) {
             Ok(raw) => raw.serialize(serializer),
             Err(e) => Err(serde::ser::Error::custom(e)),
         }
@@ -108,8 +95,6 @@ pub(crate) struct RawFields {
     pub properties: Option<RawObject>,
     pub traits: Option<RawObject>,
     pub context: Option<RawObject>,
-    /// Whether the raw context has a top-level `library`, once a scan has found out.
-    pub context_has_library: Option<bool>,
 }
 
 /// Raw values are equal when their text is.
@@ -271,10 +256,10 @@ mod tests {
         ) {
             let v = Value::Object(props.into_iter().collect());
             let text = if pretty { serde_json::to_string_pretty(&v).unwrap() } else { v.to_string() };
-            let redacts = |k: &str| k == "token";
-            let rules = ScanRules { max_depth, max_key_length: max_key, redacts: &redacts, id: 0 };
+            let redactor = crate::pipeline::Redactor::new(&["token".to_owned()], crate::config::IpPolicy::Keep);
+            let rules = ScanRules { max_depth, max_key_length: max_key, redactor: Some(&redactor), id: 0 };
             let got = scan_object(&text, &rules);
-            let want = reference(&v, max_depth, max_key, &redacts);
+            let want = reference(&v, max_depth, max_key, &|k: &str| redactor.matches(k));
             prop_assert_eq!(got, want, "{}", text);
         }
     }

@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use super::raw::RawScan;
+use crate::pipeline::Redactor;
 
 /// Nesting deeper than this is refused, as serde_json refuses it.
 const MAX_NESTING: usize = 128;
@@ -36,14 +37,16 @@ impl SyntaxError {
     }
 }
 
-/// The rules a raw object is scanned with (see [`RawScan`]).
+/// The rules a raw object is scanned with (see [`RawScan`]), applied in one place for the
+/// reader and for bindings' `ObjectWriter`.
+#[derive(Clone, Copy)]
 pub(crate) struct ScanRules<'r> {
     /// A non-empty container at this depth or deeper is too deep.
     pub max_depth: usize,
     /// Keys longer than this (in characters) are too long.
     pub max_key_length: usize,
-    /// Whether the redactor matches a key.
-    pub redacts: &'r dyn Fn(&str) -> bool,
+    /// The keys whose values are redacted (none: no redaction).
+    pub redactor: Option<&'r Redactor>,
     /// The client these rules are (0: none), so a scan is only reused under them.
     pub id: u64,
 }
@@ -53,9 +56,36 @@ impl ScanRules<'_> {
     pub const NONE: ScanRules<'static> = ScanRules {
         max_depth: usize::MAX,
         max_key_length: usize::MAX,
-        redacts: &|_| false,
+        redactor: None,
         id: 0,
     };
+
+    /// A non-empty container opened at `depth` (the root object is 0, its values 1).
+    #[inline]
+    pub fn note_container(&self, scan: &mut RawScan, depth: usize) {
+        if depth >= self.max_depth {
+            scan.too_deep = true;
+        }
+    }
+
+    /// A key of an object whose members are at `depth` (1: the root object's); `escaped`
+    /// when its JSON text has escapes (it is then judged on the parsed object).
+    #[inline]
+    pub fn note_key(&self, scan: &mut RawScan, key: &str, escaped: bool, depth: usize) {
+        if escaped {
+            scan.escaped_key = true;
+            return;
+        }
+        if key.len() > self.max_key_length && key.chars().count() > self.max_key_length {
+            scan.long_key = true;
+        }
+        if self.redactor.is_some_and(|r| r.matches(key)) {
+            scan.redact_hit = true;
+        }
+        if depth == 1 && key == "library" {
+            scan.has_library = true;
+        }
+    }
 }
 
 type Result<T> = std::result::Result<T, SyntaxError>;
@@ -386,10 +416,7 @@ impl<'a> Reader<'a> {
                         if depth >= MAX_NESTING {
                             return self.fail("recursion limit exceeded");
                         }
-                        // The container's depth: the root is 0, its values 1, and so on.
-                        if depth >= rules.max_depth {
-                            scan.too_deep = true;
-                        }
+                        rules.note_container(scan, depth);
                         if open == b'{' {
                             objects |= 1 << depth;
                         } else {
@@ -451,21 +478,8 @@ impl<'a> Reader<'a> {
             return self.fail("expected a key");
         }
         let (start, end, escaped) = self.string_span()?;
-        if escaped {
-            // Judged on the parsed object, where the key is unescaped.
-            scan.escaped_key = true;
-        } else {
-            let key = self.text.get(start..end).unwrap_or("");
-            if key.len() > rules.max_key_length && key.chars().count() > rules.max_key_length {
-                scan.long_key = true;
-            }
-            if (rules.redacts)(key) {
-                scan.redact_hit = true;
-            }
-            if depth == 1 && key == "library" {
-                scan.has_library = true;
-            }
-        }
+        let key = self.text.get(start..end).unwrap_or("");
+        rules.note_key(scan, key, escaped, depth);
         self.eat(b':', "expected `:`")
     }
 }

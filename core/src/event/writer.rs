@@ -5,9 +5,9 @@
 
 use super::json::{any_needs_escape, write_f64, write_str, write_u64};
 use super::raw::{RawObject, RawScan};
+use super::reader::ScanRules;
 use crate::codes;
 use crate::error::{Error, ErrorKind, Violation};
-use crate::pipeline::Redactor;
 
 /// Writes one JSON object. Made by [`crate::Sonde::object_writer`]; the text it makes is
 /// well-formed by construction (`finish` refuses an unbalanced one).
@@ -27,10 +27,7 @@ pub struct ObjectWriter<'s> {
     /// Called out of order (a key in an array, a value where a key belongs, too deep).
     misused: bool,
     scan: RawScan,
-    max_depth: usize,
-    max_key_length: usize,
-    redactor: &'s Redactor,
-    rules_id: u64,
+    rules: ScanRules<'s>,
 }
 
 /// An object [`ObjectWriter`] finished: see [`crate::Message::with_written_properties`].
@@ -45,12 +42,7 @@ impl WrittenObject {
 }
 
 impl<'s> ObjectWriter<'s> {
-    pub(crate) fn new(
-        max_depth: usize,
-        max_key_length: usize,
-        redactor: &'s Redactor,
-        rules_id: u64,
-    ) -> Self {
+    pub(crate) fn new(rules: ScanRules<'s>) -> Self {
         Self {
             out: String::with_capacity(128),
             scratch: Vec::new(),
@@ -60,10 +52,7 @@ impl<'s> ObjectWriter<'s> {
             after_key: false,
             misused: false,
             scan: RawScan::default(),
-            max_depth,
-            max_key_length,
-            redactor,
-            rules_id,
+            rules,
         }
     }
 
@@ -76,10 +65,9 @@ impl<'s> ObjectWriter<'s> {
     fn item(&mut self) {
         if self.first {
             self.first = false;
-            // A non-empty container at `max_depth` or deeper (the root is at depth 0).
-            if self.depth > self.max_depth {
-                self.scan.too_deep = true;
-            }
+            // The container is not empty: it sits at depth `self.depth - 1`.
+            self.rules
+                .note_container(&mut self.scan, self.depth.saturating_sub(1));
         } else {
             self.out.push(',');
         }
@@ -155,20 +143,9 @@ impl<'s> ObjectWriter<'s> {
             return;
         }
         self.item();
-        if self.push_str(key) {
-            // Escaped: judged on the parsed object, as for ingested text.
-            self.scan.escaped_key = true;
-        } else {
-            if key.len() > self.max_key_length && key.chars().count() > self.max_key_length {
-                self.scan.long_key = true;
-            }
-            if self.redactor.matches(key) {
-                self.scan.redact_hit = true;
-            }
-            if self.depth == 1 && key == "library" {
-                self.scan.has_library = true;
-            }
-        }
+        let escaped = self.push_str(key);
+        self.rules
+            .note_key(&mut self.scan, key, escaped, self.depth);
         self.out.push(':');
         self.after_key = true;
     }
@@ -242,10 +219,11 @@ impl<'s> ObjectWriter<'s> {
     /// The object, or an error when the calls did not make one (a binding defect).
     pub fn finish(self, what: &str) -> Result<WrittenObject, Error> {
         if !(self.misused || self.depth != 0 || !self.out.starts_with('{')) {
-            Ok(WrittenObject(RawObject::written(
+            // Well-formed by construction, scanned as it was written.
+            Ok(WrittenObject(RawObject::scanned(
                 self.out,
                 self.scan,
-                self.rules_id,
+                &self.rules,
             )))
         } else {
             Err(Error::with_violations(

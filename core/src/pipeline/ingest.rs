@@ -77,8 +77,7 @@ fn parse_request(inner: &Inner, bytes: &[u8]) -> Result<Request> {
             )],
         ));
     }
-    let redacts = |key: &str| inner.redactor.matches(key);
-    let rules = inner.scan_rules(&redacts);
+    let rules = inner.scan_rules();
     let not_json = |e: SyntaxError| {
         Error::with_violations(
             ErrorKind::InvalidEvent,
@@ -310,11 +309,8 @@ fn read_request(
                 }
             }
         }
-        _ => {
-            let text = r.skip_value()?;
-            let draft = Draft::read(&mut Reader::new(text), rules)?;
-            Ok((vec![draft], None, None))
-        }
+        // Not an object: the draft records which type it is.
+        _ => Ok((vec![Draft::read(r, rules)?], None, None)),
     };
     r.finish()?;
     Ok(parts)

@@ -441,21 +441,14 @@ impl Sonde {
     /// [`Message::with_properties_json`], which checks without the rules, so the pipeline
     /// reads the text a second time).
     pub fn with_properties_json(&self, message: Message, json: String) -> Result<Message> {
-        let redacts = |key: &str| self.inner.redactor.matches(key);
-        message.with_properties_text(json, &self.inner.scan_rules(&redacts))
+        message.with_properties_text(json, &self.inner.scan_rules())
     }
 
     /// A writer for properties a binding converts from its own dictionary straight to JSON
     /// text (see [`crate::Message::with_written_properties`]), applying this client's
     /// depth, key-length and redaction rules as it writes.
     pub fn object_writer(&self) -> crate::event::ObjectWriter<'_> {
-        let limits = self.inner.validator.limits();
-        crate::event::ObjectWriter::new(
-            limits.max_depth,
-            limits.max_key_length,
-            &self.inner.redactor,
-            self.inner.rules_id,
-        )
+        crate::event::ObjectWriter::new(self.inner.scan_rules())
     }
 
     /// Ingests a JSON message, a JSON array of messages, or a Segment batch

@@ -102,17 +102,13 @@ impl Inner {
         }
     }
 
-    /// The rules raw objects are scanned with: the validator's limits and the redaction list
-    /// (`redacts` is `|key| self.redactor.matches(key)`, borrowed by the rules).
-    pub(super) fn scan_rules<'r>(
-        &self,
-        redacts: &'r dyn Fn(&str) -> bool,
-    ) -> crate::event::reader::ScanRules<'r> {
+    /// The rules raw objects are scanned with: the validator's limits and the redaction list.
+    pub(super) fn scan_rules(&self) -> crate::event::reader::ScanRules<'_> {
         let limits = self.validator.limits();
         crate::event::reader::ScanRules {
             max_depth: limits.max_depth,
             max_key_length: limits.max_key_length,
-            redacts,
+            redactor: Some(&self.redactor),
             id: self.rules_id,
         }
     }
@@ -127,8 +123,7 @@ impl Inner {
         if self.before_send.is_some() || self.redactor.changes_ips() {
             return m.materialize_all();
         }
-        let redacts = |key: &str| self.redactor.matches(key);
-        let rules = self.scan_rules(&redacts);
+        let rules = self.scan_rules();
         let scan =
             |raw: &Option<crate::event::raw::RawObject>| raw.as_ref().map(|r| r.scan_with(&rules));
         let keeps = |s: Option<crate::event::raw::RawScan>| s.is_none_or(|s| s.keeps_raw());
@@ -143,9 +138,7 @@ impl Inner {
         if !keeps(scan(&m.raw.traits)) {
             problems.extend(m.materialize_traits().err());
         }
-        let context_scan = scan(&m.raw.context);
-        m.raw.context_has_library = context_scan.map(|s| s.has_library);
-        if !keeps(context_scan) {
+        if !keeps(scan(&m.raw.context)) {
             problems.extend(m.materialize_context().err());
         }
         if problems.is_empty() {
