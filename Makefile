@@ -8,15 +8,20 @@ VENV := .venv
 PY := $(VENV)/bin/python
 WHEELS := target/wheels
 WASM_BINDGEN := .tools/bin/wasm-bindgen
-WASM_OUT := target/$(WASM_TARGET)/wasm-size/sonde_wasm.wasm
+# The browser package is built on a pinned nightly that rebuilds std with panics as immediate
+# aborts: no panic messages, locations or formatting machinery in the `.wasm` (11 KiB gzip).
+# Its own target folder, since the flags differ from every other build.
+NIGHTLY := nightly-2026-05-19
+WASM_TARGET_DIR := target/wasm-std
+WASM_BUILD := RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort" $(CARGO) +$(NIGHTLY) build \
+	-Zbuild-std=std,panic_abort --target $(WASM_TARGET) --target-dir $(WASM_TARGET_DIR) -p sonde-wasm
 WASM_TEST_RUNNER := $(abspath .tools/bin/wasm-bindgen-test-runner)
-# Coverage-guided fuzzing (cargo fuzz): a pinned nightly, cargo-fuzz from crates.io.
-FUZZ_TOOLCHAIN := nightly-2026-05-19
+# Coverage-guided fuzzing (cargo fuzz): the pinned nightly, cargo-fuzz from crates.io.
 CARGO_FUZZ := .tools/bin/cargo-fuzz
 FUZZ_TARGETS := ingest properties tracking_plan stats_snapshot cursor
 FUZZ_SECONDS ?= 600
 
-.PHONY: dashboard check-dashboard fuzz fuzz-smoke dist test-install help setup python-env python-wheel node-addon wasm wasm-vectors chromium test test-rust test-wasm test-python test-node collector test-system test-browser check-wasm lint lint-python demo demo-rust bench bench-python bench-node bench-browser clean
+.PHONY: nightly-toolchain fuzz-toolchain dashboard check-dashboard fuzz fuzz-smoke dist test-install help setup python-env python-wheel node-addon wasm wasm-vectors chromium test test-rust test-wasm test-python test-node collector test-system test-browser check-wasm lint lint-python demo demo-rust bench bench-python bench-node bench-browser clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -66,16 +71,19 @@ bindings-wasm/node_modules/.ready: bindings-wasm/package.json bindings-wasm/pack
 	cd bindings-wasm && npm ci --no-audit --no-fund --silent
 	touch $@
 
-wasm: setup $(WASM_BINDGEN) bindings-wasm/node_modules/.ready ## Build the browser package: size profile, wasm-bindgen, wasm-opt -Oz (npm binaryen)
-	$(CARGO) build -p sonde-wasm --target $(WASM_TARGET) --profile wasm-size
-	$(WASM_BINDGEN) --target web --out-dir bindings-wasm/pkg $(WASM_OUT)
+nightly-toolchain:
+	rustup toolchain install $(NIGHTLY) --profile minimal --component rust-src
+
+wasm: setup nightly-toolchain $(WASM_BINDGEN) bindings-wasm/node_modules/.ready ## Build the browser package: size profile and std without panic machinery, wasm-bindgen, wasm-opt -Oz (npm binaryen)
+	$(WASM_BUILD) --profile wasm-size
+	$(WASM_BINDGEN) --target web --out-dir bindings-wasm/pkg $(WASM_TARGET_DIR)/$(WASM_TARGET)/wasm-size/sonde_wasm.wasm
 	bindings-wasm/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
 		--enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
 		--strip-debug --strip-producers -o bindings-wasm/pkg/sonde_wasm_bg.wasm bindings-wasm/pkg/sonde_wasm_bg.wasm
 
-wasm-vectors: setup $(WASM_BINDGEN) bindings-wasm/node_modules/.ready ## The binding plus the vectors' entry points (ingest, ...), built and optimized as the package is
-	$(CARGO) build -p sonde-wasm --target $(WASM_TARGET) --profile wasm-vectors --features vectors
-	$(WASM_BINDGEN) --target web --out-dir bindings-wasm/pkg-vectors target/$(WASM_TARGET)/wasm-vectors/sonde_wasm.wasm
+wasm-vectors: setup nightly-toolchain $(WASM_BINDGEN) bindings-wasm/node_modules/.ready ## The binding plus the vectors' entry points (ingest, ...), built and optimized as the package is
+	$(WASM_BUILD) --profile wasm-vectors --features vectors
+	$(WASM_BINDGEN) --target web --out-dir bindings-wasm/pkg-vectors $(WASM_TARGET_DIR)/$(WASM_TARGET)/wasm-vectors/sonde_wasm.wasm
 	bindings-wasm/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
 		--enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
 		--strip-debug --strip-producers -o bindings-wasm/pkg-vectors/sonde_wasm_bg.wasm bindings-wasm/pkg-vectors/sonde_wasm_bg.wasm
@@ -120,20 +128,19 @@ test-system: python-wheel node-addon collector bindings-node/node_modules/.ready
 $(CARGO_FUZZ):
 	$(CARGO) install cargo-fuzz --locked --version 0.13.2 --root .tools
 
-fuzz-toolchain: $(CARGO_FUZZ)
-	rustup toolchain install $(FUZZ_TOOLCHAIN) --profile minimal
+fuzz-toolchain: $(CARGO_FUZZ) nightly-toolchain
 
 fuzz-smoke: fuzz-toolchain ## Every fuzz target for 10 s from the committed corpus (fuzz/corpus), no sanitizer
 	for t in $(FUZZ_TARGETS); do \
 	  mkdir -p target/fuzz-corpus/$$t && \
-	  (cd fuzz && PATH="$(abspath .tools/bin):$$PATH" cargo +$(FUZZ_TOOLCHAIN) fuzz run -O -s none --target-dir ../target/fuzz $$t \
+	  (cd fuzz && PATH="$(abspath .tools/bin):$$PATH" cargo +$(NIGHTLY) fuzz run -O -s none --target-dir ../target/fuzz $$t \
 	    ../target/fuzz-corpus/$$t corpus/$$t -- -max_total_time=10 -rss_limit_mb=2048) || exit 1; \
 	done
 
 fuzz: fuzz-toolchain ## Long fuzzing runs with AddressSanitizer: FUZZ_SECONDS (600) per target; record them in RELIABILITY.md
 	for t in $(FUZZ_TARGETS); do \
 	  mkdir -p target/fuzz-corpus/$$t && \
-	  (cd fuzz && PATH="$(abspath .tools/bin):$$PATH" cargo +$(FUZZ_TOOLCHAIN) fuzz run -O --target-dir ../target/fuzz $$t \
+	  (cd fuzz && PATH="$(abspath .tools/bin):$$PATH" cargo +$(NIGHTLY) fuzz run -O --target-dir ../target/fuzz $$t \
 	    ../target/fuzz-corpus/$$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048) || exit 1; \
 	done
 

@@ -134,6 +134,30 @@ fn bad_options_are_one_error_naming_every_problem() {
 }
 
 #[wasm_bindgen_test]
+fn server_only_options_are_refused_rather_than_ignored() {
+    let error = NativeSonde::new(Some(
+        r#"{"alertRules": [], "alertHistoryLimit": 5, "hostMetrics": false, "metricsIntervalMs": 1000}"#
+            .into(),
+    ))
+    .err()
+    .expect("refused");
+    let (code, mut violations) = refusal(error);
+    violations.sort();
+    assert_eq!(code, "invalid_config");
+    let paths: Vec<&str> = violations.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/alert_history_limit",
+            "/alert_rules",
+            "/host_metrics",
+            "/metrics_interval_ms"
+        ]
+    );
+    assert!(violations.iter().all(|(_, c)| c == "invalid_option"));
+}
+
+#[wasm_bindgen_test]
 fn a_tracking_plan_violation_is_refused_with_its_code_and_path() {
     let plan = json!({"trackingPlan": {"events": {"Plan Chosen": {
         "type": "object",

@@ -180,7 +180,13 @@ impl AlertRule {
             ]
             .contains(&key.as_str())
             {
-                bad(key, format!("unknown alert rule field {key:?}"));
+                bad(
+                    key,
+                    format!(
+                        "unknown alert rule field {}",
+                        crate::event::json::quoted(key)
+                    ),
+                );
             }
         }
         if let (Some(op), Some(threshold), Some(clear)) = (op, threshold, number("clear")) {
@@ -349,7 +355,10 @@ impl AlertEngine {
                 problems.push(Violation::new(
                     format!("/{i}/name"),
                     codes::INVALID_OPTION,
-                    format!("alert rule name {:?} is used twice", rule.name),
+                    format!(
+                        "alert rule name {} is used twice",
+                        crate::event::json::quoted(&rule.name)
+                    ),
                 ));
             }
         }

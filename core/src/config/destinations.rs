@@ -483,7 +483,7 @@ fn take_forward(forward: Value, problems: &mut Vec<Violation>) -> Vec<HttpSinkOp
             problems.push(Violation::new(
                 format!("{prefix}/{key}"),
                 codes::INVALID_OPTION,
-                format!("unknown forward option {key:?}: endpoint, write_key, forward_format, http_timeout, outbox, outbox_max_bytes"),
+                format!("unknown forward option {}: endpoint, write_key, forward_format, http_timeout, outbox, outbox_max_bytes", crate::event::json::quoted(key)),
             ));
         }
     }

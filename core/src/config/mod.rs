@@ -194,7 +194,7 @@ pub struct Config {
     /// Super properties added to every `track`, `page` and `screen` (explicit ones win).
     pub super_properties: crate::event::Properties,
     /// Alert rules evaluated by [`crate::Sonde::evaluate_alerts`]; the defaults of
-    /// [`crate::alert::default_rules`] unless replaced.
+    /// [`crate::alert::default_rules`] unless replaced (none on wasm32).
     pub alert_rules: Vec<AlertRule>,
     /// How many alert transitions `alert_history` keeps.
     pub alert_history_limit: usize,
@@ -280,7 +280,11 @@ impl Default for Config {
             sinks: Vec::new(),
             before_send: None,
             super_properties: crate::event::Properties::new(),
+            // The browser evaluates no alerts (see `apply_options`).
+            #[cfg(not(target_arch = "wasm32"))]
             alert_rules: crate::alert::default_rules(),
+            #[cfg(target_arch = "wasm32")]
+            alert_rules: Vec::new(),
             alert_history_limit: 100,
             alert_callbacks: Vec::new(),
             host_metrics: true,
@@ -555,7 +559,8 @@ impl Config {
                 bad(
                     "/sample_rates",
                     format!(
-                        "sample rate for {name:?} must be within 0..=1, got {}",
+                        "sample rate for {} must be within 0..=1, got {}",
+                        crate::event::json::quoted(name),
                         number_text(*rate)
                     ),
                 );

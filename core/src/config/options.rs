@@ -313,6 +313,13 @@ impl Config {
                     Value::Object(p) => self.super_properties = p.clone(),
                     _ => r.bad(k, "super_properties must be an object"),
                 },
+                // Nothing evaluates alerts or samples the host in the browser: refused there
+                // rather than accepted and ignored (and their code left out of the `.wasm`).
+                #[cfg(target_arch = "wasm32")]
+                "alert_rules" | "alert_history_limit" | "metrics_interval_ms" | "host_metrics" => {
+                    r.bad(k, format!("{k} is not available in the browser: alerts and host metrics run in server runtimes"));
+                }
+                #[cfg(not(target_arch = "wasm32"))]
                 "alert_rules" => match crate::alert::AlertEngine::rules_from_json(v) {
                     Ok(rules) => self.alert_rules = rules,
                     Err(e) => {
@@ -322,6 +329,7 @@ impl Config {
                         }
                     }
                 },
+                #[cfg(not(target_arch = "wasm32"))]
                 "alert_history_limit" => {
                     if let Some(n) = r.usize(k, v) {
                         self.alert_history_limit = n;
@@ -345,16 +353,18 @@ impl Config {
                     Some("drop") => self.on_invalid = Some(InvalidPolicy::Drop),
                     _ => r.bad(k, format!("on_invalid must be \"raise\", \"warn\" or \"drop\", got {v}")),
                 },
+                #[cfg(not(target_arch = "wasm32"))]
                 "metrics_interval_ms" => {
                     if let Some(d) = r.millis(k, v) {
                         self.metrics_interval = d;
                     }
                 }
+                #[cfg(not(target_arch = "wasm32"))]
                 "host_metrics" => match v.as_bool() {
                     Some(b) => self.host_metrics = b,
                     None => r.bad(k, "host_metrics must be a boolean"),
                 },
-                other => r.bad(other, format!("unknown option {other:?}")),
+                other => r.bad(other, format!("unknown option {}", crate::event::json::quoted(other))),
             }
         }
         if let Some(t) = block_timeout {
@@ -399,7 +409,10 @@ fn read_limits(v: &Value, r: &mut Reader<'_>) -> Option<Limits> {
             "max_event_name_length" => l.max_event_name_length = n,
             "max_id_length" => l.max_id_length = n,
             "max_future_ms" => l.max_future_ms = i64::try_from(n).unwrap_or(i64::MAX),
-            other => r.bad(&path, format!("unknown limit {other:?}")),
+            other => r.bad(
+                &path,
+                format!("unknown limit {}", crate::event::json::quoted(other)),
+            ),
         }
     }
     Some(l)

@@ -18,7 +18,7 @@ pub fn object_arg(json: Option<&str>, what: &str) -> Result<Properties, Error> {
     let Some(json) = json else {
         return Ok(Properties::new());
     };
-    match serde_json::from_str::<Value>(json) {
+    match super::reader::parse_json(json) {
         Ok(Value::Null) => Ok(Properties::new()),
         Ok(Value::Object(map)) => Ok(map),
         Ok(other) => Err(invalid(format!("{what} must be an object, got {other}"))),

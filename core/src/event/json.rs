@@ -264,6 +264,14 @@ pub(crate) fn number_text(x: f64) -> String {
     serde_json::Value::from(x).to_string()
 }
 
+/// A string for a message, quoted as JSON writes it (`"a\"b"`): `{:?}` would bring
+/// `core::fmt`'s Unicode printability tables into the browser build.
+pub(crate) fn quoted(s: &str) -> String {
+    let mut out = Vec::with_capacity(s.len() + 2);
+    write_str(s, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
 pub(crate) fn write_str(s: &str, out: &mut Vec<u8>) {
     let bytes = s.as_bytes();
     out.push(b'"');

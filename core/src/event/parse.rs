@@ -303,7 +303,10 @@ fn timestamp_from_text(key: &str, s: &str, violations: &mut Vec<Violation>) -> O
         violations.push(Violation::new(
             format!("/{key}"),
             codes::TIMESTAMP_INVALID,
-            format!("{key} {s:?} is not an RFC 3339 date-time"),
+            format!(
+                "{key} {} is not an RFC 3339 date-time",
+                crate::event::json::quoted(s)
+            ),
         ));
     }
     parsed
@@ -328,7 +331,10 @@ fn type_from_text(t: &str) -> TypeField {
         None => TypeField::Problem(Violation::new(
             "/type",
             codes::UNKNOWN_MESSAGE_TYPE,
-            format!("type {t:?} is not one of track, page, screen, identify, group, alias"),
+            format!(
+                "type {} is not one of track, page, screen, identify, group, alias",
+                crate::event::json::quoted(t)
+            ),
         )),
     }
 }

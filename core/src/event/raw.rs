@@ -119,10 +119,10 @@ impl RawFields {
 /// of range are flagged by the scan, which makes the pipeline parse the object to report
 /// them), so a refusal here is reported as an `invalid_json` violation, never lost.
 pub(crate) fn parse_object(raw: &RawObject) -> Result<Map<String, Value>, String> {
-    match serde_json::from_str::<Value>(raw.as_str()) {
+    match super::reader::parse_json(raw.as_str()) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err("not an object".to_owned()),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e),
     }
 }
 

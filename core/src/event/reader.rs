@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::raw::RawScan;
 use crate::pipeline::Redactor;
 
-/// Nesting deeper than this is refused, as serde_json refuses it.
+/// Containers nested this deep are refused (127 levels pass), as serde_json refuses them.
 const MAX_NESTING: usize = 128;
 
 /// Where and why the text is not JSON.
@@ -89,6 +89,12 @@ impl ScanRules<'_> {
 }
 
 type Result<T> = std::result::Result<T, SyntaxError>;
+
+/// JSON text as a value, exactly as `serde_json::from_str` reads it; the error says what is
+/// wrong and where (`"expected value at line 1 column 5"`). The core's one JSON parser.
+pub(crate) fn parse_json(text: &str) -> std::result::Result<Value, String> {
+    Reader::parse(text).map_err(|e| e.describe(text.as_bytes()))
+}
 
 /// A cursor over JSON text.
 pub(crate) struct Reader<'a> {
@@ -374,24 +380,84 @@ impl<'a> Reader<'a> {
         Ok((text, scan))
     }
 
-    /// The value at the reader, parsed (strings, `null` and booleans without serde_json).
+    /// The value at the reader, parsed: exactly what serde_json would build from the same
+    /// text (numbers too), without its parser, so builds that only read (the browser's)
+    /// do not carry it.
     pub fn value(&mut self) -> Result<Value> {
+        self.value_within(0)
+    }
+
+    /// `value` inside `depth` open containers.
+    fn value_within(&mut self, depth: usize) -> Result<Value> {
         match self.peek() {
             Some(b'"') => Ok(Value::String(self.string()?.into_owned())),
             Some(b'n') => self.literal(b"null").map(|()| Value::Null),
             Some(b't') => self.literal(b"true").map(|()| Value::Bool(true)),
             Some(b'f') => self.literal(b"false").map(|()| Value::Bool(false)),
-            _ => {
-                let start = self.pos;
-                let text = self.skip_value()?;
-                // Valid JSON within the nesting limit with every number in range: serde_json
-                // reads it.
-                serde_json::from_str(text).map_err(|_| SyntaxError {
-                    offset: start,
-                    what: "invalid value",
-                })
+            Some(b'-' | b'0'..=b'9') => self.number_value(),
+            Some(open @ (b'{' | b'[')) => {
+                if depth + 1 >= MAX_NESTING {
+                    return self.fail("recursion limit exceeded");
+                }
+                self.pos += 1;
+                let mut first = true;
+                if open == b'[' {
+                    let mut items = Vec::new();
+                    while self.next_element(&mut first)? {
+                        items.push(self.value_within(depth + 1)?);
+                    }
+                    Ok(Value::Array(items))
+                } else {
+                    let mut map = serde_json::Map::new();
+                    while let Some(key) = self.next_key(&mut first)? {
+                        // A repeated key: the last one wins, as in serde_json.
+                        map.insert(key.into_owned(), self.value_within(depth + 1)?);
+                    }
+                    Ok(Value::Object(map))
+                }
+            }
+            Some(_) => self.fail("expected value"),
+            None => self.fail("EOF while parsing a value"),
+        }
+    }
+
+    /// The number at the reader as serde_json reads it: an integer that fits `u64` (or,
+    /// negative, `i64`) stays one; everything else, `-0` included, is the nearest `f64`.
+    fn number_value(&mut self) -> Result<Value> {
+        let start = self.pos;
+        self.number(&mut false)?;
+        let text = self.text.get(start..self.pos).unwrap_or("");
+        let integer = !text.bytes().any(|c| matches!(c, b'.' | b'e' | b'E'));
+        if integer {
+            if text.starts_with('-') {
+                if let Ok(n) = text.parse::<i64>() {
+                    if n != 0 {
+                        return Ok(Value::from(n));
+                    }
+                }
+            } else if let Ok(n) = text.parse::<u64>() {
+                return Ok(Value::from(n));
             }
         }
+        match text
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+        {
+            Some(n) => Ok(Value::Number(n)),
+            None => Err(SyntaxError {
+                offset: start,
+                what: "number out of range",
+            }),
+        }
+    }
+
+    /// The whole text as one value (only whitespace around it).
+    fn parse(text: &'a str) -> Result<Value> {
+        let mut r = Self::new(text);
+        let value = r.value()?;
+        r.finish()?;
+        Ok(value)
     }
 
     /// Walks one value without recursion (a stack of object/array bits), validating it and
@@ -407,15 +473,15 @@ impl<'a> Reader<'a> {
             self.skip_ws();
             match b.get(self.pos) {
                 Some(&open @ (b'{' | b'[')) => {
+                    if depth + 1 >= MAX_NESTING {
+                        return self.fail("recursion limit exceeded");
+                    }
                     self.pos += 1;
                     self.skip_ws();
                     let close = if open == b'{' { b'}' } else { b']' };
                     if b.get(self.pos) == Some(&close) {
                         self.pos += 1;
                     } else {
-                        if depth >= MAX_NESTING {
-                            return self.fail("recursion limit exceeded");
-                        }
                         rules.note_container(scan, depth);
                         if open == b'{' {
                             objects |= 1 << depth;
@@ -665,10 +731,71 @@ mod tests {
         for text in cases {
             assert_eq!(reads(text), serde_reads(text), "{text:?}");
         }
-        let deep_ok = format!("{}{}", "[".repeat(127), "]".repeat(127));
-        let too_deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
-        assert!(reads(&deep_ok) && serde_reads(&deep_ok));
-        assert!(!reads(&too_deep) && !serde_reads(&too_deep));
+        for levels in [126, 127, 128, 129, 200] {
+            for inner in ["", "1", "{}", "{\"a\":1}"] {
+                let text = format!("{}{inner}{}", "[".repeat(levels), "]".repeat(levels));
+                assert_eq!(
+                    reads(&text),
+                    serde_reads(&text),
+                    "{levels} levels, {inner:?}"
+                );
+                assert_eq!(
+                    parses(&text),
+                    serde_parse(&text),
+                    "{levels} levels, {inner:?}"
+                );
+            }
+        }
+        assert!(reads(&format!("{}{}", "[".repeat(127), "]".repeat(127))));
+    }
+
+    fn parses(text: &str) -> Option<serde_json::Value> {
+        parse_json(text).ok()
+    }
+
+    fn serde_parse(text: &str) -> Option<serde_json::Value> {
+        serde_json::from_str(text).ok()
+    }
+
+    /// The same value, numbers of the same kind (`1` stays an integer, `-0` is a float).
+    fn same(ours: &Option<Value>, theirs: &Option<Value>) -> bool {
+        ours == theirs
+            && ours.as_ref().map(Value::to_string) == theirs.as_ref().map(Value::to_string)
+    }
+
+    #[test]
+    fn parses_what_serde_json_parses() {
+        for text in [
+            "0",
+            "-0",
+            "-0.0",
+            "7",
+            "-7",
+            "1.5",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "123456789012345678901234567890",
+            "1e-400",
+            "1e400",
+            "-1e400",
+            "2.2250738585072011e-308",
+            "0.1e1",
+            "9007199254740993",
+            "{\"a\":1,\"a\":[true,null,\"x\"],\"b\":{}}",
+            " [ 1 , \"\\u00e9\" ] ",
+            "[1,]",
+            "{\"a\":1} x",
+            "",
+        ] {
+            let (ours, theirs) = (parses(text), serde_parse(text));
+            assert!(same(&ours, &theirs), "{text:?}: {ours:?} vs {theirs:?}");
+        }
+        assert_eq!(
+            parse_json("[1,]").unwrap_err(),
+            "expected value at line 1 column 4"
+        );
     }
 
     #[test]
@@ -746,10 +873,41 @@ mod tests {
         ) {
             let text: String = v.iter().map(|(a, b, c)| format!("{a}{b}{c}")).collect();
             prop_assert_eq!(reads(&text), serde_reads(&text), "{:?}", text);
-            let mut r = Reader::new(&text);
-            if let (Ok(value), Ok(())) = (r.value(), r.finish()) {
-                prop_assert_eq!(value, serde_json::from_str::<serde_json::Value>(&text).unwrap());
-            }
+            let (ours, theirs) = (parses(&text), serde_parse(&text));
+            prop_assert!(same(&ours, &theirs), "{:?}: {:?} vs {:?}", text, ours, theirs);
         }
+
+        /// Values of any shape printed by serde_json come back as they were.
+        #[test]
+        fn parses_serde_json_output(value in json_value()) {
+            let text = value.to_string();
+            let (ours, theirs) = (parses(&text), serde_parse(&text));
+            prop_assert!(same(&ours, &theirs), "{:?}: {:?} vs {:?}", text, ours, theirs);
+        }
+
+        /// Number-like text: the same acceptance, value and kind.
+        #[test]
+        fn parses_numbers_as_serde_json(text in "-?[0-9]{1,25}(\\.[0-9]{1,20})?([eE][+-]?[0-9]{1,4})?") {
+            let (ours, theirs) = (parses(&text), serde_parse(&text));
+            prop_assert!(same(&ours, &theirs), "{:?}: {:?} vs {:?}", text, ours, theirs);
+        }
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "\\PC{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map("\\PC{0,6}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
     }
 }

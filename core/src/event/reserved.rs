@@ -305,7 +305,7 @@ const BUILTIN_SCHEMAS: &str = r#"{
 
 /// The reserved event names with their built-in schemas.
 pub(crate) fn builtin_schemas() -> Vec<(&'static str, Value)> {
-    let mut docs = match serde_json::from_str::<Value>(BUILTIN_SCHEMAS) {
+    let mut docs = match super::reader::parse_json(BUILTIN_SCHEMAS) {
         Ok(Value::Object(map)) => map,
         // Unreachable for the constant above; a test parses it.
         _ => Map::new(),

@@ -10,7 +10,9 @@ use serde::Serialize;
 use super::Sonde;
 use crate::error::Result;
 use crate::event::Timestamp;
-use crate::stats::{exposition, Counters, ExpositionContext, ExpositionFormat, StatsSnapshot};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::stats::{exposition, ExpositionContext, ExpositionFormat};
+use crate::stats::{Counters, StatsSnapshot};
 use crate::store::{Instance, Store};
 
 /// How a client takes part: the store it shares and who it is there.
@@ -136,6 +138,7 @@ impl Sonde {
 
     /// [`Sonde::cluster_stats`] (with the alerts firing here) in the Prometheus text format
     /// or OpenMetrics, as `/metrics` serves it.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn metrics_text(&self, format: ExpositionFormat) -> Result<String> {
         let cluster = self.cluster_stats()?;
         let alerts = self.alerts();

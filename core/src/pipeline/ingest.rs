@@ -333,7 +333,7 @@ fn batch_parts(items: Option<Vec<Draft>>, fields: Vec<(Cow<'_, str>, &str)>) -> 
             .iter()
             .rev()
             .find(|(key, _)| key == name)
-            .and_then(|(_, text)| serde_json::from_str::<Value>(text).ok())
+            .and_then(|(_, text)| crate::event::reader::parse_json(text).ok())
     };
     let sent_at = match field("sentAt") {
         None | Some(Value::Null) => None,
@@ -343,7 +343,10 @@ fn batch_parts(items: Option<Vec<Draft>>, fields: Vec<(Cow<'_, str>, &str)>) -> 
                 problems.push(Violation::new(
                     "/sentAt",
                     codes::TIMESTAMP_INVALID,
-                    format!("sentAt {s:?} is not an RFC 3339 date-time"),
+                    format!(
+                        "sentAt {} is not an RFC 3339 date-time",
+                        crate::event::json::quoted(&s)
+                    ),
                 ));
                 None
             }

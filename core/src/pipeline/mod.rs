@@ -7,6 +7,8 @@ mod delivery;
 mod ingest;
 mod process;
 mod redact;
+// Run-time reconfiguration (a binding replacing its client) is a server feature.
+#[cfg(not(target_arch = "wasm32"))]
 mod succession;
 mod timer;
 
@@ -204,6 +206,7 @@ struct Inner {
     /// The store this client publishes its statistics to, and who it is there.
     cluster: Option<cluster::Cluster>,
     /// The client this one replaced, whose statistics continue in this one's.
+    #[cfg(not(target_arch = "wasm32"))]
     predecessor: Mutex<Option<succession::Predecessor>>,
     /// Replaced by a successor that publishes this client's numbers: no longer publishes.
     replaced: std::sync::atomic::AtomicBool,
@@ -322,6 +325,7 @@ impl Sonde {
                 )),
                 alert_callbacks: config.alert_callbacks.clone(),
                 cluster: cluster_of(&config),
+                #[cfg(not(target_arch = "wasm32"))]
                 predecessor: Mutex::new(None),
                 replaced: std::sync::atomic::AtomicBool::new(false),
                 #[cfg(all(feature = "http-sink", not(target_arch = "wasm32")))]
@@ -637,13 +641,17 @@ impl Sonde {
         let shared = &self.inner.shared;
         let counters = shared.buffer().counters();
         let now = shared.clock.now_ms();
+        #[cfg_attr(target_arch = "wasm32", allow(unused_mut))]
         let mut snapshot = lock(&shared.stats).snapshot(counters, now);
-        for sink in &shared.sinks {
-            if let Some((endpoint, outbox)) = sink.outbox_stats() {
-                snapshot.outboxes.insert(endpoint, outbox);
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            for sink in &shared.sinks {
+                if let Some((endpoint, outbox)) = sink.outbox_stats() {
+                    snapshot.outboxes.insert(endpoint, outbox);
+                }
             }
+            self.add_predecessor(&mut snapshot);
         }
-        self.add_predecessor(&mut snapshot);
         #[cfg(all(feature = "http-sink", not(target_arch = "wasm32")))]
         if let Some(otlp) = &self.inner.otlp {
             snapshot

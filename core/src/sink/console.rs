@@ -63,7 +63,7 @@ impl Default for ConsoleSink {
 }
 
 fn pretty_line(json: &str) -> String {
-    let Ok(Value::Object(m)) = serde_json::from_str::<Value>(json) else {
+    let Ok(Value::Object(m)) = crate::event::reader::parse_json(json) else {
         return format!("[sonde] {json}");
     };
     let s = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or("");

@@ -42,7 +42,7 @@ impl MemorySink {
         self.lock()
             .events
             .iter()
-            .filter_map(|e| serde_json::from_str(e).ok())
+            .filter_map(|e| crate::event::reader::parse_json(e).ok())
             .collect()
     }
 

@@ -94,7 +94,7 @@ impl SinkBatch<'_> {
         self.json_lines()
             .enumerate()
             .map(|(i, line)| {
-                serde_json::from_str(line).map_err(|e| {
+                crate::event::reader::parse_json(line).map_err(|e| {
                     SinkError::permanent(format!("event {i} of the batch cannot be read back: {e}"))
                 })
             })

@@ -434,8 +434,9 @@ impl TryFrom<SketchWire> for DDSketch {
     fn try_from(w: SketchWire) -> Result<Self, String> {
         if w.mapping != MAPPING {
             return Err(format!(
-                "unknown sketch mapping {:?} (expected {MAPPING:?})",
-                w.mapping
+                "unknown sketch mapping {} (expected {})",
+                crate::event::json::quoted(&w.mapping),
+                crate::event::json::quoted(MAPPING)
             ));
         }
         if !(w.relative_accuracy > 0.0 && w.relative_accuracy < 1.0) {

@@ -75,12 +75,16 @@ pub(super) fn snapshot(s: &StatsSnapshot) -> String {
     map(o.key("routes"), &s.routes, route);
     map(o.key("operations"), &s.operations, operation);
     rates(&s.rates, o.key("rates"));
-    map(o.key("gauges"), &s.gauges, |v, out| write_f64(*v, out));
-    // Only HTTP destinations (native) have outboxes; the browser's snapshot never does.
     #[cfg(not(target_arch = "wasm32"))]
-    if !s.outboxes.is_empty() {
-        let _ = serde_json::to_writer(o.key("outboxes"), &s.outboxes);
+    {
+        map(o.key("gauges"), &s.gauges, |v, out| write_f64(*v, out));
+        if !s.outboxes.is_empty() {
+            let _ = serde_json::to_writer(o.key("outboxes"), &s.outboxes);
+        }
     }
+    // The browser has no host gauges: the same shape, always empty.
+    #[cfg(target_arch = "wasm32")]
+    o.key("gauges").extend_from_slice(b"{}");
     o.end();
     // Every piece above is valid UTF-8 (escaped strings and ASCII).
     String::from_utf8(out).unwrap_or_default()

@@ -3,10 +3,14 @@
 //! A [`StatsSnapshot`] serializes to JSON and merges exactly with another, so the snapshots
 //! of several workers or hosts add up to one correct view.
 
+// The Prometheus and OTLP outputs are served by native bindings only.
+#[cfg(not(target_arch = "wasm32"))]
 mod catalog;
 mod ddsketch;
+#[cfg(not(target_arch = "wasm32"))]
 mod exposition;
 mod json;
+#[cfg(not(target_arch = "wasm32"))]
 mod otlp;
 mod window;
 
@@ -16,7 +20,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use ddsketch::DDSketch;
+#[cfg(not(target_arch = "wasm32"))]
 pub use exposition::{exposition, ExpositionContext, ExpositionFormat, DURATION_BUCKETS};
+#[cfg(not(target_arch = "wasm32"))]
 pub use otlp::{export_request, OtlpResource, OTLP_SCALE};
 pub(crate) use window::RateWindow;
 
@@ -352,13 +358,17 @@ pub struct StatsSnapshot {
     pub rates: Rates,
     /// Latest host and process gauges (`host.cpu_percent`, ...), from the last alert
     /// evaluation with host metrics. Merging keeps the highest value of each (the busiest
-    /// host), since gauges of different hosts do not add up.
+    /// host), since gauges of different hosts do not add up. Native targets only, as are
+    /// the outboxes and exports: the browser has none of them, nor their maps' code.
+    #[cfg(not(target_arch = "wasm32"))]
     #[serde(default)]
     pub gauges: BTreeMap<String, f64>,
     /// The durable outboxes of HTTP destinations, keyed by endpoint (absent when none).
+    #[cfg(not(target_arch = "wasm32"))]
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub outboxes: BTreeMap<String, OutboxStats>,
     /// Metrics exports (OTLP), keyed by endpoint (absent when none).
+    #[cfg(not(target_arch = "wasm32"))]
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub exports: BTreeMap<String, ExportStats>,
 }
@@ -420,6 +430,7 @@ pub struct OutboxDrops {
 }
 
 impl OutboxStats {
+    #[cfg(not(target_arch = "wasm32"))]
     fn merge(&mut self, other: &OutboxStats) {
         self.pending_batches = self.pending_batches.saturating_add(other.pending_batches);
         self.pending_events = self.pending_events.saturating_add(other.pending_events);
@@ -471,15 +482,18 @@ impl StatsSnapshot {
                 }
             }
         }
-        for (name, v) in &other.gauges {
-            let mine = self.gauges.entry(name.clone()).or_insert(*v);
-            *mine = mine.max(*v);
-        }
-        for (endpoint, o) in &other.outboxes {
-            self.outboxes.entry(endpoint.clone()).or_default().merge(o);
-        }
-        for (endpoint, e) in &other.exports {
-            self.exports.entry(endpoint.clone()).or_default().add(e);
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            for (name, v) in &other.gauges {
+                let mine = self.gauges.entry(name.clone()).or_insert(*v);
+                *mine = mine.max(*v);
+            }
+            for (endpoint, o) in &other.outboxes {
+                self.outboxes.entry(endpoint.clone()).or_default().merge(o);
+            }
+            for (endpoint, e) in &other.exports {
+                self.exports.entry(endpoint.clone()).or_default().add(e);
+            }
         }
         self.rates = Rates::from_counts(
             self.rates.events_1m.saturating_add(other.rates.events_1m),
@@ -548,6 +562,7 @@ pub(crate) struct StatsCollector {
     route_count: usize,
     operations: HashMap<String, LiveEndpoint>,
     rates: RateWindow,
+    #[cfg(not(target_arch = "wasm32"))]
     gauges: BTreeMap<String, f64>,
 }
 
@@ -562,6 +577,7 @@ impl StatsCollector {
             route_count: 0,
             operations: HashMap::new(),
             rates: RateWindow::default(),
+            #[cfg(not(target_arch = "wasm32"))]
             gauges: BTreeMap::new(),
         }
     }
@@ -664,10 +680,8 @@ impl StatsCollector {
     }
 
     /// Replaces the gauges with the latest readings.
-    #[cfg_attr(
-        not(all(feature = "host-metrics", not(target_arch = "wasm32"))),
-        allow(dead_code)
-    )]
+    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg_attr(not(feature = "host-metrics"), allow(dead_code))]
     pub fn set_gauges(&mut self, gauges: BTreeMap<String, f64>) {
         self.gauges = gauges;
     }
@@ -714,8 +728,11 @@ impl StatsCollector {
                 self.rates.count_last(now_ms, 5),
                 self.rates.count_last(now_ms, 15),
             ),
+            #[cfg(not(target_arch = "wasm32"))]
             gauges: self.gauges.clone(),
+            #[cfg(not(target_arch = "wasm32"))]
             outboxes: BTreeMap::new(),
+            #[cfg(not(target_arch = "wasm32"))]
             exports: BTreeMap::new(),
         }
     }

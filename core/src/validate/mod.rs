@@ -374,7 +374,10 @@ impl Validator {
                 target.push(Violation::new(
                     "/event",
                     codes::UNPLANNED_EVENT,
-                    format!("event {event:?} is not in the tracking plan"),
+                    format!(
+                        "event {} is not in the tracking plan",
+                        crate::event::json::quoted(event)
+                    ),
                 ));
             }
             None => {}

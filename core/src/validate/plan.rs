@@ -47,7 +47,7 @@ pub struct TrackingPlan {
 impl TrackingPlan {
     /// Parses and compiles a plan; every problem in the document is reported at once.
     pub fn from_json_str(text: &str) -> Result<Self, Error> {
-        let doc: Value = serde_json::from_str(text).map_err(|e| {
+        let doc: Value = crate::event::reader::parse_json(text).map_err(|e| {
             Error::with_violations(
                 ErrorKind::InvalidConfig,
                 vec![Violation::new(
@@ -114,7 +114,10 @@ impl TrackingPlan {
                 other => problems.push(Violation::new(
                     format!("/{}", escape(other)),
                     codes::UNSUPPORTED_KEYWORD,
-                    format!("unknown tracking plan field {other:?}"),
+                    format!(
+                        "unknown tracking plan field {}",
+                        crate::event::json::quoted(other)
+                    ),
                 )),
             }
         }

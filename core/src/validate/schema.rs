@@ -190,7 +190,10 @@ impl Schema {
                 other => problems.push(Violation::new(
                     at.clone(),
                     codes::UNSUPPORTED_KEYWORD,
-                    format!("keyword {other:?} is not supported by Sonde's schema subset"),
+                    format!(
+                        "keyword {} is not supported by Sonde's schema subset",
+                        crate::event::json::quoted(other)
+                    ),
                 )),
             }
         }
@@ -301,7 +304,11 @@ impl Schema {
                 out.push(Violation::new(
                     path.as_str(),
                     codes::PATTERN,
-                    format!("{s:?} does not match /{}/", re.as_str()),
+                    format!(
+                        "{} does not match /{}/",
+                        crate::event::json::quoted(s),
+                        re.as_str()
+                    ),
                 ));
             }
         }
@@ -319,7 +326,7 @@ impl Schema {
                 out.push(Violation::new(
                     path.as_str(),
                     codes::REQUIRED,
-                    format!("property {name:?} is required"),
+                    format!("property {} is required", crate::event::json::quoted(name)),
                 ));
                 path.truncate(mark);
             }
@@ -340,7 +347,10 @@ impl Schema {
                         out.push(Violation::new(
                             path.as_str(),
                             codes::ADDITIONAL_PROPERTY,
-                            format!("property {key:?} is not allowed by the schema"),
+                            format!(
+                                "property {} is not allowed by the schema",
+                                crate::event::json::quoted(key)
+                            ),
                         ));
                         path.truncate(mark);
                     }
