@@ -2,14 +2,37 @@
 //! own ingest, as the public collector, and as a dry run. Errors are fine; a panic is not.
 //! Ingest's own JSON reader must also refuse exactly what serde_json refuses (numbers out
 //! of the f64 range aside: inside `properties`, `traits` or `context` they refuse the item,
-//! not the request).
+//! not the request). And the core's one JSON parser (behind `object_arg`, options, plans and
+//! raw objects) must build exactly serde_json's values.
 #![no_main]
 
 #[path = "common/client.rs"]
 mod common;
 
 use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
+use sonde_core::event::object_arg;
 use sonde_core::MessageType;
+
+/// The core's parser against serde_json's on the same text: the same object (numbers of the
+/// same kind, so compared as printed), or both refuse.
+fn same_parse(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let ours = object_arg(Some(text), "fuzzed").ok();
+    let theirs = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => Some(map),
+        Ok(Value::Null) => Some(serde_json::Map::new()),
+        Ok(_) => None,
+        Err(_) if text.contains("$serde_json::private::RawValue") => return,
+        Err(_) => None,
+    };
+    let printed = |m: &Option<serde_json::Map<String, Value>>| {
+        m.as_ref().map(|m| Value::Object(m.clone()).to_string())
+    };
+    assert_eq!(printed(&ours), printed(&theirs), "parsed differently from serde_json");
+}
 
 fuzz_target!(|data: &[u8]| {
     let sonde = common::client();
@@ -25,6 +48,7 @@ fuzz_target!(|data: &[u8]| {
             "accepted what serde_json refuses: {e}"
         ),
     }
+    same_parse(data);
     let _ = sonde.ingest(data);
     let _ = sonde.collect(data, Some(MessageType::Track));
     common::drain_one(sonde);

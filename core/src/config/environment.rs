@@ -110,7 +110,10 @@ pub fn options_from_environment(
                 problems.push(Violation::new(
                     format!("/{name}"),
                     codes::INVALID_OPTION,
-                    format!("{name} must be {expected}, got {}", crate::event::json::quoted(&text)),
+                    format!(
+                        "{name} must be {expected}, got {}",
+                        crate::event::json::quoted(&text)
+                    ),
                 ));
             }
         }
