@@ -1,13 +1,14 @@
 //! A fixed workload for `valgrind --tool=callgrind`, whose instruction counts repeat exactly
 //! run to run (wall time on a shared 2-core machine does not):
-//! `valgrind --tool=callgrind target/release/examples/track_instructions [build|track|ingest]`
+//! `valgrind --tool=callgrind target/release/examples/track_instructions [build|track|ingest|api]`
 //! The per-event figure of `track` is (track − build) / N; `ingest` ingests N messages in
-//! batches of 500 (the benchmark's batch).
+//! batches of 500 (the benchmark's batch); `api` sends N `$api_request` events as the HTTP
+//! middleware records them (validated against their built-in schema).
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use sonde_core::{Config, DeliveryMode, Sonde};
+use sonde_core::{ApiRequest, Config, DeliveryMode, Sonde};
 
 #[path = "../benches/workload.rs"]
 mod workload;
@@ -28,6 +29,19 @@ fn main() {
         let bodies: Vec<Vec<u8>> = (0..N / 500).map(|b| batch_json(500, b * 500)).collect();
         for body in &bodies {
             black_box(sonde.ingest(body).expect("valid batch"));
+        }
+        return;
+    }
+    if mode == "api" {
+        for i in 0..N {
+            let request = ApiRequest {
+                path: Some(format!("/items/{i}")),
+                client_address: Some("203.0.113.7".into()),
+                user_agent: Some("curl/8.5.0".into()),
+                response_body_size: Some(17),
+                ..ApiRequest::new("GET", "/items/{id}", 200, 1.25)
+            };
+            black_box(sonde.send(request.into_message()).expect("valid"));
         }
         return;
     }

@@ -172,12 +172,29 @@ fn a_dropped_connection_is_replaced_on_the_next_call() {
     assert_eq!(write(&store, &[event("before", MONDAY)]), (1, 0));
     // The server ends every session on the database (a restart, a failover, an idle cut).
     let database = url.rsplit('/').next().unwrap().to_owned();
-    sql(&url.replace(&format!("/{database}"), "/postgres"))
+    let mut admin = sql(&url.replace(&format!("/{database}"), "/postgres"));
+    admin
         .execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
             &[&database],
         )
         .unwrap();
+    // Termination is asynchronous: wait until the session is gone, or the calls below may
+    // still meet it alive and a later one meet it dead.
+    let gone = (0..200).any(|_| {
+        let n: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1",
+                &[&database],
+            )
+            .unwrap()
+            .get(0);
+        n == 0 || {
+            std::thread::sleep(std::time::Duration::from_millis(25));
+            false
+        }
+    });
+    assert!(gone, "the session outlived pg_terminate_backend");
     // The call that meets the dead connection fails (the pipeline retries it); the next works.
     let _ = store.write(&mut std::iter::once(event("after", MONDAY).as_str()));
     let _ = store.query(&EventQuery::default());

@@ -112,7 +112,7 @@ pub fn options_from_environment(
                     codes::INVALID_OPTION,
                     format!(
                         "{name} must be {expected}, got {}",
-                        crate::event::json::quoted(&text)
+                        crate::event::json::quoted(text)
                     ),
                 ));
             }

@@ -17,7 +17,7 @@ pub use schema::Schema;
 use crate::codes;
 use crate::error::Violation;
 use crate::event::{reserved, Library, Message, MessageType, Properties};
-use pointer::PointerBuf;
+use pointer::Pointer;
 
 /// Size and shape limits. Defaults follow the Segment tracking API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,8 +262,7 @@ impl Validator {
         if self.tree_is_clean(map, 1) {
             return;
         }
-        let mut path = PointerBuf::new(root);
-        self.walk_object(map, 1, &mut path, errors);
+        self.walk_object(map, 1, &Pointer::Root(root), errors);
     }
 
     fn key_is_clean(&self, key: &str) -> bool {
@@ -292,14 +291,14 @@ impl Validator {
         &self,
         map: &Properties,
         depth: usize,
-        path: &mut PointerBuf,
+        path: &Pointer<'_>,
         errors: &mut Vec<Violation>,
     ) {
         for (key, value) in map {
-            let mark = path.push_key(key);
+            let path = path.key(key);
             if !self.key_is_clean(key) {
                 errors.push(Violation::new(
-                    path.as_str(),
+                    path.text(),
                     codes::KEY_TOO_LONG,
                     format!(
                         "key is longer than {} characters",
@@ -307,8 +306,7 @@ impl Validator {
                     ),
                 ));
             }
-            self.walk_value(value, depth, path, errors);
-            path.truncate(mark);
+            self.walk_value(value, depth, &path, errors);
         }
     }
 
@@ -316,7 +314,7 @@ impl Validator {
         &self,
         value: &Value,
         depth: usize,
-        path: &mut PointerBuf,
+        path: &Pointer<'_>,
         errors: &mut Vec<Violation>,
     ) {
         let is_container = matches!(value, Value::Object(_) | Value::Array(_));
@@ -328,7 +326,7 @@ impl Validator {
             };
             if nonempty {
                 errors.push(Violation::new(
-                    path.as_str(),
+                    path.text(),
                     codes::DEPTH_EXCEEDED,
                     format!("nesting deeper than {} levels", self.limits.max_depth),
                 ));
@@ -339,9 +337,7 @@ impl Validator {
             Value::Object(m) => self.walk_object(m, depth + 1, path, errors),
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    let mark = path.push_index(i);
-                    self.walk_value(item, depth + 1, path, errors);
-                    path.truncate(mark);
+                    self.walk_value(item, depth + 1, &path.index(i), errors);
                 }
             }
             _ => {}
@@ -355,8 +351,7 @@ impl Validator {
             None
         };
         if let Some(schema) = builtin {
-            let mut path = PointerBuf::new("/properties");
-            schema.check_properties(props, &mut path, &mut out.errors);
+            schema.check_properties(props, &Pointer::Root("/properties"), &mut out.errors);
         }
         let Some(plan) = &self.plan else { return };
         let target = match plan.mode {
@@ -365,8 +360,7 @@ impl Validator {
         };
         match plan.schema_for(event) {
             Some(schema) => {
-                let mut path = PointerBuf::new("/properties");
-                schema.check_properties(props, &mut path, target);
+                schema.check_properties(props, &Pointer::Root("/properties"), target);
             }
             // Only the built-in reserved events are planned by Sonde itself; any other
             // `$` name is the user's and must be in the plan like any name.

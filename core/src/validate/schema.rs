@@ -6,7 +6,7 @@
 use serde_json::{Map, Value};
 
 use super::pattern::Pattern;
-use super::pointer::PointerBuf;
+use super::pointer::Pointer;
 use crate::codes;
 use crate::error::Violation;
 use crate::event::json::number_text;
@@ -143,6 +143,8 @@ impl Schema {
                 },
                 "properties" => match value {
                     Value::Object(props) => {
+                        // In name order (serde_json's map is ordered), which
+                        // `check_object` relies on.
                         for (name, sub) in props {
                             let sub_at = format!("{at}/{}", escape(name));
                             schema
@@ -201,11 +203,11 @@ impl Schema {
     }
 
     /// Checks `value`, appending a violation for every failed assertion.
-    pub(crate) fn check(&self, value: &Value, path: &mut PointerBuf, out: &mut Vec<Violation>) {
+    pub(crate) fn check(&self, value: &Value, path: &Pointer<'_>, out: &mut Vec<Violation>) {
         if !self.types.is_empty() && !self.types.iter().any(|t| t.matches(value)) {
             let expected: Vec<&str> = self.types.iter().map(|t| t.name()).collect();
             out.push(Violation::new(
-                path.as_str(),
+                path.text(),
                 codes::TYPE_MISMATCH,
                 format!(
                     "expected {}, got {}",
@@ -219,7 +221,7 @@ impl Schema {
         if let Some(allowed) = &self.enum_values {
             if !allowed.iter().any(|a| json_equal(a, value)) {
                 out.push(Violation::new(
-                    path.as_str(),
+                    path.text(),
                     codes::ENUM,
                     format!("{value} is not one of {}", Value::Array(allowed.clone())),
                 ));
@@ -231,9 +233,7 @@ impl Schema {
             Value::Array(items) => {
                 if let Some(item_schema) = &self.items {
                     for (i, item) in items.iter().enumerate() {
-                        let mark = path.push_index(i);
-                        item_schema.check(item, path, out);
-                        path.truncate(mark);
+                        item_schema.check(item, &path.index(i), out);
                     }
                 }
             }
@@ -246,17 +246,17 @@ impl Schema {
     pub(crate) fn check_properties(
         &self,
         props: &Properties,
-        path: &mut PointerBuf,
+        path: &Pointer<'_>,
         out: &mut Vec<Violation>,
     ) {
         self.check_object(props, path, out);
     }
 
-    fn check_number(&self, x: f64, path: &PointerBuf, out: &mut Vec<Violation>) {
+    fn check_number(&self, x: f64, path: &Pointer<'_>, out: &mut Vec<Violation>) {
         if let Some(min) = self.minimum {
             if x < min {
                 out.push(Violation::new(
-                    path.as_str(),
+                    path.text(),
                     codes::MINIMUM,
                     format!(
                         "{} is less than the minimum {}",
@@ -269,7 +269,7 @@ impl Schema {
         if let Some(max) = self.maximum {
             if x > max {
                 out.push(Violation::new(
-                    path.as_str(),
+                    path.text(),
                     codes::MAXIMUM,
                     format!(
                         "{} is greater than the maximum {}",
@@ -281,19 +281,19 @@ impl Schema {
         }
     }
 
-    fn check_string(&self, s: &str, path: &PointerBuf, out: &mut Vec<Violation>) {
+    fn check_string(&self, s: &str, path: &Pointer<'_>, out: &mut Vec<Violation>) {
         if self.min_length.is_some() || self.max_length.is_some() {
             let len = s.chars().count();
             if let Some(min) = self.min_length.filter(|&m| len < m) {
                 out.push(Violation::new(
-                    path.as_str(),
+                    path.text(),
                     codes::MIN_LENGTH,
                     format!("length {len} is shorter than {min}"),
                 ));
             }
             if let Some(max) = self.max_length.filter(|&m| len > m) {
                 out.push(Violation::new(
-                    path.as_str(),
+                    path.text(),
                     codes::MAX_LENGTH,
                     format!("length {len} is longer than {max}"),
                 ));
@@ -302,7 +302,7 @@ impl Schema {
         if let Some(re) = &self.pattern {
             if !re.is_match(s) {
                 out.push(Violation::new(
-                    path.as_str(),
+                    path.text(),
                     codes::PATTERN,
                     format!(
                         "{} does not match /{}/",
@@ -314,56 +314,49 @@ impl Schema {
         }
     }
 
-    fn check_object(
-        &self,
-        map: &Map<String, Value>,
-        path: &mut PointerBuf,
-        out: &mut Vec<Violation>,
-    ) {
+    /// `properties` is sorted by name (see `compile`) and so is `map` (serde_json's map is
+    /// ordered), so declared and present properties are matched in one pass over each
+    /// instead of a map lookup per declared property.
+    fn check_object(&self, map: &Map<String, Value>, path: &Pointer<'_>, out: &mut Vec<Violation>) {
         for name in &self.required {
             if !map.contains_key(name) {
-                let mark = path.push_key(name);
                 out.push(Violation::new(
-                    path.as_str(),
+                    path.key(name).text(),
                     codes::REQUIRED,
                     format!("property {} is required", crate::event::json::quoted(name)),
                 ));
-                path.truncate(mark);
             }
         }
-        for (name, schema) in &self.properties {
-            if let Some(v) = map.get(name) {
-                let mark = path.push_key(name);
-                schema.check(v, path, out);
-                path.truncate(mark);
+        let mut declared = self.properties.iter().peekable();
+        let mut undeclared = false;
+        for (key, v) in map {
+            while declared.next_if(|(name, _)| name < key).is_some() {}
+            match declared.next_if(|(name, _)| name == key) {
+                Some((_, schema)) => schema.check(v, &path.key(key), out),
+                None => undeclared = true,
             }
         }
-        match &self.additional {
-            Additional::Allowed => {}
-            Additional::Forbidden => {
-                for key in map.keys() {
-                    if !self.properties.iter().any(|(n, _)| n == key) {
-                        let mark = path.push_key(key);
-                        out.push(Violation::new(
-                            path.as_str(),
-                            codes::ADDITIONAL_PROPERTY,
-                            format!(
-                                "property {} is not allowed by the schema",
-                                crate::event::json::quoted(key)
-                            ),
-                        ));
-                        path.truncate(mark);
-                    }
-                }
+        if !undeclared || matches!(self.additional, Additional::Allowed) {
+            return;
+        }
+        // Every violation of a declared property comes before those of undeclared ones.
+        let mut declared = self.properties.iter().peekable();
+        for (key, v) in map {
+            while declared.next_if(|(name, _)| name < key).is_some() {}
+            if declared.next_if(|(name, _)| name == key).is_some() {
+                continue;
             }
-            Additional::Schema(extra) => {
-                for (key, v) in map {
-                    if !self.properties.iter().any(|(n, _)| n == key) {
-                        let mark = path.push_key(key);
-                        extra.check(v, path, out);
-                        path.truncate(mark);
-                    }
-                }
+            match &self.additional {
+                Additional::Allowed => {}
+                Additional::Forbidden => out.push(Violation::new(
+                    path.key(key).text(),
+                    codes::ADDITIONAL_PROPERTY,
+                    format!(
+                        "property {} is not allowed by the schema",
+                        crate::event::json::quoted(key)
+                    ),
+                )),
+                Additional::Schema(extra) => extra.check(v, &path.key(key), out),
             }
         }
     }
@@ -419,4 +412,69 @@ fn bad(at: &str, message: &str) -> Violation {
 
 pub(crate) fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn violations(schema: Value, value: Value) -> Vec<(String, &'static str)> {
+        let mut problems = Vec::new();
+        let schema = Schema::compile(&schema, "", &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        let mut out = Vec::new();
+        schema.check(&value, &Pointer::Root("/properties"), &mut out);
+        out.into_iter()
+            .map(|v| {
+                let code = codes::ALL.iter().find(|c| **c == v.code).copied();
+                (v.path, code.unwrap_or("?"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn violations_come_in_order_with_their_pointers() {
+        let schema = json!({
+            "required": ["zz"],
+            "additionalProperties": false,
+            "properties": {
+                "a": {"type": "integer"},
+                "c": {"items": {"type": "string"}},
+                "x/y": {"maximum": 1},
+                "q": {"type": "string"}
+            }
+        });
+        let value = json!({"a": "no", "b": 1, "c": ["ok", 2], "x/y": 5, "d~": true});
+        assert_eq!(
+            violations(schema, value),
+            [
+                ("/properties/zz".to_owned(), codes::REQUIRED),
+                ("/properties/a".to_owned(), codes::TYPE_MISMATCH),
+                ("/properties/c/1".to_owned(), codes::TYPE_MISMATCH),
+                ("/properties/x~1y".to_owned(), codes::MAXIMUM),
+                ("/properties/b".to_owned(), codes::ADDITIONAL_PROPERTY),
+                ("/properties/d~0".to_owned(), codes::ADDITIONAL_PROPERTY),
+            ]
+        );
+    }
+
+    #[test]
+    fn undeclared_properties_checked_against_the_additional_schema() {
+        let schema = json!({
+            "properties": {"m": {"type": "string"}},
+            "additionalProperties": {"type": "number"}
+        });
+        let value = json!({"a": 1, "m": "x", "z": "no", "n": {"deep": true}});
+        assert_eq!(
+            violations(schema, value),
+            [
+                ("/properties/n".to_owned(), codes::TYPE_MISMATCH),
+                ("/properties/z".to_owned(), codes::TYPE_MISMATCH),
+            ]
+        );
+        let open = json!({"properties": {"m": {"type": "string"}}});
+        assert!(violations(open, json!({"a": 1, "m": "x", "zz": []})).is_empty());
+    }
 }
