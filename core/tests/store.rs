@@ -147,6 +147,53 @@ fn get_returns_what_was_stored_and_dedupe_counts() {
     }
 }
 
+/// A large batch mixing new events with one already stored and one repeated inside it:
+/// counts, lookups, time order and the next write (ids stay contiguous) come out as if each
+/// event had been written on its own.
+#[test]
+fn large_batches_dedupe_against_the_store_and_within_themselves() {
+    let bulk = |i: usize| {
+        json!({"type": "track", "event": "Bulk", "messageId": format!("bulk-{i:03}"),
+               "userId": "u9", "timestamp": Timestamp::from_millis(T0 + 100_000 + i as i64).to_string(),
+               "properties": {"i": i}})
+        .to_string()
+    };
+    let stored = sample()[5].to_string();
+    let mut lines: Vec<String> = (0..32).map(bulk).collect();
+    // 31 new events and one stored before.
+    lines.extend((32..48).map(bulk));
+    lines.push(stored);
+    lines.extend((48..63).map(bulk));
+    // 31 new events, one of them twice.
+    lines.extend((63..80).map(bulk));
+    lines.push(bulk(70));
+    lines.extend((80..94).map(bulk));
+    lines.extend((94..131).map(bulk));
+    assert_eq!(lines.len(), 133);
+    let name = "large_batches_dedupe_against_the_store_and_within_themselves";
+    for store in stores_with_sample(name) {
+        let store = &*store;
+        let report = store.write(&mut lines.iter().map(String::as_str)).unwrap();
+        assert_eq!((report.inserted, report.deduplicated), (131, 2));
+        assert_eq!(store.len().unwrap(), 60 + 131);
+        let more: Vec<String> = (131..171).map(bulk).collect();
+        let report = store.write(&mut more.iter().map(String::as_str)).unwrap();
+        assert_eq!((report.inserted, report.deduplicated), (40, 0));
+        let q = EventQuery {
+            event: Some("Bulk".into()),
+            order: Order::Asc,
+            ..Default::default()
+        };
+        let want: Vec<String> = (0..171).map(|i| format!("bulk-{i:03}")).collect();
+        assert_eq!(walk(store, q, 50), want);
+        assert_eq!(
+            store.get("bulk-070").unwrap().unwrap()["properties"]["i"],
+            70
+        );
+        assert_eq!(store.get("m-005").unwrap().unwrap()["userId"], "u2");
+    }
+}
+
 #[test]
 fn every_filter_matches_an_independent_scan() {
     for store in stores_with_sample("every_filter_matches_an_independent_scan") {
