@@ -107,6 +107,55 @@ def test_middleware_records_route_templates_sizes_and_timing(
     assert routes["GET __unmatched__"]["count"] == 1
 
 
+@pytest.mark.parametrize(
+    ("http_version", "headers"),
+    [
+        ("1.1", [(b"transfer-encoding", b"chunked")]),
+        ("2", []),
+    ],
+)
+def test_bodies_without_a_length_are_counted_as_received(
+    collector: Collector, http_version: str, headers: list[tuple[bytes, bytes]]
+) -> None:
+    """Chunked HTTP/1.1 bodies and HTTP/2 bodies declare no length: the bytes the app
+    actually reads are what is recorded."""
+    s = sonde.Sonde(sink=collector, flush_interval=3600)
+    app = shop(s)  # with SondeMiddleware
+    chunks = [b'{"a":', b" 1}"]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": http_version,
+        "method": "POST",
+        "scheme": "http",
+        "path": "/echo",
+        "raw_path": b"/echo",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), *headers],
+        "client": ("127.0.0.1", 5555),
+        "server": ("127.0.0.1", 8000),
+    }
+    messages = [
+        {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}
+        for i, chunk in enumerate(chunks)
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 200
+    s.flush(5.0)
+    (recorded,) = requests_of(collector)
+    assert recorded["http.request.body.size"] == len(b'{"a": 1}')
+    assert recorded["http.route"] == "/echo" and recorded["client.address"] == "127.0.0.1"
+
+
 def test_streaming_is_timed_to_the_last_chunk_and_background_tasks_are_excluded(
     client_and_events: tuple[TestClient, sonde.Sonde], collector: Collector
 ) -> None:

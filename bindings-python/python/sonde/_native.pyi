@@ -222,6 +222,21 @@ class RequestRecorder:
         aborted: bool = False,
         user_id: str | None = None,
     ) -> None: ...
+    def record_asgi(
+        self,
+        client: Client,
+        scope: dict[str, Any],
+        status_code: int | None,
+        started: float,
+        first_byte: float,
+        finished: float,
+        request_body_bytes: int,
+        response_body_bytes: int,
+        error_type: str | None = None,
+        error_message: str | None = None,
+        error_stack: str | None = None,
+        user_id: str | None = None,
+    ) -> None: ...
 
 @final
 class HttpApi:

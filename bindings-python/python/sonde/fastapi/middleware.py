@@ -32,7 +32,8 @@ Identify = Callable[[Request], str | None]
 
 
 def route_template(scope: Scope) -> str | None:
-    """The template of the route the framework matched, or ``None``."""
+    """The template of the route the framework matched, or ``None`` (what the middleware
+    records; the recorder reads it natively, as ``path_format`` then ``path``)."""
     route = scope.get("route")
     template = getattr(route, "path_format", None) or getattr(route, "path", None)
     return template if isinstance(template, str) and template else None
@@ -83,61 +84,93 @@ class SondeMiddleware:
         if scope["type"] != "http" or self.recorder.excludes(scope["method"], scope["path"]):
             await self.app(scope, receive, send)
             return
-
-        started = time.perf_counter()
-        # [status, first byte at, last body chunk at, response bytes, request bytes]
-        state: list[Any] = [None, 0.0, 0.0, 0, 0]
-        add_header = self.recorder.process_time_header
-
-        async def receive_counting() -> Message:
-            message = await receive()
-            if message["type"] == "http.request":
-                state[4] += len(message.get("body", b""))
-            return message
-
-        async def send_timing(message: Message) -> None:
-            kind = message["type"]
-            if kind == "http.response.start":
-                state[0] = message["status"]
-                state[1] = time.perf_counter()
-                if add_header:
-                    headers = list(message.get("headers", ()))
-                    headers.append((b"x-process-time", f"{state[1] - started:.6f}".encode()))
-                    message["headers"] = headers
-            elif kind == "http.response.body":
-                state[3] += len(message.get("body", b""))
-                if not message.get("more_body", False):
-                    state[2] = time.perf_counter()
-            await send(message)
-
+        exchange = _Exchange(send, receive, self.recorder.process_time_header)
+        # A request that declares no body is not wrapped: its receive is the server's own.
+        receiving = exchange.receive if _may_have_body(scope) else receive
         try:
-            await self.app(scope, receive_counting, send_timing)
+            await self.app(scope, receiving, exchange.send)
         except Exception as exc:
             # Starlette's outer error middleware turns the re-raised exception into a 500.
-            self._record(scope, state, started, exc)
+            self._record(scope, exchange, exc)
             raise
-        self._record(scope, state, started, None)
+        self._record(scope, exchange, None)
 
-    def _record(
-        self, scope: Scope, state: list[Any], started: float, exc: BaseException | None
-    ) -> None:
-        finished = state[2] or time.perf_counter()
-        client = scope.get("client")
+    def _record(self, scope: Scope, x: _Exchange, exc: BaseException | None) -> None:
         user = user_of(self.identify, Request(scope)) if self.identify is not None else None
-        # Positional: this runs once per request.
-        self.recorder.record(
+        # One native call reads the rest from the scope; positional, as it runs per request.
+        self.recorder.record_asgi(
             self.sonde,
-            scope["method"],
-            scope["path"],
-            route_template(scope),
-            state[0] if exc is None else None,
-            (finished - started) * 1000.0,
-            (state[1] - started) * 1000.0 if state[1] else None,
-            client[0] if client else None,
-            scope["headers"],
-            state[4],
-            state[3],
+            scope,
+            x.status if exc is None else None,
+            x.started,
+            x.first_byte,
+            x.last_chunk or time.perf_counter(),
+            x.received,
+            x.sent,
             *error_of(exc),
-            False,  # aborted: the ASGI middleware does not report it
             user or None,
         )
+
+
+def _may_have_body(scope: Scope) -> bool:
+    """Whether the request may have a body: HTTP/1 requests declare one (``Content-Length``
+    above 0, or chunked); HTTP/2 and 3 need not, so theirs are always counted."""
+    if not scope.get("http_version", "1.1").startswith("1"):
+        return True
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return value.strip() not in (b"0", b"")
+        if name == b"transfer-encoding":
+            return True
+    return False
+
+
+class _Exchange:
+    """One request's clocks and byte counts, and the ASGI callables that keep them. ``send``
+    is a plain function returning the server's own awaitable: a coroutine of its own per
+    message cost more than everything it records."""
+
+    __slots__ = (
+        "add_header",
+        "first_byte",
+        "last_chunk",
+        "received",
+        "sent",
+        "server_receive",
+        "server_send",
+        "started",
+        "status",
+    )
+
+    def __init__(self, send: Send, receive: Receive, add_header: bool) -> None:
+        self.server_send = send
+        self.server_receive = receive
+        self.add_header = add_header
+        self.started = time.perf_counter()
+        self.status: int | None = None
+        self.first_byte = 0.0
+        self.last_chunk = 0.0
+        self.sent = 0
+        self.received = 0
+
+    def send(self, message: Message) -> Awaitable[None]:
+        kind = message["type"]
+        if kind == "http.response.body":
+            self.sent += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                self.last_chunk = time.perf_counter()
+        elif kind == "http.response.start":
+            self.status = message["status"]
+            self.first_byte = time.perf_counter()
+            if self.add_header:
+                headers = list(message.get("headers", ()))
+                elapsed = f"{self.first_byte - self.started:.6f}".encode()
+                headers.append((b"x-process-time", elapsed))
+                message["headers"] = headers
+        return self.server_send(message)
+
+    async def receive(self) -> Message:
+        message = await self.server_receive()
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+        return message
