@@ -117,15 +117,20 @@ fn the_browser_clock_stamps_events_with_the_current_time() {
     assert_eq!(event["messageId"].as_str().map(|id| &id[14..15]), Some("7"));
 }
 
-#[wasm_bindgen_test]
-fn bad_options_are_one_error_naming_every_problem() {
-    let error = NativeSonde::new(Some(
-        r#"{"sampleRate": 2, "batchSize": "ten", "bogus": 1}"#.into(),
-    ))
-    .err()
-    .expect("refused");
+/// The refusal of a client made with `options`: its code and its violations, sorted.
+fn refused_options(options: &str) -> (String, Vec<(String, String)>) {
+    let error = NativeSonde::new(Some(options.into()))
+        .err()
+        .expect("refused");
     let (code, mut violations) = refusal(error);
     violations.sort();
+    (code, violations)
+}
+
+#[wasm_bindgen_test]
+fn bad_options_are_one_error_naming_every_problem() {
+    let (code, violations) =
+        refused_options(r#"{"sampleRate": 2, "batchSize": "ten", "bogus": 1}"#);
     assert_eq!(code, "invalid_config");
     let paths: Vec<&str> = violations.iter().map(|(p, _)| p.as_str()).collect();
     assert_eq!(paths, ["/batch_size", "/bogus", "/sample_rate"]);
@@ -135,14 +140,9 @@ fn bad_options_are_one_error_naming_every_problem() {
 
 #[wasm_bindgen_test]
 fn server_only_options_are_refused_rather_than_ignored() {
-    let error = NativeSonde::new(Some(
-        r#"{"alertRules": [], "alertHistoryLimit": 5, "hostMetrics": false, "metricsIntervalMs": 1000}"#
-            .into(),
-    ))
-    .err()
-    .expect("refused");
-    let (code, mut violations) = refusal(error);
-    violations.sort();
+    let (code, violations) = refused_options(
+        r#"{"alertRules": [], "alertHistoryLimit": 5, "hostMetrics": false, "metricsIntervalMs": 1000}"#,
+    );
     assert_eq!(code, "invalid_config");
     let paths: Vec<&str> = violations.iter().map(|(p, _)| p.as_str()).collect();
     assert_eq!(
