@@ -1,14 +1,16 @@
 //! A fixed workload for `valgrind --tool=callgrind`, whose instruction counts repeat exactly
 //! run to run (wall time on a shared 2-core machine does not):
-//! `valgrind --tool=callgrind target/release/examples/track_instructions [build|track|ingest|api]`
+//! `valgrind --tool=callgrind target/release/examples/track_instructions [build|track|ingest|api|plan]`
 //! The per-event figure of `track` is (track − build) / N; `ingest` ingests N messages in
 //! batches of 500 (the benchmark's batch); `api` sends N `$api_request` events as the HTTP
-//! middleware records them (validated against their built-in schema).
+//! middleware records them (validated against their built-in schema); `plan` tracks N events
+//! whose properties arrive as JSON text (as from Node and the browser) under a tracking plan.
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use sonde_core::{ApiRequest, Config, DeliveryMode, Sonde};
+use sonde_core::validate::TrackingPlan;
+use sonde_core::{ApiRequest, Config, DeliveryMode, Message, Properties, Sonde};
 
 #[path = "../benches/workload.rs"]
 mod workload;
@@ -19,12 +21,31 @@ const N: usize = 20_000;
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_default();
     let track = mode != "build";
-    let sonde = Sonde::new(
-        Config::default()
-            .delivery(DeliveryMode::Manual)
-            .flush_interval(Duration::from_secs(3600)),
-    )
-    .expect("config");
+    let mut config = Config::default()
+        .delivery(DeliveryMode::Manual)
+        .flush_interval(Duration::from_secs(3600));
+    if mode == "plan" {
+        let plan = r#"{"events": {"Order Completed": {"required": ["plan", "revenue"],
+            "properties": {"plan": {"enum": ["free", "pro"]}, "revenue": {"type": "number",
+            "minimum": 0}, "currency": {"type": "string", "maxLength": 3},
+            "items": {"type": "integer"}}}}}"#;
+        config = config.tracking_plan(TrackingPlan::from_json_str(plan).expect("plan"));
+    }
+    let sonde = Sonde::new(config).expect("config");
+    if mode == "plan" {
+        for i in 0..N {
+            let text = format!(
+                r#"{{"plan":"pro","revenue":42.5,"currency":"EUR","items":{i},"coupon":null,"first_order":true}}"#
+            );
+            let message =
+                Message::track("Order Completed", Properties::new()).with_user_id("user-7");
+            let message = sonde
+                .with_properties_json(message, text)
+                .expect("an object");
+            black_box(sonde.send(message).expect("valid"));
+        }
+        return;
+    }
     if mode == "ingest" {
         let bodies: Vec<Vec<u8>> = (0..N / 500).map(|b| batch_json(500, b * 500)).collect();
         for body in &bodies {

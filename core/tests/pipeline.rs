@@ -996,3 +996,75 @@ fn context_defaults_fill_what_a_local_event_lacks_and_never_touch_ingested_ones(
         events[2]
     );
 }
+
+/// Properties given as JSON text (as Node and the browser give them) are checked against a
+/// tracking plan and a built-in schema as their parsed object would be, by `send` and by
+/// the `validate` dry run alike (the dry run checked an empty map before), and delivered as
+/// the text they were.
+#[test]
+fn properties_kept_as_text_are_checked_by_the_plan_send_and_dry_run_alike() {
+    let plan = TrackingPlan::from_json_str(
+        r#"{"events": {"Signed Up": {"required": ["plan"],
+            "properties": {"plan": {"enum": ["free", "pro"]}}}}}"#,
+    )
+    .unwrap();
+    let sink = MemorySink::new();
+    let sonde = Sonde::new(fast().tracking_plan(plan).sink(sink.clone())).unwrap();
+    let as_text = |event: &str, json: &str| {
+        let m = Message::track(event, sonde_core::Properties::new()).with_user_id("u1");
+        sonde.with_properties_json(m, json.to_owned()).unwrap()
+    };
+    let codes = |errors: &[sonde_core::Violation]| -> Vec<(String, String)> {
+        errors
+            .iter()
+            .map(|v| (v.path.clone(), v.code.clone()))
+            .collect()
+    };
+    let good = as_text("Signed Up", r#"{"plan":"pro","n":1e2}"#);
+    assert!(sonde.validate(&good).errors.is_empty());
+    sonde.send(good).unwrap();
+    for (event, json, want) in [
+        (
+            "Signed Up",
+            r#"{"plan":"gold"}"#,
+            vec![("/properties/plan", "enum")],
+        ),
+        (
+            "Signed Up",
+            r#"{"n":1}"#,
+            vec![("/properties/plan", "required")],
+        ),
+        (
+            "$performance",
+            r#"{"operation":"db","success":true}"#,
+            vec![("/properties/duration_ms", "required")],
+        ),
+    ] {
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(p, c)| ((*p).into(), (*c).into()))
+            .collect();
+        assert_eq!(
+            codes(&sonde.validate(&as_text(event, json)).errors),
+            want,
+            "{json}"
+        );
+        let refused = sonde.send(as_text(event, json)).unwrap_err();
+        assert_eq!(codes(refused.violations()), want, "{json}");
+    }
+    let perf = as_text(
+        "$performance",
+        r#"{"operation":"db","duration_ms":3,"success":true}"#,
+    );
+    assert!(sonde.validate(&perf).errors.is_empty());
+    sonde.send(perf).unwrap();
+    sonde.flush(Duration::from_secs(5)).unwrap();
+    // Written as the text it was (the map would print 1e2 as 100.0).
+    let lines = sink.events();
+    assert!(
+        lines[0].contains(r#""properties":{"plan":"pro","n":1e2}"#),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(sonde.stats().operations["db"].count, 1);
+}

@@ -294,6 +294,18 @@ impl Message {
         Ok(())
     }
 
+    /// Parses the raw `properties` into the map for reading (schema checks, statistics)
+    /// and keeps the text, which is still what is written: used when nothing will change
+    /// the properties, so the two stay the same object and writing the text is cheaper
+    /// than writing the map.
+    pub(crate) fn read_properties(&mut self) -> Result<(), Violation> {
+        if let Some(raw) = &self.raw.properties {
+            self.properties = raw::parse_object(raw)
+                .map_err(|e| Violation::new("/properties", codes::INVALID_JSON, e))?;
+        }
+        Ok(())
+    }
+
     /// Parses the raw `traits`.
     pub(crate) fn materialize_traits(&mut self) -> Result<(), Violation> {
         if let Some(raw) = self.raw.traits.take() {

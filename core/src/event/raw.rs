@@ -89,7 +89,9 @@ impl serde::Serialize for RawObject {
     }
 }
 
-/// The raw objects of an ingested message; `None` means "parsed, see the message's map".
+/// The raw objects of a message; `None` means "parsed, see the message's map". Both are set
+/// when the text was read for a schema check that changes nothing
+/// (`Message::read_properties`): then they are the same object and the text is written.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RawFields {
     pub properties: Option<RawObject>,

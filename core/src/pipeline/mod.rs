@@ -493,9 +493,14 @@ impl Sonde {
         let now = self.inner.shared.clock.now_ms();
         let mut m = message.clone();
         self.inner.normalize(&mut m, Origin::Local, now);
-        self.inner
+        // Properties kept as text are read as the pipeline reads them.
+        let unreadable = self.inner.prepare_raw(&mut m).err().unwrap_or_default();
+        let mut checked = self
+            .inner
             .validator
-            .validate(&m, now, Some(&self.inner.library))
+            .validate(&m, now, Some(&self.inner.library));
+        checked.errors.splice(0..0, unreadable);
+        checked
     }
 
     fn super_properties_mut(&self) -> std::sync::RwLockWriteGuard<'_, Properties> {

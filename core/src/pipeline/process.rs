@@ -132,8 +132,13 @@ impl Inner {
                 .as_deref()
                 .is_some_and(|e| self.validator.reads_properties(e));
         let mut problems = Vec::new();
-        if schema_reads || !keeps(scan(&m.raw.properties)) {
+        if !keeps(scan(&m.raw.properties)) {
             problems.extend(m.materialize_properties().err());
+        } else if schema_reads {
+            // A reserved event's built-in schema and statistics read the map; the text
+            // stays what is written, since no hook or redaction will change it (either
+            // would have parsed everything above). A tracking plan reads the text itself.
+            problems.extend(m.read_properties().err());
         }
         if !keeps(scan(&m.raw.traits)) {
             problems.extend(m.materialize_traits().err());

@@ -108,12 +108,11 @@ impl Validator {
 
     /// Whether checking a `track` event of this name looks inside its properties (a built-in
     /// schema or a tracking-plan schema applies).
+    /// Whether `check` needs a track event's properties as a map: the built-in schemas of
+    /// reserved events (whose statistics read them too). A tracking plan's schema reads
+    /// properties kept as text directly.
     pub(crate) fn reads_properties(&self, event: &str) -> bool {
-        (event.starts_with('$') && self.builtin.contains_key(event))
-            || self
-                .plan
-                .as_ref()
-                .is_some_and(|p| p.schema_for(event).is_some())
+        event.starts_with('$') && self.builtin.contains_key(event)
     }
 
     /// Every check except the serialized size, which the pipeline measures on the bytes it
@@ -127,7 +126,8 @@ impl Validator {
         self.check_tree("", &m.extra, &mut out.errors);
         if m.kind == MessageType::Track {
             if let Some(event) = m.event.as_deref() {
-                self.check_schemas(event, &m.properties, &mut out);
+                let raw = m.raw.properties.as_ref().map(|r| r.as_str());
+                self.check_schemas(event, &m.properties, raw, &mut out);
             }
         }
         out
@@ -344,7 +344,9 @@ impl Validator {
         }
     }
 
-    fn check_schemas(&self, event: &str, props: &Properties, out: &mut Checked) {
+    /// `raw`: the properties' text when they are kept as text (then `props` is empty, or
+    /// the same object read for a built-in schema).
+    fn check_schemas(&self, event: &str, props: &Properties, raw: Option<&str>, out: &mut Checked) {
         let builtin = if event.starts_with('$') {
             self.builtin.get(event)
         } else {
@@ -360,7 +362,11 @@ impl Validator {
         };
         match plan.schema_for(event) {
             Some(schema) => {
-                schema.check_properties(props, &Pointer::Root("/properties"), target);
+                let at = Pointer::Root("/properties");
+                match raw {
+                    Some(text) => schema.check_properties_text(text, &at, target),
+                    None => schema.check_properties(props, &at, target),
+                }
             }
             // Only the built-in reserved events are planned by Sonde itself; any other
             // `$` name is the user's and must be in the plan like any name.

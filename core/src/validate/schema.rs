@@ -3,6 +3,8 @@
 //! `pattern`, `additionalProperties`, `items`. Unknown assertion keywords are rejected when
 //! the schema is compiled, so a plan never silently checks less than its author meant.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use super::pattern::Pattern;
@@ -10,6 +12,7 @@ use super::pointer::Pointer;
 use crate::codes;
 use crate::error::Violation;
 use crate::event::json::number_text;
+use crate::event::reader::Reader;
 use crate::event::Properties;
 
 /// JSON types as JSON Schema names them.
@@ -314,17 +317,89 @@ impl Schema {
         }
     }
 
+    /// Checks a properties object given as JSON text (checked to be an object) without
+    /// building it: each member is read and checked on its own, so only containers are
+    /// parsed. The violations are those of `check_properties` on the parsed object, in the
+    /// same order. Text that repeats a key is parsed instead (its map keeps the last value).
+    pub(crate) fn check_properties_text(
+        &self,
+        text: &str,
+        path: &Pointer<'_>,
+        out: &mut Vec<Violation>,
+    ) {
+        if self.check_text_members(text, path, out).is_none() {
+            if let Ok(Value::Object(map)) = crate::event::reader::parse_json(text) {
+                self.check_object(&map, path, out);
+            }
+        }
+    }
+
+    /// `check_properties_text`'s one pass; `None` (and nothing added to `out`) when the text
+    /// repeats a key or is not a JSON object.
+    fn check_text_members(
+        &self,
+        text: &str,
+        path: &Pointer<'_>,
+        out: &mut Vec<Violation>,
+    ) -> Option<()> {
+        let mut r = Reader::new(text);
+        r.begin_object().ok()?;
+        let mut first = true;
+        let mut seen: Vec<Cow<'_, str>> = Vec::new();
+        // Per member with violations, in the map's order once sorted by key.
+        let mut declared: Vec<(Cow<'_, str>, Vec<Violation>)> = Vec::new();
+        let mut undeclared: Vec<(Cow<'_, str>, Vec<Violation>)> = Vec::new();
+        while let Some(key) = r.next_key(&mut first).ok()? {
+            let value = r.value().ok()?;
+            if seen.contains(&key) {
+                return None;
+            }
+            let mut found = Vec::new();
+            let at = path.key(&key);
+            match self
+                .properties
+                .binary_search_by(|(name, _)| name.as_str().cmp(&key))
+            {
+                Ok(i) => {
+                    self.properties[i].1.check(&value, &at, &mut found);
+                    if !found.is_empty() {
+                        declared.push((key.clone(), found));
+                    }
+                }
+                Err(_) => {
+                    match &self.additional {
+                        Additional::Allowed => {}
+                        Additional::Forbidden => found.push(not_allowed(&at, &key)),
+                        Additional::Schema(extra) => extra.check(&value, &at, &mut found),
+                    }
+                    if !found.is_empty() {
+                        undeclared.push((key.clone(), found));
+                    }
+                }
+            }
+            seen.push(key);
+        }
+        r.finish().ok()?;
+        for name in &self.required {
+            if !seen.iter().any(|k| k == name) {
+                out.push(required(&path.key(name), name));
+            }
+        }
+        declared.sort_by(|a, b| a.0.cmp(&b.0));
+        undeclared.sort_by(|a, b| a.0.cmp(&b.0));
+        for (_, found) in declared.into_iter().chain(undeclared) {
+            out.extend(found);
+        }
+        Some(())
+    }
+
     /// `properties` is sorted by name (see `compile`) and so is `map` (serde_json's map is
     /// ordered), so declared and present properties are matched in one pass over each
     /// instead of a map lookup per declared property.
     fn check_object(&self, map: &Map<String, Value>, path: &Pointer<'_>, out: &mut Vec<Violation>) {
         for name in &self.required {
             if !map.contains_key(name) {
-                out.push(Violation::new(
-                    path.key(name).text(),
-                    codes::REQUIRED,
-                    format!("property {} is required", crate::event::json::quoted(name)),
-                ));
+                out.push(required(&path.key(name), name));
             }
         }
         let mut declared = self.properties.iter().peekable();
@@ -348,18 +423,30 @@ impl Schema {
             }
             match &self.additional {
                 Additional::Allowed => {}
-                Additional::Forbidden => out.push(Violation::new(
-                    path.key(key).text(),
-                    codes::ADDITIONAL_PROPERTY,
-                    format!(
-                        "property {} is not allowed by the schema",
-                        crate::event::json::quoted(key)
-                    ),
-                )),
+                Additional::Forbidden => out.push(not_allowed(&path.key(key), key)),
                 Additional::Schema(extra) => extra.check(v, &path.key(key), out),
             }
         }
     }
+}
+
+fn required(at: &Pointer<'_>, name: &str) -> Violation {
+    Violation::new(
+        at.text(),
+        codes::REQUIRED,
+        format!("property {} is required", crate::event::json::quoted(name)),
+    )
+}
+
+fn not_allowed(at: &Pointer<'_>, key: &str) -> Violation {
+    Violation::new(
+        at.text(),
+        codes::ADDITIONAL_PROPERTY,
+        format!(
+            "property {} is not allowed by the schema",
+            crate::event::json::quoted(key)
+        ),
+    )
 }
 
 /// JSON Schema equality: 1 and 1.0 are the same number.
@@ -416,6 +503,7 @@ pub(crate) fn escape(key: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use proptest::strategy::Strategy;
     use serde_json::json;
 
     use super::*;
@@ -458,6 +546,88 @@ mod tests {
                 ("/properties/d~0".to_owned(), codes::ADDITIONAL_PROPERTY),
             ]
         );
+    }
+
+    /// The text path and the map path find the same violations in the same order.
+    fn same_both_ways(schema: &Value, text: &str) {
+        let mut problems = Vec::new();
+        let schema = Schema::compile(schema, "", &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        let root = Pointer::Root("/properties");
+        let mut from_text = Vec::new();
+        schema.check_properties_text(text, &root, &mut from_text);
+        let map = match crate::event::reader::parse_json(text) {
+            Ok(Value::Object(map)) => map,
+            other => panic!("{text}: {other:?}"),
+        };
+        let mut from_map = Vec::new();
+        schema.check_properties(&map, &root, &mut from_map);
+        assert_eq!(from_text, from_map, "{text}");
+    }
+
+    #[test]
+    fn properties_as_text_are_checked_as_their_map_would_be() {
+        let closed = json!({
+            "required": ["zz", "a"],
+            "additionalProperties": false,
+            "properties": {
+                "a": {"type": "integer"},
+                "c": {"items": {"type": "string"}},
+                "x/y": {"maximum": 1},
+                "n": {"properties": {"deep": {"enum": [1, 2]}}}
+            }
+        });
+        let typed_extra = json!({
+            "properties": {"m": {"type": "string"}},
+            "additionalProperties": {"type": "number"}
+        });
+        for schema in [&closed, &typed_extra, &json!({})] {
+            for text in [
+                r#"{}"#,
+                r#"{"z":true,"a":"no","b":1,"c":["ok",2],"x/y":5,"d~":true}"#,
+                r#"{"n":{"deep":3},"a":1,"zz":null,"m":7}"#,
+                // A repeated key: the last value is the one checked.
+                r#"{"a":"first","a":2,"m":"x","m":[]}"#,
+                r#" { "a" : 1.0 , "c" : [ "x" , "y" ] } "#,
+            ] {
+                same_both_ways(schema, text);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Any members, keys repeated or not: the text path agrees with the map path.
+        #[test]
+        fn text_and_map_paths_agree(
+            members in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["a", "b", "c", "m", "n", "x/y", "zz"]),
+                    proptest::prop_oneof![
+                        proptest::prelude::Just(json!(null)),
+                        proptest::prelude::any::<bool>().prop_map(Value::from),
+                        proptest::prelude::any::<i32>().prop_map(Value::from),
+                        (-10.0..10.0f64).prop_map(Value::from),
+                        "[a-z]{0,3}".prop_map(Value::from),
+                        proptest::collection::vec(0..3i32, 0..3).prop_map(|v| json!(v)),
+                        (0..4i32).prop_map(|d| json!({"deep": d})),
+                    ],
+                ),
+                0..8,
+            ),
+            schema in proptest::sample::select(vec![
+                json!({"required": ["zz", "a"], "additionalProperties": false, "properties": {
+                    "a": {"type": "integer"}, "c": {"items": {"type": "string"}},
+                    "x/y": {"maximum": 1}, "n": {"properties": {"deep": {"enum": [1, 2]}}}}}),
+                json!({"properties": {"m": {"type": "string"}},
+                       "additionalProperties": {"type": "number"}}),
+            ]),
+        ) {
+            let body: Vec<String> = members
+                .iter()
+                .map(|(k, v)| format!("{}:{v}", Value::from(*k)))
+                .collect();
+            same_both_ways(&schema, &format!("{{{}}}", body.join(",")));
+        }
     }
 
     #[test]
