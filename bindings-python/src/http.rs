@@ -97,14 +97,7 @@ impl RequestRecorder {
             user_id,
             ..RequestFacts::default()
         };
-        let mut unreadable = None;
-        self.inner
-            .record_with(&client.get().engine().sonde, facts, |facts| {
-                if let Some(headers) = headers {
-                    unreadable = read_headers(headers, facts).err();
-                }
-            });
-        unreadable.map_or(Ok(()), Err)
+        self.record_facts(client, facts, headers)
     }
 
     /// `record` for an ASGI request: method, path, route template, peer and headers are read
@@ -149,10 +142,22 @@ impl RequestRecorder {
             ..RequestFacts::default()
         };
         let headers = scope.get_item(pyo3::intern!(py, "headers"))?;
+        self.record_facts(client, facts, headers.as_ref())
+    }
+}
+
+impl RequestRecorder {
+    /// Hands `facts` to the core; the headers are read only for requests it samples in.
+    fn record_facts(
+        &self,
+        client: &Bound<'_, Client>,
+        facts: RequestFacts,
+        headers: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         let mut unreadable = None;
         self.inner
             .record_with(&client.get().engine().sonde, facts, |facts| {
-                if let Some(headers) = &headers {
+                if let Some(headers) = headers {
                     unreadable = read_headers(headers, facts).err();
                 }
             });

@@ -274,10 +274,10 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// The number at the reader, validated; sets `out_of_range` when it leaves the f64 range
-    /// (serde_json refuses such numbers).
+    /// The number at the reader, validated; true when it may leave the f64 range (only an
+    /// exponent or hundreds of digits can), which the caller then finds by parsing it.
     #[inline]
-    fn number(&mut self, out_of_range: &mut bool) -> Result<()> {
+    fn number(&mut self) -> Result<bool> {
         let b = self.text.as_bytes();
         let start = self.pos;
         let mut i = start;
@@ -319,14 +319,7 @@ impl<'a> Reader<'a> {
             i = digits(i);
         }
         self.pos = i;
-        // Only an exponent or hundreds of digits can leave the f64 range.
-        if exponent || i - start > 300 {
-            let text = self.text.get(start..i).unwrap_or("");
-            if !text.parse::<f64>().is_ok_and(f64::is_finite) {
-                *out_of_range = true;
-            }
-        }
-        Ok(())
+        Ok(exponent || i - start > 300)
     }
 
     fn literal(&mut self, word: &[u8]) -> Result<()> {
@@ -425,7 +418,8 @@ impl<'a> Reader<'a> {
     /// negative, `i64`) stays one; everything else, `-0` included, is the nearest `f64`.
     fn number_value(&mut self) -> Result<Value> {
         let start = self.pos;
-        self.number(&mut false)?;
+        // Parsed below whatever its range: a number beyond f64 is refused there.
+        self.number()?;
         let text = self.text.get(start..self.pos).unwrap_or("");
         let integer = !text.bytes().any(|c| matches!(c, b'.' | b'e' | b'E'));
         if integer {
@@ -498,7 +492,18 @@ impl<'a> Reader<'a> {
                 Some(b'"') => {
                     self.string_span()?;
                 }
-                Some(b'-' | b'0'..=b'9') => self.number(&mut scan.number_out_of_range)?,
+                Some(b'-' | b'0'..=b'9') => {
+                    let number = self.pos;
+                    // serde_json refuses numbers beyond the f64 range.
+                    if self.number()?
+                        && !self
+                            .text
+                            .get(number..self.pos)
+                            .is_some_and(|t| t.parse::<f64>().is_ok_and(f64::is_finite))
+                    {
+                        scan.number_out_of_range = true;
+                    }
+                }
                 Some(b't') => self.literal(b"true")?,
                 Some(b'f') => self.literal(b"false")?,
                 Some(b'n') => self.literal(b"null")?,

@@ -367,11 +367,7 @@ impl Schema {
                     }
                 }
                 Err(_) => {
-                    match &self.additional {
-                        Additional::Allowed => {}
-                        Additional::Forbidden => found.push(not_allowed(&at, &key)),
-                        Additional::Schema(extra) => extra.check(&value, &at, &mut found),
-                    }
+                    self.check_undeclared(&key, &value, &at, &mut found);
                     if !found.is_empty() {
                         undeclared.push((key.clone(), found));
                     }
@@ -393,6 +389,21 @@ impl Schema {
         Some(())
     }
 
+    /// A member `properties` does not declare, under `additionalProperties`.
+    fn check_undeclared(
+        &self,
+        key: &str,
+        value: &Value,
+        at: &Pointer<'_>,
+        out: &mut Vec<Violation>,
+    ) {
+        match &self.additional {
+            Additional::Allowed => {}
+            Additional::Forbidden => out.push(not_allowed(at, key)),
+            Additional::Schema(extra) => extra.check(value, at, out),
+        }
+    }
+
     /// `properties` is sorted by name (see `compile`) and so is `map` (serde_json's map is
     /// ordered), so declared and present properties are matched in one pass over each
     /// instead of a map lookup per declared property.
@@ -403,29 +414,18 @@ impl Schema {
             }
         }
         let mut declared = self.properties.iter().peekable();
-        let mut undeclared = false;
+        // Checked after every declared one, so their violations come first.
+        let mut undeclared = Vec::new();
         for (key, v) in map {
             while declared.next_if(|(name, _)| name < key).is_some() {}
             match declared.next_if(|(name, _)| name == key) {
                 Some((_, schema)) => schema.check(v, &path.key(key), out),
-                None => undeclared = true,
+                None if matches!(self.additional, Additional::Allowed) => {}
+                None => undeclared.push((key, v)),
             }
         }
-        if !undeclared || matches!(self.additional, Additional::Allowed) {
-            return;
-        }
-        // Every violation of a declared property comes before those of undeclared ones.
-        let mut declared = self.properties.iter().peekable();
-        for (key, v) in map {
-            while declared.next_if(|(name, _)| name < key).is_some() {}
-            if declared.next_if(|(name, _)| name == key).is_some() {
-                continue;
-            }
-            match &self.additional {
-                Additional::Allowed => {}
-                Additional::Forbidden => out.push(not_allowed(&path.key(key), key)),
-                Additional::Schema(extra) => extra.check(v, &path.key(key), out),
-            }
+        for (key, v) in undeclared {
+            self.check_undeclared(key, v, &path.key(key), out);
         }
     }
 }
