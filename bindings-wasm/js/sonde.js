@@ -946,7 +946,11 @@ export class Sonde {
         && navigator.sendBeacon(this.#endpoint, new Blob([batch.payload], { type: 'text/plain' }));
       if (sent) {
         this.#native.ack(batch.id);
-        this.#settled(batch);
+        // `true` only means the browser queued the beacon. A batch that already failed here
+        // went to a collector that did not answer, so its kept copy stays in the offline queue
+        // for a later load (the collector drops a repeat by messageId); a batch on its first
+        // attempt has no kept copy and is trusted to arrive.
+        this.#awaitingRetry.delete(batch.id);
       } else {
         this.#retryLater(batch); // kept for a later load; should the page stay, the core retries it
       }

@@ -109,6 +109,27 @@ test('collector down: events wait in the page queue and arrive once after a relo
   await page.close();
 });
 
+test('a batch that already failed stays queued when the page hides (its beacon may be lost too)', async () => {
+  const page = await openDemo();
+  const kept = await page.evaluate(async () => {
+    const { Sonde } = await import('/sonde-browser/js/sonde.js');
+    const down = await Sonde.init({
+      endpoint: 'http://127.0.0.1:9/analytics/v1/batch', flushIntervalMs: 600_000, retryInitialBackoffMs: 40, retryMaxBackoffMs: 40,
+    });
+    down.track('Failed Then Hidden');
+    await down.flush(); // the first attempt fails; the core retries it after at most 40 ms
+    // Hold the page past the retry's due time so no timer runs first, then hide it: the
+    // beacon takes the due batch, and sendBeacon's `true` only means the browser queued it.
+    for (const until = performance.now() + 150; performance.now() < until;);
+    window.dispatchEvent(new Event('pagehide'));
+    const queue = JSON.parse(localStorage.getItem('sonde.queue') || '[]');
+    localStorage.removeItem('sonde.queue'); // nothing for the next tests' pages to resend
+    return queue.filter((payload) => payload.includes('Failed Then Hidden')).length;
+  });
+  assert.equal(kept, 1);
+  await page.close();
+});
+
 test('two tabs loading at once send the offline queue once (one tab holds the resend lock)', async () => {
   const seed = await openDemo();
   await seed.evaluate(() => {
