@@ -2,11 +2,12 @@
 //! records) and `HttpApi` (the analytics endpoints). Conversion only: every decision is in
 //! `sonde_core::http`.
 
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyDict, PyList};
 use serde_json::{Map, Value};
 use sonde_core::config::merge_option_changes;
 use sonde_core::http::{
@@ -100,49 +101,42 @@ impl RequestRecorder {
         self.record_facts(client, facts, headers)
     }
 
-    /// `record` for an ASGI request: method, path, route template, peer and headers are read
-    /// from the ASGI `scope` here, and the times are `time.perf_counter()` readings (seconds;
-    /// `first_byte` 0 when no response started). One native call instead of a dozen Python
-    /// steps per request.
-    #[pyo3(signature = (client, scope, status_code, started, first_byte, finished, request_body_bytes, response_body_bytes, error_type=None, error_message=None, error_stack=None, user_id=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn record_asgi(
-        &self,
-        client: &Bound<'_, Client>,
+    /// Starts timing an ASGI request: the `Exchange` the middleware passes to the app as its
+    /// `send`, or `None` when the scope is not HTTP or the request is excluded (the app then
+    /// runs untouched). One native call and one native `send` per message instead of Python
+    /// frames: the middleware's own cost is most of what it adds to a request.
+    fn begin(
+        slf: &Bound<'_, Self>,
         scope: &Bound<'_, PyDict>,
-        status_code: Option<u16>,
-        started: f64,
-        first_byte: f64,
-        finished: f64,
-        request_body_bytes: u64,
-        response_body_bytes: u64,
-        error_type: Option<String>,
-        error_message: Option<String>,
-        error_stack: Option<String>,
-        user_id: Option<String>,
-    ) -> PyResult<()> {
+        send: &Bound<'_, PyAny>,
+    ) -> PyResult<Option<Exchange>> {
         let py = scope.py();
-        let peer_address = match scope.get_item(pyo3::intern!(py, "client"))? {
-            Some(peer) if !peer.is_none() => Some(peer.get_item(0)?.extract::<String>()?),
-            _ => None,
+        let is_http = match scope.get_item(pyo3::intern!(py, "type"))? {
+            Some(kind) => kind.cast::<pyo3::types::PyString>()?.to_str()? == "http",
+            None => false,
         };
-        let facts = RequestFacts {
-            method: scope_text(scope, pyo3::intern!(py, "method"))?,
-            path: scope_text(scope, pyo3::intern!(py, "path"))?,
-            route: route_template(scope)?,
-            status_code,
-            duration_ms: (finished - started) * 1000.0,
-            ttfb_ms: (first_byte > 0.0).then_some((first_byte - started) * 1000.0),
-            peer_address,
-            request_body_bytes: Some(request_body_bytes),
-            response_body_bytes: Some(response_body_bytes),
-            error: RequestError::from_parts(error_type, error_message, error_stack),
-            aborted: false,
-            user_id,
-            ..RequestFacts::default()
-        };
-        let headers = scope.get_item(pyo3::intern!(py, "headers"))?;
-        self.record_facts(client, facts, headers.as_ref())
+        if !is_http {
+            return Ok(None);
+        }
+        let method = scope_text(scope, pyo3::intern!(py, "method"))?;
+        let path = scope_text(scope, pyo3::intern!(py, "path"))?;
+        let recorder = slf.get();
+        if recorder.inner.excludes(&method, &path) {
+            return Ok(None);
+        }
+        Ok(Some(Exchange {
+            recorder: slf.clone().unbind(),
+            scope: scope.clone().unbind(),
+            server_send: send.clone().unbind(),
+            started: Instant::now(),
+            add_header: recorder.inner.process_time_header(),
+            may_have_body: may_have_body(scope)?,
+            status: AtomicU32::new(NO_STATUS),
+            first_byte_ns: AtomicU64::new(0),
+            last_chunk_ns: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+        }))
     }
 }
 
@@ -163,6 +157,218 @@ impl RequestRecorder {
             });
         unreadable.map_or(Ok(()), Err)
     }
+}
+
+/// `status` before a response starts.
+const NO_STATUS: u32 = u32::MAX;
+
+/// One ASGI request in flight: its clocks and byte counts. Called as the app's `send`, it
+/// keeps them and hands each message on to the server's `send` (returning its awaitable);
+/// `finish` records the request. The counters are atomics only because the class is shared
+/// with Python: one request's messages come from one task.
+#[pyclass(frozen, module = "sonde._native", name = "Exchange")]
+pub struct Exchange {
+    recorder: Py<RequestRecorder>,
+    scope: Py<PyDict>,
+    server_send: Py<PyAny>,
+    started: Instant,
+    add_header: bool,
+    may_have_body: bool,
+    status: AtomicU32,
+    /// Nanoseconds after `started` (0: not yet).
+    first_byte_ns: AtomicU64,
+    last_chunk_ns: AtomicU64,
+    sent: AtomicU64,
+    received: AtomicU64,
+}
+
+#[pymethods]
+impl Exchange {
+    /// Whether the request may have a body (HTTP/1 declares one with a `Content-Length`
+    /// above 0 or chunked encoding; HTTP/2 and 3 need not): only then is `receive` wrapped
+    /// to count it.
+    #[getter]
+    fn may_have_body(&self) -> bool {
+        self.may_have_body
+    }
+
+    /// The app's `send`. A message this cannot read is passed on as it is: instrumentation
+    /// never breaks a response.
+    fn __call__(&self, message: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        if let Ok(message) = message.cast::<PyDict>() {
+            self.observe(message);
+        }
+        Ok(self
+            .server_send
+            .bind(message.py())
+            .call1((message,))?
+            .unbind())
+    }
+
+    /// Counts a message the server's `receive` returned.
+    fn received(&self, message: &Bound<'_, PyAny>) {
+        let py = message.py();
+        let Ok(message) = message.cast::<PyDict>() else {
+            return;
+        };
+        if dict_str(message, pyo3::intern!(py, "type")).as_deref() == Some("http.request") {
+            self.received
+                .fetch_add(body_len(message), Ordering::Relaxed);
+        }
+    }
+
+    /// Records the finished request with `client` (`error_*` when the app raised; no
+    /// status is recorded then, as Starlette's outer middleware turns it into a 500).
+    #[pyo3(signature = (client, error_type=None, error_message=None, error_stack=None, user_id=None))]
+    fn finish(
+        &self,
+        client: &Bound<'_, Client>,
+        error_type: Option<String>,
+        error_message: Option<String>,
+        error_stack: Option<String>,
+        user_id: Option<String>,
+    ) -> PyResult<()> {
+        let py = client.py();
+        let scope = self.scope.bind(py);
+        let failed = error_type.is_some();
+        let status = self.status.load(Ordering::Relaxed);
+        let ms = |ns: u64| ns as f64 / 1e6;
+        let last_chunk = self.last_chunk_ns.load(Ordering::Relaxed);
+        let first_byte = self.first_byte_ns.load(Ordering::Relaxed);
+        let peer_address = match scope.get_item(pyo3::intern!(py, "client"))? {
+            Some(peer) if !peer.is_none() => Some(peer.get_item(0)?.extract::<String>()?),
+            _ => None,
+        };
+        let facts = RequestFacts {
+            method: scope_text(scope, pyo3::intern!(py, "method"))?,
+            path: scope_text(scope, pyo3::intern!(py, "path"))?,
+            route: route_template(scope)?,
+            status_code: u16::try_from(status).ok().filter(|_| !failed),
+            duration_ms: ms(if last_chunk > 0 {
+                last_chunk
+            } else {
+                self.elapsed_ns()
+            }),
+            ttfb_ms: (first_byte > 0).then(|| ms(first_byte)),
+            peer_address,
+            request_body_bytes: Some(self.received.load(Ordering::Relaxed)),
+            response_body_bytes: Some(self.sent.load(Ordering::Relaxed)),
+            error: RequestError::from_parts(error_type, error_message, error_stack),
+            aborted: false,
+            user_id,
+            ..RequestFacts::default()
+        };
+        let headers = scope.get_item(pyo3::intern!(py, "headers"))?;
+        self.recorder
+            .get()
+            .record_facts(client, facts, headers.as_ref())
+    }
+}
+
+impl Exchange {
+    /// Nanoseconds since the request began (at least 1, so 0 can mean "not yet").
+    fn elapsed_ns(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
+    /// Keeps what a `send` message says: the status and first byte at the response's
+    /// start (adding `X-Process-Time` when asked), the body's size and last chunk after.
+    fn observe(&self, message: &Bound<'_, PyDict>) {
+        let py = message.py();
+        match dict_str(message, pyo3::intern!(py, "type")).as_deref() {
+            Some("http.response.body") => {
+                self.sent.fetch_add(body_len(message), Ordering::Relaxed);
+                let more = message
+                    .get_item(pyo3::intern!(py, "more_body"))
+                    .ok()
+                    .flatten()
+                    .is_some_and(|more| more.is_truthy().unwrap_or(false));
+                if !more {
+                    self.last_chunk_ns
+                        .store(self.elapsed_ns(), Ordering::Relaxed);
+                }
+            }
+            Some("http.response.start") => {
+                let status = message
+                    .get_item(pyo3::intern!(py, "status"))
+                    .ok()
+                    .flatten()
+                    .and_then(|status| status.extract::<u16>().ok());
+                self.status
+                    .store(status.map_or(NO_STATUS, u32::from), Ordering::Relaxed);
+                let first_byte = self.elapsed_ns();
+                self.first_byte_ns.store(first_byte, Ordering::Relaxed);
+                if self.add_header {
+                    // Unreadable headers are left as they are rather than failing the response.
+                    let _ = add_process_time(message, first_byte);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `message[key]` as text, when it is a string.
+fn dict_str(message: &Bound<'_, PyDict>, key: &Bound<'_, pyo3::types::PyString>) -> Option<String> {
+    let value = message.get_item(key).ok().flatten()?;
+    let text = value.cast::<pyo3::types::PyString>().ok()?;
+    text.to_str().ok().map(str::to_owned)
+}
+
+/// The size of a message's `body` (0 when it has none or it is not bytes-like).
+fn body_len(message: &Bound<'_, PyDict>) -> u64 {
+    message
+        .get_item(pyo3::intern!(message.py(), "body"))
+        .ok()
+        .flatten()
+        .and_then(|body| body.len().ok())
+        .map_or(0, |n| n as u64)
+}
+
+/// Appends `X-Process-Time` (seconds, when the response started) to a start message.
+fn add_process_time(message: &Bound<'_, PyDict>, elapsed_ns: u64) -> PyResult<()> {
+    let py = message.py();
+    let key = pyo3::intern!(py, "headers");
+    let headers = match message.get_item(key)? {
+        Some(headers) => PyList::new(py, headers.try_iter()?.collect::<PyResult<Vec<_>>>()?)?,
+        None => PyList::empty(py),
+    };
+    let elapsed = format!("{:.6}", elapsed_ns as f64 / 1e9);
+    headers.append((
+        PyBytes::new(py, b"x-process-time"),
+        PyBytes::new(py, elapsed.as_bytes()),
+    ))?;
+    message.set_item(key, headers)
+}
+
+/// Whether an ASGI request may have a body: HTTP/1 requests declare one (`Content-Length`
+/// above 0, or chunked); HTTP/2 and 3 need not, so theirs are always counted.
+fn may_have_body(scope: &Bound<'_, PyDict>) -> PyResult<bool> {
+    let py = scope.py();
+    if let Some(version) = dict_str(scope, pyo3::intern!(py, "http_version")) {
+        if !version.starts_with('1') {
+            return Ok(true);
+        }
+    }
+    let Some(headers) = scope.get_item(pyo3::intern!(py, "headers"))? else {
+        return Ok(false);
+    };
+    for pair in headers.try_iter()? {
+        let pair = pair?;
+        let name = pair.get_item(0)?;
+        match name.cast::<PyBytes>()?.as_bytes() {
+            b"content-length" => {
+                let value = pair.get_item(1)?;
+                let value = value.cast::<PyBytes>()?.as_bytes().trim_ascii();
+                return Ok(!value.is_empty() && value != b"0");
+            }
+            b"transfer-encoding" => return Ok(true),
+            _ => {}
+        }
+    }
+    Ok(false)
 }
 
 /// The template of the route the framework matched (Starlette's `scope["route"]`:

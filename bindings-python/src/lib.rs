@@ -20,6 +20,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::Client>()?;
     m.add_class::<tools::AlertEngine>()?;
     m.add_class::<http::RequestRecorder>()?;
+    m.add_class::<http::Exchange>()?;
     m.add_class::<http::HttpApi>()?;
     m.add_function(wrap_pyfunction!(tools::merge_stats, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

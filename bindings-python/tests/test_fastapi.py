@@ -10,6 +10,7 @@ import datetime as dt
 import gzip
 import json
 import time
+import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -154,6 +155,46 @@ def test_bodies_without_a_length_are_counted_as_received(
     (recorded,) = requests_of(collector)
     assert recorded["http.request.body.size"] == len(b'{"a": 1}')
     assert recorded["http.route"] == "/echo" and recorded["client.address"] == "127.0.0.1"
+
+
+def test_send_passes_every_message_on_and_counts_what_it_can_read(collector: Collector) -> None:
+    """The middleware's ``send`` (native) hands each message to the server as the app sent
+    it, headers given as a tuple get ``X-Process-Time`` added, and a message it cannot
+    read (not a dict) still reaches the server rather than failing the response."""
+    s = sonde.Sonde(sink=collector, flush_interval=3600)
+    odd = types.MappingProxyType({"type": "http.response.debug", "info": 1})
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 201, "headers": ((b"x-app", b"1"),)})
+        await send(odd)
+        await send({"type": "http.response.body", "body": b"abc", "more_body": True})
+        await send({"type": "http.response.body", "body": b"de"})
+
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    middleware = SondeMiddleware(app, s, process_time_header=True)
+    scope = {"type": "http", "method": "GET", "path": "/raw", "headers": [], "client": None}
+    asyncio.run(middleware(scope, receive, send))
+    assert [m["type"] for m in sent] == [
+        "http.response.start",
+        "http.response.debug",
+        "http.response.body",
+        "http.response.body",
+    ]
+    assert sent[1] is odd
+    names = [name for name, _ in sent[0]["headers"]]
+    assert names == [b"x-app", b"x-process-time"]
+    s.flush(5.0)
+    (recorded,) = requests_of(collector)
+    assert recorded["http.response.status_code"] == 201
+    assert recorded["http.response.body.size"] == 5 and recorded["http.request.body.size"] == 0
+    assert recorded["ttfb_ms"] <= recorded["duration_ms"]
 
 
 def test_streaming_is_timed_to_the_last_chunk_and_background_tasks_are_excluded(

@@ -1,5 +1,5 @@
 # Stubs for the native module (checked with `python -m mypy.stubtest sonde._native`).
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, final
 
 from typing_extensions import disjoint_base
@@ -8,6 +8,7 @@ __all__ = [
     "CORE_VERSION",
     "AlertEngine",
     "Client",
+    "Exchange",
     "HttpApi",
     "RequestRecorder",
     "__version__",
@@ -222,16 +223,19 @@ class RequestRecorder:
         aborted: bool = False,
         user_id: str | None = None,
     ) -> None: ...
-    def record_asgi(
+    def begin(
+        self, scope: dict[str, Any], send: Callable[[dict[str, Any]], Awaitable[None]]
+    ) -> Exchange | None: ...
+
+@final
+class Exchange:
+    @property
+    def may_have_body(self) -> bool: ...
+    def __call__(self, message: dict[str, Any]) -> Awaitable[None]: ...
+    def received(self, message: dict[str, Any]) -> None: ...
+    def finish(
         self,
         client: Client,
-        scope: dict[str, Any],
-        status_code: int | None,
-        started: float,
-        first_byte: float,
-        finished: float,
-        request_body_bytes: int,
-        response_body_bytes: int,
         error_type: str | None = None,
         error_message: str | None = None,
         error_stack: str | None = None,

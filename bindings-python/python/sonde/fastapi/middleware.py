@@ -1,22 +1,23 @@
 """``SondeMiddleware``: pure ASGI request instrumentation.
 
-This file holds only the ASGI hooks and clocks: per request it observes the method, the
-route template Starlette matched, the status, the time to the last response body chunk
-(background tasks run after it and are excluded), the time to first byte, the body bytes
-actually received and sent, the peer and forwarding headers and the user agent, then hands
-them to the core's ``RequestRecorder``, which decides exclusion, sampling, client address,
-the ``__unmatched__`` bucket and the ``$error`` event (``core/src/http/recorder.rs``).
+This file holds only the ASGI hooks: per request the native ``Exchange`` (the app's
+``send``) observes the status, the time to first byte, the time to the last response body
+chunk (background tasks run after it and are excluded) and the body bytes received and
+sent; at the end it reads the method, the route template Starlette matched, the peer and
+forwarding headers and the user agent from the scope and hands them to the core's
+``RequestRecorder``, which decides exclusion, sampling, client address, the
+``__unmatched__`` bucket and the ``$error`` event (``core/src/http/recorder.rs``).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 from starlette.requests import Request
 
 from .. import Sonde
+from .._native import Exchange
 from .._recording import error_of, recorder_of, user_of
 
 Scope = MutableMapping[str, Any]
@@ -81,96 +82,35 @@ class SondeMiddleware:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.recorder.excludes(scope["method"], scope["path"]):
+        # The exchange (native) is the app's `send`: it keeps the status, clocks and sizes.
+        exchange = self.recorder.begin(scope, send)
+        if exchange is None:  # not HTTP, or excluded
             await self.app(scope, receive, send)
             return
-        exchange = _Exchange(send, receive, self.recorder.process_time_header)
         # A request that declares no body is not wrapped: its receive is the server's own.
-        receiving = exchange.receive if _may_have_body(scope) else receive
+        receiving = _counting(receive, exchange) if exchange.may_have_body else receive
         try:
-            await self.app(scope, receiving, exchange.send)
+            await self.app(scope, receiving, exchange)
         except Exception as exc:
             # Starlette's outer error middleware turns the re-raised exception into a 500.
-            self._record(scope, exchange, exc)
+            self._finish(scope, exchange, exc)
             raise
-        self._record(scope, exchange, None)
+        if self.identify is None:
+            exchange.finish(self.sonde)
+        else:
+            self._finish(scope, exchange, None)
 
-    def _record(self, scope: Scope, x: _Exchange, exc: BaseException | None) -> None:
+    def _finish(self, scope: Scope, exchange: Exchange, exc: BaseException | None) -> None:
         user = user_of(self.identify, Request(scope)) if self.identify is not None else None
-        # One native call reads the rest from the scope; positional, as it runs per request.
-        self.recorder.record_asgi(
-            self.sonde,
-            scope,
-            x.status if exc is None else None,
-            x.started,
-            x.first_byte,
-            x.last_chunk or time.perf_counter(),
-            x.received,
-            x.sent,
-            *error_of(exc),
-            user or None,
-        )
+        exchange.finish(self.sonde, *error_of(exc), user or None)
 
 
-def _may_have_body(scope: Scope) -> bool:
-    """Whether the request may have a body: HTTP/1 requests declare one (``Content-Length``
-    above 0, or chunked); HTTP/2 and 3 need not, so theirs are always counted."""
-    if not scope.get("http_version", "1.1").startswith("1"):
-        return True
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            return value.strip() not in (b"0", b"")
-        if name == b"transfer-encoding":
-            return True
-    return False
+def _counting(receive: Receive, exchange: Exchange) -> Receive:
+    """The server's ``receive``, with the request body's bytes counted by ``exchange``."""
 
-
-class _Exchange:
-    """One request's clocks and byte counts, and the ASGI callables that keep them. ``send``
-    is a plain function returning the server's own awaitable: a coroutine of its own per
-    message cost more than everything it records."""
-
-    __slots__ = (
-        "add_header",
-        "first_byte",
-        "last_chunk",
-        "received",
-        "sent",
-        "server_receive",
-        "server_send",
-        "started",
-        "status",
-    )
-
-    def __init__(self, send: Send, receive: Receive, add_header: bool) -> None:
-        self.server_send = send
-        self.server_receive = receive
-        self.add_header = add_header
-        self.started = time.perf_counter()
-        self.status: int | None = None
-        self.first_byte = 0.0
-        self.last_chunk = 0.0
-        self.sent = 0
-        self.received = 0
-
-    def send(self, message: Message) -> Awaitable[None]:
-        kind = message["type"]
-        if kind == "http.response.body":
-            self.sent += len(message.get("body", b""))
-            if not message.get("more_body", False):
-                self.last_chunk = time.perf_counter()
-        elif kind == "http.response.start":
-            self.status = message["status"]
-            self.first_byte = time.perf_counter()
-            if self.add_header:
-                headers = list(message.get("headers", ()))
-                elapsed = f"{self.first_byte - self.started:.6f}".encode()
-                headers.append((b"x-process-time", elapsed))
-                message["headers"] = headers
-        return self.server_send(message)
-
-    async def receive(self) -> Message:
-        message = await self.server_receive()
-        if message["type"] == "http.request":
-            self.received += len(message.get("body", b""))
+    async def counting_receive() -> Message:
+        message = await receive()
+        exchange.received(message)
         return message
+
+    return counting_receive
