@@ -19,6 +19,8 @@ from starlette.types import Receive, Scope, Send
 # Where the group leaves the route it matched for `handle` (Starlette copies the child scope
 # of the match into the request's scope).
 _CHOSEN = "sonde.route"
+# Starlette reads the child scope of a route only when it matched, so this one is shared.
+_NO_MATCH: tuple[Match, Scope] = (Match.NONE, {})
 
 
 class RouteGroup(BaseRoute):
@@ -28,14 +30,13 @@ class RouteGroup(BaseRoute):
         self.prefix = prefix.rstrip("/")
         self.routes = list(routes)
 
-    def _under_prefix(self, path: str) -> bool:
-        return path.startswith(self.prefix) and (
-            len(path) == len(self.prefix) or path[len(self.prefix)] == "/"
-        )
-
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if not self._under_prefix(scope.get("path", "")):
-            return Match.NONE, {}
+        # Runs for every request of the app: one check inline, and the answer a constant
+        # (an enum member read from its class costs more than the check itself).
+        path = scope.get("path", "")
+        prefix = self.prefix
+        if not path.startswith(prefix) or (len(path) > len(prefix) and path[len(prefix)] != "/"):
+            return _NO_MATCH
         partial: tuple[Match, Scope] | None = None
         for route in self.routes:
             match, child = route.matches(scope)
