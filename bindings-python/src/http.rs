@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use serde_json::{Map, Value};
 use sonde_core::config::merge_option_changes;
 use sonde_core::http::{
@@ -112,7 +112,7 @@ impl RequestRecorder {
     ) -> PyResult<Option<Exchange>> {
         let py = scope.py();
         let is_http = match scope.get_item(pyo3::intern!(py, "type"))? {
-            Some(kind) => kind.cast::<pyo3::types::PyString>()?.to_str()? == "http",
+            Some(kind) => kind.cast::<PyString>()?.to_str()? == "http",
             None => false,
         };
         if !is_http {
@@ -211,7 +211,8 @@ impl Exchange {
         let Ok(message) = message.cast::<PyDict>() else {
             return;
         };
-        if dict_str(message, pyo3::intern!(py, "type")).as_deref() == Some("http.request") {
+        let kind = dict_string(message, pyo3::intern!(py, "type"));
+        if kind.as_ref().and_then(|k| k.to_str().ok()) == Some("http.request") {
             self.received
                 .fetch_add(body_len(message), Ordering::Relaxed);
         }
@@ -277,7 +278,8 @@ impl Exchange {
     /// start (adding `X-Process-Time` when asked), the body's size and last chunk after.
     fn observe(&self, message: &Bound<'_, PyDict>) {
         let py = message.py();
-        match dict_str(message, pyo3::intern!(py, "type")).as_deref() {
+        let kind = dict_string(message, pyo3::intern!(py, "type"));
+        match kind.as_ref().and_then(|k| k.to_str().ok()) {
             Some("http.response.body") => {
                 self.sent.fetch_add(body_len(message), Ordering::Relaxed);
                 let more = message
@@ -310,11 +312,13 @@ impl Exchange {
     }
 }
 
-/// `message[key]` as text, when it is a string.
-fn dict_str(message: &Bound<'_, PyDict>, key: &Bound<'_, pyo3::types::PyString>) -> Option<String> {
+/// `message[key]`, when it is a string (read with `to_str`, which borrows it: no copy).
+fn dict_string<'py>(
+    message: &Bound<'py, PyDict>,
+    key: &Bound<'py, PyString>,
+) -> Option<Bound<'py, PyString>> {
     let value = message.get_item(key).ok().flatten()?;
-    let text = value.cast::<pyo3::types::PyString>().ok()?;
-    text.to_str().ok().map(str::to_owned)
+    value.cast_into::<PyString>().ok()
 }
 
 /// The size of a message's `body` (0 when it has none or it is not bytes-like).
@@ -347,8 +351,8 @@ fn add_process_time(message: &Bound<'_, PyDict>, elapsed_ns: u64) -> PyResult<()
 /// above 0, or chunked); HTTP/2 and 3 need not, so theirs are always counted.
 fn may_have_body(scope: &Bound<'_, PyDict>) -> PyResult<bool> {
     let py = scope.py();
-    if let Some(version) = dict_str(scope, pyo3::intern!(py, "http_version")) {
-        if !version.starts_with('1') {
+    if let Some(version) = dict_string(scope, pyo3::intern!(py, "http_version")) {
+        if !version.to_str()?.starts_with('1') {
             return Ok(true);
         }
     }
@@ -392,10 +396,7 @@ fn route_template(scope: &Bound<'_, PyDict>) -> PyResult<Option<String>> {
 }
 
 /// `scope[key]` as text.
-fn scope_text(
-    scope: &Bound<'_, PyDict>,
-    key: &Bound<'_, pyo3::types::PyString>,
-) -> PyResult<String> {
+fn scope_text(scope: &Bound<'_, PyDict>, key: &Bound<'_, PyString>) -> PyResult<String> {
     match scope.get_item(key)? {
         Some(value) => value.extract(),
         None => Err(pyo3::exceptions::PyKeyError::new_err(key.clone().unbind())),
