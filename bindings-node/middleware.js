@@ -53,49 +53,64 @@ function remember(res, error) {
   if (res) res[kError] = error;
 }
 
+const kExchange = Symbol('sondeExchange');
+
+/** The size of a body chunk as `write`/`end`/`push` take it. */
+const sizeOf = (chunk, encoding) => (typeof chunk === 'string'
+  ? Buffer.byteLength(chunk, typeof encoding === 'string' ? encoding : 'utf8')
+  : chunk.length);
+
 /**
- * Starts timing `req`/`res`: body bytes received (as the HTTP parser pushes them) and sent,
- * time to first byte, and the end of the response or the client going away, when the facts
- * go to the core in one call (which also decides whether the request is excluded).
+ * Whether a request may have a body: HTTP/1 requests declare one (`Content-Length` above 0,
+ * or chunked); HTTP/2 need not, so theirs are always counted.
  */
-function observe(native, rec, req, res) {
-  const started = process.hrtime.bigint();
-  const ms = (t) => Number(t - started) / 1e6;
-  let firstByte = 0n;
-  let requestBytes = 0;
-  let responseBytes = 0;
-  const size = (chunk, encoding) => (typeof chunk === 'string'
-    ? Buffer.byteLength(chunk, typeof encoding === 'string' ? encoding : 'utf8')
-    : chunk.length);
-  const { push } = req;
-  req.push = function sondePush(chunk, encoding) {
-    if (chunk != null) requestBytes += size(chunk, encoding);
-    return push.call(this, chunk, encoding);
-  };
-  const { writeHead, write, end } = res;
-  res.writeHead = function sondeWriteHead(...args) {
-    if (!firstByte) {
-      firstByte = process.hrtime.bigint();
-      if (rec.processTimeHeader && !res.headersSent && !rec.rules.excludes(req.method, pathOf(req))) res.setHeader('X-Process-Time', (ms(firstByte) / 1000).toFixed(6));
-    }
-    return writeHead.apply(this, args);
-  };
-  res.write = function sondeWrite(chunk, encoding, cb) {
-    if (chunk != null && typeof chunk !== 'function') responseBytes += size(chunk, encoding);
-    return write.call(this, chunk, encoding, cb);
-  };
-  let recorded = false;
-  res.end = function sondeEnd(chunk, encoding, cb) {
-    if (chunk != null && typeof chunk !== 'function') responseBytes += size(chunk, encoding);
-    const result = end.call(this, chunk, encoding, cb);
-    // Recorded in the tick that completes the response, not at 'finish' (a later tick, by
-    // which time the client may have the response and the client may have shut down).
-    if (!recorded && this.writableEnded) record(false);
-    return result;
-  };
-  const record = (aborted) => {
-    if (recorded) return;
-    recorded = true;
+function mayHaveBody(req) {
+  if (req.httpVersionMajor >= 2) return true;
+  const { headers } = req;
+  const length = headers['content-length'];
+  return (length !== undefined && length !== '0') || headers['transfer-encoding'] !== undefined;
+}
+
+/**
+ * One request in flight: body bytes received (as the HTTP parser pushes them) and sent, time
+ * to first byte, and the end of the response or the client going away, when the facts go to
+ * the core in one call (which also decides whether the request is excluded). It sits on
+ * `res` (and `req`) under a symbol, and the hooks below are the same functions for every
+ * request: a fresh closure per request and per method cost V8 more than the rest of the
+ * middleware (BENCHMARKS.md).
+ */
+class Exchange {
+  constructor(native, rec, req, res) {
+    this.native = native;
+    this.rec = rec;
+    this.req = req;
+    this.started = process.hrtime.bigint();
+    this.firstByte = 0n;
+    this.requestBytes = 0;
+    this.responseBytes = 0;
+    this.recorded = false;
+    // More [native, rec] pairs when several Sonde middlewares observe the same request.
+    this.more = null;
+    // The methods the hooks hand on to (the instance's own, when something patched them first).
+    this.writeHead = res.writeHead;
+    this.write = res.write;
+    this.end = res.end;
+    this.push = req.push;
+  }
+
+  ms(t) {
+    return Number(t - this.started) / 1e6;
+  }
+
+  record(res, aborted) {
+    if (this.recorded) return;
+    this.recorded = true;
+    this.recordWith(this.native, this.rec, res, aborted);
+    if (this.more) for (const [native, rec] of this.more) this.recordWith(native, rec, res, aborted);
+  }
+
+  recordWith(native, rec, res, aborted) {
+    const { req } = this;
     const error = res[kError];
     const failed = error !== undefined;
     try {
@@ -105,11 +120,11 @@ function observe(native, rec, req, res) {
         pathOf(req),
         rec.route(req) || null,
         aborted && !res.headersSent ? null : res.statusCode,
-        ms(process.hrtime.bigint()),
-        firstByte ? ms(firstByte) : null,
+        this.ms(process.hrtime.bigint()),
+        this.firstByte ? this.ms(this.firstByte) : null,
         req.socket?.remoteAddress ?? null,
-        requestBytes,
-        responseBytes,
+        this.requestBytes,
+        this.responseBytes,
         req.headers,
         failed ? errorName(error) : null,
         failed ? String(error?.message ?? error) : null,
@@ -120,9 +135,67 @@ function observe(native, rec, req, res) {
     } catch {
       // Instrumentation never breaks the response it observes.
     }
-  };
-  res.once('finish', () => record(false));
-  res.once('close', () => record(!res.writableFinished));
+  }
+}
+
+function sondePush(chunk, encoding) {
+  const x = this[kExchange];
+  if (chunk != null) x.requestBytes += sizeOf(chunk, encoding);
+  return x.push.call(this, chunk, encoding);
+}
+
+function sondeWriteHead(...args) {
+  const x = this[kExchange];
+  if (!x.firstByte) {
+    x.firstByte = process.hrtime.bigint();
+    const { rec, req } = x;
+    if (rec.processTimeHeader && !this.headersSent && !rec.rules.excludes(req.method, pathOf(req))) {
+      this.setHeader('X-Process-Time', (x.ms(x.firstByte) / 1000).toFixed(6));
+    }
+  }
+  return x.writeHead.apply(this, args);
+}
+
+function sondeWrite(chunk, encoding, cb) {
+  const x = this[kExchange];
+  if (chunk != null && typeof chunk !== 'function') x.responseBytes += sizeOf(chunk, encoding);
+  return x.write.call(this, chunk, encoding, cb);
+}
+
+function sondeEnd(chunk, encoding, cb) {
+  const x = this[kExchange];
+  if (chunk != null && typeof chunk !== 'function') x.responseBytes += sizeOf(chunk, encoding);
+  const result = x.end.call(this, chunk, encoding, cb);
+  // Recorded in the tick that completes the response, not at 'finish' (a later tick, by
+  // which time the client may have the response and the client may have shut down).
+  if (this.writableEnded) x.record(this, false);
+  return result;
+}
+
+/** 'close' comes after 'finish', or alone when the client went away first. */
+function sondeClose() {
+  this[kExchange].record(this, !this.writableFinished);
+}
+
+/** Starts timing `req`/`res` (see `Exchange`). */
+function observe(native, rec, req, res) {
+  const observed = res[kExchange];
+  if (observed) {
+    // Hooked already (a second Sonde middleware): one set of hooks, each recorder told.
+    (observed.more ??= []).push([native, rec]);
+    return;
+  }
+  const x = new Exchange(native, rec, req, res);
+  res[kExchange] = x;
+  res.writeHead = sondeWriteHead;
+  res.write = sondeWrite;
+  res.end = sondeEnd;
+  // A request that declares no body keeps its own push.
+  if (mayHaveBody(req)) {
+    req[kExchange] = x;
+    req.push = sondePush;
+  }
+  res.on('close', sondeClose);
 }
 
 /** `(req, res, next)` middleware for Express and Connect. */

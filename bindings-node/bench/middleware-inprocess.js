@@ -29,8 +29,8 @@ function fake() {
 }
 
 const variants = {
-  'events': sonde.middleware({ sampleRate: 1 }),
-  'sampled out': sonde.middleware({ sampleRate: 0 }),
+  'events': sonde.middleware({ requestSampleRate: 1 }),
+  'sampled out': sonde.middleware({ requestSampleRate: 0 }),
 };
 const at = process.argv.indexOf('--before');
 if (at > 0) {
@@ -39,8 +39,8 @@ if (at > 0) {
   fs.writeFileSync(file, execFileSync('git', ['show', `${commit}:bindings-node/middleware.js`], { cwd: path.join(__dirname, '..'), encoding: 'utf8' }));
   const before = require(file);
   fs.rmSync(file);
-  variants[`before ${commit}, events`] = before.middleware(sonde, { sampleRate: 1 });
-  variants[`before ${commit}, sampled out`] = before.middleware(sonde, { sampleRate: 0 });
+  variants[`before ${commit}, events`] = before.middleware(sonde, { requestSampleRate: 1 });
+  variants[`before ${commit}, sampled out`] = before.middleware(sonde, { requestSampleRate: 0 });
 }
 
 const rounds = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));

@@ -16,7 +16,7 @@ const path = require('node:path');
 const REPS = Number(process.env.REPS || 5);
 const DURATION = process.env.DURATION || '5s';
 const TICK = 100; // USER_HZ on Linux
-const VARIANTS = { bare: null, 'sonde middleware, events stored': { sampleRate: 1 }, 'sonde middleware, sampled out': { sampleRate: 0 } };
+const VARIANTS = { bare: null, 'sonde middleware, events stored': { requestSampleRate: 1 }, 'sonde middleware, sampled out': { requestSampleRate: 0 } };
 
 if (process.argv[2] === 'serve') {
   // The server: one variant, fresh store, `/flush` to wait for the worker's inserts.
@@ -78,8 +78,8 @@ async function main() {
   const at = process.argv.indexOf('--before');
   if (at > 0) {
     const file = middlewareAt(process.argv[at + 1]);
-    VARIANTS['before, events stored'] = { sampleRate: 1, before: file };
-    VARIANTS['before, sampled out'] = { sampleRate: 0, before: file };
+    VARIANTS['before, events stored'] = { requestSampleRate: 1, before: file };
+    VARIANTS['before, sampled out'] = { requestSampleRate: 0, before: file };
   }
   const rows = Object.fromEntries(Object.keys(VARIANTS).map((k) => [k, []]));
   for (let i = 0; i < REPS; i++) {

@@ -21,6 +21,14 @@ function listen(handler) {
 
 const close = (server) => new Promise((resolve) => server.close(resolve));
 const storeClient = (options = {}) => new Sonde({ store: path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-mw-')), 'mw.db'), flushOnExit: false, ...options });
+/** Waits until `check()` resolves truthy, flushing nothing (5 s at most). */
+async function eventually(check) {
+  const deadline = Date.now() + 5000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 const requests = async (sonde) => (await sonde.queryEvents({ event: '$api_request', order: 'asc', limit: 100 })).events.map((e) => e.properties);
 
 test('a request is recorded in the tick its response ends, so a shutdown right after keeps it', async () => {
@@ -94,6 +102,54 @@ test('express: templates, routers, unmatched, sizes, timing, errors', async () =
   assert.equal(error.properties['http.route'], '/boom');
   assert.equal(sonde.stats().routes['GET /items/:id'].count, 1);
   await sonde.shutdown();
+});
+
+test('chunked bodies are counted, a client that goes away is recorded once, and two Sonde middlewares both record', async () => {
+  const sonde = storeClient();
+  const other = storeClient();
+  const app = express();
+  app.use(sonde.middleware());
+  app.use(other.middleware());
+  app.post('/upload', express.text({ type: '*/*' }), (req, res) => res.send(`got ${req.body.length}`));
+  let hung;
+  const reached = new Promise((resolve) => { hung = resolve; });
+  app.get('/hang', (req, res) => { res.write('partial'); hung(); }); // never ends
+  const { server, url } = await listen(app);
+  try {
+    // No Content-Length: the body arrives chunked and is counted as the parser pushes it.
+    const response = await new Promise((resolve, reject) => {
+      const req = http.request(`${url}/upload`, { method: 'POST', headers: { 'content-type': 'text/plain' } }, (res) => {
+        let text = '';
+        res.on('data', (d) => { text += d; });
+        res.on('end', () => resolve(text));
+      });
+      req.on('error', reject);
+      req.write('abc');
+      req.end('defg');
+    });
+    assert.equal(response, 'got 7');
+    const gone = new AbortController();
+    const hanging = fetch(`${url}/hang`, { signal: gone.signal }).then((r) => r.body.getReader().read());
+    await reached;
+    gone.abort();
+    await hanging.catch(() => {});
+    await eventually(async () => (await requests(sonde)).length === 2);
+  } finally {
+    server.closeAllConnections();
+    await close(server);
+  }
+  for (const client of [sonde, other]) {
+    await client.flush();
+    const [upload, hang] = await requests(client);
+    assert.equal(upload['http.route'], '/upload');
+    assert.equal(upload['http.request.body.size'], 7);
+    assert.equal(upload['http.response.body.size'], Buffer.byteLength('got 7'));
+    assert.equal(hang['http.route'], '/hang');
+    assert.equal(hang['error.type'], 'ClientAborted');
+    assert.equal(hang['http.response.body.size'], Buffer.byteLength('partial'));
+    assert.equal((await requests(client)).length, 2, 'recorded once each');
+    await client.shutdown();
+  }
 });
 
 test('exclusions, sampling and client privacy', async () => {
