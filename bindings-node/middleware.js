@@ -4,6 +4,7 @@
 // address, the `__unmatched__` bucket, status, `$error`) is decided by the core's
 // RequestRecorder, and what the analytics API answers by the core's Api (core/src/http/).
 
+const http = require('node:http');
 const { NativeRecorder, NativeHttpApi, anonymize } = require('./native');
 
 const kNative = Symbol.for('sonde.native');
@@ -23,6 +24,7 @@ function recorder(opts = {}) {
     throw error;
   }
   const rules = new NativeRecorder(JSON.stringify(options));
+  hookResponses();
   return { rules, route: route || expressRoute, identify, processTimeHeader: rules.processTimeHeader };
 }
 
@@ -84,22 +86,22 @@ class Exchange {
     this.native = native;
     this.rec = rec;
     this.req = req;
-    this.started = process.hrtime.bigint();
-    this.firstByte = 0n;
+    this.started = performance.now();
+    this.firstByte = 0;
     this.requestBytes = 0;
     this.responseBytes = 0;
     this.recorded = false;
     // More [native, rec] pairs when several Sonde middlewares observe the same request.
     this.more = null;
-    // The methods the hooks hand on to (the instance's own, when something patched them first).
-    this.writeHead = res.writeHead;
-    this.write = res.write;
-    this.end = res.end;
-    this.push = req.push;
+    // What the hooks of a response or request hooked on itself hand on to (set by `observe`).
+    this.writeHead = null;
+    this.write = null;
+    this.end = null;
+    this.push = null;
   }
 
   ms(t) {
-    return Number(t - this.started) / 1e6;
+    return t - this.started;
   }
 
   record(res, aborted) {
@@ -120,7 +122,7 @@ class Exchange {
         pathOf(req),
         rec.route(req) || null,
         aborted && !res.headersSent ? null : res.statusCode,
-        this.ms(process.hrtime.bigint()),
+        this.ms(performance.now()),
         this.firstByte ? this.ms(this.firstByte) : null,
         req.socket?.remoteAddress ?? null,
         this.requestBytes,
@@ -138,38 +140,85 @@ class Exchange {
   }
 }
 
-function sondePush(chunk, encoding) {
-  const x = this[kExchange];
-  if (chunk != null) x.requestBytes += sizeOf(chunk, encoding);
-  return x.push.call(this, chunk, encoding);
+// The exchange's side of each hook, shared by both ways of hooking below.
+function onHead(x, res) {
+  if (x.firstByte) return;
+  x.firstByte = performance.now();
+  const { rec, req } = x;
+  if (rec.processTimeHeader && !res.headersSent && !rec.rules.excludes(req.method, pathOf(req))) {
+    res.setHeader('X-Process-Time', (x.ms(x.firstByte) / 1000).toFixed(6));
+  }
 }
 
+function onChunk(x, chunk, encoding) {
+  if (chunk != null && typeof chunk !== 'function') x.responseBytes += sizeOf(chunk, encoding);
+}
+
+// Recorded in the tick that completes the response, not at 'finish' (a later tick, by which
+// time the client may have the response and the client may have shut down).
+function onEnded(x, res) {
+  if (res.writableEnded) x.record(res, false);
+}
+
+/**
+ * `node:http` responses (Express, Fastify, Koa and Hono all answer with one) are hooked once,
+ * on `ServerResponse.prototype`, the first time a middleware is made: each request then only
+ * sets its exchange. Responses without an exchange pass straight through. Hooking each
+ * response's own methods instead added properties to every response, which cost V8 more
+ * than everything the middleware records (BENCHMARKS.md).
+ */
+let responsesHooked = false;
+function hookResponses() {
+  if (responsesHooked) return;
+  responsesHooked = true;
+  const proto = http.ServerResponse.prototype;
+  const { writeHead, write, end } = proto;
+  proto.writeHead = function writeHeadObserved() {
+    const x = this[kExchange];
+    if (x !== undefined) onHead(x, this);
+    return writeHead.apply(this, arguments);
+  };
+  proto.write = function writeObserved(chunk, encoding, cb) {
+    const x = this[kExchange];
+    if (x !== undefined) onChunk(x, chunk, encoding);
+    return write.call(this, chunk, encoding, cb);
+  };
+  proto.end = function endObserved(chunk, encoding, cb) {
+    const x = this[kExchange];
+    if (x === undefined) return end.call(this, chunk, encoding, cb);
+    onChunk(x, chunk, encoding);
+    const result = end.call(this, chunk, encoding, cb);
+    onEnded(x, this);
+    return result;
+  };
+}
+
+// Any other response (HTTP/2's compatibility API, say) is hooked on itself, with the methods
+// it had kept on the exchange.
 function sondeWriteHead(...args) {
   const x = this[kExchange];
-  if (!x.firstByte) {
-    x.firstByte = process.hrtime.bigint();
-    const { rec, req } = x;
-    if (rec.processTimeHeader && !this.headersSent && !rec.rules.excludes(req.method, pathOf(req))) {
-      this.setHeader('X-Process-Time', (x.ms(x.firstByte) / 1000).toFixed(6));
-    }
-  }
+  onHead(x, this);
   return x.writeHead.apply(this, args);
 }
 
 function sondeWrite(chunk, encoding, cb) {
   const x = this[kExchange];
-  if (chunk != null && typeof chunk !== 'function') x.responseBytes += sizeOf(chunk, encoding);
+  onChunk(x, chunk, encoding);
   return x.write.call(this, chunk, encoding, cb);
 }
 
 function sondeEnd(chunk, encoding, cb) {
   const x = this[kExchange];
-  if (chunk != null && typeof chunk !== 'function') x.responseBytes += sizeOf(chunk, encoding);
+  onChunk(x, chunk, encoding);
   const result = x.end.call(this, chunk, encoding, cb);
-  // Recorded in the tick that completes the response, not at 'finish' (a later tick, by
-  // which time the client may have the response and the client may have shut down).
-  if (this.writableEnded) x.record(this, false);
+  onEnded(x, this);
   return result;
+}
+
+function sondePush(chunk, encoding) {
+  const x = this[kExchange];
+  if (chunk != null) x.requestBytes += sizeOf(chunk, encoding);
+  return x.push.call(this, chunk, encoding);
 }
 
 /** 'close' comes after 'finish', or alone when the client went away first. */
@@ -187,12 +236,18 @@ function observe(native, rec, req, res) {
   }
   const x = new Exchange(native, rec, req, res);
   res[kExchange] = x;
-  res.writeHead = sondeWriteHead;
-  res.write = sondeWrite;
-  res.end = sondeEnd;
+  if (!(res instanceof http.ServerResponse)) {
+    x.writeHead = res.writeHead;
+    x.write = res.write;
+    x.end = res.end;
+    res.writeHead = sondeWriteHead;
+    res.write = sondeWrite;
+    res.end = sondeEnd;
+  }
   // A request that declares no body keeps its own push.
   if (mayHaveBody(req)) {
     req[kExchange] = x;
+    x.push = req.push;
     req.push = sondePush;
   }
   res.on('close', sondeClose);

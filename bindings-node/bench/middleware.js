@@ -25,7 +25,9 @@ if (process.argv[2] === 'serve') {
   const options = JSON.parse(process.argv[3]);
   const app = express();
   let sonde;
-  if (options) {
+  if (options?.noop) {
+    app.use((req, res, next) => next()); // what any Express middleware costs (middleware_instructions.js)
+  } else if (options) {
     sonde = new Sonde({ store: path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-mw-bench-')), 'mw.db'), flushOnExit: false });
     const { before, ...rules } = options;
     const mount = { ...rules, excludePaths: ['/flush$'] };
