@@ -91,6 +91,9 @@ class Exchange {
     this.requestBytes = 0;
     this.responseBytes = 0;
     this.recorded = false;
+    // Inside the response's own `end`, which may write its chunk through `write` (HTTP/2's
+    // does): that chunk is counted once, by the `end` hook.
+    this.ending = false;
     // More [native, rec] pairs when several Sonde middlewares observe the same request.
     this.more = null;
     // What the hooks of a response or request hooked on itself hand on to (set by `observe`).
@@ -151,7 +154,18 @@ function onHead(x, res) {
 }
 
 function onChunk(x, chunk, encoding) {
-  if (chunk != null && typeof chunk !== 'function') x.responseBytes += sizeOf(chunk, encoding);
+  if (chunk != null && typeof chunk !== 'function' && !x.ending) x.responseBytes += sizeOf(chunk, encoding);
+}
+
+/** The response's own `end`, with `write`s it makes meanwhile not counted again. */
+function endOnce(x, end, res, chunk, encoding, cb) {
+  onChunk(x, chunk, encoding);
+  x.ending = true;
+  try {
+    return end.call(res, chunk, encoding, cb);
+  } finally {
+    x.ending = false;
+  }
 }
 
 // Recorded in the tick that completes the response, not at 'finish' (a later tick, by which
@@ -186,8 +200,7 @@ function hookResponses() {
   proto.end = function endObserved(chunk, encoding, cb) {
     const x = this[kExchange];
     if (x === undefined) return end.call(this, chunk, encoding, cb);
-    onChunk(x, chunk, encoding);
-    const result = end.call(this, chunk, encoding, cb);
+    const result = endOnce(x, end, this, chunk, encoding, cb);
     onEnded(x, this);
     return result;
   };
@@ -209,8 +222,7 @@ function sondeWrite(chunk, encoding, cb) {
 
 function sondeEnd(chunk, encoding, cb) {
   const x = this[kExchange];
-  onChunk(x, chunk, encoding);
-  const result = x.end.call(this, chunk, encoding, cb);
+  const result = endOnce(x, x.end, this, chunk, encoding, cb);
   onEnded(x, this);
   return result;
 }

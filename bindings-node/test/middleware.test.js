@@ -152,6 +152,51 @@ test('chunked bodies are counted, a client that goes away is recorded once, and 
   }
 });
 
+test('HTTP/2 responses (not node:http ones) are hooked on themselves: status, sizes, timing, process time', async () => {
+  const http2 = require('node:http2');
+  const sonde = storeClient();
+  const server = http2.createServer(sonde.wrap((req, res) => {
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => {
+      res.writeHead(req.method === 'POST' ? 201 : 200, { 'content-type': 'text/plain' });
+      res.write('echo:');
+      res.end(body);
+    });
+  }, { route: (req) => req.url.split('?')[0], processTimeHeader: true }));
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const session = http2.connect(`http://127.0.0.1:${server.address().port}`);
+  const call = (method, url, body) => new Promise((resolve, reject) => {
+    const stream = session.request({ ':method': method, ':path': url });
+    let headers;
+    let text = '';
+    stream.on('response', (h) => { headers = h; });
+    stream.on('data', (d) => { text += d; });
+    stream.on('end', () => resolve({ headers, text }));
+    stream.on('error', reject);
+    stream.end(body);
+  });
+  try {
+    const posted = await call('POST', '/notes', 'hello');
+    assert.equal(posted.headers[':status'], 201);
+    assert.equal(posted.text, 'echo:hello');
+    assert.ok(Number(posted.headers['x-process-time']) > 0);
+    assert.equal((await call('GET', '/notes')).text, 'echo:');
+  } finally {
+    session.close();
+    await close(server);
+  }
+  await sonde.flush();
+  const [post, get] = await requests(sonde);
+  assert.deepEqual([post['http.route'], post['http.response.status_code'], get['http.response.status_code']], ['/notes', 201, 200]);
+  assert.equal(post['http.request.body.size'], 5);
+  assert.equal(post['http.response.body.size'], Buffer.byteLength('echo:hello'));
+  assert.equal(get['http.request.body.size'], 0);
+  assert.ok(post.ttfb_ms <= post.duration_ms);
+  assert.equal(post['error.type'], undefined);
+  await sonde.shutdown();
+});
+
 test('exclusions, sampling and client privacy', async () => {
   const sonde = storeClient({ ipPolicy: 'anonymize' });
   const app = express();
