@@ -106,8 +106,6 @@ impl Validator {
         self.plan.as_ref()
     }
 
-    /// Whether checking a `track` event of this name looks inside its properties (a built-in
-    /// schema or a tracking-plan schema applies).
     /// Whether `check` needs a track event's properties as a map: the built-in schemas of
     /// reserved events (whose statistics read them too). A tracking plan's schema reads
     /// properties kept as text directly.
