@@ -288,8 +288,7 @@ impl Message {
     /// Parses the raw `properties` (see [`raw`]); a parser refusal is reported as a violation.
     pub(crate) fn materialize_properties(&mut self) -> Result<(), Violation> {
         if let Some(raw) = self.raw.properties.take() {
-            self.properties = raw::parse_object(&raw)
-                .map_err(|e| Violation::new("/properties", codes::INVALID_JSON, e))?;
+            self.properties = parse_field(&raw, "/properties")?;
         }
         Ok(())
     }
@@ -300,8 +299,7 @@ impl Message {
     /// than writing the map.
     pub(crate) fn read_properties(&mut self) -> Result<(), Violation> {
         if let Some(raw) = &self.raw.properties {
-            self.properties = raw::parse_object(raw)
-                .map_err(|e| Violation::new("/properties", codes::INVALID_JSON, e))?;
+            self.properties = parse_field(raw, "/properties")?;
         }
         Ok(())
     }
@@ -309,8 +307,7 @@ impl Message {
     /// Parses the raw `traits`.
     pub(crate) fn materialize_traits(&mut self) -> Result<(), Violation> {
         if let Some(raw) = self.raw.traits.take() {
-            self.traits = raw::parse_object(&raw)
-                .map_err(|e| Violation::new("/traits", codes::INVALID_JSON, e))?;
+            self.traits = parse_field(&raw, "/traits")?;
         }
         Ok(())
     }
@@ -318,8 +315,7 @@ impl Message {
     /// Parses the raw `context`.
     pub(crate) fn materialize_context(&mut self) -> Result<(), Violation> {
         if let Some(raw) = self.raw.context.take() {
-            self.context = raw::parse_object(&raw)
-                .map_err(|e| Violation::new("/context", codes::INVALID_JSON, e))?;
+            self.context = parse_field(&raw, "/context")?;
         }
         Ok(())
     }
@@ -377,6 +373,11 @@ impl Message {
     pub fn to_value(&self, library: Option<&Library>) -> Value {
         serde_json::to_value(WireMessage { msg: self, library }).unwrap_or(Value::Null)
     }
+}
+
+/// A raw object field parsed into its map; a refusal is an `invalid_json` violation at `at`.
+fn parse_field(raw: &raw::RawObject, at: &str) -> Result<Properties, Violation> {
+    raw::parse_object(raw).map_err(|e| Violation::new(at, codes::INVALID_JSON, e))
 }
 
 impl Serialize for Message {
