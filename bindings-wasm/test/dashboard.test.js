@@ -110,6 +110,21 @@ test('every panel shows the generated traffic with the values of the JSON API', 
   const latest = await rows(page, 'table-latest');
   const stored = (await api('events?limit=20')).events;
   assert.deepEqual(latest.map((r) => r[2]), stored.map((e) => e.event ?? e.name ?? ''));
+  // Long properties (an error's stack) are cut short; the whole document opens from the
+  // keyboard and stays open when the table is drawn again.
+  const failure = stored.findIndex((e) => e.event === '$error');
+  const row = page.locator('#table-latest tbody tr').nth(failure);
+  assert.ok((await row.locator('summary').textContent()).length <= 121, 'a preview');
+  assert.equal(await row.locator('pre').isVisible(), false);
+  await row.locator('summary').focus();
+  await page.keyboard.press('Enter');
+  assert.deepEqual(JSON.parse(await row.locator('pre').textContent()), stored[failure].properties);
+  await page.$eval('#table-latest details[open]', (d) => { d.dataset.drawn = 'before'; });
+  await page.press('#filter-event', 'Enter'); // a refresh draws the table again
+  await page.waitForFunction(() => {
+    const open = document.querySelectorAll('#table-latest details[open]');
+    return open.length === 1 && open[0].dataset.drawn === undefined;
+  });
   // Filters: one event name.
   await page.fill('#filter-event', 'Coupon Applied');
   await page.press('#filter-event', 'Enter');

@@ -169,8 +169,35 @@ function render(statistics, week, performance, alerts, latest, range, now) {
     cell(row, e.type);
     cell(row, e.event ?? e.name ?? '');
     cell(row, e.userId ?? e.anonymousId ?? '');
-    cell(row, JSON.stringify(e.properties ?? e.traits ?? {})).className = 'props';
+    propertiesCell(row, e);
   });
+}
+
+// Longer properties (a stack trace, a user agent) show their first characters; the whole
+// document opens on demand and stays open across refreshes.
+const PREVIEW = 120;
+const opened = new Set();
+
+function propertiesCell(row, e) {
+  const td = row.insertCell();
+  td.className = 'props';
+  const value = e.properties ?? e.traits ?? {};
+  const text = JSON.stringify(value);
+  if (text.length <= PREVIEW) {
+    td.textContent = text;
+    return;
+  }
+  const details = document.createElement('details');
+  const summary = document.createElement('summary');
+  summary.textContent = `${text.slice(0, PREVIEW)}…`;
+  const full = document.createElement('pre');
+  full.textContent = JSON.stringify(value, null, 2);
+  details.append(summary, full);
+  details.open = opened.has(e.messageId);
+  details.addEventListener('toggle', () => {
+    if (details.open) opened.add(e.messageId); else opened.delete(e.messageId);
+  });
+  td.append(details);
 }
 
 function start() {
