@@ -18,10 +18,11 @@ pub fn to_json(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
     value_at(obj, 0, &Path::Root)
 }
 
-/// A `dict` as a JSON object (properties, traits, context, options).
+/// A `dict` as a JSON object (properties, traits, context, options). Errors point into it
+/// under its name (`/properties/price`), as the core's violations do.
 pub fn to_object(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Map<String, Value>> {
     match obj.cast::<PyDict>() {
-        Ok(dict) => dict_at(dict, 0, &Path::Root),
+        Ok(dict) => dict_at(dict, 0, &Path::Key(&Path::Root, what)),
         Err(_) => Err(PyTypeError::new_err(format!(
             "{what} must be a dict, got {}",
             type_name(obj)
@@ -46,7 +47,7 @@ pub fn write_object(
     writer: &mut ObjectWriter<'_>,
 ) -> PyResult<()> {
     match obj.cast::<PyDict>() {
-        Ok(dict) => write_dict(dict, 0, &Path::Root, writer),
+        Ok(dict) => write_dict(dict, 0, &Path::Key(&Path::Root, what), writer),
         Err(_) => Err(PyTypeError::new_err(format!(
             "{what} must be a dict, got {}",
             type_name(obj)

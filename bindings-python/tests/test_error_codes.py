@@ -58,8 +58,9 @@ def test_bad_arguments_raise_the_core_error_with_a_code(store_path: str) -> None
         (only,) = raised.value.violations
         return only["path"], only["code"]
 
+    # Inside an argument, the path names it, as the core's own violations do.
     assert violation(lambda: s.track("x", {"n": float("nan")}), errors.ValidationError) == (
-        "/n",
+        "/properties/n",
         "invalid_type",
     )
     naive = dt.datetime(2026, 1, 1)
