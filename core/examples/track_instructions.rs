@@ -4,7 +4,9 @@
 //! The per-event figure of `track` is (track − build) / N; `ingest` ingests N messages in
 //! batches of 500 (the benchmark's batch); `api` sends N `$api_request` events as the HTTP
 //! middleware records them (validated against their built-in schema); `plan` tracks N events
-//! whose properties arrive as JSON text (as from Node and the browser) under a tracking plan.
+//! whose properties arrive as JSON text (as from Node and the browser) under a tracking plan;
+//! `store` writes N delivered events (JSON text as the buffer holds them) into a fresh SQLite
+//! file in batches of 500, as the store's sink does (built with the `sqlite` feature).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -53,6 +55,11 @@ fn main() {
         }
         return;
     }
+    #[cfg(feature = "sqlite")]
+    if mode == "store" {
+        store_events();
+        return;
+    }
     if mode == "api" {
         for i in 0..N {
             let request = ApiRequest {
@@ -73,5 +80,45 @@ fn main() {
         } else {
             black_box(p);
         }
+    }
+}
+
+#[cfg(feature = "sqlite")]
+/// N `track` events' JSON text written in batches of 500 (read `write_all`'s inclusive
+/// count: building the text is outside it).
+fn store_events() {
+    use sonde_core::store::SqliteStore;
+    let events: Vec<String> = (0..N)
+        .map(|i| {
+            serde_json::json!({
+                "type": "track",
+                "event": "Order Completed",
+                "messageId": format!("01938f3e-0000-7000-8000-{i:012}"),
+                "userId": format!("user-{}", i % 1000),
+                "anonymousId": format!("anon-{}", i % 1000),
+                "timestamp": "2026-11-30T12:00:00.000Z",
+                "receivedAt": "2026-11-30T12:00:00.040Z",
+                "properties": six_properties(i),
+                "context": {"library": {"name": "sonde-python", "version": "0.1.0"}}
+            })
+            .to_string()
+        })
+        .collect();
+    let path = std::env::temp_dir().join(format!("track-instructions-{}.db", std::process::id()));
+    let store = SqliteStore::open(&path).expect("store");
+    write_all(&store, &events);
+    drop(store);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+#[cfg(feature = "sqlite")]
+#[inline(never)]
+fn write_all(store: &sonde_core::store::SqliteStore, events: &[String]) {
+    use sonde_core::store::Store;
+    for batch in events.chunks(500) {
+        let mut texts = batch.iter().map(String::as_str);
+        black_box(store.write(&mut texts).expect("written"));
     }
 }
