@@ -188,7 +188,7 @@ test('/metrics: Prometheus text or OpenMetrics, for the admin key or the scraper
     assert.match(text.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
     const body = await text.text();
     assert.match(body, /^# TYPE http_server_request_duration_seconds histogram$/m);
-    assert.match(body, /^http_server_request_duration_seconds_count\{http_request_method="GET",http_route="\/items\/:id"\} 5$/m);
+    assert.match(body, /^http_server_request_duration_seconds_count\{http_request_method="GET",http_route="\/items\/:id",http_response_status_code="200"\} 5$/m);
     const open = await fetch(`${url}/analytics/metrics`, { headers: { ...ADMIN, accept: 'application/openmetrics-text; version=1.0.0' } });
     assert.match(open.headers.get('content-type'), /^application\/openmetrics-text/);
     assert.match(await open.text(), /# EOF\n$/);
@@ -200,7 +200,7 @@ test('/metrics: Prometheus text or OpenMetrics, for the admin key or the scraper
     assert.equal((await fetch(`${url}/analytics/alerts`)).status, 401);
     assert.deepEqual(Object.keys(await (await fetch(`${url}/analytics/alerts`, { headers: ADMIN })).json()).sort(), ['active', 'history']);
     // The same exposition from the client, without HTTP.
-    assert.match(await sonde.metricsText(), /^http_server_request_duration_seconds_count\{http_request_method="GET",http_route="\/items\/:id"\} 5$/m);
+    assert.match(await sonde.metricsText(), /^http_server_request_duration_seconds_count\{http_request_method="GET",http_route="\/items\/:id",http_response_status_code="200"\} 5$/m);
     assert.match(await sonde.metricsText({ openMetrics: true }), /# EOF\n$/);
   } finally {
     await close(server);

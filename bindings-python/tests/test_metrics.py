@@ -62,9 +62,20 @@ def test_prometheus_text_parses_and_matches_the_statistics(store_path: str) -> N
     live = http.get("/analytics/statistics", headers=ADMIN).json()["live"]
 
     route = live["routes"]["GET /items/{item_id}"]
-    labels = (("http_request_method", "GET"), ("http_route", "/items/{item_id}"))
+    # Labelled as OpenTelemetry's HTTP conventions say: method, status code, route.
+    labels = (
+        ("http_request_method", "GET"),
+        ("http_response_status_code", "200"),
+        ("http_route", "/items/{item_id}"),
+    )
     counts = samples(families, "http_server_request_duration_seconds_count")
-    assert counts[labels] == route["count"] == 40
+    assert counts[labels] == route["status_codes"]["200"]["count"] == route["count"] == 40
+    failed = (
+        ("http_request_method", "GET"),
+        ("http_response_status_code", "500"),
+        ("http_route", "/fail"),
+    )
+    assert counts[failed] == live["routes"]["GET /fail"]["status_codes"]["500"]["count"] == 3
     sums = samples(families, "http_server_request_duration_seconds_sum")
     assert abs(sums[labels] - route["latency"]["mean"] * 40 / 1000) < 1e-6
     buckets = samples(families, "http_server_request_duration_seconds_bucket")
@@ -147,6 +158,9 @@ def test_counters_never_go_back_across_a_reconfiguration(store_path: str) -> Non
     assert after["sonde_events_received_total[]"] >= before["sonde_events_received_total[]"]
     for i in range(5):
         http.get(f"/items/{i}")
-    label = "[('http_request_method', 'GET'), ('http_route', '/items/{item_id}')]"
+    label = (
+        "[('http_request_method', 'GET'), ('http_response_status_code', '200'), "
+        "('http_route', '/items/{item_id}')]"
+    )
     assert scrape()[f"http_server_request_duration_seconds_count{label}"] == 45
     client.shutdown(5.0)

@@ -73,8 +73,9 @@ def metrics_of(request: ExportMetricsServiceRequest) -> dict[str, Any]:
     return {m.name: m for m in scope.metrics}
 
 
-def attrs(point: Any) -> dict[str, str]:
-    return {a.key: a.value.string_value for a in point.attributes}
+def attrs(point: Any) -> dict[str, Any]:
+    """A point's attributes, each as the type it was sent as (string or integer)."""
+    return {a.key: getattr(a.value, a.value.WhichOneof("value")) for a in point.attributes}
 
 
 def test_the_statistics_arrive_decoded_by_the_official_definitions(
@@ -120,6 +121,9 @@ def test_the_statistics_arrive_decoded_by_the_official_definitions(
     points = {attrs(p)["http.route"]: p for p in duration.exponential_histogram.data_points}
     items = points["/items/{id}"]
     assert attrs(items)["http.request.method"] == "GET"
+    # The status code as the convention has it: an integer attribute.
+    assert attrs(items)["http.response.status_code"] == 200
+    assert attrs(points["/pay"])["http.response.status_code"] == 503
     assert items.count == len(durations)
     assert abs(items.sum - sum(durations) / 1000) < 1e-9
     assert sum(items.positive.bucket_counts) + items.zero_count == len(durations)

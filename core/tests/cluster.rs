@@ -138,6 +138,11 @@ fn the_api_answers_statistics_and_performance_for_every_instance() {
         let statistics = get(&hosts[0], "/statistics");
         assert_eq!(statistics["live"]["routes"]["GET /a"]["count"], 2);
         assert_eq!(statistics["live"]["routes"]["GET /a"]["errors"], 1);
+        let codes = &statistics["live"]["routes"]["GET /a"]["status_codes"];
+        assert_eq!(
+            (codes["200"]["count"].clone(), codes["500"]["max"].clone()),
+            (json!(1), json!(7.0))
+        );
         assert_eq!(statistics["instances"].as_array().unwrap().len(), 2);
         let performance = get(&hosts[0], "/performance");
         assert_eq!(performance["routes"]["GET /a"]["count"], 2);

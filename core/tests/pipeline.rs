@@ -900,6 +900,41 @@ fn record_request_feeds_route_statistics_without_an_event() {
         "only the tracked request is an event"
     );
     assert_eq!(sink.len(), 1);
+    // Latency per status code, whose merge is the route's.
+    let codes: Vec<(&str, u64)> = route
+        .status_codes
+        .iter()
+        .map(|(code, l)| (code.as_str(), l.count))
+        .collect();
+    assert_eq!(codes, [("200", 2), ("503", 1)]);
+    assert_eq!(route.status_codes["503"].max, Some(30.0));
+    assert_eq!(route.latency.count, 3);
+    assert_eq!(route.latency.max, Some(30.0));
+}
+
+#[test]
+fn a_route_keeps_sixteen_status_codes_and_the_rest_together() {
+    let sonde = Sonde::new(fast().sink(MemorySink::new())).expect("config");
+    for code in 200..220 {
+        sonde.record_request("GET", "/codes", code, code as f64);
+    }
+    sonde.record_request("GET", "/codes", 7, 1.0); // not a status code
+    let stats = sonde.stats();
+    let route = &stats.routes["GET /codes"];
+    assert_eq!(route.status_codes.len(), 17);
+    assert_eq!(route.status_codes["215"].count, 1);
+    assert_eq!(route.status_codes["__other__"].count, 5);
+    assert!(!route.status_codes.contains_key("216"));
+    let per_code: u64 = route.status_codes.values().map(|l| l.count).sum();
+    assert_eq!(per_code, route.count);
+    // Merging snapshots adds per code too.
+    let mut twice = stats.clone();
+    twice.merge(&stats).expect("merge");
+    let route = &twice.routes["GET /codes"];
+    assert_eq!(route.status_codes["200"].count, 2);
+    assert_eq!(route.status_codes["__other__"].count, 10);
+    assert_eq!(route.latency.count, 42);
+    sonde.shutdown(Duration::from_secs(5)).expect("shutdown");
 }
 
 #[test]

@@ -2,12 +2,12 @@
 //! `/metrics` and `metrics_text()`.
 //!
 //! Request latency follows the OpenTelemetry HTTP semantic conventions as Prometheus names
-//! them: `http_server_request_duration_seconds`, a histogram labelled `http_request_method`
-//! and `http_route`, with the buckets OpenTelemetry advises ([`DURATION_BUCKETS`]), counted
-//! from the latency sketch (each bucket to the sketch's 1% accuracy; `_sum` and `_count`
-//! exact). The sketches do not keep status codes, so there is no
-//! `http_response_status_code` label; `sonde_http_server_responses_total` counts responses
-//! per status class instead. Everything else is Sonde's own, prefixed `sonde_`.
+//! them: `http_server_request_duration_seconds`, a histogram labelled `http_request_method`,
+//! `http_route` and `http_response_status_code`, with the buckets OpenTelemetry advises
+//! ([`DURATION_BUCKETS`]), counted from the per-code latency sketch (each bucket to the
+//! sketch's 1% accuracy; `_sum` and `_count` exact). `sonde_http_server_responses_total`
+//! also counts responses per status class. Everything else is Sonde's own, prefixed
+//! `sonde_`.
 
 use std::fmt::Write;
 
@@ -111,7 +111,15 @@ pub fn exposition(
             ("http_request_method", r.method.as_str()),
             ("http_route", r.route.as_str()),
         ];
-        out.histogram(duration, &labels, &r.latency.sketch);
+        if r.status_codes.is_empty() {
+            // A snapshot published by an older instance: latency per route only.
+            out.histogram(duration, &labels, &r.latency.sketch);
+        }
+        for (code, latency) in &r.status_codes {
+            let mut with_code = labels.to_vec();
+            with_code.push(("http_response_status_code", code.as_str()));
+            out.histogram(duration, &with_code, &latency.sketch);
+        }
     }
     let responses = "sonde_http_server_responses";
     out.family(responses, "counter", "HTTP responses, by status class.");
@@ -284,13 +292,15 @@ mod tests {
             sketch.add(ms);
         }
         let mut stats = empty_snapshot();
+        let latency = super::super::Latency::from_sketch(sketch);
         let route = super::super::RouteStats {
             method: "GET".into(),
             route: "/a".into(),
             count: 5,
             errors: 0,
             status: super::super::StatusClasses::default(),
-            latency: super::super::Latency::from_sketch(sketch),
+            latency: latency.clone(),
+            status_codes: [("200".to_owned(), latency)].into(),
         };
         stats.routes.insert("GET /a".into(), route);
         let text = exposition(
@@ -303,7 +313,7 @@ mod tests {
         );
         let bucket = |le: &str| {
             let prefix = format!(
-                "http_server_request_duration_seconds_bucket{{http_request_method=\"GET\",http_route=\"/a\",le=\"{le}\"}} "
+                "http_server_request_duration_seconds_bucket{{http_request_method=\"GET\",http_route=\"/a\",http_response_status_code=\"200\",le=\"{le}\"}} "
             );
             text.lines()
                 .find_map(|l| l.strip_prefix(prefix.as_str()))

@@ -118,6 +118,10 @@ fn route(r: &RouteStats, out: &mut Vec<u8>) {
     o.u64("errors", r.errors);
     status(&r.status, o.key("status"));
     latency(&r.latency, o.key("latency"));
+    #[cfg(not(target_arch = "wasm32"))]
+    if !r.status_codes.is_empty() {
+        map(o.key("status_codes"), &r.status_codes, latency);
+    }
     o.end();
 }
 

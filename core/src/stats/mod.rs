@@ -296,7 +296,16 @@ pub struct RouteStats {
     pub status: StatusClasses,
     /// Durations in milliseconds.
     pub latency: Latency,
+    /// Durations per response status code (`"200"`, `"404"`; a route's codes past the
+    /// [`MAX_STATUS_CODES`]th, and codes outside 100–999, under `__other__`): what the
+    /// metrics outputs label `http.response.status_code`. Their merge is `latency`. Not
+    /// kept in the browser.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub status_codes: BTreeMap<String, Latency>,
 }
+
+/// Distinct status codes a route keeps a latency sketch for; the rest share `__other__`.
+pub const MAX_STATUS_CODES: usize = 16;
 
 /// One timed operation. `errors` counts `success: false`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -464,6 +473,14 @@ impl StatsSnapshot {
                     mine.errors = mine.errors.saturating_add(r.errors);
                     mine.status.merge(&r.status);
                     mine.latency.merge(&r.latency)?;
+                    for (code, latency) in &r.status_codes {
+                        match mine.status_codes.get_mut(code) {
+                            Some(l) => l.merge(latency)?,
+                            None => {
+                                mine.status_codes.insert(code.clone(), latency.clone());
+                            }
+                        }
+                    }
                 }
                 None => {
                     self.routes.insert(key.clone(), r.clone());
@@ -519,11 +536,11 @@ impl StatsSnapshot {
     }
 }
 
+/// A timed operation's live statistics.
 #[derive(Debug, Clone)]
 struct LiveEndpoint {
     count: u64,
     errors: u64,
-    status: StatusClasses,
     sketch: DDSketch,
 }
 
@@ -532,8 +549,89 @@ impl LiveEndpoint {
         Self {
             count: 0,
             errors: 0,
-            status: StatusClasses::default(),
             sketch: DDSketch::default(),
+        }
+    }
+}
+
+/// A route's live statistics: latency is kept per status code only (one sketch add per
+/// request, as before); the route's own sketch is their merge, made at snapshot time.
+#[derive(Debug, Clone)]
+struct LiveRoute {
+    count: u64,
+    errors: u64,
+    status: StatusClasses,
+    /// In first-seen order; code 0 stands for `__other__`.
+    codes: Vec<(u16, DDSketch)>,
+}
+
+impl LiveRoute {
+    fn new() -> Self {
+        Self {
+            count: 0,
+            errors: 0,
+            status: StatusClasses::default(),
+            codes: Vec::new(),
+        }
+    }
+
+    /// The browser keeps one sketch per route (no status-code outputs there: its
+    /// WebAssembly stays smaller).
+    #[cfg(target_arch = "wasm32")]
+    fn sketch_for(&mut self, _status: u64) -> &mut DDSketch {
+        if self.codes.is_empty() {
+            self.codes.push((0, DDSketch::default()));
+        }
+        &mut self.codes[0].1
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn sketch_for(&mut self, status: u64) -> &mut DDSketch {
+        let code = u16::try_from(status)
+            .ok()
+            .filter(|c| (100..=999).contains(c))
+            .unwrap_or(0);
+        let at = match self.codes.iter().position(|(c, _)| *c == code) {
+            Some(i) => i,
+            None if self.codes.len() < MAX_STATUS_CODES || code == 0 => {
+                self.codes.push((code, DDSketch::default()));
+                self.codes.len() - 1
+            }
+            None => match self.codes.iter().position(|(c, _)| *c == 0) {
+                Some(i) => i,
+                None => {
+                    self.codes.push((0, DDSketch::default()));
+                    self.codes.len() - 1
+                }
+            },
+        };
+        &mut self.codes[at].1
+    }
+
+    fn stats(&self, method: &str, route: &str) -> RouteStats {
+        let mut all = DDSketch::default();
+        let mut status_codes = BTreeMap::new();
+        for (code, sketch) in &self.codes {
+            // Every sketch here has the same accuracy, so merging cannot fail.
+            let _ = all.merge(sketch);
+            if cfg!(target_arch = "wasm32") {
+                continue;
+            }
+            let key = if *code == 0 {
+                OTHER.to_owned()
+            } else {
+                code.to_string()
+            };
+            status_codes.insert(key, Latency::from_sketch(sketch.clone()));
+        }
+        RouteStats {
+            method: method.to_owned(),
+            route: route.to_owned(),
+            count: self.count,
+            errors: self.errors,
+            status: self.status,
+            latency: Latency::from_sketch(all),
+            status_codes,
         }
     }
 }
@@ -558,7 +656,7 @@ pub(crate) struct StatsCollector {
     /// senders outside the process cannot push this process's own names into `__other__`.
     public_names: usize,
     /// route → [(method, stats)]: two-level so lookups need no allocation.
-    routes: HashMap<String, Vec<(String, LiveEndpoint)>>,
+    routes: HashMap<String, Vec<(String, LiveRoute)>>,
     route_count: usize,
     operations: HashMap<String, LiveEndpoint>,
     rates: RateWindow,
@@ -644,7 +742,7 @@ impl StatsCollector {
         let idx = match methods.iter().position(|(m, _)| m == method) {
             Some(i) => i,
             None => {
-                methods.push((method.to_owned(), LiveEndpoint::new()));
+                methods.push((method.to_owned(), LiveRoute::new()));
                 self.route_count += 1;
                 methods.len() - 1
             }
@@ -655,7 +753,7 @@ impl StatsCollector {
         if status >= 500 {
             e.errors += 1;
         }
-        e.sketch.add(duration_ms);
+        e.sketch_for(status).add(duration_ms);
     }
 
     pub fn record_operation(&mut self, operation: &str, duration_ms: f64, success: bool) {
@@ -692,15 +790,7 @@ impl StatsCollector {
         let mut routes = BTreeMap::new();
         for (route, methods) in &self.routes {
             for (method, e) in methods {
-                let stats = RouteStats {
-                    method: method.clone(),
-                    route: route.clone(),
-                    count: e.count,
-                    errors: e.errors,
-                    status: e.status,
-                    latency: Latency::from_sketch(e.sketch.clone()),
-                };
-                routes.insert(format!("{method} {route}"), stats);
+                routes.insert(format!("{method} {route}"), e.stats(method, route));
             }
         }
         let mut operations = BTreeMap::new();

@@ -72,17 +72,25 @@ pub fn export_request(
             gauge(&[number(&[], *value, time)]),
         ));
     }
-    let routes: Vec<Vec<u8>> = stats
-        .routes
-        .values()
-        .map(|r| {
-            let attributes = [
-                ("http.request.method", r.method.as_str()),
-                ("http.route", r.route.as_str()),
-            ];
-            histogram_point(&attributes, &r.latency.sketch, time)
-        })
-        .collect();
+    let mut routes: Vec<Vec<u8>> = Vec::new();
+    for r in stats.routes.values() {
+        let attributes = [
+            key_value("http.request.method", &r.method),
+            key_value("http.route", &r.route),
+        ];
+        if r.status_codes.is_empty() {
+            // A snapshot published by an older instance: latency per route only.
+            routes.push(histogram_point(&attributes, &r.latency.sketch, time));
+        }
+        for (code, latency) in &r.status_codes {
+            // The convention's attribute is an integer; `__other__` has none.
+            let mut with_code = attributes.to_vec();
+            if let Ok(code) = code.parse::<i64>() {
+                with_code.push(key_int("http.response.status_code", code));
+            }
+            routes.push(histogram_point(&with_code, &latency.sketch, time));
+        }
+    }
     metrics.push(metric(
         "http.server.request.duration",
         "Duration of HTTP server requests.",
@@ -116,7 +124,7 @@ pub fn export_request(
         .values()
         .map(|o| {
             histogram_point(
-                &[("operation", o.operation.as_str())],
+                &[key_value("operation", &o.operation)],
                 &o.latency.sketch,
                 time,
             )
@@ -212,10 +220,11 @@ fn number(attributes: &[(&str, &str)], value: f64, time: Times) -> Vec<u8> {
 
 /// `ExponentialHistogramDataPoint` from a sketch of milliseconds: attributes 1, start 2,
 /// time 3, count 4, sum 5, scale 6, zero_count 7, positive 8, min 12, max 13.
-fn histogram_point(attributes: &[(&str, &str)], sketch: &DDSketch, time: Times) -> Vec<u8> {
+/// A data point of an exponential histogram; `attributes` are encoded `KeyValue`s.
+fn histogram_point(attributes: &[Vec<u8>], sketch: &DDSketch, time: Times) -> Vec<u8> {
     let mut p = Vec::new();
-    for (k, v) in attributes {
-        message(&mut p, 1, &key_value(k, v));
+    for kv in attributes {
+        message(&mut p, 1, kv);
     }
     fixed64_field(&mut p, 2, time.start_ns);
     fixed64_field(&mut p, 3, time.now_ns);
@@ -270,6 +279,16 @@ pub fn bucket_index(v: f64) -> i32 {
 fn key_value(key: &str, value: &str) -> Vec<u8> {
     let mut any = Vec::new();
     string(&mut any, 1, value);
+    let mut kv = Vec::new();
+    string(&mut kv, 1, key);
+    message(&mut kv, 2, &any);
+    kv
+}
+
+/// A `KeyValue` whose `AnyValue` is `int_value` (field 3, a varint of the two's complement).
+fn key_int(key: &str, value: i64) -> Vec<u8> {
+    let mut any = Vec::new();
+    varint_field(&mut any, 3, value as u64);
     let mut kv = Vec::new();
     string(&mut kv, 1, key);
     message(&mut kv, 2, &any);
