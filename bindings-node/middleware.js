@@ -82,7 +82,7 @@ function mayHaveBody(req) {
  * middleware (BENCHMARKS.md).
  */
 class Exchange {
-  constructor(native, rec, req, res) {
+  constructor(native, rec, req) {
     this.native = native;
     this.rec = rec;
     this.req = req;
@@ -246,7 +246,7 @@ function observe(native, rec, req, res) {
     (observed.more ??= []).push([native, rec]);
     return;
   }
-  const x = new Exchange(native, rec, req, res);
+  const x = new Exchange(native, rec, req);
   res[kExchange] = x;
   if (!(res instanceof http.ServerResponse)) {
     x.writeHead = res.writeHead;

@@ -83,9 +83,9 @@ fn main() {
     }
 }
 
-#[cfg(feature = "sqlite")]
 /// N `track` events' JSON text written in batches of 500 (read `write_all`'s inclusive
 /// count: building the text is outside it).
+#[cfg(feature = "sqlite")]
 fn store_events() {
     use sonde_core::store::SqliteStore;
     let events: Vec<String> = (0..N)

@@ -1,7 +1,7 @@
 //! The statistics every output names the same way (Prometheus `/metrics` and the OTLP
 //! export): one list, so the two never drift apart.
 
-use super::{Counters, StatusClasses};
+use super::{Counters, DDSketch, RouteStats, StatusClasses};
 
 /// Counters of the pipeline: name (Prometheus prefixes `sonde_`; OTLP prefixes `sonde.` and
 /// puts a `.` after the first word: `events_received` → `sonde.events.received`), help,
@@ -64,4 +64,19 @@ pub(super) fn status_classes(s: &StatusClasses) -> [(&'static str, u64); 5] {
         ("4xx", s.client_error),
         ("5xx", s.server_error),
     ]
+}
+
+/// A route's latency series for `http.response.status_code`: one per status code
+/// (`Some(code)`), or the whole route's (`None`) in a snapshot published by an instance that
+/// kept no codes.
+pub(super) fn latency_by_status(r: &RouteStats) -> impl Iterator<Item = (Option<&str>, &DDSketch)> {
+    let whole = r
+        .status_codes
+        .is_empty()
+        .then_some((None, &r.latency.sketch));
+    whole.into_iter().chain(
+        r.status_codes
+            .iter()
+            .map(|(code, latency)| (Some(code.as_str()), &latency.sketch)),
+    )
 }

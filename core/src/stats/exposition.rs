@@ -111,14 +111,10 @@ pub fn exposition(
             ("http_request_method", r.method.as_str()),
             ("http_route", r.route.as_str()),
         ];
-        if r.status_codes.is_empty() {
-            // A snapshot published by an older instance: latency per route only.
-            out.histogram(duration, &labels, &r.latency.sketch);
-        }
-        for (code, latency) in &r.status_codes {
+        for (code, sketch) in catalog::latency_by_status(r) {
             let mut with_code = labels.to_vec();
-            with_code.push(("http_response_status_code", code.as_str()));
-            out.histogram(duration, &with_code, &latency.sketch);
+            with_code.extend(code.map(|code| ("http_response_status_code", code)));
+            out.histogram(duration, &with_code, sketch);
         }
     }
     let responses = "sonde_http_server_responses";

@@ -587,24 +587,20 @@ impl LiveRoute {
 
     #[cfg(not(target_arch = "wasm32"))]
     fn sketch_for(&mut self, status: u64) -> &mut DDSketch {
-        let code = u16::try_from(status)
+        let mut code = u16::try_from(status)
             .ok()
             .filter(|c| (100..=999).contains(c))
             .unwrap_or(0);
-        let at = match self.codes.iter().position(|(c, _)| *c == code) {
-            Some(i) => i,
-            None if self.codes.len() < MAX_STATUS_CODES || code == 0 => {
-                self.codes.push((code, DDSketch::default()));
-                self.codes.len() - 1
-            }
-            None => match self.codes.iter().position(|(c, _)| *c == 0) {
-                Some(i) => i,
-                None => {
-                    self.codes.push((0, DDSketch::default()));
-                    self.codes.len() - 1
-                }
-            },
-        };
+        let mut at = self.codes.iter().position(|(c, _)| *c == code);
+        if at.is_none() && self.codes.len() >= MAX_STATUS_CODES {
+            // Past the cap, a new code shares `__other__`.
+            code = 0;
+            at = self.codes.iter().position(|(c, _)| *c == 0);
+        }
+        let at = at.unwrap_or_else(|| {
+            self.codes.push((code, DDSketch::default()));
+            self.codes.len() - 1
+        });
         &mut self.codes[at].1
     }
 

@@ -78,17 +78,13 @@ pub fn export_request(
             key_value("http.request.method", &r.method),
             key_value("http.route", &r.route),
         ];
-        if r.status_codes.is_empty() {
-            // A snapshot published by an older instance: latency per route only.
-            routes.push(histogram_point(&attributes, &r.latency.sketch, time));
-        }
-        for (code, latency) in &r.status_codes {
+        for (code, sketch) in catalog::latency_by_status(r) {
             // The convention's attribute is an integer; `__other__` has none.
             let mut with_code = attributes.to_vec();
-            if let Ok(code) = code.parse::<i64>() {
+            if let Some(code) = code.and_then(|code| code.parse::<i64>().ok()) {
                 with_code.push(key_int("http.response.status_code", code));
             }
-            routes.push(histogram_point(&with_code, &latency.sketch, time));
+            routes.push(histogram_point(&with_code, sketch, time));
         }
     }
     metrics.push(metric(
@@ -218,9 +214,9 @@ fn number(attributes: &[(&str, &str)], value: f64, time: Times) -> Vec<u8> {
     p
 }
 
-/// `ExponentialHistogramDataPoint` from a sketch of milliseconds: attributes 1, start 2,
-/// time 3, count 4, sum 5, scale 6, zero_count 7, positive 8, min 12, max 13.
-/// A data point of an exponential histogram; `attributes` are encoded `KeyValue`s.
+/// `ExponentialHistogramDataPoint` from a sketch of milliseconds: attributes 1 (encoded
+/// `KeyValue`s), start 2, time 3, count 4, sum 5, scale 6, zero_count 7, positive 8, min 12,
+/// max 13.
 fn histogram_point(attributes: &[Vec<u8>], sketch: &DDSketch, time: Times) -> Vec<u8> {
     let mut p = Vec::new();
     for kv in attributes {
@@ -275,23 +271,26 @@ pub fn bucket_index(v: f64) -> i32 {
     (scaled.ceil() as i32) - 1
 }
 
-/// `KeyValue` with a string `AnyValue`.
+/// `KeyValue` with a string `AnyValue` (`string_value`, field 1).
 fn key_value(key: &str, value: &str) -> Vec<u8> {
     let mut any = Vec::new();
     string(&mut any, 1, value);
-    let mut kv = Vec::new();
-    string(&mut kv, 1, key);
-    message(&mut kv, 2, &any);
-    kv
+    keyed(key, &any)
 }
 
-/// A `KeyValue` whose `AnyValue` is `int_value` (field 3, a varint of the two's complement).
+/// `KeyValue` with an integer `AnyValue` (`int_value`, field 3, a varint of the two's
+/// complement).
 fn key_int(key: &str, value: i64) -> Vec<u8> {
     let mut any = Vec::new();
     varint_field(&mut any, 3, value as u64);
+    keyed(key, &any)
+}
+
+/// `KeyValue`: the key (field 1) and an encoded `AnyValue` (field 2).
+fn keyed(key: &str, any: &[u8]) -> Vec<u8> {
     let mut kv = Vec::new();
     string(&mut kv, 1, key);
-    message(&mut kv, 2, &any);
+    message(&mut kv, 2, any);
     kv
 }
 
