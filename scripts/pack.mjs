@@ -3,7 +3,8 @@
 // packs it into dist/. The Node binding ships as napi-rs projects do: the main package `sonde`
 // (JavaScript and types) with an optional dependency on the platform package
 // `sonde-linux-x64-gnu`, which holds the prebuilt addon and is chosen by `native.js` at load
-// time. Every version is the Cargo workspace's.
+// time. The browser package's JavaScript is packed minified (bindings-wasm/minify.mjs).
+// Every version is the Cargo workspace's.
 //   node scripts/pack.mjs <addon.node>
 
 import { execFileSync } from 'node:child_process';
@@ -18,12 +19,17 @@ const [addon] = process.argv.slice(2);
 
 const version = fs.readFileSync(path.join(root, 'Cargo.toml'), 'utf8').match(/\[workspace\.package\][^[]*?version = "([^"]+)"/)[1];
 
-function stage(name, manifest, files) {
+/** `transform(path, bytes)` may rewrite a staged file (the browser package minifies its JS). */
+function stage(name, manifest, files, transform = (_file, bytes) => bytes) {
   const dir = path.join(staging, name);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   for (const [from, to] of files) {
     fs.cpSync(from, path.join(dir, to), { recursive: true });
+  }
+  for (const file of fs.readdirSync(dir, { recursive: true })) {
+    const full = path.join(dir, file);
+    if (fs.statSync(full).isFile()) fs.writeFileSync(full, transform(file, fs.readFileSync(full)));
   }
   fs.copyFileSync(path.join(root, 'LICENSE'), path.join(dir, 'LICENSE'));
   fs.writeFileSync(path.join(dir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
@@ -65,5 +71,7 @@ stage('sonde', published(path.join(node, 'package.json'), { optionalDependencies
 // The browser package.
 const wasm = path.join(root, 'bindings-wasm');
 const wasmManifest = JSON.parse(fs.readFileSync(path.join(wasm, 'package.json'), 'utf8'));
+const { minifyModule } = await import(path.join(wasm, 'minify.mjs'));
 stage('sonde-browser', published(path.join(wasm, 'package.json')),
-  [...wasmManifest.files.map((f) => [path.join(wasm, f), f]), [path.join(wasm, 'README.md'), 'README.md']]);
+  [...wasmManifest.files.map((f) => [path.join(wasm, f), f]), [path.join(wasm, 'README.md'), 'README.md']],
+  (file, bytes) => (file.endsWith('.js') ? Buffer.from(minifyModule(bytes.toString('utf8'))) : bytes));

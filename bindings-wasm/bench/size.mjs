@@ -1,7 +1,7 @@
 // Transferred size of the browser package (wasm + JS glue) against the incumbents'
 // browser bundles installed from npm, raw and gzip -9. `make bench-browser` runs it after
-// `make wasm`. JS is measured as shipped and minified by terser (the incumbents ship
-// minified bundles; a page's bundler would minify ours).
+// `make wasm`. The JS is measured as the repository holds it and as `make dist` packs it
+// (minified by esbuild: ../minify.mjs), which is what a page loads without a bundler.
 //
 //   node bench/size.mjs [--json]
 
@@ -10,7 +10,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { minify } from 'terser';
+import { minifyModule } from '../minify.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const pkgRoot = path.resolve(here, '..');
@@ -18,15 +18,12 @@ const require = createRequire(import.meta.url);
 
 const gzip = (bytes) => zlib.gzipSync(bytes, { level: 9 }).length;
 
-async function measure(files, { minifyJs = false } = {}) {
+function measure(files, { shipped = false } = {}) {
   let raw = 0;
   let gz = 0;
   for (const file of files) {
     let bytes = fs.readFileSync(file);
-    if (minifyJs && file.endsWith('.js')) {
-      const out = await minify(bytes.toString('utf8'), { module: true, compress: true, mangle: true });
-      bytes = Buffer.from(out.code);
-    }
+    if (shipped && file.endsWith('.js')) bytes = Buffer.from(minifyModule(bytes.toString('utf8')));
     raw += bytes.length;
     gz += gzip(bytes);
   }
@@ -45,19 +42,18 @@ for (const file of Object.values(sonde)) {
 }
 
 const rows = [
-  ['sonde-browser: .wasm', await measure([sonde.wasm])],
-  ['sonde-browser: JS (wasm-bindgen glue + sonde.js), as shipped', await measure([sonde.glue, sonde.api])],
-  ['sonde-browser: JS, minified', await measure([sonde.glue, sonde.api], { minifyJs: true })],
-  ['sonde-browser: total as shipped', await measure(Object.values(sonde))],
-  ['sonde-browser: total, JS minified', await measure(Object.values(sonde), { minifyJs: true })],
-  ['posthog-js: dist/array.js (what its snippet loads)', await measure([packageFile('posthog-js', 'dist/array.js')])],
-  ['posthog-js: dist/module.js (npm ESM entry)', await measure([packageFile('posthog-js', 'dist/module.js')])],
-  ['posthog-js: dist/module.slim.js (no extensions)', await measure([packageFile('posthog-js', 'dist/module.slim.js')])],
+  ['sonde-browser: .wasm', measure([sonde.wasm])],
+  ['sonde-browser: JS (wasm-bindgen glue + sonde.js), as in the repository', measure([sonde.glue, sonde.api])],
+  ['sonde-browser: JS, as packed (minified)', measure([sonde.glue, sonde.api], { shipped: true })],
+  ['sonde-browser: total as packed', measure(Object.values(sonde), { shipped: true })],
+  ['posthog-js: dist/array.js (what its snippet loads)', measure([packageFile('posthog-js', 'dist/array.js')])],
+  ['posthog-js: dist/module.js (npm ESM entry)', measure([packageFile('posthog-js', 'dist/module.js')])],
+  ['posthog-js: dist/module.slim.js (no extensions)', measure([packageFile('posthog-js', 'dist/module.slim.js')])],
   ['@segment/analytics-next: dist/umd/standalone.js (what its snippet loads first)',
-    await measure([packageFile('@segment/analytics-next', 'dist/umd/standalone.js')])],
+    measure([packageFile('@segment/analytics-next', 'dist/umd/standalone.js')])],
 ];
 
-const versions = Object.fromEntries(['posthog-js', '@segment/analytics-next', 'terser']
+const versions = Object.fromEntries(['posthog-js', '@segment/analytics-next']
   .map((name) => [name, require(`${name}/package.json`).version]));
 
 if (process.argv.includes('--json')) {

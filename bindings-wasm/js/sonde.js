@@ -790,8 +790,7 @@ export class Sonde {
     this.#sending = true;
     let reached = false;
     try {
-      for (let raw = this.#native.takeBatch(); raw !== undefined; raw = this.#native.takeBatch()) {
-        const batch = JSON.parse(raw);
+      for (let batch = this.#native.takeBatch(); batch !== undefined; batch = this.#native.takeBatch()) {
         const { outcome, retryAfterMs } = await this.#post(batch.payload);
         if (outcome === 'failed') {
           this.#retryLater(batch, retryAfterMs);
@@ -940,8 +939,7 @@ export class Sonde {
   #beacon() {
     if (this.#disabled) return;
     this.#native.flush();
-    for (let raw = this.#native.takeBatch(); raw !== undefined; raw = this.#native.takeBatch()) {
-      const batch = JSON.parse(raw);
+    for (let batch = this.#native.takeBatch(); batch !== undefined; batch = this.#native.takeBatch()) {
       const sent = navigator.sendBeacon && batch.payload.length <= BEACON_LIMIT
         && navigator.sendBeacon(this.#endpoint, new Blob([batch.payload], { type: 'text/plain' }));
       if (sent) {

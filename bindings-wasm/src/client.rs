@@ -9,7 +9,8 @@ use sonde_core::event::{calls, object_arg};
 use sonde_core::{Clock, Config, DeliveryMode, Error as CoreError, Message, Sonde};
 use wasm_bindgen::prelude::*;
 
-use crate::errors::to_js;
+use crate::errors::{set, to_js};
+use js_sys::Object;
 
 #[wasm_bindgen]
 extern "C" {
@@ -53,7 +54,7 @@ impl NativeSonde {
     /// always manual (the JS glue is the transport).
     #[wasm_bindgen(constructor)]
     pub fn new(options: Option<String>) -> Result<NativeSonde> {
-        crate::pattern::register();
+        crate::register_page_engines();
         let build = || -> std::result::Result<Sonde, CoreError> {
             let mut core: Map<String, Value> =
                 snake_case_keys(object_arg(options.as_deref(), "options")?);
@@ -258,13 +259,19 @@ impl NativeSonde {
         self.sonde.close();
     }
 
-    /// The next due batch as JSON text `{id, attempt, events, payload}`, or `undefined`.
+    /// The next due batch as an object `{id, attempt, events, payload}` (the payload is the
+    /// request body's JSON text), or `undefined`.
     #[wasm_bindgen(js_name = takeBatch)]
-    pub fn take_batch(&self) -> Result<Option<String>> {
+    pub fn take_batch(&self) -> Result<Option<Object>> {
         match self.sonde.take_batch() {
-            Ok(Some(batch)) => Ok(Some(
-                serde_json::json!({"id": batch.id, "attempt": batch.attempt, "events": batch.events, "payload": batch.payload}).to_string(),
-            )),
+            Ok(Some(batch)) => {
+                let out = Object::new();
+                set(&out, "id", &(batch.id as f64).into());
+                set(&out, "attempt", &f64::from(batch.attempt).into());
+                set(&out, "events", &(batch.events as f64).into());
+                set(&out, "payload", &batch.payload.into());
+                Ok(Some(out))
+            }
             Ok(None) => Ok(None),
             Err(e) => Err(to_js(&e)),
         }

@@ -5,8 +5,15 @@
 
 mod client;
 mod errors;
+mod floats;
 mod pattern;
 #[cfg(feature = "vectors")]
 mod vectors;
 
 pub use client::NativeSonde;
+
+/// The page's engines in the core: `RegExp` for schema patterns, `parseFloat` for numbers.
+pub(crate) fn register_page_engines() {
+    pattern::register();
+    floats::register();
+}

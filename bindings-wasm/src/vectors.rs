@@ -42,6 +42,7 @@ impl NativeSonde {
 /// Two `stats()` snapshots (JSON text) merged, as JSON text.
 #[wasm_bindgen(js_name = mergeStats)]
 pub fn merge_stats(a: &str, b: &str) -> Result<String> {
+    crate::register_page_engines();
     let mut merged = StatsSnapshot::from_json(a).map_err(|e| to_js(&e))?;
     let other = StatsSnapshot::from_json(b).map_err(|e| to_js(&e))?;
     merged.merge(&other).map_err(|e| to_js(&e))?;
@@ -52,6 +53,7 @@ pub fn merge_stats(a: &str, b: &str) -> Result<String> {
 /// the transitions as `[{t_ms, rule, state}]` JSON text.
 #[wasm_bindgen(js_name = alertTransitions)]
 pub fn alert_transitions(rules: &str, series: &str) -> Result<String> {
+    crate::register_page_engines();
     let rules = AlertEngine::rules_from_json(&parse(rules)?).map_err(|e| to_js(&e))?;
     let mut engine = AlertEngine::new(rules, 100).map_err(|e| to_js(&e))?;
     let mut out = Vec::new();
@@ -70,6 +72,7 @@ pub fn alert_transitions(rules: &str, series: &str) -> Result<String> {
 /// problem. (The page has no store; this is the query reading every binding shares.)
 #[wasm_bindgen(js_name = checkEventQuery)]
 pub fn check_event_query(query: &str) -> Result<()> {
+    crate::register_page_engines();
     EventQuery::from_value(&parse(query)?)
         .map(|_| ())
         .map_err(|e| to_js(&e))

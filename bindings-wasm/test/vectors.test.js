@@ -47,8 +47,8 @@ async function pageRunner(list) {
     // The delivered batch's payload text, parsed outside the page by parseKeepingText.
     const delivered = (s) => {
       s.flush();
-      const raw = s.takeBatch();
-      return raw === undefined ? null : JSON.parse(raw).payload;
+      const batch = s.takeBatch();
+      return batch === undefined ? null : batch.payload;
     };
     const report = (json) => JSON.parse(json);
     const run = {

@@ -112,11 +112,11 @@ impl Notice {
                     128 + lost.events.iter().map(|e| e.len() + 1).sum::<usize>(),
                 );
                 out.push_str("{\"kind\":\"lost\",\"reason\":");
-                out.push_str(&serde_json::Value::from(lost.reason.as_str()).to_string());
+                out.push_str(&crate::event::json::quoted(lost.reason.as_str()));
                 out.push_str(",\"code\":");
-                out.push_str(&serde_json::Value::from(error.code()).to_string());
+                out.push_str(&crate::event::json::quoted(error.code()));
                 out.push_str(",\"message\":");
-                out.push_str(&serde_json::Value::from(error.to_string()).to_string());
+                out.push_str(&crate::event::json::quoted(&error.to_string()));
                 out.push_str(&format!(",\"count\":{}", lost.count));
                 out.push_str(",\"events\":[");
                 for (i, event) in lost.events.iter().enumerate() {

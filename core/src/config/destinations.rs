@@ -5,6 +5,7 @@
 //! with `write_key`, `forward_format` and `http_timeout`). Bindings add their own function
 //! sinks.
 
+use crate::event::json::shown;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -80,7 +81,10 @@ impl Destinations {
                 (_, Some(path)) => out.store = Some(StoreLocation::File(path)),
                 _ => bad(
                     "store",
-                    format!("store must be a file path or a postgresql:// URL, got {v}"),
+                    format!(
+                        "store must be a file path or a postgresql:// URL, got {}",
+                        shown(&v)
+                    ),
                 ),
             }
         }
@@ -93,7 +97,10 @@ impl Destinations {
                 _ => {
                     bad(
                         "console",
-                        format!("console must be true, false, \"pretty\" or \"json\", got {v}"),
+                        format!(
+                            "console must be true, false, \"pretty\" or \"json\", got {}",
+                            shown(&v)
+                        ),
                     );
                     None
                 }
@@ -104,7 +111,10 @@ impl Destinations {
             Some(v) => positive(&v).unwrap_or_else(|| {
                 bad(
                     "jsonl_max_bytes",
-                    format!("jsonl_max_bytes must be a positive integer, got {v}"),
+                    format!(
+                        "jsonl_max_bytes must be a positive integer, got {}",
+                        shown(&v)
+                    ),
                 );
                 JSONL_MAX_BYTES
             }),
@@ -117,7 +127,10 @@ impl Destinations {
                 .unwrap_or_else(|| {
                     bad(
                         "jsonl_max_files",
-                        format!("jsonl_max_files must be a non-negative integer, got {v}"),
+                        format!(
+                            "jsonl_max_files must be a non-negative integer, got {}",
+                            shown(&v)
+                        ),
                     );
                     JSONL_MAX_FILES
                 }),
@@ -125,7 +138,10 @@ impl Destinations {
         if let Some(v) = take("jsonl") {
             match file_path(&v) {
                 Some(path) => out.jsonl = Some((path, max_bytes, max_files)),
-                None => bad("jsonl", format!("jsonl must be a file path, got {v}")),
+                None => bad(
+                    "jsonl",
+                    format!("jsonl must be a file path, got {}", shown(&v)),
+                ),
             }
         }
         #[cfg(feature = "http-sink")]
@@ -327,7 +343,10 @@ fn take_otlp(
                 .filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_owned())))
                 .collect(),
             Some(v) => {
-                bad(key, format!("{key} must be an object of strings, got {v}"));
+                bad(
+                    key,
+                    format!("{key} must be an object of strings, got {}", shown(&v)),
+                );
                 Vec::new()
             }
         }
@@ -339,7 +358,10 @@ fn take_otlp(
             Some(ms) => otlp.interval = std::time::Duration::from_millis(ms),
             None => bad(
                 "otlp_interval_ms",
-                format!("otlp_interval_ms must be 100 to 86,400,000 milliseconds, got {v}"),
+                format!(
+                    "otlp_interval_ms must be 100 to 86,400,000 milliseconds, got {}",
+                    shown(&v)
+                ),
             ),
         }
     }
@@ -408,7 +430,7 @@ fn take_http(
         Some(Value::String(key)) if !key.is_empty() => http.write_key = Some(key),
         Some(v) => bad(
             "write_key",
-            format!("write_key must be a non-empty string, got {v}"),
+            format!("write_key must be a non-empty string, got {}", shown(&v)),
         ),
     }
     if let Some(v) = format {
@@ -416,7 +438,10 @@ fn take_http(
             Some(format) => http.format = format,
             None => bad(
                 "forward_format",
-                format!("forward_format must be \"segment\" or \"posthog\", got {v}"),
+                format!(
+                    "forward_format must be \"segment\" or \"posthog\", got {}",
+                    shown(&v)
+                ),
             ),
         }
     }
@@ -428,14 +453,20 @@ fn take_http(
             Some(seconds) => http.timeout = std::time::Duration::from_secs_f64(seconds),
             None => bad(
                 "http_timeout",
-                format!("http_timeout must be a number of seconds in (0, 3600], got {v}"),
+                format!(
+                    "http_timeout must be a number of seconds in (0, 3600], got {}",
+                    shown(&v)
+                ),
             ),
         }
     }
     if let Some(v) = outbox {
         match file_path(&v) {
             Some(path) => http.outbox = Some(path),
-            None => bad("outbox", format!("outbox must be a file path, got {v}")),
+            None => bad(
+                "outbox",
+                format!("outbox must be a file path, got {}", shown(&v)),
+            ),
         }
     }
     if let Some(v) = outbox_max_bytes {
@@ -443,7 +474,10 @@ fn take_http(
             Some(n) => http.outbox_max_bytes = n,
             None => bad(
                 "outbox_max_bytes",
-                format!("outbox_max_bytes must be a positive integer, got {v}"),
+                format!(
+                    "outbox_max_bytes must be a positive integer, got {}",
+                    shown(&v)
+                ),
             ),
         }
     }
@@ -471,7 +505,10 @@ fn take_forward(forward: Value, problems: &mut Vec<Violation>) -> Vec<HttpSinkOp
             problems.push(Violation::new(
                 prefix,
                 codes::INVALID_OPTION,
-                format!("a forward destination must be an object, got {entry}"),
+                format!(
+                    "a forward destination must be an object, got {}",
+                    shown(&entry)
+                ),
             ));
             continue;
         };

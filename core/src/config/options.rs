@@ -2,6 +2,7 @@
 //! test vectors use: Python keyword arguments and JS option objects arrive here as JSON.
 //! Unknown keys and bad values are reported together, each with its own violation.
 
+use crate::event::json::shown;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -113,7 +114,7 @@ impl Reader<'_> {
         if n.is_none() {
             self.bad(
                 key,
-                format!("{key} must be a non-negative integer, got {v}"),
+                format!("{key} must be a non-negative integer, got {}", shown(v)),
             );
         }
         n
@@ -126,7 +127,7 @@ impl Reader<'_> {
     fn float(&mut self, key: &str, v: &Value) -> Option<f64> {
         let n = v.as_f64();
         if n.is_none() {
-            self.bad(key, format!("{key} must be a number, got {v}"));
+            self.bad(key, format!("{key} must be a number, got {}", shown(v)));
         }
         n
     }
@@ -134,7 +135,7 @@ impl Reader<'_> {
     fn string(&mut self, key: &str, v: &Value) -> Option<String> {
         let s = v.as_str().map(str::to_owned);
         if s.is_none() {
-            self.bad(key, format!("{key} must be a string, got {v}"));
+            self.bad(key, format!("{key} must be a string, got {}", shown(v)));
         }
         s
     }
@@ -238,7 +239,7 @@ impl Config {
                     Some("keep") => self.ip_policy = IpPolicy::Keep,
                     Some("anonymize") => self.ip_policy = IpPolicy::Anonymize,
                     Some("drop") => self.ip_policy = IpPolicy::Drop,
-                    _ => r.bad(k, format!("ip_policy must be \"keep\", \"anonymize\" or \"drop\", got {v}")),
+                    _ => r.bad(k, format!("ip_policy must be \"keep\", \"anonymize\" or \"drop\", got {}", shown(v))),
                 },
                 "max_queue_events" => {
                     if let Some(n) = r.usize(k, v) {
@@ -254,7 +255,7 @@ impl Config {
                     Some("drop_oldest") => self.overflow = OverflowPolicy::DropOldest,
                     Some("drop_newest") => self.overflow = OverflowPolicy::DropNewest,
                     Some("block") => self.overflow = OverflowPolicy::Block(Duration::from_millis(100)),
-                    _ => r.bad(k, format!("overflow must be \"drop_oldest\", \"drop_newest\" or \"block\", got {v}")),
+                    _ => r.bad(k, format!("overflow must be \"drop_oldest\", \"drop_newest\" or \"block\", got {}", shown(v))),
                 },
                 "block_timeout_ms" => block_timeout = r.millis(k, v),
                 "batch_size" => {
@@ -290,7 +291,7 @@ impl Config {
                 "delivery" => match v.as_str() {
                     Some("worker") => self.delivery = DeliveryMode::Worker,
                     Some("manual") => self.delivery = DeliveryMode::Manual,
-                    _ => r.bad(k, format!("delivery must be \"worker\" or \"manual\", got {v}")),
+                    _ => r.bad(k, format!("delivery must be \"worker\" or \"manual\", got {}", shown(v))),
                 },
                 "drop_timeout_ms" => {
                     if let Some(d) = r.millis(k, v) {
@@ -337,21 +338,21 @@ impl Config {
                 }
                 "disabled" => match v.as_bool() {
                     Some(b) => self.disabled = b,
-                    None => r.bad(k, format!("disabled must be true or false, got {v}")),
+                    None => r.bad(k, format!("disabled must be true or false, got {}", shown(v))),
                 },
                 "require_person" => match v.as_bool() {
                     Some(b) => self.require_person = b,
-                    None => r.bad(k, format!("require_person must be true or false, got {v}")),
+                    None => r.bad(k, format!("require_person must be true or false, got {}", shown(v))),
                 },
                 "debug" => match v.as_bool() {
                     Some(b) => self.debug = b,
-                    None => r.bad(k, format!("debug must be true or false, got {v}")),
+                    None => r.bad(k, format!("debug must be true or false, got {}", shown(v))),
                 },
                 "on_invalid" => match v.as_str() {
                     Some("raise") => self.on_invalid = Some(InvalidPolicy::Raise),
                     Some("warn") => self.on_invalid = Some(InvalidPolicy::Warn),
                     Some("drop") => self.on_invalid = Some(InvalidPolicy::Drop),
-                    _ => r.bad(k, format!("on_invalid must be \"raise\", \"warn\" or \"drop\", got {v}")),
+                    _ => r.bad(k, format!("on_invalid must be \"raise\", \"warn\" or \"drop\", got {}", shown(v))),
                 },
                 #[cfg(not(target_arch = "wasm32"))]
                 "metrics_interval_ms" => {

@@ -4,6 +4,7 @@
 //! rename a runtime's options into them, and refuse the other runtime's spelling with a
 //! message saying what to write instead.
 
+use crate::event::json::shown;
 use serde_json::{Map, Number, Value};
 
 use crate::codes;
@@ -74,7 +75,10 @@ pub fn renamed_in_seconds(options: Map<String, Value>) -> (Map<String, Value>, V
                     None => refuse(
                         &mut problems,
                         format!("/{key}"),
-                        format!("{key} must be a non-negative number of seconds, got {v}"),
+                        format!(
+                            "{key} must be a non-negative number of seconds, got {}",
+                            shown(&v)
+                        ),
                     ),
                 },
             },
@@ -155,7 +159,10 @@ fn milliseconds_object(
                     None => refuse(
                         problems,
                         format!("{at}/{key}"),
-                        format!("{key} must be a non-negative number of milliseconds, got {v}"),
+                        format!(
+                            "{key} must be a non-negative number of milliseconds, got {}",
+                            shown(v)
+                        ),
                     ),
                 },
             },

@@ -21,7 +21,10 @@ pub fn object_arg(json: Option<&str>, what: &str) -> Result<Properties, Error> {
     match super::reader::parse_json(json) {
         Ok(Value::Null) => Ok(Properties::new()),
         Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(invalid(format!("{what} must be an object, got {other}"))),
+        Ok(other) => Err(invalid(format!(
+            "{what} must be an object, got {}",
+            super::json::shown(&other)
+        ))),
         Err(e) => Err(invalid(format!("{what} is not JSON: {e}"))),
     }
 }
@@ -79,7 +82,8 @@ impl Envelope {
             None => None,
             Some(t) => Some(t.as_str().and_then(Timestamp::parse).ok_or_else(|| {
                 invalid(format!(
-                    "timestamp must be an RFC 3339 string or a Date, got {t}"
+                    "timestamp must be an RFC 3339 string or a Date, got {}",
+                    super::json::shown(t)
                 ))
             })?),
         };

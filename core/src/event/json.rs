@@ -260,8 +260,28 @@ pub(crate) fn write_f64(x: f64, out: &mut Vec<u8>) {
 
 /// A number for a message, formatted as JSON writes it: the browser build then carries
 /// one float formatter (serde_json's) instead of also `core::fmt`'s.
+/// A JSON value inside a message (`got {}`), written by this module: serde_json's own
+/// `Display` brings its pretty printer, `io::Error` and with them `core::fmt`'s Unicode
+/// tables into the browser build.
+pub(crate) struct Shown<'a>(&'a Value);
+
+pub(crate) fn shown(value: &Value) -> Shown<'_> {
+    Shown(value)
+}
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = Vec::with_capacity(32);
+        write_value(self.0, &mut out);
+        f.write_str(std::str::from_utf8(&out).unwrap_or_default())
+    }
+}
+
 pub(crate) fn number_text(x: f64) -> String {
-    serde_json::Value::from(x).to_string()
+    // Not `Value::to_string`, for the reason `Shown` gives.
+    let mut out = Vec::with_capacity(24);
+    write_f64(x, &mut out);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// A string for a message, quoted as JSON writes it (`"a\"b"`): `{:?}` would bring

@@ -433,11 +433,7 @@ impl<'a> Reader<'a> {
                 return Ok(Value::from(n));
             }
         }
-        match text
-            .parse::<f64>()
-            .ok()
-            .and_then(serde_json::Number::from_f64)
-        {
+        match super::number::parse_f64(text).and_then(serde_json::Number::from_f64) {
             Some(n) => Ok(Value::Number(n)),
             None => Err(SyntaxError {
                 offset: start,
@@ -499,7 +495,8 @@ impl<'a> Reader<'a> {
                         && !self
                             .text
                             .get(number..self.pos)
-                            .is_some_and(|t| t.parse::<f64>().is_ok_and(f64::is_finite))
+                            .and_then(super::number::parse_f64)
+                            .is_some_and(f64::is_finite)
                     {
                         scan.number_out_of_range = true;
                     }

@@ -11,7 +11,7 @@ use super::pattern::Pattern;
 use super::pointer::Pointer;
 use crate::codes;
 use crate::error::Violation;
-use crate::event::json::number_text;
+use crate::event::json::{number_text, shown};
 use crate::event::reader::Reader;
 use crate::event::Properties;
 
@@ -226,7 +226,11 @@ impl Schema {
                 out.push(Violation::new(
                     path.text(),
                     codes::ENUM,
-                    format!("{value} is not one of {}", Value::Array(allowed.clone())),
+                    format!(
+                        "{} is not one of {}",
+                        shown(value),
+                        shown(&Value::Array(allowed.clone()))
+                    ),
                 ));
             }
         }
@@ -363,13 +367,13 @@ impl Schema {
                 Ok(i) => {
                     self.properties[i].1.check(&value, &at, &mut found);
                     if !found.is_empty() {
-                        declared.push((key.clone(), found));
+                        insert_sorted(&mut declared, key.clone(), found);
                     }
                 }
                 Err(_) => {
                     self.check_undeclared(&key, &value, &at, &mut found);
                     if !found.is_empty() {
-                        undeclared.push((key.clone(), found));
+                        insert_sorted(&mut undeclared, key.clone(), found);
                     }
                 }
             }
@@ -381,8 +385,6 @@ impl Schema {
                 out.push(required(&path.key(name), name));
             }
         }
-        declared.sort_by(|a, b| a.0.cmp(&b.0));
-        undeclared.sort_by(|a, b| a.0.cmp(&b.0));
         for (_, found) in declared.into_iter().chain(undeclared) {
             out.extend(found);
         }
@@ -430,6 +432,17 @@ impl Schema {
     }
 }
 
+/// Keeps `list` sorted by key as members with violations arrive (few, and usually none: a
+/// sort's code would cost more of the browser's `.wasm` than this).
+fn insert_sorted<'a>(
+    list: &mut Vec<(Cow<'a, str>, Vec<Violation>)>,
+    key: Cow<'a, str>,
+    found: Vec<Violation>,
+) {
+    let at = list.partition_point(|(k, _)| *k < key);
+    list.insert(at, (key, found));
+}
+
 fn required(at: &Pointer<'_>, name: &str) -> Violation {
     Violation::new(
         at.text(),
@@ -469,7 +482,8 @@ fn compile_types(value: &Value, at: &str, problems: &mut Vec<Violation>) -> Vec<
             None => problems.push(bad(
                 at,
                 &format!(
-                    "type {n} is not one of null, boolean, integer, number, string, array, object"
+                    "type {} is not one of null, boolean, integer, number, string, array, object",
+                    shown(n)
                 ),
             )),
         }
