@@ -305,3 +305,61 @@ fn patterns_run_on_the_pages_regexp() {
     assert_eq!(code, "invalid_config");
     assert_eq!(violations[0].1, "invalid_schema");
 }
+
+/// Numbers read and written through the page's `parseFloat` and `toExponential` where the
+/// core's fast paths stop: the delivered text is what serde_json writes for the same value.
+#[wasm_bindgen_test]
+fn numbers_past_the_fast_paths_read_and_write_as_serde_json_does() {
+    let c = client(json!({}));
+    let numbers = [
+        "0.1",
+        "1e21",
+        "1.5e-7",
+        "1246842075626170.2",
+        "12345.678",
+        "-0.0",
+        "100.0",
+        "0.30000000000000004",
+        "1.7976931348623157e308",
+        "5e-324",
+        "0.00001234",
+        "123456789012345678901234567890",
+        "2.5e-5",
+    ];
+    for text in numbers {
+        let value: f64 = text.parse().unwrap();
+        // Super properties are parsed to values and written again (event properties keep
+        // the page's own text).
+        c.register(format!("{{\"n\":{text}}}")).unwrap();
+        c.track("Numbers".into(), None, None).unwrap();
+        c.unregister("n");
+        c.track_performance("op".into(), value, None).unwrap();
+    }
+    c.flush().unwrap();
+    let batch = take(&c);
+    let delivered = number_texts(batch["payload"].as_str().unwrap_or(""));
+    assert_eq!(delivered.len(), 2 * numbers.len(), "{delivered:?}");
+    for (i, text) in numbers.iter().enumerate() {
+        let value: f64 = text.parse().unwrap();
+        let expected = serde_json::to_string(&value).unwrap();
+        assert_eq!(delivered[2 * i], expected, "super property n of {text}");
+        assert_eq!(delivered[2 * i + 1], expected, "duration_ms of {text}");
+    }
+}
+
+/// The text after each `"n":` and `"duration_ms":` in a payload, in order.
+fn number_texts(payload: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = payload;
+    while let Some(at) = ["\"n\":", "\"duration_ms\":"]
+        .iter()
+        .filter_map(|key| rest.find(key).map(|i| i + key.len()))
+        .min()
+    {
+        rest = &rest[at..];
+        let end = rest.find([',', '}']).unwrap_or(rest.len());
+        found.push(rest[..end].to_owned());
+        rest = &rest[end..];
+    }
+    found
+}

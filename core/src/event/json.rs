@@ -185,9 +185,9 @@ fn write_number(n: &Number, out: &mut Vec<u8>) {
     } else if let Some(i) = n.as_i64() {
         out.push(b'-');
         write_u64(i.unsigned_abs(), out);
-    } else {
-        // Floats keep serde_json's shortest round-trip formatting.
-        let _ = serde_json::to_writer(&mut *out, n);
+    } else if let Some(x) = n.as_f64() {
+        // serde_json's shortest round-trip text (see `number`).
+        super::number::write_finite_f64(x, out);
     }
 }
 

@@ -19,7 +19,7 @@ pub use envelope::{calls, object_arg, Envelope};
 use crate::codes;
 use crate::error::Violation;
 
-pub use number::{set_float_parser, FloatParser};
+pub use number::{set_float_text, FloatText};
 pub use parse::parse_message;
 pub(crate) use parse::type_name as parse_type_name;
 pub(crate) use parse::Draft;
