@@ -528,7 +528,7 @@ impl Sonde {
 
     /// Removes one super property.
     pub fn unregister(&self, key: &str) {
-        self.super_properties_mut().remove(key);
+        crate::event::remove_key(&mut self.super_properties_mut(), key);
     }
 
     /// The current super properties.

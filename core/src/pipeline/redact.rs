@@ -157,9 +157,7 @@ impl Redactor {
     fn apply_ip(&self, map: &mut Properties, key: &str) {
         match self.ip {
             IpPolicy::Keep => {}
-            IpPolicy::Drop => {
-                map.remove(key);
-            }
+            IpPolicy::Drop => crate::event::remove_key(map, key),
             IpPolicy::Anonymize => {
                 if let Some(v) = map.get_mut(key) {
                     if let Some(text) = v.as_str() {

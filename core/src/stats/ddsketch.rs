@@ -46,7 +46,20 @@ fn inverse_approx_log2(y: f64) -> f64 {
         let slope = (3.0 * A * s + 2.0 * B) * s + C;
         s = (s - p / slope).clamp(0.0, 1.0);
     }
-    (1.0 + s) * exponent.exp2()
+    (1.0 + s) * power_of_two(exponent)
+}
+
+/// 2^`exponent` for a whole `exponent`, built from its bits: exact, as `exp2` is for whole
+/// numbers, without libm's `exp2` and its 4 KB table in the browser's `.wasm`. Past the
+/// normal range it is 0 or infinity (no sketch holds such values).
+fn power_of_two(exponent: f64) -> f64 {
+    if exponent > 1023.0 {
+        f64::INFINITY
+    } else if exponent < -1022.0 {
+        0.0
+    } else {
+        f64::from_bits(((exponent as i64 + 1023) as u64) << 52)
+    }
 }
 
 /// A mergeable quantile sketch.
@@ -497,6 +510,15 @@ impl TryFrom<SketchWire> for DDSketch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn powers_of_two_are_exact() {
+        for e in -1022..=1023 {
+            assert_eq!(power_of_two(f64::from(e)), f64::from(e).exp2(), "2^{e}");
+        }
+        assert_eq!(power_of_two(1024.0), f64::INFINITY);
+        assert_eq!(power_of_two(-1023.0), 0.0);
+    }
 
     #[test]
     fn every_value_maps_within_the_accuracy() {
