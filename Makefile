@@ -74,17 +74,17 @@ bindings-wasm/node_modules/.ready: bindings-wasm/package.json bindings-wasm/pack
 nightly-toolchain:
 	rustup toolchain install $(NIGHTLY) --profile minimal --component rust-src
 
-wasm: setup nightly-toolchain $(WASM_BINDGEN) bindings-wasm/node_modules/.ready ## Build the browser package: size profile and std without panic machinery, wasm-bindgen, wasm-opt -Oz (npm binaryen)
+wasm: setup nightly-toolchain $(WASM_BINDGEN) bindings-wasm/node_modules/.ready ## Build the browser package: size profile and std without panic machinery, wasm-bindgen, wasm-opt -Os --converge (npm binaryen)
 	$(WASM_BUILD) --profile wasm-size
 	$(WASM_BINDGEN) --target web --out-dir bindings-wasm/pkg $(WASM_TARGET_DIR)/$(WASM_TARGET)/wasm-size/sonde_wasm.wasm
-	bindings-wasm/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+	bindings-wasm/node_modules/.bin/wasm-opt -Os --converge --enable-bulk-memory --enable-nontrapping-float-to-int \
 		--enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
 		--strip-debug --strip-producers -o bindings-wasm/pkg/sonde_wasm_bg.wasm bindings-wasm/pkg/sonde_wasm_bg.wasm
 
 wasm-vectors: setup nightly-toolchain $(WASM_BINDGEN) bindings-wasm/node_modules/.ready ## The binding plus the vectors' entry points (ingest, ...), built and optimized as the package is
 	$(WASM_BUILD) --profile wasm-vectors --features vectors
 	$(WASM_BINDGEN) --target web --out-dir bindings-wasm/pkg-vectors $(WASM_TARGET_DIR)/$(WASM_TARGET)/wasm-vectors/sonde_wasm.wasm
-	bindings-wasm/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+	bindings-wasm/node_modules/.bin/wasm-opt -Os --converge --enable-bulk-memory --enable-nontrapping-float-to-int \
 		--enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
 		--strip-debug --strip-producers -o bindings-wasm/pkg-vectors/sonde_wasm_bg.wasm bindings-wasm/pkg-vectors/sonde_wasm_bg.wasm
 
