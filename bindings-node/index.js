@@ -19,6 +19,37 @@ function coreError(data) {
 // (Dates become RFC 3339 text on the way, through their toJSON.)
 const json = (value) => (value == null ? undefined : JSON.stringify(value));
 
+/**
+ * An event's object (properties, traits, options) as JSON text. JSON.stringify writes NaN
+ * and ±Infinity as null without a word; the event is refused instead, every such number at
+ * its path (`/properties/price`), as the Python binding refuses them. Only text holding a
+ * null is searched, so the usual call pays one `includes`.
+ */
+function eventJson(value, at) {
+  if (value == null) return undefined;
+  const text = JSON.stringify(value);
+  if (text.includes('null')) refuseNonFinite(value, at);
+  return text;
+}
+
+const pointerKey = (key) => String(key).replaceAll('~', '~0').replaceAll('/', '~1');
+
+function refuseNonFinite(value, at) {
+  const violations = [];
+  const walk = (v, path, depth) => {
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) violations.push({ path, code: 'invalid_type', message: `${v} is not a JSON number (NaN or infinite)` });
+    } else if (v !== null && typeof v === 'object' && typeof v.toJSON !== 'function' && depth < 64) {
+      for (const key of Object.keys(v)) walk(v[key], `${path}/${pointerKey(key)}`, depth + 1);
+    }
+  };
+  walk(value, at, 0);
+  if (violations.length === 0) return;
+  const [first] = violations;
+  const more = violations.length > 1 ? ` (and ${violations.length - 1} more)` : '';
+  throw coreError({ code: 'invalid_event', message: `invalid_event: ${first.path}: ${first.message} (invalid_type)${more}`, violations });
+}
+
 /** Whether `key` is the only enumerable key of `object`. */
 function onlyKey(object, key) {
   for (const k in object) if (k !== key) return false;
@@ -215,31 +246,31 @@ class Sonde {
       try {
         // The common call names only its user: the id crosses as a string, not as JSON.
         if (typeof options?.userId === 'string' && onlyKey(options, 'userId')) {
-          return this.#native.trackFor(event, json(properties), options.userId);
+          return this.#native.trackFor(event, eventJson(properties, '/properties'), options.userId);
         }
-        return this.#native.track(event, json(properties), json(options));
+        return this.#native.track(event, eventJson(properties, '/properties'), eventJson(options, ''));
       } catch (error) {
         return this.#refused(error, { ...options, type: 'track', event, properties });
       }
     }
     return this.#record({ ...options, type: 'track', event, properties },
-      ({ type, event: name, properties: props, ...envelope }) => this.#native.track(name, json(props), json(envelope)));
+      ({ type, event: name, properties: props, ...envelope }) => this.#native.track(name, eventJson(props, '/properties'), eventJson(envelope, '')));
   }
   page(name, properties, options) {
     return this.#record({ ...options, type: 'page', name, properties },
-      ({ type, name: n, properties: props, ...envelope }) => this.#native.page(n, json(props), json(envelope)));
+      ({ type, name: n, properties: props, ...envelope }) => this.#native.page(n, eventJson(props, '/properties'), eventJson(envelope, '')));
   }
   screen(name, properties, options) {
     return this.#record({ ...options, type: 'screen', name, properties },
-      ({ type, name: n, properties: props, ...envelope }) => this.#native.screen(n, json(props), json(envelope)));
+      ({ type, name: n, properties: props, ...envelope }) => this.#native.screen(n, eventJson(props, '/properties'), eventJson(envelope, '')));
   }
   identify(userId, traits, options) {
     return this.#record({ ...options, type: 'identify', userId, traits },
-      ({ type, userId: id, traits: t, ...envelope }) => this.#native.identify(id, json(t), json(envelope)));
+      ({ type, userId: id, traits: t, ...envelope }) => this.#native.identify(id, eventJson(t, '/traits'), eventJson(envelope, '')));
   }
   group(groupId, traits, options) {
     return this.#record({ ...options, type: 'group', groupId, traits },
-      ({ type, groupId: id, traits: t, ...envelope }) => this.#native.group(id, json(t), json(envelope)));
+      ({ type, groupId: id, traits: t, ...envelope }) => this.#native.group(id, eventJson(t, '/traits'), eventJson(envelope, '')));
   }
   /**
    * Merges two identities: `{ previousId, userId }` (an object, as in @segment/analytics-node:
@@ -253,7 +284,7 @@ class Sonde {
     }
     const { previousId, userId, ...envelope } = identities;
     return this.#record({ ...envelope, ...options, type: 'alias', previousId, userId },
-      ({ type, previousId: p, userId: u, ...rest }) => this.#native.alias(u, p, json(rest)));
+      ({ type, previousId: p, userId: u, ...rest }) => this.#native.alias(u, p, eventJson(rest, '')));
   }
   trackApiRequest(request) {
     return this.#guard({ type: 'track', event: '$api_request', request },
@@ -264,15 +295,15 @@ class Sonde {
   }
   trackPerformance(operation, durationMs, options) {
     return this.#guard({ type: 'track', event: '$performance', operation, durationMs },
-      () => this.#native.trackPerformance(operation, durationMs, json(options)));
+      () => this.#native.trackPerformance(operation, durationMs, eventJson(options, '')));
   }
   trackInteraction(action, target, options) {
     return this.#guard({ type: 'track', event: '$interaction', action, target },
-      () => this.#native.trackInteraction(action, target, json(options)));
+      () => this.#native.trackInteraction(action, target, eventJson(options, '')));
   }
   trackError(errorType, message, options) {
     return this.#guard({ type: 'track', event: '$error', errorType, message },
-      () => this.#native.trackError(errorType, message, json(options)));
+      () => this.#native.trackError(errorType, message, eventJson(options, '')));
   }
 
   /** The reserved events: `onInvalid` applies; `beforeSend` does not (they are Sonde's own). */

@@ -96,6 +96,33 @@ test('errors are real Errors with a code and every violation', async () => {
   await assert.rejects(sonde.queryEvents(), (e) => e.code === 'unsupported');
 });
 
+test('NaN and Infinity are refused at their paths, not written as null', async () => {
+  const { sonde, delivered } = collecting();
+  const refused = (call, paths) => assert.throws(call, (e) => {
+    assert.equal(e.name, 'SondeError');
+    assert.equal(e.code, 'invalid_event');
+    assert.deepEqual(e.violations.map((v) => `${v.path} ${v.code}`), paths.map((p) => `${p} invalid_type`));
+    assert.match(e.message, /is not a JSON number/);
+    return true;
+  });
+  refused(() => sonde.track('Priced', { price: NaN, nested: { 'a/b': [1, -Infinity] }, fine: null }),
+    ['/properties/price', '/properties/nested/a~1b/1']);
+  refused(() => sonde.track('Priced', { price: Infinity }, { userId: 'u1' }), ['/properties/price']);
+  refused(() => sonde.identify('u1', { score: NaN }), ['/traits/score']);
+  refused(() => sonde.page('Home', {}, { context: { screen: { density: NaN } } }), ['/context/screen/density']);
+  refused(() => sonde.trackPerformance('op', 5, { metadata: { ratio: Infinity } }), ['/metadata/ratio']);
+  // A null of the caller's own is data, and onInvalid applies as to any refused event.
+  sonde.track('Nulled', { fine: null });
+  const dropping = collecting({ onInvalid: 'drop' });
+  assert.equal(dropping.sonde.track('Priced', { price: NaN }), null);
+  await sonde.flush();
+  await dropping.sonde.flush();
+  assert.deepEqual(delivered.map((e) => [e.event, e.properties]), [['Nulled', { fine: null }]]);
+  assert.deepEqual(dropping.delivered, []);
+  await sonde.shutdown();
+  await dropping.sonde.shutdown();
+});
+
 test('ingest takes strings, buffers and objects, with per-item results', async () => {
   const { sonde, delivered } = collecting();
   const batch = { batch: [{ type: 'track', event: 'A', userId: 'u' }, { type: 'track', userId: 'u' }] };

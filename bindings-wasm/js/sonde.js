@@ -44,7 +44,40 @@ function memoryStore() {
   };
 }
 
-const json = (value) => (value == null ? undefined : JSON.stringify(value));
+/**
+ * An event's object (properties, traits, options) as JSON text. JSON.stringify writes NaN
+ * and ±Infinity as null without a word; the event is refused instead, every such number at
+ * its path (`/properties/price`), as the server bindings refuse them. Only text holding a
+ * null is searched, so the usual call pays one `includes`.
+ */
+function eventJson(value, at) {
+  if (value == null) return undefined;
+  const text = JSON.stringify(value);
+  if (text.includes('null')) refuseNonFinite(value, at);
+  return text;
+}
+
+const pointerKey = (key) => String(key).replaceAll('~', '~0').replaceAll('/', '~1');
+
+function refuseNonFinite(value, at) {
+  const violations = [];
+  const walk = (v, path, depth) => {
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) violations.push({ path, code: 'invalid_type', message: `${v} is not a JSON number (NaN or infinite)` });
+    } else if (v !== null && typeof v === 'object' && typeof v.toJSON !== 'function' && depth < 64) {
+      for (const key of Object.keys(v)) walk(v[key], `${path}/${pointerKey(key)}`, depth + 1);
+    }
+  };
+  walk(value, at, 0);
+  if (violations.length === 0) return;
+  const [first] = violations;
+  const more = violations.length > 1 ? ` (and ${violations.length - 1} more)` : '';
+  const error = new Error(`invalid_event: ${first.path}: ${first.message} (invalid_type)${more}`);
+  error.name = 'SondeError';
+  error.code = 'invalid_event';
+  error.violations = violations;
+  throw error;
+}
 
 /** The parts of analytics.js's `context` that do not change while the page lives. */
 function deviceContext() {
@@ -461,11 +494,11 @@ export class Sonde {
   #identity(options) {
     if (options?.context) {
       const context = { ...this.#device, page: this.#page(), ...options.context };
-      return json({ userId: this.#userId ?? undefined, anonymousId: this.#anonymousId, sessionId: this.sessionId, ...options, context });
+      return eventJson({ userId: this.#userId ?? undefined, anonymousId: this.#anonymousId, sessionId: this.sessionId, ...options, context }, '');
     }
     // The usual call: the context is the core's default, handed over once per page state.
     this.#page();
-    return json({ userId: this.#userId ?? undefined, anonymousId: this.#anonymousId, sessionId: this.sessionId, ...options });
+    return eventJson({ userId: this.#userId ?? undefined, anonymousId: this.#anonymousId, sessionId: this.sessionId, ...options }, '');
   }
 
   #pageTitle = null;
@@ -610,7 +643,7 @@ export class Sonde {
   track(event, properties, options) {
     if (this.#beforeSend || this.#optedOut) {
       return this.#send({ ...options, type: 'track', event, properties },
-        ({ type, event: name, properties: props, ...rest }) => this.#native.track(name, json(props), this.#identity(rest)));
+        ({ type, event: name, properties: props, ...rest }) => this.#native.track(name, eventJson(props, '/properties'), this.#identity(rest)));
     }
     // The hot path: no event object built unless the call is refused, and for the usual
     // call (no options) the identity crosses as strings rather than as JSON.
@@ -618,9 +651,9 @@ export class Sonde {
     try {
       if (options == null) {
         this.#page();
-        id = this.#native.trackAs(event, json(properties), this.#userId ?? undefined, this.#anonymousId, this.sessionId);
+        id = this.#native.trackAs(event, eventJson(properties, '/properties'), this.#userId ?? undefined, this.#anonymousId, this.sessionId);
       } else {
-        id = this.#native.track(event, json(properties), this.#identity(options));
+        id = this.#native.track(event, eventJson(properties, '/properties'), this.#identity(options));
       }
     } catch (error) {
       return this.#refused(error, { ...options, type: 'track', event, properties });
@@ -637,11 +670,11 @@ export class Sonde {
       ...properties,
     };
     return this.#send({ ...options, type: 'page', name: name ?? null, properties: props },
-      ({ type, name: n, properties: p, ...rest }) => this.#native.page(n ?? null, json(p), this.#identity(rest)));
+      ({ type, name: n, properties: p, ...rest }) => this.#native.page(n ?? null, eventJson(p, '/properties'), this.#identity(rest)));
   }
   identify(userId, traits, options) {
     return this.#send({ ...options, type: 'identify', userId, traits }, ({ type, userId: id, traits: t, ...rest }) => {
-      const sent = this.#native.identify(id, json(t), this.#identity(rest));
+      const sent = this.#native.identify(id, eventJson(t, '/traits'), this.#identity(rest));
       this.#userId = id;
       this.#store.setItem(USER_KEY, id);
       return sent;
@@ -649,7 +682,7 @@ export class Sonde {
   }
   group(groupId, traits, options) {
     return this.#send({ ...options, type: 'group', groupId, traits },
-      ({ type, groupId: id, traits: t, ...rest }) => this.#native.group(id, json(t), this.#identity(rest)));
+      ({ type, groupId: id, traits: t, ...rest }) => this.#native.group(id, eventJson(t, '/traits'), this.#identity(rest)));
   }
   /**
    * Merges two identities: `{ userId, previousId }`, `previousId` defaulting to this
@@ -666,7 +699,7 @@ export class Sonde {
     }
     const { userId, previousId = this.#anonymousId, ...envelope } = identities;
     return this.#send({ ...envelope, ...options, type: 'alias', previousId, userId },
-      ({ type, previousId: p, userId: u, ...rest }) => this.#native.alias(u, p, json({ anonymousId: this.#anonymousId, ...rest })));
+      ({ type, previousId: p, userId: u, ...rest }) => this.#native.alias(u, p, eventJson({ anonymousId: this.#anonymousId, ...rest }, '')));
   }
   trackInteraction(action, target, options) {
     return this.#send({ ...options, type: 'track', event: '$interaction', action, target },
@@ -708,7 +741,7 @@ export class Sonde {
 
   screen(name, properties, options) {
     return this.#send({ ...options, type: 'screen', name: name ?? null, properties },
-      ({ type, name: n, properties: p, ...rest }) => this.#native.screen(n ?? null, json(p), this.#identity(rest)));
+      ({ type, name: n, properties: p, ...rest }) => this.#native.screen(n ?? null, eventJson(p, '/properties'), this.#identity(rest)));
   }
 
   /** A `$performance` event: `options` takes `success`, `errorType`, `metadata`. */

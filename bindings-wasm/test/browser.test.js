@@ -82,6 +82,31 @@ test('a tracking-plan violation is refused in the page with the core code', asyn
   await page.close();
 });
 
+test('NaN and Infinity are refused in the page at their paths, not sent as null', async () => {
+  const page = await openDemo();
+  const refused = await page.evaluate(() => {
+    const attempt = (call) => {
+      try {
+        call();
+        return null;
+      } catch (e) {
+        return { name: e.name, code: e.code, violations: e.violations.map((v) => [v.path, v.code]) };
+      }
+    };
+    return [
+      attempt(() => window.sonde.track('Priced', { price: NaN, list: [1, -Infinity], fine: null })),
+      attempt(() => window.sonde.identify('u1', { score: Infinity })),
+      attempt(() => window.sonde.page('Home', {}, { context: { screen: { density: NaN } } })),
+    ];
+  });
+  assert.deepEqual(refused, [
+    { name: 'SondeError', code: 'invalid_event', violations: [['/properties/price', 'invalid_type'], ['/properties/list/1', 'invalid_type']] },
+    { name: 'SondeError', code: 'invalid_event', violations: [['/traits/score', 'invalid_type']] },
+    { name: 'SondeError', code: 'invalid_event', violations: [['/context/screen/density', 'invalid_type']] },
+  ]);
+  await page.close();
+});
+
 test('collector down: events wait in the page queue and arrive once after a reload', async () => {
   const page = await openDemo();
   await page.evaluate(async () => {
