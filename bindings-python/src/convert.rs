@@ -7,7 +7,7 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
 use sonde_core::{codes, ErrorKind, ObjectWriter};
 
-use crate::errors::bad_argument;
+use crate::errors::{bad_argument, bad_type, refused_values};
 
 /// Deeper nesting is refused rather than risking the native stack.
 const MAX_DEPTH: usize = 64;
@@ -22,7 +22,8 @@ pub fn to_json(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
 /// under its name (`/properties/price`), as the core's violations do.
 pub fn to_object(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Map<String, Value>> {
     match obj.cast::<PyDict>() {
-        Ok(dict) => dict_at(dict, 0, &Path::Key(&Path::Root, what)),
+        Ok(dict) => dict_at(dict, 0, &Path::Key(&Path::Root, what))
+            .map_err(|first| every_refusal(dict, what, first)),
         Err(_) => Err(PyTypeError::new_err(format!(
             "{what} must be a dict, got {}",
             type_name(obj)
@@ -47,7 +48,8 @@ pub fn write_object(
     writer: &mut ObjectWriter<'_>,
 ) -> PyResult<()> {
     match obj.cast::<PyDict>() {
-        Ok(dict) => write_dict(dict, 0, &Path::Key(&Path::Root, what), writer),
+        Ok(dict) => write_dict(dict, 0, &Path::Key(&Path::Root, what), writer)
+            .map_err(|first| every_refusal(dict, what, first)),
         Err(_) => Err(PyTypeError::new_err(format!(
             "{what} must be a dict, got {}",
             type_name(obj)
@@ -137,11 +139,13 @@ fn classify<'py>(obj: &Bound<'py, PyAny>, path: &Path<'_>) -> PyResult<Kind<'py>
     ) {
         return Ok(Kind::Text(obj.str()?.to_str()?.to_owned()));
     }
-    Err(PyTypeError::new_err(format!(
-        "{}: a {} cannot be sent as JSON (use str, int, float, bool, None, dict, list)",
-        shown(&path.pointer()),
-        type_name(obj)
-    )))
+    Err(bad_type(
+        &path.pointer(),
+        format!(
+            "a value of type {} cannot be sent as JSON (use str, int, float, bool, None, dict, list)",
+            type_name(obj)
+        ),
+    ))
 }
 
 fn too_deep(path: &Path<'_>) -> PyErr {
@@ -166,7 +170,12 @@ impl Path<'_> {
     fn pointer(&self) -> String {
         match self {
             Path::Root => String::new(),
-            Path::Key(parent, key) => format!("{}/{key}", parent.pointer()),
+            // JSON pointer escapes, as the core's paths have them.
+            Path::Key(parent, key) => format!(
+                "{}/{}",
+                parent.pointer(),
+                key.replace('~', "~0").replace('/', "~1")
+            ),
             Path::Index(parent, i) => format!("{}/{i}", parent.pointer()),
         }
     }
@@ -174,12 +183,95 @@ impl Path<'_> {
 
 fn dict_key<'a>(k: &'a Bound<'_, PyAny>, path: &Path<'_>) -> PyResult<&'a Bound<'a, PyString>> {
     k.cast::<PyString>().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "{}: keys must be str, got {}",
-            shown(&path.pointer()),
-            type_name(k)
-        ))
+        bad_type(
+            &path.pointer(),
+            format!("keys must be str, got {}", type_name(k)),
+        )
     })
+}
+
+/// The conversion stops at the first value it refuses (`first`); this walks all of `dict`
+/// for every refused value, so one exception names them all, as the core's do. Only run
+/// once the conversion failed, so converting costs nothing more.
+fn every_refusal(dict: &Bound<'_, PyDict>, what: &str, first: PyErr) -> PyErr {
+    let mut found = Refusals::default();
+    match found.dict(dict, 0, &Path::Key(&Path::Root, what)) {
+        Ok(()) if !found.violations.is_empty() => {
+            refused_values(found.violations, found.type_error)
+        }
+        // Nothing refusable found (the first error was Python's own), or Python failed
+        // while looking: that error stands.
+        Ok(()) => first,
+        Err(e) => e,
+    }
+}
+
+#[derive(Default)]
+struct Refusals {
+    violations: Vec<sonde_core::Violation>,
+    type_error: bool,
+}
+
+impl Refusals {
+    /// Keeps a refusal of the conversion's (an exception with `violations`); any other
+    /// Python error ends the walk.
+    fn keep(&mut self, e: PyErr) -> PyResult<()> {
+        Python::attach(|py| {
+            let value = e.value(py);
+            let Ok(list) = value.getattr("violations") else {
+                return Err(e.clone_ref(py));
+            };
+            self.type_error |= value.is_instance_of::<PyTypeError>();
+            for v in list.try_iter()? {
+                let v = v?;
+                let text = |k: &str| -> PyResult<String> { v.get_item(k)?.extract() };
+                self.violations.push(sonde_core::Violation::new(
+                    text("path")?,
+                    &text("code")?,
+                    text("message")?,
+                ));
+            }
+            Ok(())
+        })
+    }
+
+    fn value(&mut self, obj: &Bound<'_, PyAny>, depth: usize, path: &Path<'_>) -> PyResult<()> {
+        let kind = match classify(obj, path) {
+            Ok(kind) => kind,
+            Err(e) => return self.keep(e),
+        };
+        if depth >= MAX_DEPTH && matches!(kind, Kind::Dict(_) | Kind::List(_) | Kind::Tuple(_)) {
+            return self.keep(too_deep(path));
+        }
+        match kind {
+            Kind::Dict(d) => self.dict(&d, depth + 1, path),
+            Kind::List(l) => self.sequence(l.iter(), depth, path),
+            Kind::Tuple(t) => self.sequence(t.iter(), depth, path),
+            _ => Ok(()),
+        }
+    }
+
+    fn sequence<'py>(
+        &mut self,
+        items: impl Iterator<Item = Bound<'py, PyAny>>,
+        depth: usize,
+        path: &Path<'_>,
+    ) -> PyResult<()> {
+        for (i, item) in items.enumerate() {
+            self.value(&item, depth + 1, &Path::Index(path, i))?;
+        }
+        Ok(())
+    }
+
+    fn dict(&mut self, d: &Bound<'_, PyDict>, depth: usize, path: &Path<'_>) -> PyResult<()> {
+        for (k, v) in d.iter() {
+            match dict_key(&k, path) {
+                Ok(key) => self.value(&v, depth, &Path::Key(path, key.to_str()?))?,
+                Err(e) => self.keep(e)?,
+            }
+        }
+        Ok(())
+    }
 }
 
 fn value_at(obj: &Bound<'_, PyAny>, depth: usize, path: &Path<'_>) -> PyResult<Value> {
@@ -218,14 +310,6 @@ fn dict_at(d: &Bound<'_, PyDict>, depth: usize, path: &Path<'_>) -> PyResult<Map
         out.insert(key.to_owned(), value);
     }
     Ok(out)
-}
-
-fn shown(path: &str) -> &str {
-    if path.is_empty() {
-        "value"
-    } else {
-        path
-    }
 }
 
 /// `bad_argument` at `path` (the error's text shows the path before `what`, once).

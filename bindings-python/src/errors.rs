@@ -40,8 +40,12 @@ fn class_name(code: &str) -> &'static str {
 }
 
 fn to_exception(py: Python<'_>, e: &sonde_core::Error) -> PyResult<PyErr> {
+    exception(py, class_name(e.code()), e)
+}
+
+fn exception(py: Python<'_>, class: &str, e: &sonde_core::Error) -> PyResult<PyErr> {
     let errors = py.import("sonde.errors")?;
-    let class = errors.getattr(class_name(e.code()))?;
+    let class = errors.getattr(class)?;
     let violations = PyList::empty(py);
     for v in e.violations() {
         let item = PyDict::new(py);
@@ -57,7 +61,29 @@ fn to_exception(py: Python<'_>, e: &sonde_core::Error) -> PyResult<PyErr> {
     Ok(PyErr::from_value(exception))
 }
 
-/// A Python-side failure inside the binding that is not a core error.
+/// Every value an event's object holds that JSON has no form for, as one exception:
+/// `InvalidTypeError` (a `ValidationError` that is also a `TypeError`) when any of them is
+/// of a type JSON cannot hold, else `ValidationError`; each violation at its path.
+pub fn refused_values(violations: Vec<sonde_core::Violation>, type_error: bool) -> PyErr {
+    let error = sonde_core::Error::with_violations(sonde_core::ErrorKind::InvalidEvent, violations);
+    if !type_error {
+        return CoreError(error).into();
+    }
+    Python::attach(|py| exception(py, "InvalidTypeError", &error).unwrap_or_else(|failure| failure))
+}
+
+/// A value of a type JSON cannot hold, at `path`: `InvalidTypeError` with code `invalid_type`.
+pub fn bad_type(path: &str, message: impl Into<String>) -> PyErr {
+    refused_values(
+        vec![sonde_core::Violation::new(
+            path,
+            sonde_core::codes::INVALID_TYPE,
+            message,
+        )],
+        true,
+    )
+}
+
 /// A bad argument as the core's error: one violation with its path and stable code, raised
 /// as the exception class of `kind` (`ValidationError` and `ConfigError` are `ValueError`s).
 pub fn bad_argument(
@@ -73,6 +99,7 @@ pub fn bad_argument(
     .into()
 }
 
+/// A Python-side failure inside the binding that is not a core error.
 pub fn internal(message: impl Into<String>) -> PyErr {
     PyRuntimeError::new_err(message.into())
 }

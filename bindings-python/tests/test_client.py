@@ -105,6 +105,31 @@ def test_python_values_convert_and_bad_ones_are_named(collector: Collector) -> N
         s.track("Bad", timestamp=dt.datetime(2026, 1, 1))
 
 
+def test_every_value_json_cannot_hold_is_named_in_one_error(collector: Collector) -> None:
+    """The conversion stops at the first value it refuses; the error still names them all,
+    each at its JSON pointer with ``invalid_type``. A type JSON has no form for makes it an
+    ``InvalidTypeError`` (a ``ValidationError`` that is also a ``TypeError``)."""
+    s = make(collector)
+    with pytest.raises(sonde.InvalidTypeError) as raised:
+        s.track("Bad", {"a": float("nan"), "b": object(), "c": {"d/e": [1, float("-inf")]}, 1: "x"})
+    error = raised.value
+    assert isinstance(error, TypeError) and isinstance(error, sonde.ValidationError)
+    assert error.code == "invalid_event"
+    assert [(v["path"], v["code"]) for v in error.violations] == [
+        ("/properties/a", "invalid_type"),
+        ("/properties/b", "invalid_type"),
+        ("/properties/c/d~1e/1", "invalid_type"),
+        ("/properties", "invalid_type"),
+    ]
+    assert "(and 3 more)" in str(error)
+    # Numbers only: a ValidationError (a ValueError), not a TypeError.
+    with pytest.raises(sonde.ValidationError) as raised:
+        s.identify("u1", {"score": float("inf"), "big": 10**30})
+    assert not isinstance(raised.value, TypeError)
+    assert [v["path"] for v in raised.value.violations] == ["/traits/score", "/traits/big"]
+    s.shutdown()
+
+
 def test_properties_written_as_text_keep_every_rule(collector: Collector, tmp_path: Path) -> None:
     """Properties go from the dict straight to JSON text, in the dict's order (sorted only
     when the core must parse them: a redaction, a schema); redaction, key-length and depth

@@ -26,6 +26,7 @@ from ._native import CORE_VERSION, AlertEngine, Client, __version__, merge_stats
 from .errors import (
     ConfigError,
     FlushTimeoutError,
+    InvalidTypeError,
     PayloadTooLargeError,
     QueueFullError,
     ShutDownError,
@@ -43,6 +44,7 @@ __all__ = [
     "AlertEngine",
     "ConfigError",
     "FlushTimeoutError",
+    "InvalidTypeError",
     "PayloadTooLargeError",
     "QueueFullError",
     "ShutDownError",

@@ -11,6 +11,7 @@ from typing import Any
 __all__ = [
     "ConfigError",
     "FlushTimeoutError",
+    "InvalidTypeError",
     "PayloadTooLargeError",
     "QueueFullError",
     "ShutDownError",
@@ -46,6 +47,12 @@ class ValidationError(SondeError, ValueError):
     """An event broke a rule (limits, identity, schema, tracking plan); see ``violations``."""
 
     code = "invalid_event"
+
+
+class InvalidTypeError(ValidationError, TypeError):
+    """An event holds a value JSON has no form for (an arbitrary object, a key that is not a
+    str); also a ``TypeError``, as ``json.dumps`` raises. ``violations`` lists every value
+    refused, each with the code ``invalid_type``."""
 
 
 class PayloadTooLargeError(SondeError, ValueError):
