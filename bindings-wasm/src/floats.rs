@@ -1,5 +1,5 @@
-//! The page's number text as the core's, for the numbers its fast paths leave (more than
-//! 15 digits, powers of ten beyond 10^22, fractions past three digits): `parseFloat` and
+//! The page's number text as the core's, for the numbers its fast paths leave (to read:
+//! past 2^53 or 10^±22; to write: past three decimals or 2^33): `parseFloat` and
 //! `Number.prototype.toExponential`, so std's parser and serde_json's formatter, with their
 //! tables, stay out of the `.wasm`. ECMAScript rounds decimal text to the nearest double and
 //! writes the shortest digits that read back, as they do.

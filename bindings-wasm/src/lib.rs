@@ -12,7 +12,8 @@ mod vectors;
 
 pub use client::NativeSonde;
 
-/// The page's engines in the core: `RegExp` for schema patterns, `parseFloat` for numbers.
+/// The page's engines in the core: `RegExp` for schema patterns, `parseFloat` and
+/// `toExponential` for number text.
 pub(crate) fn register_page_engines() {
     pattern::register();
     floats::register();

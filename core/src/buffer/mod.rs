@@ -427,7 +427,7 @@ impl Buffer {
             let by_index = (0..batch.events.len())
                 .rev()
                 .filter_map(|index| refused.iter().find(|(i, _)| *i == index).copied());
-            for (index, reason) in by_index.collect::<Vec<_>>() {
+            for (index, reason) in by_index {
                 self.counters.dropped.add(reason, 1);
                 n -= 1;
                 if self.notices.losses {

@@ -258,8 +258,6 @@ pub(crate) fn write_f64(x: f64, out: &mut Vec<u8>) {
     }
 }
 
-/// A number for a message, formatted as JSON writes it: the browser build then carries
-/// one float formatter (serde_json's) instead of also `core::fmt`'s.
 /// A JSON value inside a message (`got {}`), written by this module: serde_json's own
 /// `Display` brings its pretty printer, `io::Error` and with them `core::fmt`'s Unicode
 /// tables into the browser build.
@@ -277,6 +275,8 @@ impl std::fmt::Display for Shown<'_> {
     }
 }
 
+/// A number for a message, formatted as JSON writes it: the browser build then carries one
+/// float formatter (see `number`) instead of also `core::fmt`'s.
 pub(crate) fn number_text(x: f64) -> String {
     // Not `Value::to_string`, for the reason `Shown` gives.
     let mut out = Vec::with_capacity(24);
