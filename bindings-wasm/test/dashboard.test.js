@@ -123,8 +123,10 @@ test('every panel shows the generated traffic with the values of the JSON API', 
   await page.press('#filter-event', 'Enter'); // a refresh draws the table again
   await page.waitForFunction(() => {
     const open = document.querySelectorAll('#table-latest details[open]');
-    return open.length === 1 && open[0].dataset.drawn === undefined;
+    return open.length === 1 && open[0].dataset.drawn === undefined && open[0].querySelector('pre').textContent !== '';
   });
+  // Closed rows are pretty-printed only when opened.
+  assert.ok(await page.$$eval('#table-latest details:not([open]) pre', (pres) => pres.every((p) => p.textContent === '')));
   // Filters: one event name.
   await page.fill('#filter-event', 'Coupon Applied');
   await page.press('#filter-event', 'Enter');

@@ -191,9 +191,14 @@ function propertiesCell(row, e) {
   const summary = document.createElement('summary');
   summary.textContent = `${text.slice(0, PREVIEW)}…`;
   const full = document.createElement('pre');
-  full.textContent = JSON.stringify(value, null, 2);
+  // Pretty-printed when first opened, not for every closed row at every refresh. A click on
+  // the summary (Enter and Space make one too) comes before the row opens, so it never
+  // shows empty.
+  const fill = () => { if (!full.textContent) full.textContent = JSON.stringify(value, null, 2); };
+  summary.addEventListener('click', fill);
   details.append(summary, full);
   details.open = opened.has(e.messageId);
+  if (details.open) fill();
   details.addEventListener('toggle', () => {
     if (details.open) opened.add(e.messageId); else opened.delete(e.messageId);
   });
