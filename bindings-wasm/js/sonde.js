@@ -48,13 +48,25 @@ function memoryStore() {
  * An event's object (properties, traits, options) as JSON text. JSON.stringify writes NaN
  * and ±Infinity as null without a word; the event is refused instead, every such number at
  * its path (`/properties/price`), as the server bindings refuse them. Only text holding a
- * null is searched, so the usual call pays one `includes`.
+ * null is searched (most events hold none; a real null costs one quick pass).
  */
 function eventJson(value, at) {
   if (value == null) return undefined;
   const text = JSON.stringify(value);
-  if (text.includes('null')) refuseNonFinite(value, at);
+  if (text.includes('null') && hasNonFinite(value, 0)) refuseNonFinite(value, at);
   return text;
+}
+
+/** Whether `v` holds NaN or an infinity: no paths or arrays built, since most nulls are real. */
+function hasNonFinite(v, depth) {
+  if (typeof v === 'number') return !Number.isFinite(v);
+  if (v === null || typeof v !== 'object' || depth >= 64 || typeof v.toJSON === 'function') return false;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (hasNonFinite(v[i], depth + 1)) return true;
+    return false;
+  }
+  for (const key in v) if (Object.hasOwn(v, key) && hasNonFinite(v[key], depth + 1)) return true;
+  return false;
 }
 
 const pointerKey = (key) => String(key).replaceAll('~', '~0').replaceAll('/', '~1');
