@@ -107,6 +107,16 @@ fn a_flood_of_evictions_is_a_few_reports_with_a_sample_not_one_per_event() {
     }
     let _ = tx.send(());
     drop(tx);
+    // The worker delivers what is left and goes idle before the shutdown, well inside the
+    // second the later evictions are held for: shutting down must still tell them.
+    let idle = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < idle {
+        let c = sonde.stats().counters;
+        if c.queued == 0 && c.in_flight == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let _ = sonde.shutdown(Duration::from_secs(10));
     let notices = seen.lock().unwrap().clone();
     let evictions: Vec<usize> = lost(&notices)

@@ -285,8 +285,11 @@ mod native {
         shared.close(&mut buf);
         shared.delivery.wake.notify_all();
         shared.delivery.progress.notify_all();
+        // Every branch ends in `release`: losses held back for the notice interval are told
+        // now, even when the worker had already gone idle and nothing else would tell them.
         let result = if mode == DeliveryMode::Manual {
             if buf.is_idle() {
+                shared.release(buf);
                 Ok(())
             } else {
                 let err = timeout_error("shutdown (manual delivery, not drained)", &buf);
@@ -297,6 +300,7 @@ mod native {
         } else {
             let (mut buf2, done) = wait_until(shared, buf, deadline, Buffer::is_idle);
             if done {
+                shared.release(buf2);
                 Ok(())
             } else {
                 let err = timeout_error("shutdown", &buf2);
