@@ -244,7 +244,7 @@ impl NativeSonde {
 
     /// Every statistic, as JSON text.
     pub fn stats(&self) -> String {
-        self.sonde.stats().to_json()
+        self.sonde.stats_json()
     }
 
     /// Marks everything buffered as due now (the glue then drains with `takeBatch`).

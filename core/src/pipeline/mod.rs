@@ -641,6 +641,21 @@ impl Sonde {
         self.inner.shared.is_closed()
     }
 
+    /// Every statistic as JSON text, as `stats().to_json()` writes it. The browser writes it
+    /// straight from the live statistics (its snapshot has nothing a host adds), leaving the
+    /// snapshot's maps out of its `.wasm`.
+    pub fn stats_json(&self) -> String {
+        #[cfg(target_arch = "wasm32")]
+        {
+            let shared = &self.inner.shared;
+            let counters = shared.buffer().counters();
+            let now = shared.clock.now_ms();
+            lock(&shared.stats).live_json(&counters, now)
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        self.stats().to_json()
+    }
+
     /// A consistent snapshot of every statistic.
     pub fn stats(&self) -> StatsSnapshot {
         let shared = &self.inner.shared;

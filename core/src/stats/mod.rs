@@ -780,6 +780,13 @@ impl StatsCollector {
         self.gauges = gauges;
     }
 
+    /// What `snapshot(..).to_json()` writes, without building the snapshot (see
+    /// `json::live`; the browser's `stats()`).
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub fn live_json(&self, counters: &Counters, now_ms: i64) -> String {
+        json::live(self, counters, now_ms)
+    }
+
     pub fn snapshot(&self, counters: Counters, now_ms: i64) -> StatsSnapshot {
         // Filled by insertion, not `collect`: collecting into a BTreeMap sorts first, and
         // each such sort is ~3 KB of the browser's WebAssembly.
