@@ -12,6 +12,7 @@ mod redact;
 mod succession;
 mod timer;
 
+use std::mem::take;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -252,7 +253,7 @@ impl std::fmt::Debug for Sonde {
 
 impl Sonde {
     /// Builds a client; every configuration problem is reported at once.
-    pub fn new(config: Config) -> Result<Self> {
+    pub fn new(mut config: Config) -> Result<Self> {
         config.check()?;
         if config.delivery == DeliveryMode::Worker && config.sinks.is_empty() && !config.disabled {
             return Err(Error::with_violations(
@@ -273,7 +274,7 @@ impl Sonde {
         });
         let ids = IdGenerator::new(seed);
         let jitter = IdGenerator::new(ids.next_u64());
-        let anonymous_id = config.anonymous_id.clone().unwrap_or_else(|| ids.uuid_v4());
+        let anonymous_id = take(&mut config.anonymous_id).unwrap_or_else(|| ids.uuid_v4());
         let shared = Arc::new(Shared {
             buffer: Mutex::new({
                 let mut buffer =
@@ -288,10 +289,10 @@ impl Sonde {
                 config.max_routes,
             )),
             clock,
-            sinks: config.sinks.clone(),
+            sinks: take(&mut config.sinks),
             jitter,
             delivery: Delivery::new(),
-            notice: config.on_notice.clone(),
+            notice: take(&mut config.on_notice),
         });
         if config.delivery == DeliveryMode::Worker {
             delivery::start_worker(&shared)?;
@@ -299,16 +300,16 @@ impl Sonde {
         let sonde = Self {
             inner: Arc::new(Inner {
                 shared,
-                validator: Validator::new(config.limits.clone(), config.tracking_plan.clone()),
-                before_send: config.before_send.clone(),
+                validator: Validator::new(config.limits.clone(), take(&mut config.tracking_plan)),
+                before_send: take(&mut config.before_send),
                 rules_id: next_rules_id(),
                 redactor: Redactor::new(&config.redact_keys, config.ip_policy),
                 sample_rate: config.sample_rate,
-                sample_rates: config.sample_rates.clone(),
+                sample_rates: take(&mut config.sample_rates),
                 library: config.library.clone(),
                 library_json: crate::event::json::library_fragment(&config.library),
                 anonymous_id,
-                super_properties: RwLock::new(config.super_properties.clone()),
+                super_properties: RwLock::new(take(&mut config.super_properties)),
                 context_defaults: RwLock::new(Properties::new()),
                 ids,
                 overflow: config.overflow,
@@ -323,13 +324,13 @@ impl Sonde {
                     AlertEngine::new(config.alert_rules.clone(), config.alert_history_limit)?,
                     config.host_metrics,
                 )),
-                alert_callbacks: config.alert_callbacks.clone(),
+                alert_callbacks: take(&mut config.alert_callbacks),
                 cluster: cluster_of(&config),
                 #[cfg(not(target_arch = "wasm32"))]
                 predecessor: Mutex::new(None),
                 replaced: std::sync::atomic::AtomicBool::new(false),
                 #[cfg(all(feature = "http-sink", not(target_arch = "wasm32")))]
-                otlp: config.otlp.clone(),
+                otlp: take(&mut config.otlp),
             }),
         };
         // No worker on wasm32: the host calls `evaluate_alerts` itself (and the browser
