@@ -91,8 +91,9 @@ pub(super) fn snapshot(s: &StatsSnapshot) -> String {
 }
 
 /// The JSON `snapshot` writes for `collector.snapshot(counters, now_ms)`, written from the
-/// live statistics without building the snapshot: its three B-tree maps (their inserts,
-/// walks and drops) are ~2 KB of the browser's `.wasm` gzip, which only ever wants the text.
+/// live statistics without building the snapshot: the snapshot's path (its three B-tree
+/// maps' inserts, walks and drops) was 4.4 KB of the browser's `.wasm` gzip, which only ever
+/// wants the text.
 /// Without a host's gauges, outboxes or exports (the browser has none).
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub(super) fn live(c: &super::StatsCollector, counters: &Counters, now_ms: i64) -> String {
@@ -140,8 +141,9 @@ pub(super) fn live(c: &super::StatsCollector, counters: &Counters, now_ms: i64) 
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// `items` in key order, kept sorted as they arrive (a few dozen at most: names and routes
-/// are capped), so no sort's code is needed.
+/// `items` in key order, kept sorted as they arrive: no sort's code in the `.wasm`, and the
+/// items are capped (1,000 names and 500 routes by default), so inserting in place stays
+/// well under a millisecond.
 fn sorted<V>(items: impl Iterator<Item = (String, V)>) -> Vec<(String, V)> {
     let mut out: Vec<(String, V)> = Vec::new();
     for (key, value) in items {
