@@ -19,15 +19,16 @@ const [addon] = process.argv.slice(2);
 
 const version = fs.readFileSync(path.join(root, 'Cargo.toml'), 'utf8').match(/\[workspace\.package\][^[]*?version = "([^"]+)"/)[1];
 
-/** `transform(path, bytes)` may rewrite a staged file (the browser package minifies its JS). */
-function stage(name, manifest, files, transform = (_file, bytes) => bytes) {
+/** `transform(path, bytes)`, when given, rewrites the staged files (the browser package minifies its JS). */
+function stage(name, manifest, files, transform = null) {
   const dir = path.join(staging, name);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   for (const [from, to] of files) {
     fs.cpSync(from, path.join(dir, to), { recursive: true });
   }
-  for (const file of fs.readdirSync(dir, { recursive: true })) {
+  // Only packages that transform are read back: the addon's package is megabytes of binary.
+  for (const file of transform ? fs.readdirSync(dir, { recursive: true }) : []) {
     const full = path.join(dir, file);
     if (fs.statSync(full).isFile()) fs.writeFileSync(full, transform(file, fs.readFileSync(full)));
   }

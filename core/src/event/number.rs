@@ -180,8 +180,8 @@ pub(crate) fn fast_path(text: &str) -> Option<f64> {
         }
         i += 1;
     }
-    if let Some(marker) = rest.get(i) {
-        debug_assert!(matches!(marker, b'e' | b'E'));
+    // The loop stops early only at an exponent marker.
+    if rest.get(i).is_some() {
         let written = std::str::from_utf8(rest.get(i + 1..)?).ok()?;
         let written: i64 = written.strip_prefix('+').unwrap_or(written).parse().ok()?;
         exponent = exponent.checked_add(written)?;

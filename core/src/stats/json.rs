@@ -121,21 +121,10 @@ pub(super) fn live(c: &super::StatsCollector, counters: &Counters, now_ms: i64) 
     written.end();
     let mut operations = Object::new(o.key("operations"));
     for (name, e) in sorted(c.operations.iter().map(|(k, v)| (k.clone(), v))) {
-        let stats = OperationStats {
-            operation: name.clone(),
-            count: e.count,
-            errors: e.errors,
-            latency: Latency::from_sketch(e.sketch.clone()),
-        };
-        operation(&stats, operations.key(&name));
+        operation(&e.stats(&name), operations.key(&name));
     }
     operations.end();
-    let rates_now = Rates::from_counts(
-        c.rates.count_last(now_ms, 1),
-        c.rates.count_last(now_ms, 5),
-        c.rates.count_last(now_ms, 15),
-    );
-    rates(&rates_now, o.key("rates"));
+    rates(&c.rates_at(now_ms), o.key("rates"));
     o.key("gauges").extend_from_slice(b"{}");
     o.end();
     String::from_utf8(out).unwrap_or_default()

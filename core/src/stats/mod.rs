@@ -552,6 +552,15 @@ impl LiveEndpoint {
             sketch: DDSketch::default(),
         }
     }
+
+    fn stats(&self, operation: &str) -> OperationStats {
+        OperationStats {
+            operation: operation.to_owned(),
+            count: self.count,
+            errors: self.errors,
+            latency: Latency::from_sketch(self.sketch.clone()),
+        }
+    }
 }
 
 /// A route's live statistics: latency is kept per status code only (one sketch add per
@@ -787,6 +796,15 @@ impl StatsCollector {
         json::live(self, counters, now_ms)
     }
 
+    /// The sliding-window rates at `now_ms`.
+    fn rates_at(&self, now_ms: i64) -> Rates {
+        Rates::from_counts(
+            self.rates.count_last(now_ms, 1),
+            self.rates.count_last(now_ms, 5),
+            self.rates.count_last(now_ms, 15),
+        )
+    }
+
     pub fn snapshot(&self, counters: Counters, now_ms: i64) -> StatsSnapshot {
         // Filled by insertion, not `collect`: collecting into a BTreeMap sorts first, and
         // each such sort is ~3 KB of the browser's WebAssembly.
@@ -798,13 +816,7 @@ impl StatsCollector {
         }
         let mut operations = BTreeMap::new();
         for (op, e) in &self.operations {
-            let stats = OperationStats {
-                operation: op.clone(),
-                count: e.count,
-                errors: e.errors,
-                latency: Latency::from_sketch(e.sketch.clone()),
-            };
-            operations.insert(op.clone(), stats);
+            operations.insert(op.clone(), e.stats(op));
         }
         let mut events = BTreeMap::new();
         for (name, n) in &self.events {
@@ -816,11 +828,7 @@ impl StatsCollector {
             events,
             routes,
             operations,
-            rates: Rates::from_counts(
-                self.rates.count_last(now_ms, 1),
-                self.rates.count_last(now_ms, 5),
-                self.rates.count_last(now_ms, 15),
-            ),
+            rates: self.rates_at(now_ms),
             #[cfg(not(target_arch = "wasm32"))]
             gauges: self.gauges.clone(),
             #[cfg(not(target_arch = "wasm32"))]
