@@ -32,15 +32,19 @@ function eventJson(value, at) {
   return text;
 }
 
-/** Whether `v` holds NaN or an infinity: no paths or arrays built, since most nulls are real. */
+/**
+ * Whether `v` holds NaN or an infinity (`x - x` is NaN for both): no paths built, since most
+ * nulls are real. `Object.values` is what JSON.stringify reads (own enumerable keys) and,
+ * with numbers tested before recursing, runs in half the time of a `for...in` walk.
+ */
 function hasNonFinite(v, depth) {
-  if (typeof v === 'number') return !Number.isFinite(v);
+  if (typeof v === 'number') return v - v !== 0;
   if (v === null || typeof v !== 'object' || depth >= 64 || typeof v.toJSON === 'function') return false;
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) if (hasNonFinite(v[i], depth + 1)) return true;
-    return false;
+  const items = Array.isArray(v) ? v : Object.values(v);
+  for (let i = 0; i < items.length; i++) {
+    const x = items[i];
+    if (typeof x === 'number' ? x - x !== 0 : x !== null && typeof x === 'object' && hasNonFinite(x, depth + 1)) return true;
   }
-  for (const key in v) if (Object.hasOwn(v, key) && hasNonFinite(v[key], depth + 1)) return true;
   return false;
 }
 
@@ -106,6 +110,8 @@ function hookProcess() {
 
 class Sonde {
   #native;
+  /** The per-event calls as plain functions bound to the client (the addon's `hot.rs`). */
+  #calls;
 
   /** The addon's client, for the HTTP adapters in middleware.js (not public API). */
   get [http.kNative]() { return this.#native; }
@@ -161,6 +167,7 @@ class Sonde {
     const nativeSink = sink ? async (json) => { await sink(JSON.parse(json)); } : undefined;
     const onNotice = (json) => this.#notice(JSON.parse(json));
     this.#native = new NativeSonde(JSON.stringify(rest), nativeSink, sinkTimeoutMs, onNotice);
+    this.#calls = this.#native.eventCalls();
     for (const warning of JSON.parse(this.#native.environmentWarnings)) this.#logger.warn(`sonde: ${warning}`);
     this.exitTimeoutMs = exitTimeoutMs;
     this.handleSignals = handleSignals;
@@ -258,15 +265,15 @@ class Sonde {
       try {
         // The common call names only its user: the id crosses as a string, not as JSON.
         if (typeof options?.userId === 'string' && onlyKey(options, 'userId')) {
-          return this.#native.trackFor(event, eventJson(properties, '/properties'), options.userId);
+          return this.#calls.trackFor(event, eventJson(properties, '/properties'), options.userId);
         }
-        return this.#native.track(event, eventJson(properties, '/properties'), eventJson(options, ''));
+        return this.#calls.track(event, eventJson(properties, '/properties'), eventJson(options, ''));
       } catch (error) {
         return this.#refused(error, { ...options, type: 'track', event, properties });
       }
     }
     return this.#record({ ...options, type: 'track', event, properties },
-      ({ type, event: name, properties: props, ...envelope }) => this.#native.track(name, eventJson(props, '/properties'), eventJson(envelope, '')));
+      ({ type, event: name, properties: props, ...envelope }) => this.#calls.track(name, eventJson(props, '/properties'), eventJson(envelope, '')));
   }
   page(name, properties, options) {
     return this.#record({ ...options, type: 'page', name, properties },

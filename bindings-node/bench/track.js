@@ -89,7 +89,7 @@ async function main() {
     }
   }
   // Only the benchmark's events: a default alert rule may add an `$alert` (a full disk, say).
-  const stored = sonde.queryEvents({ event: 'Order Completed', limit: 1, withTotal: true }).total;
+  const stored = (await sonde.queryEvents({ event: 'Order Completed', limit: 1, withTotal: true })).total;
   if (stored !== N * REPS) throw new Error(`Sonde stored ${stored} of ${N * REPS} events`);
   const versions = ['@segment/analytics-node', 'posthog-node'].map((p) => `${p} ${JSON.parse(fs.readFileSync(path.join(__dirname, 'node_modules', p, 'package.json'), 'utf8')).version}`).join(', ');
   console.log(`track() of a 6-property event, median of ${REPS} interleaved runs of ${N} (${versions}):`);

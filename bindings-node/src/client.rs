@@ -297,46 +297,12 @@ impl NativeSonde {
         })))
     }
 
+    /// `{ track(event, propertiesJson?, optionsJson?), trackFor(event, propertiesJson?,
+    /// userId) }`: the per-event calls as plain functions bound to this client's slot
+    /// (see `hot.rs` for why they are not methods).
     #[napi(catch_unwind)]
-    pub fn track(
-        &self,
-        env: Env,
-        event: String,
-        properties: Option<String>,
-        options: Option<String>,
-    ) -> Result<String> {
-        self.send(
-            &env,
-            calls::track(
-                &self.slot.current().sonde,
-                event,
-                properties,
-                options.as_deref(),
-            ),
-        )
-    }
-
-    /// `track` for the common call whose options name only its user: the id crosses as a
-    /// string instead of an options object stringified in JS and parsed here.
-    #[napi(catch_unwind)]
-    pub fn track_for(
-        &self,
-        env: Env,
-        event: String,
-        properties: Option<String>,
-        user_id: String,
-    ) -> Result<String> {
-        self.send(
-            &env,
-            calls::track_as(
-                &self.slot.current().sonde,
-                event,
-                properties,
-                Some(user_id),
-                None,
-                None,
-            ),
-        )
+    pub fn event_calls(&self, env: Env) -> Result<napi::sys::napi_value> {
+        crate::hot::event_calls(&env, &self.slot)
     }
 
     #[napi(catch_unwind)]

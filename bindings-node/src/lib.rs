@@ -5,6 +5,7 @@
 
 mod client;
 mod errors;
+mod hot;
 mod http;
 mod js_sink;
 mod slot;

@@ -96,6 +96,39 @@ test('errors are real Errors with a code and every violation', async () => {
   await assert.rejects(sonde.queryEvents(), (e) => e.code === 'unsupported');
 });
 
+test('track reads any string whole and refuses what is not one, naming the argument', async () => {
+  const { sonde, delivered } = collecting();
+  // Two-, three- and four-byte UTF-8, a lone surrogate (a string argument's becomes U+FFFD;
+  // in properties, JSON.stringify escapes it and the reader refuses it, as serde_json does)
+  // and a long string: the addon sizes its one copy from the UTF-16 length.
+  const long = 'é€😀'.repeat(2000);
+  sonde.track('Café ☕ 😀', { note: long }, { userId: 'üser-😀' });
+  sonde.track('Lone', {}, { userId: 'a\uD800b' });
+  sonde.track('Café ☕ 😀', { note: long }, { userId: 'üser-😀', sessionId: 'séance' });
+  const notAString = (call, path) => assert.throws(call, (e) => {
+    assert.equal(e.name, 'SondeError');
+    assert.equal(e.code, 'invalid_event');
+    assert.deepEqual(e.violations.map((v) => `${v.path} ${v.code}`), [`${path} invalid_type`]);
+    return true;
+  });
+  notAString(() => sonde.track(42, {}), '/event');
+  notAString(() => sonde.track(undefined, {}, { userId: 'u1' }), '/event');
+  notAString(() => sonde.track({ name: 'x' }), '/event');
+  await sonde.flush();
+  const lone = delivered.splice(1, 1)[0];
+  assert.equal(lone.userId, 'a\uFFFDb');
+  assert.equal(delivered.length, 2);
+  for (const event of delivered) {
+    assert.equal(event.event, 'Café ☕ 😀');
+    assert.equal(event.userId, 'üser-😀');
+    assert.equal(event.properties.note, long);
+  }
+  assert.equal(delivered[1].sessionId, 'séance');
+  await sonde.shutdown();
+  // A shut-down client refuses through the same functions, as the methods did.
+  assert.throws(() => sonde.track('Late', {}, { userId: 'u1' }), (e) => e.code === 'shut_down');
+});
+
 test('NaN and Infinity are refused at their paths, not written as null', async () => {
   const { sonde, delivered } = collecting();
   const refused = (call, paths) => assert.throws(call, (e) => {
