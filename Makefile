@@ -193,7 +193,7 @@ bench-python: python-wheel ## Python benchmarks: track() vs competitors, collect
 
 bench-node: node-addon bindings-node/node_modules/.ready ## Node benchmarks: track() against @segment/analytics-node and posthog-node, middleware overhead (BENCHMARKS.md)
 	command -v wrk >/dev/null || apt-get -o DPkg::Lock::Timeout=600 install -y -q wrk
-	cd bindings-node/bench && npm ci --no-audit --no-fund --silent && node track.js && node middleware.js && node middleware-inprocess.js
+	cd bindings-node/bench && npm ci --no-audit --no-fund --silent && node track.js && node track_loop.js && node middleware.js && node middleware-inprocess.js
 
 bench-browser: wasm chromium ## Browser package size and track() cost in Chromium against posthog-js and @segment/analytics-next from npm (BENCHMARKS.md)
 	cd bindings-wasm/bench && npm ci --no-audit --no-fund --silent && node size.mjs && node track.mjs
