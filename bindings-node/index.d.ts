@@ -50,7 +50,7 @@ export interface SondeOptions {
   store?: string;
   /** Print events: `true`/`'pretty'` readable lines, `'json'` JSON lines (stderr). */
   console?: boolean | 'pretty' | 'json';
-  /** A JSON-lines file, rotated at `jsonlMaxBytes`, keeping `jsonlMaxFiles`. */
+  /** A JSON-lines file, rotated at `jsonlMaxBytes`, keeping `jsonlMaxFiles` (a device or pipe such as `/dev/stdout` is written to, never rotated). */
   jsonl?: string;
   jsonlMaxBytes?: number;
   jsonlMaxFiles?: number;

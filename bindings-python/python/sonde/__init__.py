@@ -74,7 +74,8 @@ class Sonde(Client):
 
     Destinations (at least one, unless ``disabled=True``): ``store="sonde.db"`` (SQLite)
     or ``store="postgresql://..."``, ``console=True`` (or ``"json"``),
-    ``jsonl="events.jsonl"`` (rotated), ``endpoint="https://.../v1/batch"`` (a collector:
+    ``jsonl="events.jsonl"`` (rotated when a regular file; ``/dev/stdout`` or a pipe is
+    never renamed), ``endpoint="https://.../v1/batch"`` (a collector:
     Sonde's, any Segment-compatible one, or PostHog's ``/batch/`` with
     ``forward_format="posthog"``; ``write_key=...``, ``http_timeout`` seconds,
     ``outbox="outbox.db"`` to keep batches on disk until the collector took them,

@@ -12,6 +12,10 @@ use super::{Sink, SinkBatch, SinkError};
 struct FileState {
     file: Option<File>,
     size: u64,
+    /// Whether the open file is a regular file, the only kind that is rotated: a device,
+    /// FIFO or terminal (`/dev/stdout`, `/dev/null`, a named pipe) is written to as a
+    /// stream, never renamed away (as root, that rename would replace the device node).
+    rotates: bool,
 }
 
 /// Writes one event per line. When a write would take the file past `max_bytes`, the file is
@@ -35,6 +39,7 @@ impl JsonLinesSink {
             state: Mutex::new(FileState {
                 file: None,
                 size: 0,
+                rotates: false,
             }),
         }
     }
@@ -69,7 +74,11 @@ impl JsonLinesSink {
 
     fn write_batch(&self, state: &mut FileState, text: &[u8]) -> std::io::Result<()> {
         let needed = text.len() as u64;
-        if self.max_bytes > 0 && state.size > 0 && state.size + needed > self.max_bytes {
+        if state.rotates
+            && self.max_bytes > 0
+            && state.size > 0
+            && state.size + needed > self.max_bytes
+        {
             state.file = None;
             self.rotate()?;
             state.size = 0;
@@ -84,7 +93,9 @@ impl JsonLinesSink {
                     .create(true)
                     .append(true)
                     .open(&self.path)?;
-                state.size = f.metadata()?.len();
+                let metadata = f.metadata()?;
+                state.size = metadata.len();
+                state.rotates = metadata.is_file();
                 state.file.insert(f)
             }
         };
@@ -172,6 +183,33 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
     use crate::sink::BufferedEvent;
+
+    /// A path that is not a regular file is a stream: past `max_bytes` it is written to
+    /// as before, never renamed away. Checked through a link to `/dev/null` so that a
+    /// failure renames the link in a scratch folder, not the device.
+    #[cfg(unix)]
+    #[test]
+    fn a_device_is_never_rotated() {
+        let dir = std::env::temp_dir().join(format!("sonde-jsonl-device-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("scratch folder");
+        let path = dir.join("null.jsonl");
+        std::os::unix::fs::symlink("/dev/null", &path).expect("link");
+        let sink = JsonLinesSink::new(&path, 40, 2);
+        let events = batch_of(&[r#"{"n":1,"pad":"xxxxxxxxxxxx"}"#]);
+        for id in 0..5 {
+            sink.deliver(&SinkBatch {
+                id,
+                attempt: 1,
+                events: &events,
+            })
+            .expect("written");
+        }
+        assert!(!sink.rotated(1).exists(), "the device was rotated");
+        let link = fs::symlink_metadata(&path).expect("the link is still there");
+        assert!(link.file_type().is_symlink());
+        let _ = fs::remove_dir_all(&dir);
+    }
 
     fn batch_of(lines: &[&str]) -> Vec<BufferedEvent> {
         lines
