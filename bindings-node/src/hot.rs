@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use napi::{sys, Env};
 use sonde_core::event::calls;
-use sonde_core::{codes, Error as CoreError, ErrorKind, Message, Violation};
+use sonde_core::{codes, Error as CoreError, ErrorKind, Message, Sonde, Violation};
 
 use crate::errors::throw;
 use crate::slot::Slot;
@@ -85,11 +85,11 @@ fn status(code: sys::napi_status) -> napi::Result<()> {
 /// `track(event, propertiesJson?, optionsJson?)`: returns the message id.
 unsafe extern "C" fn track(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     unsafe {
-        run(env, info, |slot, [event, properties, options]| {
+        run(env, info, |sonde, [event, properties, options]| {
             let event = required(env, event, "/event")?;
             let properties = optional(env, properties, "/properties")?;
             let options = optional(env, options, "/options")?;
-            calls::track(&slot.current().sonde, event, properties, options.as_deref())
+            calls::track(sonde, event, properties, options.as_deref())
         })
     }
 }
@@ -101,29 +101,22 @@ unsafe extern "C" fn track_for(
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
     unsafe {
-        run(env, info, |slot, [event, properties, user_id]| {
+        run(env, info, |sonde, [event, properties, user_id]| {
             let event = required(env, event, "/event")?;
             let properties = optional(env, properties, "/properties")?;
             let user_id = required(env, user_id, "/userId")?;
-            calls::track_as(
-                &slot.current().sonde,
-                event,
-                properties,
-                Some(user_id),
-                None,
-                None,
-            )
+            calls::track_as(sonde, event, properties, Some(user_id), None, None)
         })
     }
 }
 
-/// Reads three arguments, builds the message with `make` and sends it on the current
-/// client. A core error is thrown as `SondeError`; a panic (none is expected) as an
+/// Reads three arguments, builds the message with `make` for the current client and sends
+/// it there. A core error is thrown as `SondeError`; a panic (none is expected) as an
 /// `Error` instead of crossing into Node.
 unsafe fn run(
     env: sys::napi_env,
     info: sys::napi_callback_info,
-    make: impl FnOnce(&Slot, [sys::napi_value; 3]) -> Result<Message, CoreError>,
+    make: impl FnOnce(&Sonde, [sys::napi_value; 3]) -> Result<Message, CoreError>,
 ) -> sys::napi_value {
     let mut argc = 3usize;
     let mut argv = [ptr::null_mut(); 3];
@@ -144,7 +137,8 @@ unsafe fn run(
     // The finalizer frees it only once the function, which is running now, is collected.
     let slot = unsafe { &*data.cast::<Arc<Slot>>() };
     let sent = catch_unwind(AssertUnwindSafe(|| {
-        make(slot, argv).and_then(|message| slot.current().sonde.send(message))
+        let current = slot.current();
+        make(&current.sonde, argv).and_then(|message| current.sonde.send(message))
     }));
     match sent {
         Ok(Ok(receipt)) => id_value(env, &receipt.message_id),

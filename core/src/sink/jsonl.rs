@@ -195,16 +195,7 @@ mod tests {
         fs::create_dir_all(&dir).expect("scratch folder");
         let path = dir.join("null.jsonl");
         std::os::unix::fs::symlink("/dev/null", &path).expect("link");
-        let sink = JsonLinesSink::new(&path, 40, 2);
-        let events = batch_of(&[r#"{"n":1,"pad":"xxxxxxxxxxxx"}"#]);
-        for id in 0..5 {
-            sink.deliver(&SinkBatch {
-                id,
-                attempt: 1,
-                events: &events,
-            })
-            .expect("written");
-        }
+        let sink = five_lines_of_30_bytes(&path);
         assert!(!sink.rotated(1).exists(), "the device was rotated");
         let link = fs::symlink_metadata(&path).expect("the link is still there");
         assert!(link.file_type().is_symlink());
@@ -223,12 +214,9 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn appends_and_rotates_by_size() {
-        let dir = std::env::temp_dir().join(format!("sonde-jsonl-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        let path = dir.join("events.jsonl");
-        let sink = JsonLinesSink::new(&path, 40, 2);
+    /// A sink rotating at 40 bytes, keeping two files, after five batches of one 30-byte line.
+    fn five_lines_of_30_bytes(path: &Path) -> JsonLinesSink {
+        let sink = JsonLinesSink::new(path, 40, 2);
         let events = batch_of(&[r#"{"n":1,"pad":"xxxxxxxxxxxx"}"#]);
         for id in 0..5 {
             sink.deliver(&SinkBatch {
@@ -236,8 +224,17 @@ mod tests {
                 attempt: 1,
                 events: &events,
             })
-            .unwrap();
+            .expect("written");
         }
+        sink
+    }
+
+    #[test]
+    fn appends_and_rotates_by_size() {
+        let dir = std::env::temp_dir().join(format!("sonde-jsonl-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let path = dir.join("events.jsonl");
+        let sink = five_lines_of_30_bytes(&path);
         sink.flush(Duration::from_secs(1)).unwrap();
         // Each line is 30 bytes: one per file, current + 2 rotated kept.
         let current = fs::read_to_string(&path).unwrap();
