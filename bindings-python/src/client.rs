@@ -114,7 +114,14 @@ fn with_properties(
         return Ok(message);
     };
     let mut writer = sonde.object_writer();
-    crate::convert::write_object(properties, "properties", &mut writer)?;
+    if let Err(refused) = crate::convert::write_object(properties, "properties", &mut writer) {
+        // What else is wrong with the event (its name, say) joins the refusal, from a dry
+        // run without the properties; a tracking plan's checks of the properties are left
+        // out, since they would only miss what was refused.
+        let mut rest = sonde.validate(&message).errors;
+        rest.retain(|v| !v.path.starts_with("/properties"));
+        return Err(crate::convert::joined(rest, refused));
+    }
     let written = writer.finish("properties").map_err(CoreError)?;
     Ok(message.with_written_properties(written))
 }
@@ -369,11 +376,11 @@ impl Client {
             )?;
             self.send(
                 py,
-                envelope.apply(with_properties(
+                with_properties(
                     &self.engine().sonde,
-                    Message::track(event.to_str()?.to_owned(), Map::new()),
+                    envelope.apply(Message::track(event.to_str()?.to_owned(), Map::new())),
                     properties,
-                )?),
+                )?,
             )
         })();
         self.settle(py, sent, |py| {
@@ -415,14 +422,14 @@ impl Client {
             )?;
             self.send(
                 py,
-                envelope.apply(with_properties(
+                with_properties(
                     &self.engine().sonde,
-                    Message::page(
+                    envelope.apply(Message::page(
                         name.map(|n| n.to_str().map(str::to_owned)).transpose()?,
                         Map::new(),
-                    ),
+                    )),
                     properties,
-                )?),
+                )?,
             )
         })();
         self.settle(py, sent, |py| {
@@ -464,14 +471,14 @@ impl Client {
             )?;
             self.send(
                 py,
-                envelope.apply(with_properties(
+                with_properties(
                     &self.engine().sonde,
-                    Message::screen(
+                    envelope.apply(Message::screen(
                         name.map(|n| n.to_str().map(str::to_owned)).transpose()?,
                         Map::new(),
-                    ),
+                    )),
                     properties,
-                )?),
+                )?,
             )
         })();
         self.settle(py, sent, |py| {

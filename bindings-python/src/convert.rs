@@ -206,6 +206,44 @@ fn every_refusal(dict: &Bound<'_, PyDict>, what: &str, first: PyErr) -> PyErr {
     }
 }
 
+/// The violations a refusal of the binding's carries, and whether it is a `TypeError`;
+/// `None` for any other exception.
+fn violations_of(e: &PyErr) -> PyResult<Option<(Vec<sonde_core::Violation>, bool)>> {
+    Python::attach(|py| {
+        let value = e.value(py);
+        let Ok(list) = value.getattr("violations") else {
+            return Ok(None);
+        };
+        let mut violations = Vec::new();
+        for v in list.try_iter()? {
+            let v = v?;
+            let text = |k: &str| -> PyResult<String> { v.get_item(k)?.extract() };
+            violations.push(sonde_core::Violation::new(
+                text("path")?,
+                &text("code")?,
+                text("message")?,
+            ));
+        }
+        Ok(Some((violations, value.is_instance_of::<PyTypeError>())))
+    })
+}
+
+/// `refused` (an object's values the conversion refused) with `before` ahead of its own
+/// violations: what the core finds wrong with the rest of the event, so one exception
+/// names every problem. Any other exception stands as it is.
+pub fn joined(before: Vec<sonde_core::Violation>, refused: PyErr) -> PyErr {
+    if before.is_empty() {
+        return refused;
+    }
+    match violations_of(&refused) {
+        Ok(Some((own, type_error))) => {
+            refused_values(before.into_iter().chain(own).collect(), type_error)
+        }
+        Ok(None) => refused,
+        Err(failure) => failure,
+    }
+}
+
 #[derive(Default)]
 struct Refusals {
     violations: Vec<sonde_core::Violation>,
@@ -216,23 +254,14 @@ impl Refusals {
     /// Keeps a refusal of the conversion's (an exception with `violations`); any other
     /// Python error ends the walk.
     fn keep(&mut self, e: PyErr) -> PyResult<()> {
-        Python::attach(|py| {
-            let value = e.value(py);
-            let Ok(list) = value.getattr("violations") else {
-                return Err(e.clone_ref(py));
-            };
-            self.type_error |= value.is_instance_of::<PyTypeError>();
-            for v in list.try_iter()? {
-                let v = v?;
-                let text = |k: &str| -> PyResult<String> { v.get_item(k)?.extract() };
-                self.violations.push(sonde_core::Violation::new(
-                    text("path")?,
-                    &text("code")?,
-                    text("message")?,
-                ));
+        match violations_of(&e)? {
+            Some((violations, type_error)) => {
+                self.type_error |= type_error;
+                self.violations.extend(violations);
+                Ok(())
             }
-            Ok(())
-        })
+            None => Err(e),
+        }
     }
 
     fn value(&mut self, obj: &Bound<'_, PyAny>, depth: usize, path: &Path<'_>) -> PyResult<()> {

@@ -127,6 +127,25 @@ def test_every_value_json_cannot_hold_is_named_in_one_error(collector: Collector
         s.identify("u1", {"score": float("inf"), "big": 10**30})
     assert not isinstance(raised.value, TypeError)
     assert [v["path"] for v in raised.value.violations] == ["/traits/score", "/traits/big"]
+    # What else is wrong with the event is named in the same error, ahead of the values;
+    # a tracking plan's check of the refused properties is not (it would only miss them).
+    with pytest.raises(sonde.ValidationError) as raised:
+        s.track("", {"a": float("nan")})
+    assert [(v["path"], v["code"]) for v in raised.value.violations] == [
+        ("/event", "event_name_length"),
+        ("/properties/a", "invalid_type"),
+    ]
+    planned = make(
+        collector,
+        tracking_plan={
+            "mode": "enforce",
+            "events": {"Priced": {"type": "object", "required": ["price"]}},
+        },
+    )
+    with pytest.raises(sonde.ValidationError) as raised:
+        planned.track("Priced", {"price": float("nan")})
+    assert [v["path"] for v in raised.value.violations] == ["/properties/price"]
+    planned.shutdown()
     s.shutdown()
 
 

@@ -59,8 +59,10 @@ def test_bad_arguments_raise_the_core_error_with_a_code(store_path: str) -> None
         (only,) = raised.value.violations
         return only["path"], only["code"]
 
-    # Inside an argument, the path names it, as the core's own violations do.
-    assert violation(lambda: s.track("x", {"n": float("nan")}), errors.ValidationError) == (
+    # Inside an argument, the path names it, as the core's own violations do. (The user id:
+    # this server client requires a person, and a missing one would be named too.)
+    nan = {"n": float("nan")}
+    assert violation(lambda: s.track("x", nan, user_id="u1"), errors.ValidationError) == (
         "/properties/n",
         "invalid_type",
     )
