@@ -13,7 +13,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::Arc;
 
-use napi::{sys, Env};
+use napi::{check_status, sys, Env};
 use sonde_core::event::calls;
 use sonde_core::{codes, Error as CoreError, ErrorKind, Message, Sonde, Violation};
 
@@ -24,7 +24,7 @@ use crate::slot::Slot;
 pub fn event_calls(env: &Env, slot: &Arc<Slot>) -> napi::Result<sys::napi_value> {
     let raw = env.raw();
     let mut calls = ptr::null_mut();
-    status(unsafe { sys::napi_create_object(raw, &mut calls) })?;
+    check_status!(unsafe { sys::napi_create_object(raw, &mut calls) })?;
     bound(raw, calls, c"track", track, slot)?;
     bound(raw, calls, c"trackFor", track_for, slot)?;
     Ok(calls)
@@ -51,8 +51,8 @@ fn bound(
             &mut function,
         )
     };
-    let owned = status(created).and_then(|()| {
-        status(unsafe {
+    let owned = check_status!(created).and_then(|()| {
+        check_status!(unsafe {
             sys::napi_add_finalizer(
                 env,
                 function,
@@ -67,19 +67,11 @@ fn bound(
         drop(unsafe { Box::from_raw(data.cast::<Arc<Slot>>()) });
         return Err(e);
     }
-    status(unsafe { sys::napi_set_named_property(env, calls, name.as_ptr(), function) })
+    check_status!(unsafe { sys::napi_set_named_property(env, calls, name.as_ptr(), function) })
 }
 
 unsafe extern "C" fn release(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
     drop(unsafe { Box::from_raw(data.cast::<Arc<Slot>>()) });
-}
-
-fn status(code: sys::napi_status) -> napi::Result<()> {
-    if code == sys::Status::napi_ok {
-        Ok(())
-    } else {
-        Err(napi::Error::from_status(napi::Status::from(code)))
-    }
 }
 
 /// `track(event, propertiesJson?, optionsJson?)`: returns the message id.
