@@ -135,9 +135,10 @@ mod native {
             let now = shared.mono_ms();
             let jitter = shared.jitter.next_f64();
             let mut buf = shared.buffer();
-            buf.complete_after(batch, failed, now, jitter, retry_after_ms);
+            let (_, spent) = buf.complete_after(batch, failed, now, jitter, retry_after_ms);
             shared.release(buf);
             shared.delivery.progress.notify_all();
+            drop(spent);
         }
     }
 
