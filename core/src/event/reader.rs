@@ -70,7 +70,7 @@ impl ScanRules<'_> {
 
     /// A key of an object whose members are at `depth` (1: the root object's); `escaped`
     /// when its JSON text has escapes (it is then judged on the parsed object).
-    #[inline]
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
     pub fn note_key(&self, scan: &mut RawScan, key: &str, escaped: bool, depth: usize) {
         if escaped {
             scan.escaped_key = true;
@@ -149,8 +149,22 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// Compact JSON (what every SDK and `JSON.stringify` send) has no whitespace between
+    /// tokens: one comparison decides that, and only text with spaces takes the loop.
     #[inline]
     fn skip_ws(&mut self) {
+        if self
+            .text
+            .as_bytes()
+            .get(self.pos)
+            .is_some_and(|&c| c > b' ')
+        {
+            return;
+        }
+        self.skip_ws_loop();
+    }
+
+    fn skip_ws_loop(&mut self) {
         let b = self.text.as_bytes();
         let start = self.pos;
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = b.get(self.pos) {
@@ -174,6 +188,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
     fn eat(&mut self, c: u8, what: &'static str) -> Result<()> {
         if self.peek() == Some(c) {
             self.pos += 1;
@@ -190,7 +205,7 @@ impl<'a> Reader<'a> {
 
     /// The next member's key (its `:` consumed), or `None` once the object has closed.
     /// `first` starts true for each object.
-    #[inline]
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
     pub fn next_key(&mut self, first: &mut bool) -> Result<Option<Cow<'a, str>>> {
         match self.peek() {
             Some(b'}') => {
@@ -231,7 +246,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The string at the reader, unescaped (borrowed when it has no escapes).
-    #[inline]
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
     pub fn string(&mut self) -> Result<Cow<'a, str>> {
         let (start, end, escaped) = self.string_span()?;
         let raw = self.text.get(start..end).unwrap_or("");
@@ -243,15 +258,16 @@ impl<'a> Reader<'a> {
     }
 
     /// The string at the reader (at its `"`), validated: its contents' bounds and whether
-    /// it has escapes.
-    #[inline]
+    /// it has escapes. Inlined natively: the call cost as much as scanning a short key (the
+    /// browser build keeps one copy, for size).
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
     fn string_span(&mut self) -> Result<(usize, usize, bool)> {
         let b = self.text.as_bytes();
         let start = self.pos + 1;
         let mut i = start;
         let mut escaped = false;
         loop {
-            i += find_special(b.get(i..).unwrap_or(&[]));
+            i = find_special(b, i);
             match b.get(i) {
                 Some(b'"') => {
                     self.pos = i + 1;
@@ -540,7 +556,7 @@ impl<'a> Reader<'a> {
 
     /// A key inside a walked object at `depth` (1: the root object's members), its `:`
     /// consumed, with the key rules applied.
-    #[inline]
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
     fn key(&mut self, rules: &ScanRules<'_>, scan: &mut RawScan, depth: usize) -> Result<()> {
         if self.peek() != Some(b'"') {
             return self.fail("expected a key");
@@ -552,13 +568,12 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The offset of the first `"`, `\` or control character in `b` (`b.len()` if none),
-/// eight bytes at a time: strings are most of a request's bytes.
+/// The index of the first `"`, `\` or control character in `b` from `i` (`b.len()` if
+/// none), eight bytes at a time: strings are most of a request's bytes.
 #[inline]
-fn find_special(b: &[u8]) -> usize {
+fn find_special(b: &[u8], mut i: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut i = 0;
     while let Some(chunk) = b.get(i..i + 8) {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
@@ -857,7 +872,9 @@ mod tests {
                 .bytes()
                 .position(|c| c == b'"' || c == b'\\' || c < 0x20)
                 .unwrap_or(text.len());
-            assert_eq!(find_special(text.as_bytes()), want, "{text:?}");
+            assert_eq!(find_special(text.as_bytes(), 0), want, "{text:?}");
+            let shifted = format!("ab{text}");
+            assert_eq!(find_special(shifted.as_bytes(), 2), want + 2, "{text:?}");
         }
     }
 
