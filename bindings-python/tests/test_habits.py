@@ -188,6 +188,11 @@ def test_lost_events_reach_on_error_with_the_events(caplog: pytest.LogCaptureFix
     with caplog.at_level(logging.ERROR, logger="sonde"):
         s.track("Checkout", {"total": 3}, user_id="u1")
         s.flush(5.0)
+        # The worker calls on_error once it has released the buffer's lock, so flush may
+        # see the batch settled a moment before the hook has run.
+        deadline = time.monotonic() + 5.0
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.005)
     ((error, events),) = seen
     assert isinstance(error, sonde.SinkFailedError)
     assert "collector down" in str(error)
